@@ -1,0 +1,348 @@
+//! The `presence-server` command line: `serve` (the default) and the admin
+//! commands. Its flags, outputs and exit codes are a contract for scripts:
+//! `user create` and `user reset-key` print the key and nothing else on
+//! standard output; every failure is one line on standard error and a
+//! non-zero exit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::admin;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, RateLimit};
+use crate::http::{App, serve};
+use crate::service::Service;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// A Zulip-compatible presence server.
+#[derive(Debug, Parser)]
+#[command(name = "presence-server", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Options every command accepts, before or after its name. Each overrides
+/// the config file, which overrides the defaults.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Directory of the embedded database (created on first use).
+    #[arg(long, global = true, env = "PRESENCE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML file of settings (same names as the flags, with underscores).
+    #[arg(long, global = true, env = "PRESENCE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9991].
+    #[arg(long, global = true, env = "PRESENCE_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Seconds without a report after which a user is offline [default: 200].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_OFFLINE_THRESHOLD_SECS",
+        value_name = "N"
+    )]
+    offline_threshold_secs: Option<i64>,
+    /// Reports closer together than this many seconds are coalesced [default: 55].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_UPDATE_MIN_FREQ_SECS",
+        value_name = "N"
+    )]
+    presence_update_min_freq_secs: Option<i64>,
+    /// Ping interval advertised to clients, in seconds [default: 60].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_PING_INTERVAL_SECS",
+        value_name = "N"
+    )]
+    ping_interval_secs: Option<i64>,
+    /// Default history window of realm-wide answers, in days [default: 14].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_HISTORY_LIMIT_DAYS",
+        value_name = "N"
+    )]
+    history_limit_days: Option<i64>,
+    /// Per-user rate limit, `REQUESTS/SECONDS` or `off` [default: 200/60].
+    #[arg(long, global = true, env = "PRESENCE_RATE_LIMIT", value_name = "RULE")]
+    rate_limit: Option<RateLimit>,
+    /// Client records kept per user [default: 32].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_CLIENTS_PER_USER",
+        value_name = "N"
+    )]
+    max_clients_per_user: Option<usize>,
+    /// Largest request body accepted, in bytes [default: 65536].
+    #[arg(long, global = true, env = "PRESENCE_MAX_BODY_BYTES", value_name = "N")]
+    max_body_bytes: Option<usize>,
+}
+
+impl GlobalArgs {
+    /// Defaults, then the config file, then these flags and variables.
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! apply {
+            ($($field:ident),*) => {
+                $(if let Some(value) = self.$field.clone() { config.$field = value; })*
+            };
+        }
+        apply!(
+            data_dir,
+            listen,
+            offline_threshold_secs,
+            presence_update_min_freq_secs,
+            ping_interval_secs,
+            history_limit_days,
+            rate_limit,
+            max_clients_per_user,
+            max_body_bytes
+        );
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default when no command is given).
+    Serve,
+    /// Manage realms (organizations).
+    #[command(subcommand)]
+    Realm(RealmCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RealmCommand {
+    /// Create a realm.
+    Create {
+        /// Its short unique id: lower-case letters, digits and dashes.
+        string_id: String,
+        /// Its display name [default: the id].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Deactivate a realm: nobody of it can log in any more.
+    Deactivate {
+        /// The realm's id.
+        string_id: String,
+    },
+    /// Change a realm's settings.
+    Set {
+        /// The realm's id.
+        string_id: String,
+        /// Turn presence off (nothing stored or shown) or back on.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        presence_disabled: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct UserRef {
+    /// The realm's id.
+    #[arg(long)]
+    realm: String,
+    /// The user's email.
+    #[arg(long)]
+    email: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user and print its API key.
+    Create {
+        /// The realm's id.
+        #[arg(long)]
+        realm: String,
+        /// The user's email (unique within the realm).
+        #[arg(long)]
+        email: String,
+        /// The user's name.
+        #[arg(long)]
+        full_name: String,
+        /// Make a bot: it may read presence but has none.
+        #[arg(long)]
+        bot: bool,
+    },
+    /// Deactivate a user: the key stops working and the user leaves presence.
+    Deactivate(UserRef),
+    /// Reactivate a deactivated user.
+    Reactivate(UserRef),
+    /// List a realm's users, one per line, tab-separated.
+    List {
+        /// The realm's id.
+        #[arg(long)]
+        realm: String,
+    },
+    /// Give a user a new API key and print it; the old key stops working.
+    ResetKey(UserRef),
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.global.config()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve_command(config),
+        Command::Realm(command) => realm_command(&config, command),
+        Command::User(command) => user_command(&config, command),
+    }
+}
+
+fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(&config.data_dir)
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
+}
+
+fn serve_command(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store = open_store(&config)?;
+        tracing::info!(database = %store.path().display(), "store opened");
+        let service = Arc::new(Service::start(
+            Box::new(store),
+            &config,
+            Arc::new(SystemClock),
+        )?);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, "listening on http://{address}");
+        let app = Arc::new(App::new(service.clone(), &config));
+        serve(listener, app, shutdown_signal()).await;
+        // Commit whatever the writer still holds before exiting.
+        service.close();
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn now() -> i64 {
+    SystemClock.now_secs()
+}
+
+fn realm_command(config: &Config, command: RealmCommand) -> anyhow::Result<()> {
+    let mut store = open_store(config)?;
+    match command {
+        RealmCommand::Create { string_id, name } => {
+            let realm = admin::create_realm(&mut store, &string_id, name.as_deref(), now())?;
+            eprintln!("created realm {} ({})", realm.string_id, realm.name);
+        }
+        RealmCommand::Deactivate { string_id } => {
+            store.set_realm_deactivated(&string_id, true)?;
+            eprintln!("deactivated realm {string_id}");
+        }
+        RealmCommand::Set {
+            string_id,
+            presence_disabled,
+        } => {
+            store.set_realm_presence_disabled(&string_id, presence_disabled)?;
+            eprintln!("realm {string_id}: presence_disabled = {presence_disabled}");
+        }
+    }
+    Ok(())
+}
+
+fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let mut store = open_store(config)?;
+    match command {
+        UserCommand::Create {
+            realm,
+            email,
+            full_name,
+            bot,
+        } => {
+            let (_, key) = admin::create_user(&mut store, &realm, &email, &full_name, bot, now())?;
+            println!("{key}");
+        }
+        UserCommand::Deactivate(user) => {
+            store.set_user_active(&user.realm, &user.email, false)?;
+            eprintln!("deactivated {}", user.email);
+        }
+        UserCommand::Reactivate(user) => {
+            store.set_user_active(&user.realm, &user.email, true)?;
+            eprintln!("reactivated {}", user.email);
+        }
+        UserCommand::List { realm } => {
+            println!("user_id\temail\tfull_name\tis_bot\tis_active");
+            for user in store.list_users(&realm)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    user.id, user.email, user.full_name, user.is_bot, user.is_active
+                );
+            }
+        }
+        UserCommand::ResetKey(user) => {
+            let key = admin::reset_key(&mut store, &user.realm, &user.email)?;
+            println!("{key}");
+        }
+    }
+    Ok(())
+}

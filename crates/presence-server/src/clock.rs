@@ -1,0 +1,72 @@
+//! The server's one source of time, injectable so tests can move it.
+//!
+//! Every rule of the contract is about time (55 s coalescing, 70 s active
+//! window, 200 s offline threshold, 14-day history); tests drive those rules
+//! with a [`ManualClock`] instead of sleeping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + 'static {
+    /// Unix time in microseconds.
+    fn now_micros(&self) -> i64;
+
+    /// Unix time in whole seconds (what presence records store).
+    fn now_secs(&self) -> i64 {
+        self.now_micros().div_euclid(1_000_000)
+    }
+
+    /// Unix time in fractional seconds (what `server_timestamp` carries).
+    fn now_f64(&self) -> f64 {
+        self.now_micros() as f64 / 1e6
+    }
+}
+
+/// A shared clock handle.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_micros(&self) -> i64 {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A clock that stands still until told to move; for tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    micros: AtomicI64,
+}
+
+impl ManualClock {
+    /// A clock showing `secs` Unix seconds.
+    pub fn new(secs: i64) -> Self {
+        ManualClock {
+            micros: AtomicI64::new(secs * 1_000_000),
+        }
+    }
+
+    /// Moves the clock forward (or back, with a negative value) by `secs`.
+    pub fn advance(&self, secs: i64) {
+        self.micros.fetch_add(secs * 1_000_000, Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `secs` Unix seconds.
+    pub fn set(&self, secs: i64) {
+        self.micros.store(secs * 1_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_micros(&self) -> i64 {
+        self.micros.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,228 @@
+//! The server's settings (SPEC.md §7), from defaults, a TOML file, the
+//! environment and flags, later ones winning.
+//!
+//! The flag and environment layer lives in `cli.rs`; this module owns the
+//! struct, its defaults, and the file format, which uses the same names as
+//! the flags with underscores (`offline_threshold_secs = 200`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+/// Every setting of the server.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded store keeps its database.
+    pub data_dir: PathBuf,
+    /// Seconds after the last report at which a user counts as offline (Zulip: 200).
+    pub offline_threshold_secs: i64,
+    /// Reports closer together than this many seconds are coalesced (Zulip: 55).
+    pub presence_update_min_freq_secs: i64,
+    /// How often clients are told to report, in seconds (Zulip: 60).
+    pub ping_interval_secs: i64,
+    /// The default history window of realm-wide answers, in days (Zulip: 14).
+    pub history_limit_days: i64,
+    /// The per-user request rate limit, or off.
+    pub rate_limit: RateLimit,
+    /// The most client records one user keeps; a new client beyond it
+    /// replaces the least recently connected one.
+    pub max_clients_per_user: usize,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How often the server looks for changes made by the admin command, in milliseconds.
+    pub directory_poll_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9991)),
+            data_dir: PathBuf::from("./presence-data"),
+            offline_threshold_secs: 200,
+            presence_update_min_freq_secs: 55,
+            ping_interval_secs: 60,
+            history_limit_days: 14,
+            rate_limit: RateLimit::default(),
+            max_clients_per_user: 32,
+            max_body_bytes: 64 * 1024,
+            directory_poll_ms: 200,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this struct.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// A value is out of its range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file on top of the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// Checks the ranges that the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("offline_threshold_secs", self.offline_threshold_secs),
+            (
+                "presence_update_min_freq_secs",
+                self.presence_update_min_freq_secs,
+            ),
+            ("ping_interval_secs", self.ping_interval_secs),
+        ];
+        for (name, value) in positive {
+            if value <= 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be a positive number of seconds, not {value}"
+                )));
+            }
+        }
+        if self.history_limit_days < 0 {
+            return Err(ConfigError::Invalid(format!(
+                "history_limit_days must not be negative, not {}",
+                self.history_limit_days
+            )));
+        }
+        if self.max_clients_per_user == 0 {
+            return Err(ConfigError::Invalid(
+                "max_clients_per_user must be at least 1".to_owned(),
+            ));
+        }
+        if self.directory_poll_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "directory_poll_ms must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A rate limit rule: `REQUESTS/SECONDS` (e.g. `200/60`), or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// No limit and no `X-RateLimit-*` headers (for benchmarks).
+    Off,
+    /// At most `requests` per `per_secs` seconds per user.
+    PerUser {
+        /// The number of requests.
+        requests: u32,
+        /// The window, in seconds.
+        per_secs: u32,
+    },
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        // Zulip's default API rule.
+        RateLimit::PerUser {
+            requests: 200,
+            per_secs: 60,
+        }
+    }
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(RateLimit::Off);
+        }
+        let bad =
+            || format!("rate limit must be `off` or REQUESTS/SECONDS like `200/60`, not {s:?}");
+        let (requests, per_secs) = s.split_once('/').ok_or_else(bad)?;
+        let requests: u32 = requests.trim().parse().map_err(|_| bad())?;
+        let per_secs: u32 = per_secs.trim().parse().map_err(|_| bad())?;
+        if requests == 0 || per_secs == 0 {
+            return Err(bad());
+        }
+        Ok(RateLimit::PerUser { requests, per_secs })
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateLimit::Off => f.write_str("off"),
+            RateLimit::PerUser { requests, per_secs } => write!(f, "{requests}/{per_secs}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_parses_rules_and_off() {
+        assert_eq!("off".parse::<RateLimit>(), Ok(RateLimit::Off));
+        assert_eq!(
+            "10/5".parse::<RateLimit>(),
+            Ok(RateLimit::PerUser {
+                requests: 10,
+                per_secs: 5
+            })
+        );
+        assert!("10".parse::<RateLimit>().is_err());
+        assert!("0/5".parse::<RateLimit>().is_err());
+        assert!("a/b".parse::<RateLimit>().is_err());
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("presence-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("presence.toml");
+        std::fs::write(&file, "offline_threshold_secs = 30\nrate_limit = \"off\"\n").unwrap();
+        let config = Config::from_file(&file).unwrap();
+        assert_eq!(config.offline_threshold_secs, 30);
+        assert_eq!(config.rate_limit, RateLimit::Off);
+        assert_eq!(config.presence_update_min_freq_secs, 55);
+        std::fs::write(&file, "offline_treshold_secs = 30\n").unwrap();
+        let err = Config::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("offline_treshold_secs"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

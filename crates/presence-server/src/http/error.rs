@@ -1,0 +1,135 @@
+//! One error type for every refusal, turned into Zulip's JSON error body.
+//!
+//! Each variant of the contract's error table (SPEC.md §6) has a constructor
+//! here, so the exact strings live in one place.
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use presence_types::{ErrorBody, ErrorCode};
+
+use crate::service::{AuthError, ServiceError};
+
+/// The value of `WWW-Authenticate` on 401 answers.
+pub const WWW_AUTHENTICATE: &str = "Basic realm=\"zulip\"";
+
+/// A refusal: status, JSON body and any headers it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON body (boxed: errors travel through every `Result` of the
+    /// request path, and should stay small there).
+    pub body: Box<ErrorBody>,
+    /// Headers the error adds (`WWW-Authenticate`, `Retry-After`, `Allow`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    /// An error with a code and message and the given status.
+    pub fn new(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: Box::new(ErrorBody::new(code, msg)),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A 400 `BAD_REQUEST` with this message.
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, msg)
+    }
+
+    /// A 401 `UNAUTHORIZED` with `WWW-Authenticate`.
+    pub fn unauthorized(msg: impl Into<String>) -> Self {
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg);
+        e.headers.push((
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE),
+        ));
+        e
+    }
+
+    /// No `Authorization` header on an endpoint that needs one.
+    pub fn not_logged_in() -> Self {
+        ApiError::unauthorized("Not logged in: API authentication or user session required")
+    }
+
+    /// A required parameter is absent.
+    pub fn missing(name: &str) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::RequestVariableMissing,
+            format!("Missing '{name}' argument"),
+        );
+        e.body.var_name = Some(name.to_owned());
+        e
+    }
+
+    /// No endpoint at this path.
+    pub fn not_found() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "Endpoint does not exist.",
+        )
+    }
+
+    /// The path exists but not with this method; `allowed` lists the methods it has.
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        let mut body = ErrorBody::new(ErrorCode::BadRequest, "Method Not Allowed");
+        // Zulip's 405 carries no code.
+        body.code = None;
+        body.allowed_methods = Some(allowed.iter().map(|m| (*m).to_owned()).collect());
+        let allow = HeaderValue::from_str(&allowed.join(", ")).expect("method names are ASCII");
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            body: Box::new(body),
+            headers: vec![(http::header::ALLOW, allow)],
+        }
+    }
+
+    /// The caller is over its rate limit; `retry_after` in seconds.
+    pub fn rate_limited(retry_after: f64) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimitHit,
+            "API usage exceeded rate limit",
+        );
+        e.body.retry_after = Some(retry_after);
+        let header = HeaderValue::from_str(&format!("{retry_after}")).expect("a number is ASCII");
+        e.headers.push((http::header::RETRY_AFTER, header));
+        e
+    }
+
+    /// The request body is larger than the server accepts.
+    pub fn body_too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BadRequest,
+            format!("Request body too large (the limit is {limit} bytes)"),
+        )
+    }
+
+    /// The server could not make a change durable.
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServiceUnavailable,
+            msg,
+        )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::unauthorized(e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Unavailable => ApiError::unavailable(e.to_string()),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The HTTP layer: accept loop, routing, authentication, parameters, rate
+//! limits, and errors as Zulip's JSON bodies.
+//!
+//! Data flows one way: a request is routed, its body read (bounded), its
+//! caller authenticated and rate-limited, then one handler calls the
+//! service. Every answer, refusals included, is JSON.
+
+pub mod auth;
+pub mod client_name;
+pub mod error;
+pub mod handlers;
+pub mod params;
+pub mod rate_limit;
+pub mod routes;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::service::Service;
+use crate::store::DeviceKind;
+use error::ApiError;
+use handlers::HandlerResult;
+use params::Params;
+use rate_limit::RateLimiter;
+use routes::Route;
+
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long in-flight requests get to finish once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What every request handler shares.
+pub struct App {
+    /// The presence service.
+    pub service: Arc<Service>,
+    limiter: RateLimiter,
+    max_body_bytes: usize,
+}
+
+impl App {
+    /// The HTTP front of a service, with the limits of `config`.
+    pub fn new(service: Arc<Service>, config: &Config) -> Self {
+        App {
+            service,
+            limiter: RateLimiter::new(config.rate_limit),
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes, then stops
+/// accepting, lets in-flight requests finish (up to a grace period) and returns.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+}
+
+/// Answers one request; never fails, since every refusal is a JSON answer.
+pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = match dispatch(app, req).await {
+        Ok(response) => response,
+        Err(error) => error_response(error),
+    };
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+fn error_response(error: ApiError) -> Response<Full<Bytes>> {
+    let mut response = handlers::json(error.status, &error.body);
+    for (name, value) in error.headers {
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::body_too_large(limit))
+        }
+        Err(_) => Err(ApiError::bad_request("The request body could not be read")),
+    }
+}
+
+async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
+    let route = routes::route(req.method(), req.uri().path())?;
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
+        return Err(ApiError::body_too_large(app.max_body_bytes));
+    }
+    let body = read_body(body, app.max_body_bytes).await?;
+    // GET carries its parameters in the query string only.
+    let form: &[u8] = if parts.method == Method::GET || parts.method == Method::HEAD {
+        b""
+    } else {
+        &body
+    };
+    let params = Params::parse(parts.uri.query(), form)?;
+
+    if !route.needs_auth() {
+        return handlers::server_settings();
+    }
+    let header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(ApiError::not_logged_in)?;
+    let credentials = auth::parse_basic(header.as_bytes())?;
+    let service = &app.service;
+    let caller = service.authenticate(&credentials.email, &credentials.key)?;
+
+    let decision = app.limiter.check(caller.user_id(), service.now_f64());
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| v.as_bytes());
+    let result = match decision {
+        Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
+        _ => match &route {
+            Route::ServerSettings => handlers::server_settings(),
+            Route::UserPresence(target) => handlers::get_user_presence(service, &caller, target),
+            Route::RealmPresence => handlers::get_realm_presence(service, &caller),
+            Route::UpdatePresence => {
+                handlers::update_presence(service, &caller, &params, user_agent).await
+            }
+            Route::OwnUser => handlers::own_user(service, &caller),
+            Route::Users => handlers::users(service, &caller),
+            Route::UpdateSettings => {
+                handlers::update_settings(service, &caller, &params, user_agent).await
+            }
+            Route::AddApnsToken => {
+                handlers::add_device(service, &caller, &params, DeviceKind::Apns).await
+            }
+            Route::RemoveApnsToken => {
+                handlers::remove_device(service, &caller, &params, DeviceKind::Apns).await
+            }
+            Route::AddAndroidToken => {
+                handlers::add_device(service, &caller, &params, DeviceKind::Fcm).await
+            }
+            Route::RemoveAndroidToken => {
+                handlers::remove_device(service, &caller, &params, DeviceKind::Fcm).await
+            }
+        },
+    };
+    let mut response = result.unwrap_or_else(error_response);
+    if let Some(decision) = decision {
+        for (name, value) in decision.headers() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}

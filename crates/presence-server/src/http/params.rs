@@ -1,0 +1,184 @@
+//! Request parameters with Zulip's strict rules (SPEC.md §1).
+//!
+//! Parameters come from the query string and, for POST/PATCH/DELETE, from an
+//! `application/x-www-form-urlencoded` body; the body wins. Non-string values
+//! are JSON inside the field (`ping_only=true`, `last_update_id=-1`), parsed
+//! strictly: a boolean is only `true` or `false`, an integer only a JSON
+//! integer. Every parameter a handler reads is marked used; the rest are
+//! reported back in `ignored_parameters_unsupported`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use parking_lot::Mutex;
+
+use super::error::ApiError;
+
+/// The parameters of one request.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+    // A lock rather than a cell: handlers hold `&Params` across awaits on
+    // a multi-threaded runtime.
+    used: Mutex<BTreeSet<String>>,
+}
+
+impl Params {
+    /// Parses a query string and an optional form body (body values win).
+    ///
+    /// Fails on a body that is not UTF-8.
+    /// Fails on text that is not UTF-8 once percent-decoded, naming where.
+    pub fn parse(query: Option<&str>, body: &[u8]) -> Result<Params, ApiError> {
+        let mut values = BTreeMap::new();
+        if let Some(query) = query {
+            decode_into(query.as_bytes(), "query string", &mut values)?;
+        }
+        decode_into(body, "request body", &mut values)?;
+        Ok(Params {
+            values,
+            used: Mutex::default(),
+        })
+    }
+
+    /// A string parameter, as sent.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        let value = self.values.get(name)?;
+        self.used.lock().insert(name.to_owned());
+        Some(value)
+    }
+
+    /// A required string parameter.
+    pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
+        self.str(name).ok_or_else(|| ApiError::missing(name))
+    }
+
+    fn json(&self, name: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        let Some(raw) = self.str(name) else {
+            return Ok(None);
+        };
+        serde_json::from_str(raw)
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("{name} is not valid JSON")))
+    }
+
+    /// A JSON boolean parameter.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.json(name)? {
+            None => Ok(None),
+            Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
+            Some(_) => Err(ApiError::bad_request(format!("{name} is not a boolean"))),
+        }
+    }
+
+    /// A JSON integer parameter (64-bit).
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.json(name)? {
+            None => Ok(None),
+            Some(serde_json::Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            Some(_) => Err(ApiError::bad_request(format!("{name} is not an integer"))),
+        }
+    }
+
+    /// The parameters no handler read, sorted; `None` when there are none.
+    pub fn ignored(&self) -> Option<Vec<String>> {
+        let used = self.used.lock();
+        let ignored: Vec<String> = self
+            .values
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .cloned()
+            .collect();
+        (!ignored.is_empty()).then_some(ignored)
+    }
+}
+
+/// Decodes `a=1&b=x+y` pairs into `out`, later pairs replacing earlier ones.
+fn decode_into(raw: &[u8], what: &str, out: &mut BTreeMap<String, String>) -> Result<(), ApiError> {
+    for pair in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let name = percent_decode(name).ok_or_else(|| not_utf8(what))?;
+        let value = percent_decode(value).ok_or_else(|| not_utf8(what))?;
+        out.insert(name, value);
+    }
+    Ok(())
+}
+
+fn not_utf8(what: &str) -> ApiError {
+    ApiError::bad_request(format!("The {what} is not valid UTF-8 form data"))
+}
+
+/// Decodes `+` and `%XX` escapes; `None` if the result is not UTF-8. A `%`
+/// not followed by two hex digits stands for itself, as browsers send it.
+pub fn percent_decode(raw: &[u8]) -> Option<String> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => bytes.push(b' '),
+            b'%' if i + 2 < raw.len() && hex(raw[i + 1]).is_some() && hex(raw[i + 2]).is_some() => {
+                bytes.push(hex(raw[i + 1])? * 16 + hex(raw[i + 2])?);
+                i += 2;
+            }
+            b => bytes.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(e: ApiError) -> String {
+        e.body.msg
+    }
+
+    #[test]
+    fn body_wins_over_query() {
+        let p = Params::parse(Some("status=idle&a=1"), b"status=active").unwrap();
+        assert_eq!(p.str("status"), Some("active"));
+        assert_eq!(p.ignored(), Some(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn booleans_are_strict_json() {
+        let p = Params::parse(None, b"a=true&b=yes&c=1&d=%22true%22").unwrap();
+        assert_eq!(p.bool("a").unwrap(), Some(true));
+        assert_eq!(msg(p.bool("b").unwrap_err()), "b is not valid JSON");
+        assert_eq!(msg(p.bool("c").unwrap_err()), "c is not a boolean");
+        assert_eq!(msg(p.bool("d").unwrap_err()), "d is not a boolean");
+        assert_eq!(p.bool("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn integers_are_strict_json() {
+        let p = Params::parse(None, b"a=-1&b=1.5&c=%225%22&d=abc&e=99999999999999999999").unwrap();
+        assert_eq!(p.int("a").unwrap(), Some(-1));
+        assert_eq!(msg(p.int("b").unwrap_err()), "b is not an integer");
+        assert_eq!(msg(p.int("c").unwrap_err()), "c is not an integer");
+        assert_eq!(msg(p.int("d").unwrap_err()), "d is not valid JSON");
+        assert_eq!(msg(p.int("e").unwrap_err()), "e is not an integer");
+    }
+
+    #[test]
+    fn bad_utf8_is_refused() {
+        assert!(Params::parse(None, &[0x61, 0x3d, 0xff]).is_err());
+        assert!(Params::parse(Some("a=%FF"), b"").is_err());
+    }
+
+    #[test]
+    fn escapes_decode() {
+        let p = Params::parse(Some("e=a%40b.c&s=x+y&t=100%&u"), b"").unwrap();
+        assert_eq!(p.str("e"), Some("a@b.c"));
+        assert_eq!(p.str("s"), Some("x y"));
+        assert_eq!(p.str("t"), Some("100%"));
+        assert_eq!(p.str("u"), Some(""));
+    }
+}

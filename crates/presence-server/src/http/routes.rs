@@ -1,0 +1,193 @@
+//! The route table: which paths exist and which methods each accepts.
+//!
+//! Routing is by hand over path segments: the API is small and fixed, and a
+//! table makes 404 and 405 (with `allowed_methods`) fall out of one lookup.
+
+use http::Method;
+
+use super::error::ApiError;
+use super::params::percent_decode;
+
+/// The prefix of every API path.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// An endpoint the server serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /server_settings`.
+    ServerSettings,
+    /// `GET /users/{user_id_or_email}/presence`, with the decoded path value.
+    UserPresence(String),
+    /// `GET /realm/presence`.
+    RealmPresence,
+    /// `POST /users/me/presence`.
+    UpdatePresence,
+    /// `GET /users/me`.
+    OwnUser,
+    /// `GET /users`.
+    Users,
+    /// `PATCH /settings`.
+    UpdateSettings,
+    /// `POST /users/me/apns_device_token`.
+    AddApnsToken,
+    /// `DELETE /users/me/apns_device_token`.
+    RemoveApnsToken,
+    /// `POST /users/me/android_gcm_reg_id`.
+    AddAndroidToken,
+    /// `DELETE /users/me/android_gcm_reg_id`.
+    RemoveAndroidToken,
+}
+
+impl Route {
+    /// Whether the route needs an authenticated caller.
+    pub fn needs_auth(&self) -> bool {
+        !matches!(self, Route::ServerSettings)
+    }
+}
+
+/// Every (method, path template) the server serves, for documentation and
+/// for checking the OpenAPI spec against the router.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/server_settings"),
+    ("GET", "/api/v1/users/{user_id_or_email}/presence"),
+    ("GET", "/api/v1/realm/presence"),
+    ("POST", "/api/v1/users/me/presence"),
+    ("GET", "/api/v1/users/me"),
+    ("GET", "/api/v1/users"),
+    ("PATCH", "/api/v1/settings"),
+    ("POST", "/api/v1/users/me/apns_device_token"),
+    ("DELETE", "/api/v1/users/me/apns_device_token"),
+    ("POST", "/api/v1/users/me/android_gcm_reg_id"),
+    ("DELETE", "/api/v1/users/me/android_gcm_reg_id"),
+];
+
+/// A path's resource, before the method is looked at.
+enum Resource {
+    ServerSettings,
+    UserPresence(String),
+    OwnPresence,
+    RealmPresence,
+    OwnUser,
+    Users,
+    Settings,
+    ApnsToken,
+    AndroidToken,
+}
+
+fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
+    let Some(rest) = path
+        .strip_prefix(API_PREFIX)
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return Ok(None);
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    Ok(Some(match segments.as_slice() {
+        ["server_settings"] => Resource::ServerSettings,
+        ["users", "me", "presence"] => Resource::OwnPresence,
+        ["users", target, "presence"] if !target.is_empty() => {
+            let decoded = percent_decode(target.as_bytes())
+                .ok_or_else(|| ApiError::bad_request("The user in the path is not valid UTF-8"))?;
+            Resource::UserPresence(decoded)
+        }
+        ["realm", "presence"] => Resource::RealmPresence,
+        ["users", "me"] => Resource::OwnUser,
+        ["users"] => Resource::Users,
+        ["settings"] => Resource::Settings,
+        ["users", "me", "apns_device_token"] => Resource::ApnsToken,
+        ["users", "me", "android_gcm_reg_id"] => Resource::AndroidToken,
+        _ => return Ok(None),
+    }))
+}
+
+/// Finds the route for a request; 404 for an unknown path, 405 for a known
+/// path with a method it does not accept. `HEAD` is served wherever `GET` is.
+pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let resource = resource(path)?.ok_or_else(ApiError::not_found)?;
+    let get = *method == Method::GET || *method == Method::HEAD;
+    let post = *method == Method::POST;
+    let delete = *method == Method::DELETE;
+    const GET: &[&str] = &["GET", "HEAD"];
+    let (route, allowed): (Option<Route>, &[&str]) = match resource {
+        Resource::ServerSettings => (get.then_some(Route::ServerSettings), GET),
+        Resource::UserPresence(target) => (get.then_some(Route::UserPresence(target)), GET),
+        Resource::OwnPresence => (post.then_some(Route::UpdatePresence), &["POST"]),
+        Resource::RealmPresence => (get.then_some(Route::RealmPresence), GET),
+        Resource::OwnUser => (get.then_some(Route::OwnUser), GET),
+        Resource::Users => (get.then_some(Route::Users), GET),
+        Resource::Settings => (
+            (*method == Method::PATCH).then_some(Route::UpdateSettings),
+            &["PATCH"],
+        ),
+        Resource::ApnsToken => (
+            if post {
+                Some(Route::AddApnsToken)
+            } else if delete {
+                Some(Route::RemoveApnsToken)
+            } else {
+                None
+            },
+            &["POST", "DELETE"],
+        ),
+        Resource::AndroidToken => (
+            if post {
+                Some(Route::AddAndroidToken)
+            } else if delete {
+                Some(Route::RemoveAndroidToken)
+            } else {
+                None
+            },
+            &["POST", "DELETE"],
+        ),
+    };
+    route.ok_or_else(|| ApiError::method_not_allowed(allowed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_resolve() {
+        assert_eq!(
+            route(&Method::GET, "/api/v1/users/a%40b.c/presence").unwrap(),
+            Route::UserPresence("a@b.c".to_owned())
+        );
+        assert_eq!(
+            route(&Method::HEAD, "/api/v1/realm/presence").unwrap(),
+            Route::RealmPresence
+        );
+        assert_eq!(
+            route(&Method::POST, "/api/v1/users/me/presence").unwrap(),
+            Route::UpdatePresence
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405() {
+        for path in [
+            "/",
+            "/api/v1",
+            "/api/v1/",
+            "/api/v1/nope",
+            "/api/v1/users/",
+            "/api/v2/users",
+        ] {
+            assert_eq!(route(&Method::GET, path).unwrap_err().status, 404, "{path}");
+        }
+        let e = route(&Method::GET, "/api/v1/users/me/presence").unwrap_err();
+        assert_eq!(e.status, 405);
+        assert_eq!(e.body.allowed_methods, Some(vec!["POST".to_owned()]));
+        let e = route(&Method::PUT, "/api/v1/users/me/apns_device_token").unwrap_err();
+        assert_eq!(e.status, 405);
+    }
+
+    #[test]
+    fn every_listed_route_resolves() {
+        for (method, template) in ROUTES {
+            let path = template.replace("{user_id_or_email}", "7");
+            let method: Method = method.parse().unwrap();
+            assert!(route(&method, &path).is_ok(), "{method} {path}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! A Zulip-compatible presence server.
+//!
+//! Layout, in the direction data flows:
+//! - [`http`]: accept loop, routing, Basic auth, strict parameter parsing,
+//!   rate limits, and every refusal as Zulip's JSON error body;
+//! - [`service`]: the presence rules over in-memory state, and the writer
+//!   thread that makes changes durable before anyone sees them;
+//! - [`store`]: the durable `Store` trait and its embedded SQLite implementation.
+//!
+//! Beside them: [`config`] (settings), [`clock`] (injectable time), [`keys`]
+//! (API keys), [`admin`] (what the admin commands do) and [`cli`] (the
+//! `presence-server` command line).
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod service;
+pub mod store;

@@ -1,0 +1,525 @@
+//! The presence service: SPEC.md §2-§4 over in-memory state.
+//!
+//! Reads (`user_presence`, `realm_presence_*`, `users`) are answered from
+//! memory under a realm's read lock and never touch the store. A report
+//! that changes nothing (the steady-state ping) is recognised under the same
+//! read lock and costs no I/O; anything else goes to the writer thread
+//! (see [`writer`]) and is acknowledged once durable.
+
+pub mod model;
+pub mod rules;
+pub mod views;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use presence_types::endpoints::users::User;
+use presence_types::{LegacyPresence, ModernPresence};
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::keys;
+use crate::store::{DeviceKind, Store, StoreError, UserRow};
+use model::{Directory, SharedRealm};
+use writer::{Command, UserRef, WriteError, Writer};
+
+/// The settings the presence rules use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleSettings {
+    /// Seconds after which a user shows as offline.
+    pub offline_threshold_secs: i64,
+    /// Reports closer together than this are coalesced.
+    pub min_freq_secs: i64,
+    /// The most client records per user.
+    pub max_clients_per_user: usize,
+    /// The default history window, in days.
+    pub history_limit_days: i64,
+}
+
+impl RuleSettings {
+    /// The rule settings of a configuration.
+    pub fn from_config(config: &Config) -> Self {
+        RuleSettings {
+            offline_threshold_secs: config.offline_threshold_secs,
+            min_freq_secs: config.presence_update_min_freq_secs,
+            max_clients_per_user: config.max_clients_per_user,
+            history_limit_days: config.history_limit_days,
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Clone)]
+pub struct Caller {
+    realm: SharedRealm,
+    who: UserRef,
+    /// Whether the caller is a bot.
+    pub is_bot: bool,
+}
+
+impl Caller {
+    /// The caller's user id.
+    pub fn user_id(&self) -> i64 {
+        self.who.user_id
+    }
+}
+
+/// Why a caller was not authenticated (SPEC.md §6; each maps to one message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum AuthError {
+    /// The key is not 32 ASCII letters and digits.
+    #[error("Malformed API key")]
+    MalformedKey,
+    /// No user has this key, or the email is not its owner's.
+    #[error("Invalid API key")]
+    InvalidKey,
+    /// The caller's realm is deactivated.
+    #[error("This organization has been deactivated")]
+    RealmDeactivated,
+    /// The caller is deactivated.
+    #[error("Account is deactivated")]
+    UserDeactivated,
+}
+
+/// Why a presence operation failed (each maps to one message of SPEC.md §6).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ServiceError {
+    /// The target is unknown, deactivated or in another realm.
+    #[error("No such user")]
+    NoSuchUser,
+    /// The target is a bot.
+    #[error("Presence is not supported for bot users.")]
+    TargetIsBot,
+    /// The target has never reported (the value as the caller gave it).
+    #[error("No presence data for {0}")]
+    NoPresenceData(String),
+    /// A bot tried to report presence.
+    #[error("This endpoint does not accept bot requests.")]
+    BotReport,
+    /// The push device to remove is not registered.
+    #[error("Token does not exist")]
+    TokenDoesNotExist,
+    /// The change could not be made durable; nothing changed.
+    #[error("The server could not save the change; try again")]
+    Unavailable,
+}
+
+impl From<WriteError> for ServiceError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::TokenDoesNotExist => ServiceError::TokenDoesNotExist,
+            WriteError::UnknownUser => ServiceError::NoSuchUser,
+            WriteError::Store(_) | WriteError::Stopped => ServiceError::Unavailable,
+        }
+    }
+}
+
+/// The presence service. Cheap to share behind an `Arc`.
+pub struct Service {
+    directory: Arc<RwLock<Directory>>,
+    commands: RwLock<Option<mpsc::Sender<Command>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    clock: SharedClock,
+    rules: RuleSettings,
+}
+
+impl Service {
+    /// Loads everything from `store` and starts the writer thread that owns it.
+    pub fn start(
+        mut store: Box<dyn Store>,
+        config: &Config,
+        clock: SharedClock,
+    ) -> Result<Service, StoreError> {
+        let snapshot = store.load()?;
+        let version = snapshot.directory_version;
+        let directory = Arc::new(RwLock::new(writer::build_directory(snapshot)));
+        let rules = RuleSettings::from_config(config);
+        let writer = Writer::new(
+            store,
+            directory.clone(),
+            rules,
+            version,
+            Duration::from_millis(config.directory_poll_ms),
+        );
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("presence-writer".to_owned())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| StoreError::DataDir {
+                path: "(writer thread)".to_owned(),
+                source,
+            })?;
+        Ok(Service {
+            directory,
+            commands: RwLock::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            clock,
+            rules,
+        })
+    }
+
+    /// Stops the writer after it has committed everything already sent to it.
+    pub fn close(&self) {
+        self.commands.write().take();
+        if let Some(handle) = self.writer.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// The rule settings in force.
+    pub fn rules(&self) -> RuleSettings {
+        self.rules
+    }
+
+    /// The server's time, fractional Unix seconds.
+    pub fn now_f64(&self) -> f64 {
+        self.clock.now_f64()
+    }
+
+    /// Finds the user a Basic-auth pair belongs to (SPEC.md §6, in Zulip's order).
+    pub fn authenticate(&self, email: &str, key: &str) -> Result<Caller, AuthError> {
+        let key = key.trim();
+        if !keys::is_well_formed(key) {
+            return Err(AuthError::MalformedKey);
+        }
+        let hash = keys::hash(key);
+        let (realm, who) = {
+            let directory = self.directory.read();
+            let &(realm_id, user_id) = directory.keys.get(&hash).ok_or(AuthError::InvalidKey)?;
+            let realm = directory
+                .realms
+                .get(&realm_id)
+                .cloned()
+                .ok_or(AuthError::InvalidKey)?;
+            (realm, UserRef { realm_id, user_id })
+        };
+        let is_bot = {
+            let guard = realm.read();
+            let user = guard.users.get(&who.user_id).ok_or(AuthError::InvalidKey)?;
+            let account = &user.account;
+            if !keys::hashes_equal(&account.api_key_hash, &hash)
+                || crate::store::sqlite::email_key(email)
+                    != crate::store::sqlite::email_key(&account.email)
+            {
+                return Err(AuthError::InvalidKey);
+            }
+            if guard.row.deactivated {
+                return Err(AuthError::RealmDeactivated);
+            }
+            if !account.is_active {
+                return Err(AuthError::UserDeactivated);
+            }
+            account.is_bot
+        };
+        Ok(Caller { realm, who, is_bot })
+    }
+
+    async fn send(&self, make: impl FnOnce(writer::Ack) -> Command) -> Result<(), ServiceError> {
+        let (ack, done) = oneshot::channel();
+        {
+            let commands = self.commands.read();
+            let sender = commands.as_ref().ok_or(ServiceError::Unavailable)?;
+            sender
+                .send(make(ack))
+                .map_err(|_| ServiceError::Unavailable)?;
+        }
+        done.await.map_err(|_| ServiceError::Unavailable)??;
+        Ok(())
+    }
+
+    /// Records a presence report from the caller's client (SPEC.md §3);
+    /// returns once it is durable, or at once if it changes nothing.
+    pub async fn report(
+        &self,
+        caller: &Caller,
+        client: Arc<str>,
+        active: bool,
+    ) -> Result<(), ServiceError> {
+        if caller.is_bot {
+            return Err(ServiceError::BotReport);
+        }
+        let now = self.clock.now_secs();
+        if !self.report_would_change(caller, &client, active, now) {
+            return Ok(());
+        }
+        self.send(|ack| Command::Report {
+            who: caller.who,
+            client,
+            active,
+            now,
+            ack,
+        })
+        .await
+    }
+
+    /// The fast path: whether a report could change anything. The writer
+    /// decides again with the state it holds; this only spares it the
+    /// reports that are certainly no-ops.
+    fn report_would_change(&self, caller: &Caller, client: &str, active: bool, now: i64) -> bool {
+        let realm = caller.realm.read();
+        if realm.row.presence_disabled {
+            return false;
+        }
+        let Some(user) = realm.users.get(&caller.who.user_id) else {
+            return false;
+        };
+        if !user.account.presence_enabled {
+            return false;
+        }
+        let current = user.client(client).map(|r| r.times);
+        rules::apply_report(current, active, now, self.rules.min_freq_secs).is_some()
+    }
+
+    /// One user's presence in the legacy format, `aggregated.status` set to
+    /// `offline` past the threshold (the single-user GET).
+    pub fn user_presence(
+        &self,
+        caller: &Caller,
+        user_id_or_email: &str,
+    ) -> Result<LegacyPresence, ServiceError> {
+        let now = self.clock.now_secs();
+        let realm = caller.realm.read();
+        let target = realm
+            .find_active(user_id_or_email)
+            .ok_or(ServiceError::NoSuchUser)?;
+        if target.account.is_bot {
+            return Err(ServiceError::TargetIsBot);
+        }
+        let no_data = || ServiceError::NoPresenceData(user_id_or_email.to_owned());
+        if realm.row.presence_disabled {
+            return Err(no_data());
+        }
+        let mut presence = views::legacy(target).ok_or_else(no_data)?;
+        if rules::is_offline(
+            presence.aggregated.timestamp,
+            now,
+            self.rules.offline_threshold_secs,
+        ) {
+            presence.aggregated.status = presence_types::PresenceStatus::Offline;
+        }
+        Ok(presence)
+    }
+
+    /// The earliest `last_connected_time` inside a history window of `days`,
+    /// or `None` when the window is empty (0 days).
+    fn window_start(&self, days: i64) -> Option<i64> {
+        if days <= 0 {
+            return None;
+        }
+        Some(
+            self.clock
+                .now_secs()
+                .saturating_sub(days.saturating_mul(86_400)),
+        )
+    }
+
+    /// Everyone's presence in the legacy format, keyed by email.
+    pub fn realm_presence_legacy(
+        &self,
+        caller: &Caller,
+        history_limit_days: Option<i64>,
+    ) -> (BTreeMap<String, LegacyPresence>, i64) {
+        let mut out = BTreeMap::new();
+        let realm = caller.realm.read();
+        let days = history_limit_days.unwrap_or(self.rules.history_limit_days);
+        let Some(start) = self.window_start(days) else {
+            return (out, -1);
+        };
+        if realm.row.presence_disabled {
+            return (out, -1);
+        }
+        let mut max_id = -1;
+        for user in realm.users.values() {
+            if !user.is_listed() || user.last_connected().is_none_or(|t| t < start) {
+                continue;
+            }
+            if let Some(presence) = views::legacy(user) {
+                max_id = max_id.max(user.update_id);
+                out.insert(user.account.email.clone(), presence);
+            }
+        }
+        (out, max_id)
+    }
+
+    /// Everyone's presence in the modern format, keyed by user id, and the
+    /// `presence_last_update_id` to answer with.
+    ///
+    /// With `last_update_id > 0` only users changed after it are returned,
+    /// found through the realm's change index (no time window).
+    pub fn realm_presence_modern(
+        &self,
+        caller: &Caller,
+        last_update_id: Option<i64>,
+        history_limit_days: Option<i64>,
+    ) -> (BTreeMap<String, ModernPresence>, i64) {
+        let mut out = BTreeMap::new();
+        let nothing = last_update_id.unwrap_or(-1);
+        let realm = caller.realm.read();
+        if realm.row.presence_disabled {
+            return (out, -1);
+        }
+        let mut max_id: Option<i64> = None;
+        let mut take = |user: &model::UserEntry| {
+            max_id = Some(max_id.map_or(user.update_id, |m| m.max(user.update_id)));
+            out.insert(user.account.id.to_string(), views::modern(user));
+        };
+        match last_update_id {
+            Some(since) if since > 0 => {
+                for (_, user_id) in realm.changes.range(since + 1..) {
+                    if let Some(user) = realm.users.get(user_id).filter(|u| u.is_listed()) {
+                        take(user);
+                    }
+                }
+            }
+            _ => {
+                let days = history_limit_days.unwrap_or(self.rules.history_limit_days);
+                if let Some(start) = self.window_start(days) {
+                    for user in realm.users.values() {
+                        if user.is_listed() && user.last_connected().is_some_and(|t| t >= start) {
+                            take(user);
+                        }
+                    }
+                }
+            }
+        }
+        (out, max_id.unwrap_or(nothing))
+    }
+
+    /// The caller's own account.
+    pub fn own_user(&self, caller: &Caller) -> Result<User, ServiceError> {
+        let realm = caller.realm.read();
+        let user = realm
+            .users
+            .get(&caller.who.user_id)
+            .ok_or(ServiceError::NoSuchUser)?;
+        Ok(user_view(&user.account))
+    }
+
+    /// Every user of the caller's realm, by id.
+    pub fn users(&self, caller: &Caller) -> Vec<User> {
+        let realm = caller.realm.read();
+        let mut users: Vec<User> = realm
+            .users
+            .values()
+            .map(|u| user_view(&u.account))
+            .collect();
+        users.sort_by_key(|u| u.user_id);
+        users
+    }
+
+    /// Changes the caller's settings (SPEC.md §3.5 for `presence_enabled`).
+    pub async fn update_settings(
+        &self,
+        caller: &Caller,
+        client: Arc<str>,
+        presence_enabled: Option<bool>,
+        enable_offline_push_notifications: Option<bool>,
+    ) -> Result<(), ServiceError> {
+        if presence_enabled.is_none() && enable_offline_push_notifications.is_none() {
+            return Ok(());
+        }
+        let now = self.clock.now_secs();
+        self.send(|ack| Command::Settings {
+            who: caller.who,
+            client,
+            presence_enabled,
+            enable_offline_push_notifications,
+            now,
+            ack,
+        })
+        .await
+    }
+
+    /// Registers a push device for the caller.
+    pub async fn add_device(
+        &self,
+        caller: &Caller,
+        kind: DeviceKind,
+        token: String,
+        appid: Option<String>,
+    ) -> Result<(), ServiceError> {
+        self.send(|ack| Command::AddDevice {
+            who: caller.who,
+            kind,
+            token,
+            appid,
+            ack,
+        })
+        .await
+    }
+
+    /// Removes one of the caller's push devices.
+    pub async fn remove_device(
+        &self,
+        caller: &Caller,
+        kind: DeviceKind,
+        token: String,
+    ) -> Result<(), ServiceError> {
+        self.send(|ack| Command::RemoveDevice {
+            who: caller.who,
+            kind,
+            token,
+            ack,
+        })
+        .await
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn user_view(account: &UserRow) -> User {
+    User {
+        user_id: account.id,
+        email: account.email.clone(),
+        full_name: account.full_name.clone(),
+        is_bot: account.is_bot,
+        is_active: account.is_active,
+        date_joined: iso8601(account.date_joined),
+    }
+}
+
+/// Formats Unix seconds as ISO 8601 in UTC, the way Zulip writes `date_joined`
+/// (`2026-11-29T01:02:03+00:00`).
+pub fn iso8601(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso8601;
+
+    #[test]
+    fn iso8601_formats_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
+        assert_eq!(iso8601(1_796_000_523), "2026-11-30T01:02:03+00:00");
+    }
+}

@@ -1,0 +1,603 @@
+//! The writer thread: the only place that changes state.
+//!
+//! Requests that would change something send a [`Command`] here. The thread
+//! takes every command waiting (group commit), evaluates each against the
+//! current state plus the batch's own earlier effects, writes the resulting
+//! mutations in one transaction, and only then applies them to memory and
+//! acknowledges. So: update ids are assigned by one thread and never skip or
+//! repeat; readers never see a change that is not yet durable; and a failed
+//! commit leaves memory exactly as it was.
+//!
+//! Between batches (at most every `directory_poll_ms`) the thread asks the
+//! store whether someone else (the admin command) changed realms or users,
+//! and loads just those rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use super::RuleSettings;
+use super::model::{ClientRecord, Directory, Realm, SharedRealm};
+use super::rules::{Times, apply_report, backdate};
+use crate::store::{DeviceKind, Mutation, PresenceRow, Snapshot, Store, UserRow};
+
+/// How many commands one transaction takes at most.
+const MAX_BATCH: usize = 4096;
+
+/// Why a write was not made.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum WriteError {
+    /// The store refused or failed; nothing was changed.
+    #[error("the store failed: {0}")]
+    Store(String),
+    /// The device token to remove is not registered for this user.
+    #[error("Token does not exist")]
+    TokenDoesNotExist,
+    /// The user or realm is gone.
+    #[error("unknown user")]
+    UnknownUser,
+    /// The writer thread has stopped (the server is shutting down).
+    #[error("the server is shutting down")]
+    Stopped,
+}
+
+/// The sending half of a command's acknowledgement.
+pub type Ack = oneshot::Sender<Result<(), WriteError>>;
+
+/// A change asked of the writer.
+pub enum Command {
+    /// A presence report (SPEC.md §3).
+    Report {
+        /// Who reports.
+        who: UserRef,
+        /// From which client.
+        client: Arc<str>,
+        /// Active (else idle).
+        active: bool,
+        /// The server's time of the report.
+        now: i64,
+        /// Where the outcome goes.
+        ack: Ack,
+    },
+    /// A change of the caller's settings.
+    Settings {
+        /// Whose settings.
+        who: UserRef,
+        /// The client that asked (presence on records the user active on it).
+        client: Arc<str>,
+        /// New `presence_enabled`, if given.
+        presence_enabled: Option<bool>,
+        /// New `enable_offline_push_notifications`, if given.
+        enable_offline_push_notifications: Option<bool>,
+        /// The server's time of the request.
+        now: i64,
+        /// Where the outcome goes.
+        ack: Ack,
+    },
+    /// Register a push device.
+    AddDevice {
+        /// The owner.
+        who: UserRef,
+        /// APNs or FCM.
+        kind: DeviceKind,
+        /// The token.
+        token: String,
+        /// The app id (APNs).
+        appid: Option<String>,
+        /// Where the outcome goes.
+        ack: Ack,
+    },
+    /// Remove a push device.
+    RemoveDevice {
+        /// The owner.
+        who: UserRef,
+        /// APNs or FCM.
+        kind: DeviceKind,
+        /// The token.
+        token: String,
+        /// Where the outcome goes.
+        ack: Ack,
+    },
+}
+
+/// A user, with the realm it lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserRef {
+    /// The realm's id.
+    pub realm_id: i64,
+    /// The user's id.
+    pub user_id: i64,
+}
+
+/// Builds the in-memory state from a store snapshot.
+pub fn build_directory(snapshot: Snapshot) -> Directory {
+    let mut directory = Directory::default();
+    let mut realms: HashMap<i64, Realm> = snapshot
+        .realms
+        .into_iter()
+        .map(|row| (row.id, Realm::new(row)))
+        .collect();
+    let mut realm_of = HashMap::new();
+    for user in snapshot.users {
+        directory
+            .keys
+            .insert(user.api_key_hash, (user.realm_id, user.id));
+        realm_of.insert(user.id, user.realm_id);
+        if let Some(realm) = realms.get_mut(&user.realm_id) {
+            realm.put_account(user);
+        }
+    }
+    // Group the records per user, then install each user's set once.
+    let mut per_user: HashMap<i64, (Vec<ClientRecord>, i64)> = HashMap::new();
+    let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    for row in snapshot.presence {
+        let client = names
+            .entry(row.client.clone())
+            .or_insert_with(|| Arc::from(row.client.as_str()))
+            .clone();
+        let slot = per_user.entry(row.user_id).or_default();
+        slot.0.push(ClientRecord {
+            client,
+            times: Times {
+                last_connected: row.last_connected_time,
+                last_active: row.last_active_time,
+            },
+        });
+        slot.1 = slot.1.max(row.update_id);
+    }
+    for (user_id, (clients, update_id)) in per_user {
+        if let Some(realm) = realm_of.get(&user_id).and_then(|r| realms.get_mut(r)) {
+            realm.put_presence(user_id, clients, update_id);
+        }
+    }
+    directory.realms = realms
+        .into_iter()
+        .map(|(id, realm)| (id, Arc::new(RwLock::new(realm))))
+        .collect();
+    directory
+}
+
+/// A user's state while a batch is being evaluated.
+struct Staged {
+    account: UserRow,
+    clients: Vec<ClientRecord>,
+    update_id: i64,
+    presence_changed: bool,
+    account_changed: bool,
+}
+
+/// The batch under construction.
+#[derive(Default)]
+struct Batch {
+    users: HashMap<UserRef, Staged>,
+    last_ids: HashMap<i64, i64>,
+    devices: HashMap<(i64, DeviceKind, String), bool>,
+    mutations: Vec<Mutation>,
+    outcomes: Vec<(Ack, Result<(), WriteError>)>,
+}
+
+/// The thread's state.
+pub struct Writer {
+    store: Box<dyn Store>,
+    directory: Arc<RwLock<Directory>>,
+    rules: RuleSettings,
+    directory_version: i64,
+    poll_every: Duration,
+}
+
+impl Writer {
+    /// A writer over `store`, whose snapshot at `directory_version` built `directory`.
+    pub fn new(
+        store: Box<dyn Store>,
+        directory: Arc<RwLock<Directory>>,
+        rules: RuleSettings,
+        directory_version: i64,
+        poll_every: Duration,
+    ) -> Self {
+        Writer {
+            store,
+            directory,
+            rules,
+            directory_version,
+            poll_every,
+        }
+    }
+
+    /// Runs until every sender of `commands` is gone.
+    pub fn run(mut self, commands: Receiver<Command>) {
+        let mut last_poll = Instant::now();
+        loop {
+            let wait = self.poll_every.saturating_sub(last_poll.elapsed());
+            match commands.recv_timeout(wait) {
+                Ok(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match commands.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    self.process(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last_poll.elapsed() >= self.poll_every {
+                if let Err(e) = self.poll_directory() {
+                    tracing::warn!(error = %e, "could not read directory changes from the store");
+                }
+                last_poll = Instant::now();
+            }
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn realm(&self, realm_id: i64) -> Option<SharedRealm> {
+        self.directory.read().realms.get(&realm_id).cloned()
+    }
+
+    /// Evaluates a batch, commits it, applies it, and answers every command.
+    fn process(&mut self, commands: Vec<Command>) {
+        let mut batch = Batch::default();
+        for command in commands {
+            let (ack, outcome) = self.evaluate(&mut batch, command);
+            batch.outcomes.push((ack, outcome));
+        }
+        let committed = if batch.mutations.is_empty() {
+            Ok(())
+        } else {
+            self.store.commit(&batch.mutations)
+        };
+        match committed {
+            Ok(()) => {
+                self.apply(&mut batch);
+                for (ack, outcome) in batch.outcomes {
+                    let _ = ack.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; the batch is refused");
+                let failure = WriteError::Store(e.to_string());
+                for (ack, outcome) in batch.outcomes {
+                    let _ = ack.send(outcome.and(Err(failure.clone())));
+                }
+            }
+        }
+    }
+
+    fn evaluate(&mut self, batch: &mut Batch, command: Command) -> (Ack, Result<(), WriteError>) {
+        match command {
+            Command::Report {
+                who,
+                client,
+                active,
+                now,
+                ack,
+            } => {
+                let outcome = self.stage(batch, who).map(|()| {
+                    let staged = &batch.users[&who];
+                    if staged.account.presence_enabled {
+                        self.report(batch, who, &client, active, now);
+                    }
+                });
+                (ack, outcome)
+            }
+            Command::Settings {
+                who,
+                client,
+                presence_enabled,
+                enable_offline_push_notifications,
+                now,
+                ack,
+            } => {
+                let outcome = self.stage(batch, who).map(|()| {
+                    self.settings(
+                        batch,
+                        who,
+                        &client,
+                        presence_enabled,
+                        enable_offline_push_notifications,
+                        now,
+                    )
+                });
+                (ack, outcome)
+            }
+            Command::AddDevice {
+                who,
+                kind,
+                token,
+                appid,
+                ack,
+            } => {
+                let outcome = self.stage(batch, who).and_then(|()| {
+                    if self.device_exists(batch, who.user_id, kind, &token)? {
+                        return Ok(());
+                    }
+                    batch
+                        .devices
+                        .insert((who.user_id, kind, token.clone()), true);
+                    let staged = batch.users.get_mut(&who).expect("staged above");
+                    staged.account.push_devices += 1;
+                    staged.account_changed = true;
+                    batch.mutations.push(Mutation::AddDevice {
+                        user_id: who.user_id,
+                        kind,
+                        token,
+                        appid,
+                    });
+                    Ok(())
+                });
+                (ack, outcome)
+            }
+            Command::RemoveDevice {
+                who,
+                kind,
+                token,
+                ack,
+            } => {
+                let outcome = self.stage(batch, who).and_then(|()| {
+                    if !self.device_exists(batch, who.user_id, kind, &token)? {
+                        return Err(WriteError::TokenDoesNotExist);
+                    }
+                    batch
+                        .devices
+                        .insert((who.user_id, kind, token.clone()), false);
+                    let staged = batch.users.get_mut(&who).expect("staged above");
+                    staged.account.push_devices = staged.account.push_devices.saturating_sub(1);
+                    staged.account_changed = true;
+                    batch.mutations.push(Mutation::RemoveDevice {
+                        user_id: who.user_id,
+                        kind,
+                        token,
+                    });
+                    Ok(())
+                });
+                (ack, outcome)
+            }
+        }
+    }
+
+    /// Copies a user into the batch, if not there yet.
+    fn stage(&self, batch: &mut Batch, who: UserRef) -> Result<(), WriteError> {
+        if batch.users.contains_key(&who) {
+            return Ok(());
+        }
+        let realm = self.realm(who.realm_id).ok_or(WriteError::UnknownUser)?;
+        let realm = realm.read();
+        let user = realm
+            .users
+            .get(&who.user_id)
+            .ok_or(WriteError::UnknownUser)?;
+        batch
+            .last_ids
+            .entry(who.realm_id)
+            .or_insert(realm.last_update_id);
+        batch.users.insert(
+            who,
+            Staged {
+                account: user.account.clone(),
+                clients: user.clients.clone(),
+                update_id: user.update_id,
+                presence_changed: false,
+                account_changed: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn presence_disabled(&self, realm_id: i64) -> bool {
+        self.realm(realm_id)
+            .is_none_or(|realm| realm.read().row.presence_disabled)
+    }
+
+    fn next_id(batch: &mut Batch, realm_id: i64) -> i64 {
+        let id = batch.last_ids.entry(realm_id).or_insert(0);
+        *id += 1;
+        *id
+    }
+
+    /// Applies one report to a staged user (the caller checked `presence_enabled`).
+    fn report(&self, batch: &mut Batch, who: UserRef, client: &Arc<str>, active: bool, now: i64) {
+        if self.presence_disabled(who.realm_id) {
+            return;
+        }
+        let max_clients = self.rules.max_clients_per_user;
+        let staged = &batch.users[&who];
+        let position = staged.clients.iter().position(|r| r.client == *client);
+        let current = position.map(|i| staged.clients[i].times);
+        let Some(times) = apply_report(current, active, now, self.rules.min_freq_secs) else {
+            return;
+        };
+        let id = Self::next_id(batch, who.realm_id);
+        let staged = batch.users.get_mut(&who).expect("staged by the caller");
+        match position {
+            Some(i) => staged.clients[i].times = times,
+            None => {
+                if staged.clients.len() >= max_clients {
+                    // Make room by dropping the least recently connected client.
+                    let oldest = staged
+                        .clients
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, r)| (r.times.last_connected, r.client.clone()))
+                        .map(|(i, _)| i)
+                        .expect("the bound is at least 1");
+                    let evicted = staged.clients.swap_remove(oldest);
+                    batch.mutations.push(Mutation::DeletePresence {
+                        user_id: who.user_id,
+                        client: evicted.client.to_string(),
+                    });
+                }
+                staged.clients.push(ClientRecord {
+                    client: client.clone(),
+                    times,
+                });
+            }
+        }
+        staged.update_id = id;
+        staged.presence_changed = true;
+        batch.mutations.push(Mutation::PutPresence(PresenceRow {
+            user_id: who.user_id,
+            client: client.to_string(),
+            last_connected_time: times.last_connected,
+            last_active_time: times.last_active,
+            update_id: id,
+        }));
+    }
+
+    fn settings(
+        &self,
+        batch: &mut Batch,
+        who: UserRef,
+        client: &Arc<str>,
+        presence_enabled: Option<bool>,
+        push: Option<bool>,
+        now: i64,
+    ) {
+        let staged = batch.users.get_mut(&who).expect("staged by the caller");
+        let mut account_changed = false;
+        if let Some(push) = push
+            && push != staged.account.enable_offline_push_notifications
+        {
+            staged.account.enable_offline_push_notifications = push;
+            account_changed = true;
+        }
+        let toggled = presence_enabled.filter(|&on| on != staged.account.presence_enabled);
+        if let Some(on) = toggled {
+            staged.account.presence_enabled = on;
+            account_changed = true;
+        }
+        if account_changed {
+            staged.account_changed = true;
+            batch.mutations.push(Mutation::SetUserSettings {
+                user_id: who.user_id,
+                presence_enabled: staged.account.presence_enabled,
+                enable_offline_push_notifications: staged.account.enable_offline_push_notifications,
+            });
+        }
+        match toggled {
+            Some(true) => self.report(batch, who, client, true, now),
+            Some(false) => self.backdate(batch, who, now),
+            None => {}
+        }
+    }
+
+    /// Makes a user look offline at once: every record moved back past the
+    /// offline threshold (SPEC.md §3.5).
+    fn backdate(&self, batch: &mut Batch, who: UserRef, now: i64) {
+        let cutoff = now - (self.rules.offline_threshold_secs + self.rules.min_freq_secs + 10);
+        let staged = &batch.users[&who];
+        let changed: Vec<(usize, Times)> = staged
+            .clients
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| backdate(r.times, cutoff).map(|t| (i, t)))
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let id = Self::next_id(batch, who.realm_id);
+        let staged = batch.users.get_mut(&who).expect("staged by the caller");
+        for (i, times) in changed {
+            let record = &mut staged.clients[i];
+            record.times = times;
+            batch.mutations.push(Mutation::PutPresence(PresenceRow {
+                user_id: who.user_id,
+                client: record.client.to_string(),
+                last_connected_time: times.last_connected,
+                last_active_time: times.last_active,
+                update_id: id,
+            }));
+        }
+        staged.update_id = id;
+        staged.presence_changed = true;
+    }
+
+    fn device_exists(
+        &mut self,
+        batch: &Batch,
+        user_id: i64,
+        kind: DeviceKind,
+        token: &str,
+    ) -> Result<bool, WriteError> {
+        if let Some(&exists) = batch.devices.get(&(user_id, kind, token.to_owned())) {
+            return Ok(exists);
+        }
+        self.store
+            .has_device(user_id, kind, token)
+            .map_err(|e| WriteError::Store(e.to_string()))
+    }
+
+    /// Installs a committed batch in memory.
+    fn apply(&self, batch: &mut Batch) {
+        for (who, staged) in batch.users.drain() {
+            if !staged.presence_changed && !staged.account_changed {
+                continue;
+            }
+            let Some(realm) = self.realm(who.realm_id) else {
+                continue;
+            };
+            let mut realm = realm.write();
+            if staged.account_changed {
+                realm.put_account(staged.account);
+            }
+            if staged.presence_changed {
+                realm.put_presence(who.user_id, staged.clients, staged.update_id);
+            }
+        }
+    }
+
+    /// Loads realms and users that changed in the store since the last look.
+    fn poll_directory(&mut self) -> Result<(), crate::store::StoreError> {
+        let version = self.store.directory_version()?;
+        if version == self.directory_version {
+            return Ok(());
+        }
+        let changes = self.store.directory_changes(self.directory_version)?;
+        for row in changes.realms {
+            let existing = self.realm(row.id);
+            match existing {
+                Some(realm) => realm.write().row = row,
+                None => {
+                    let id = row.id;
+                    self.directory
+                        .write()
+                        .realms
+                        .insert(id, Arc::new(RwLock::new(Realm::new(row))));
+                }
+            }
+        }
+        for row in changes.users {
+            let Some(realm) = self.realm(row.realm_id) else {
+                continue;
+            };
+            let new_hash = row.api_key_hash;
+            let ids = (row.realm_id, row.id);
+            let old_hash = {
+                let mut realm = realm.write();
+                let old = realm.users.get(&row.id).map(|u| u.account.api_key_hash);
+                realm.put_account(row);
+                old
+            };
+            if old_hash != Some(new_hash) {
+                let mut directory = self.directory.write();
+                if let Some(old) = old_hash {
+                    directory.keys.remove(&old);
+                }
+                directory.keys.insert(new_hash, ids);
+            }
+        }
+        tracing::debug!(
+            from = self.directory_version,
+            to = changes.version,
+            "loaded directory changes"
+        );
+        self.directory_version = changes.version;
+        Ok(())
+    }
+}

@@ -1,0 +1,560 @@
+//! The embedded store: one SQLite file in the data directory.
+//!
+//! WAL mode lets the admin command write while a server reads and writes the
+//! same file; `synchronous = FULL` makes every commit survive a power loss,
+//! and the server's group commit keeps that affordable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::{
+    DeviceKind, DirectoryChanges, Mutation, NewUser, PresenceRow, RealmRow, Snapshot, Store,
+    StoreError, UserRow,
+};
+
+/// The schema version this program writes (SQLite's `user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('directory_version', 0);
+CREATE TABLE realms (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    string_id         TEXT NOT NULL UNIQUE,
+    name              TEXT NOT NULL,
+    presence_disabled INTEGER NOT NULL DEFAULT 0,
+    deactivated       INTEGER NOT NULL DEFAULT 0,
+    date_created      INTEGER NOT NULL,
+    row_version       INTEGER NOT NULL
+);
+CREATE TABLE users (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    realm_id          INTEGER NOT NULL REFERENCES realms (id),
+    email             TEXT NOT NULL,
+    email_key         TEXT NOT NULL,
+    full_name         TEXT NOT NULL,
+    is_bot            INTEGER NOT NULL,
+    is_active         INTEGER NOT NULL DEFAULT 1,
+    date_joined       INTEGER NOT NULL,
+    api_key_hash      BLOB NOT NULL UNIQUE,
+    presence_enabled  INTEGER NOT NULL DEFAULT 1,
+    enable_offline_push_notifications INTEGER NOT NULL DEFAULT 1,
+    row_version       INTEGER NOT NULL,
+    UNIQUE (realm_id, email_key)
+);
+CREATE INDEX users_row_version ON users (row_version);
+CREATE TABLE push_devices (
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    kind    TEXT NOT NULL,
+    token   TEXT NOT NULL,
+    appid   TEXT,
+    PRIMARY KEY (user_id, kind, token)
+) WITHOUT ROWID;
+CREATE TABLE client_presence (
+    user_id             INTEGER NOT NULL REFERENCES users (id),
+    client              TEXT NOT NULL,
+    last_connected_time INTEGER NOT NULL,
+    last_active_time    INTEGER,
+    update_id           INTEGER NOT NULL,
+    PRIMARY KEY (user_id, client)
+) WITHOUT ROWID;
+";
+
+const USER_COLUMNS: &str = "u.id, u.realm_id, u.email, u.full_name, u.is_bot, u.is_active, \
+     u.date_joined, u.api_key_hash, u.presence_enabled, u.enable_offline_push_notifications, \
+     (SELECT COUNT(*) FROM push_devices d WHERE d.user_id = u.id)";
+
+const REALM_COLUMNS: &str = "id, string_id, name, presence_disabled, deactivated";
+
+/// The file name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "presence.sqlite3";
+
+/// A `Store` over one SQLite connection.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let conn = Connection::open(&path)?;
+        // Another process (the admin command, or the server) may hold the
+        // write lock for a moment; wait for it rather than fail.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = SqliteStore { conn, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        // IMMEDIATE takes the write lock first, so two processes starting on
+        // a new directory at once cannot both create the schema.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version == 0 {
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Takes the next directory version inside a write transaction.
+fn next_directory_version(tx: &Transaction<'_>) -> Result<i64, StoreError> {
+    Ok(tx.query_row(
+        "UPDATE meta SET value = value + 1 WHERE key = 'directory_version' RETURNING value",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+fn realm_id(tx: &Transaction<'_>, string_id: &str) -> Result<i64, StoreError> {
+    tx.query_row(
+        "SELECT id FROM realms WHERE string_id = ?1",
+        [string_id],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::UnknownRealm(string_id.to_owned()))
+}
+
+fn user_id(tx: &Transaction<'_>, realm: &str, email: &str) -> Result<i64, StoreError> {
+    let realm_id = realm_id(tx, realm)?;
+    tx.query_row(
+        "SELECT id FROM users WHERE realm_id = ?1 AND email_key = ?2",
+        params![realm_id, email_key(email)],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::UnknownUser {
+        realm: realm.to_owned(),
+        email: email.to_owned(),
+    })
+}
+
+/// The form of an email that lookups compare: trimmed and lower-cased.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn realm_row(r: &Row<'_>) -> rusqlite::Result<RealmRow> {
+    Ok(RealmRow {
+        id: r.get(0)?,
+        string_id: r.get(1)?,
+        name: r.get(2)?,
+        presence_disabled: r.get(3)?,
+        deactivated: r.get(4)?,
+    })
+}
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+    let hash: Vec<u8> = r.get(7)?;
+    let api_key_hash: [u8; 32] = hash.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            7,
+            rusqlite::types::Type::Blob,
+            "api_key_hash is not 32 bytes".into(),
+        )
+    })?;
+    Ok(UserRow {
+        id: r.get(0)?,
+        realm_id: r.get(1)?,
+        email: r.get(2)?,
+        full_name: r.get(3)?,
+        is_bot: r.get(4)?,
+        is_active: r.get(5)?,
+        date_joined: r.get(6)?,
+        api_key_hash,
+        presence_enabled: r.get(8)?,
+        enable_offline_push_notifications: r.get(9)?,
+        push_devices: r.get(10)?,
+    })
+}
+
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, f)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn touch_user(tx: &Transaction<'_>, user_id: i64) -> Result<(), StoreError> {
+    let version = next_directory_version(tx)?;
+    tx.execute(
+        "UPDATE users SET row_version = ?1 WHERE id = ?2",
+        params![version, user_id],
+    )?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn load(&mut self) -> Result<Snapshot, StoreError> {
+        // One read transaction, so the parts agree with each other.
+        let tx = self.conn.transaction()?;
+        let directory_version = tx.query_row(
+            "SELECT value FROM meta WHERE key = 'directory_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        let realms = query_all(
+            &tx,
+            &format!("SELECT {REALM_COLUMNS} FROM realms ORDER BY id"),
+            [],
+            realm_row,
+        )?;
+        let users = query_all(
+            &tx,
+            &format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"),
+            [],
+            user_row,
+        )?;
+        let presence = query_all(
+            &tx,
+            "SELECT user_id, client, last_connected_time, last_active_time, update_id \
+             FROM client_presence",
+            [],
+            |r| {
+                Ok(PresenceRow {
+                    user_id: r.get(0)?,
+                    client: r.get(1)?,
+                    last_connected_time: r.get(2)?,
+                    last_active_time: r.get(3)?,
+                    update_id: r.get(4)?,
+                })
+            },
+        )?;
+        tx.commit()?;
+        Ok(Snapshot {
+            realms,
+            users,
+            presence,
+            directory_version,
+        })
+    }
+
+    fn commit(&mut self, batch: &[Mutation]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            for mutation in batch {
+                match mutation {
+                    Mutation::PutPresence(p) => {
+                        let mut stmt = tx.prepare_cached(
+                            "INSERT INTO client_presence \
+                             (user_id, client, last_connected_time, last_active_time, update_id) \
+                             VALUES (?1, ?2, ?3, ?4, ?5) \
+                             ON CONFLICT (user_id, client) DO UPDATE SET \
+                             last_connected_time = excluded.last_connected_time, \
+                             last_active_time = excluded.last_active_time, \
+                             update_id = excluded.update_id",
+                        )?;
+                        stmt.execute(params![
+                            p.user_id,
+                            p.client,
+                            p.last_connected_time,
+                            p.last_active_time,
+                            p.update_id
+                        ])?;
+                    }
+                    Mutation::DeletePresence { user_id, client } => {
+                        tx.execute(
+                            "DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2",
+                            params![user_id, client],
+                        )?;
+                    }
+                    Mutation::SetUserSettings {
+                        user_id,
+                        presence_enabled,
+                        enable_offline_push_notifications,
+                    } => {
+                        tx.execute(
+                            "UPDATE users SET presence_enabled = ?1, \
+                             enable_offline_push_notifications = ?2 WHERE id = ?3",
+                            params![presence_enabled, enable_offline_push_notifications, user_id],
+                        )?;
+                        touch_user(tx, *user_id)?;
+                    }
+                    Mutation::AddDevice {
+                        user_id,
+                        kind,
+                        token,
+                        appid,
+                    } => {
+                        tx.execute(
+                            "INSERT INTO push_devices (user_id, kind, token, appid) \
+                             VALUES (?1, ?2, ?3, ?4) \
+                             ON CONFLICT (user_id, kind, token) DO UPDATE SET appid = excluded.appid",
+                            params![user_id, kind.as_str(), token, appid],
+                        )?;
+                        touch_user(tx, *user_id)?;
+                    }
+                    Mutation::RemoveDevice {
+                        user_id,
+                        kind,
+                        token,
+                    } => {
+                        tx.execute(
+                            "DELETE FROM push_devices WHERE user_id = ?1 AND kind = ?2 AND token = ?3",
+                            params![user_id, kind.as_str(), token],
+                        )?;
+                        touch_user(tx, *user_id)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn directory_version(&mut self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'directory_version'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn directory_changes(&mut self, since: i64) -> Result<DirectoryChanges, StoreError> {
+        let tx = self.conn.transaction()?;
+        let version = tx.query_row(
+            "SELECT value FROM meta WHERE key = 'directory_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        let realms = query_all(
+            &tx,
+            &format!("SELECT {REALM_COLUMNS} FROM realms WHERE row_version > ?1 ORDER BY id"),
+            [since],
+            realm_row,
+        )?;
+        let users = query_all(
+            &tx,
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.row_version > ?1 ORDER BY u.id"),
+            [since],
+            user_row,
+        )?;
+        tx.commit()?;
+        Ok(DirectoryChanges {
+            realms,
+            users,
+            version,
+        })
+    }
+
+    fn has_device(
+        &mut self,
+        user_id: i64,
+        kind: DeviceKind,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM push_devices WHERE user_id = ?1 AND kind = ?2 AND token = ?3",
+                params![user_id, kind.as_str(), token],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn create_realm(
+        &mut self,
+        string_id: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<RealmRow, StoreError> {
+        self.write(|tx| {
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM realms WHERE string_id = ?1",
+                    [string_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Err(StoreError::RealmExists(string_id.to_owned()));
+            }
+            let version = next_directory_version(tx)?;
+            tx.execute(
+                "INSERT INTO realms (string_id, name, date_created, row_version) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![string_id, name, now, version],
+            )?;
+            Ok(RealmRow {
+                id: tx.last_insert_rowid(),
+                string_id: string_id.to_owned(),
+                name: name.to_owned(),
+                presence_disabled: false,
+                deactivated: false,
+            })
+        })
+    }
+
+    fn set_realm_deactivated(
+        &mut self,
+        string_id: &str,
+        deactivated: bool,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let id = realm_id(tx, string_id)?;
+            let version = next_directory_version(tx)?;
+            tx.execute(
+                "UPDATE realms SET deactivated = ?1, row_version = ?2 WHERE id = ?3",
+                params![deactivated, version, id],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_realm_presence_disabled(
+        &mut self,
+        string_id: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let id = realm_id(tx, string_id)?;
+            let version = next_directory_version(tx)?;
+            tx.execute(
+                "UPDATE realms SET presence_disabled = ?1, row_version = ?2 WHERE id = ?3",
+                params![disabled, version, id],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn create_user(&mut self, user: &NewUser<'_>) -> Result<UserRow, StoreError> {
+        self.write(|tx| {
+            let realm_id = realm_id(tx, user.realm)?;
+            let key = email_key(user.email);
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM users WHERE realm_id = ?1 AND email_key = ?2",
+                    params![realm_id, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Err(StoreError::DuplicateEmail {
+                    realm: user.realm.to_owned(),
+                    email: user.email.to_owned(),
+                });
+            }
+            let version = next_directory_version(tx)?;
+            let email = user.email.trim();
+            tx.execute(
+                "INSERT INTO users (realm_id, email, email_key, full_name, is_bot, date_joined, \
+                 api_key_hash, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    realm_id,
+                    email,
+                    key,
+                    user.full_name,
+                    user.is_bot,
+                    user.date_joined,
+                    &user.api_key_hash[..],
+                    version
+                ],
+            )?;
+            Ok(UserRow {
+                id: tx.last_insert_rowid(),
+                realm_id,
+                email: email.to_owned(),
+                full_name: user.full_name.to_owned(),
+                is_bot: user.is_bot,
+                is_active: true,
+                date_joined: user.date_joined,
+                api_key_hash: user.api_key_hash,
+                presence_enabled: true,
+                enable_offline_push_notifications: true,
+                push_devices: 0,
+            })
+        })
+    }
+
+    fn set_user_active(
+        &mut self,
+        realm: &str,
+        email: &str,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let id = user_id(tx, realm, email)?;
+            tx.execute(
+                "UPDATE users SET is_active = ?1 WHERE id = ?2",
+                params![active, id],
+            )?;
+            touch_user(tx, id)
+        })
+    }
+
+    fn set_api_key_hash(
+        &mut self,
+        realm: &str,
+        email: &str,
+        hash: [u8; 32],
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let id = user_id(tx, realm, email)?;
+            tx.execute(
+                "UPDATE users SET api_key_hash = ?1 WHERE id = ?2",
+                params![&hash[..], id],
+            )?;
+            touch_user(tx, id)
+        })
+    }
+
+    fn list_users(&mut self, realm: &str) -> Result<Vec<UserRow>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let realm_id = realm_id(&tx, realm)?;
+        let users = query_all(
+            &tx,
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.realm_id = ?1 ORDER BY u.id"),
+            [realm_id],
+            user_row,
+        )?;
+        tx.commit()?;
+        Ok(users)
+    }
+}

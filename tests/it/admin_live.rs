@@ -1,0 +1,106 @@
+//! Admin changes made on the store while the server runs are honoured
+//! within a second, and `GET /users/me`, `GET /users` reflect them.
+
+use std::time::{Duration, Instant};
+
+use presence_server::store::Store;
+use presence_tests::TestServer;
+use serde_json::json;
+
+#[tokio::test]
+async fn created_deactivated_reactivated_and_rekeyed_users() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 1).await;
+    let admin = &users[0];
+
+    // A user created by the admin path can log in within a second.
+    let started = Instant::now();
+    let carol = server.create_user("acme", "carol@acme.test", false).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let me = server.get(&carol, "/users/me").await.ok();
+    assert_eq!(me["email"], "carol@acme.test");
+    assert_eq!(me["full_name"], "Name of carol@acme.test");
+    assert_eq!(me["is_bot"], false);
+    assert_eq!(me["is_active"], true);
+    assert_eq!(me["user_id"], carol.id);
+    assert!(me["date_joined"].as_str().unwrap().ends_with("+00:00"));
+    server.report(&carol, "website", "active").await;
+
+    // Deactivated: refused, no longer a target, out of realm views, still listed as inactive.
+    let mut store = server.admin_store();
+    store.set_user_active("acme", &carol.email, false).unwrap();
+    let started = Instant::now();
+    server
+        .wait_until(|| async { server.get(&carol, "/users/me").await.status == 401 })
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    server
+        .get(admin, &format!("/users/{}/presence", carol.email))
+        .await
+        .error(400, "BAD_REQUEST", "No such user");
+    let realm = server.get(admin, "/realm/presence").await.ok();
+    assert!(realm["presences"].get(&carol.email).is_none());
+    let members = server.get(admin, "/users").await.ok();
+    let listed = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "carol@acme.test")
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["is_active"], false);
+
+    // Reactivated: back, with the presence kept.
+    store.set_user_active("acme", &carol.email, true).unwrap();
+    server
+        .wait_until(|| async { server.get(&carol, "/users/me").await.status == 200 })
+        .await;
+    let p = server.presence_of(admin, &carol.email).await;
+    assert_eq!(p["aggregated"]["client"], "website");
+
+    // A new key: the old one stops working, the new one works.
+    let new_key = presence_server::admin::reset_key(&mut store, "acme", &carol.email).unwrap();
+    server
+        .wait_until(|| async { server.get(&carol, "/users/me").await.status == 401 })
+        .await;
+    server
+        .get(&carol, "/users/me")
+        .await
+        .error(401, "UNAUTHORIZED", "Invalid API key");
+    let renewed = presence_tests::User {
+        key: new_key,
+        ..carol.clone()
+    };
+    assert_eq!(
+        server.get(&renewed, "/users/me").await.ok()["user_id"],
+        carol.id
+    );
+}
+
+#[tokio::test]
+async fn users_lists_the_realm_by_id_with_bots() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 2).await;
+    let bot = server.create_user("acme", "bot@acme.test", true).await;
+    let body = server.get(&bot, "/users").await.ok();
+    let members = body["members"].as_array().unwrap();
+    let ids: Vec<i64> = members
+        .iter()
+        .map(|m| m["user_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [users[0].id, users[1].id, bot.id]);
+    assert_eq!(members[2]["is_bot"], true);
+    assert_eq!(
+        members[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "date_joined",
+            "email",
+            "full_name",
+            "is_active",
+            "is_bot",
+            "user_id"
+        ]
+    );
+    let me = server.get(&bot, "/users/me").await.ok();
+    assert_eq!(me["is_bot"], json!(true));
+}

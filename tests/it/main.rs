@@ -1,0 +1,12 @@
+//! End-to-end tests: each starts a real server on `127.0.0.1:0` with a real
+//! SQLite store and talks to it over HTTP. One binary for all of them keeps
+//! link time down.
+
+mod admin_live;
+mod errors;
+mod isolation;
+mod realm_views;
+mod restart;
+mod settings_devices;
+mod update_rule;
+mod user_presence;

@@ -1,0 +1,374 @@
+//! Helpers for the end-to-end tests: a real server on `127.0.0.1:0` over a
+//! real SQLite store in a temporary directory, a controllable clock, and a
+//! small HTTP client that returns status, headers and JSON.
+//!
+//! Users are created the way an operator creates them, through the admin
+//! functions on a second connection to the same database, and the helpers
+//! wait until the running server has noticed them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use presence_server::clock::{Clock, ManualClock};
+use presence_server::config::{Config, RateLimit};
+use presence_server::http::{App, serve};
+use presence_server::service::Service;
+use presence_server::store::Store;
+use presence_server::store::sqlite::SqliteStore;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// The time test servers start at (2027-01-15).
+pub const START: i64 = 1_800_000_000;
+
+/// A user's credentials.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The user's id.
+    pub id: i64,
+    /// The email.
+    pub email: String,
+    /// The API key.
+    pub key: String,
+}
+
+/// An answer: status, headers, and the body parsed as JSON.
+#[derive(Debug)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body as JSON (`Value::Null` for an empty body, as after HEAD).
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts a success answer and returns its body.
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        assert_eq!(self.body["result"], "success", "{}", self.body);
+        assert_eq!(self.body["msg"], "", "{}", self.body);
+        self.body
+    }
+
+    /// Asserts an error answer with this status, code and message.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str, msg: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.body["result"], "error", "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        assert_eq!(self.body["msg"], msg, "{}", self.body);
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// How to start a test server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The server's configuration (listen address and data dir are set by the harness).
+    pub config: Config,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config: Config {
+                rate_limit: RateLimit::Off,
+                directory_poll_ms: 20,
+                ..Config::default()
+            },
+        }
+    }
+}
+
+/// A running server with its own data directory and clock.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The server's clock: move it instead of sleeping.
+    pub clock: Arc<ManualClock>,
+    /// The configuration it runs with.
+    pub config: Config,
+    service: Arc<Service>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    dir: Arc<tempfile::TempDir>,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    /// Starts a server with default test options.
+    pub async fn start() -> TestServer {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts a server with these options on a new data directory.
+    pub async fn start_with(options: Options) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        let clock = Arc::new(ManualClock::new(START));
+        Self::start_on(dir, clock, options.config).await
+    }
+
+    async fn start_on(
+        dir: Arc<tempfile::TempDir>,
+        clock: Arc<ManualClock>,
+        mut config: Config,
+    ) -> TestServer {
+        config.data_dir = dir.path().to_path_buf();
+        let store = SqliteStore::open(dir.path()).expect("the store opens");
+        let service = Arc::new(
+            Service::start(Box::new(store), &config, clock.clone()).expect("the service starts"),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let app = Arc::new(App::new(service.clone(), &config));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base,
+            clock,
+            config,
+            service,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the server (graceful shutdown, writer drained) and starts a new
+    /// one on the same data directory, as a restart would.
+    pub async fn restart(mut self) -> TestServer {
+        self.shutdown().await;
+        let (dir, clock, config) = (self.dir.clone(), self.clock.clone(), self.config.clone());
+        drop(self);
+        Self::start_on(dir, clock, config).await
+    }
+
+    /// Stops serving and closes the store.
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server task ends cleanly");
+        }
+        self.service.close();
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A second connection to the server's store, as the admin command has.
+    pub fn admin_store(&self) -> SqliteStore {
+        SqliteStore::open(self.dir.path()).expect("the store opens")
+    }
+
+    /// Creates a realm through the admin path.
+    pub fn create_realm(&self, string_id: &str) {
+        presence_server::admin::create_realm(
+            &mut self.admin_store(),
+            string_id,
+            None,
+            self.clock.now_secs(),
+        )
+        .expect("the realm is created");
+    }
+
+    /// Creates a user through the admin path and waits until the server knows it.
+    pub async fn create_user(&self, realm: &str, email: &str, is_bot: bool) -> User {
+        let (row, key) = presence_server::admin::create_user(
+            &mut self.admin_store(),
+            realm,
+            email,
+            &format!("Name of {email}"),
+            is_bot,
+            self.clock.now_secs(),
+        )
+        .expect("the user is created");
+        let user = User {
+            id: row.id,
+            email: email.to_owned(),
+            key,
+        };
+        self.wait_until(|| {
+            let user = user.clone();
+            async move { self.get(&user, "/users/me").await.status == StatusCode::OK }
+        })
+        .await;
+        user
+    }
+
+    /// Creates a realm and `n` users in it named `user{i}@{realm}.test`.
+    pub async fn realm_with_users(&self, realm: &str, n: usize) -> Vec<User> {
+        self.create_realm(realm);
+        let mut users = Vec::new();
+        for i in 0..n {
+            users.push(
+                self.create_user(realm, &format!("user{i}@{realm}.test"), false)
+                    .await,
+            );
+        }
+        users
+    }
+
+    /// Polls `check` until it is true, failing the test after five seconds.
+    pub async fn wait_until<F, Fut>(&self, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !check().await {
+            assert!(Instant::now() < deadline, "condition not met within 5 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The URL of an API path (`/users/me` becomes `{base}/api/v1/users/me`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base, path)
+    }
+
+    /// Sends a request built by `build` and reads the answer.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "body is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        if !bytes.is_empty() {
+            assert_eq!(
+                headers.get("content-type").and_then(|v| v.to_str().ok()),
+                Some("application/json"),
+                "every body is JSON"
+            );
+        }
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A request builder with the user's Basic credentials.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        user: &User,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .basic_auth(&user.email, Some(&user.key))
+    }
+
+    /// `GET path` as `user`.
+    pub async fn get(&self, user: &User, path: &str) -> Answer {
+        self.send(self.request(reqwest::Method::GET, user, path))
+            .await
+    }
+
+    /// `POST path` as `user` with a form body.
+    pub async fn post(&self, user: &User, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(self.request(reqwest::Method::POST, user, path).form(form))
+            .await
+    }
+
+    /// `PATCH path` as `user` with a form body.
+    pub async fn patch(&self, user: &User, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(self.request(reqwest::Method::PATCH, user, path).form(form))
+            .await
+    }
+
+    /// `DELETE path` as `user` with a form body.
+    pub async fn delete(&self, user: &User, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(self.request(reqwest::Method::DELETE, user, path).form(form))
+            .await
+    }
+
+    /// Reports presence from a named client and checks that it succeeded.
+    pub async fn report(&self, user: &User, client: &str, status: &str) {
+        self.post(
+            user,
+            "/users/me/presence",
+            &[
+                ("status", status),
+                ("client", client),
+                ("ping_only", "true"),
+            ],
+        )
+        .await
+        .ok();
+    }
+
+    /// The single-user GET's `presence` object for `target` (id or email).
+    pub async fn presence_of(&self, reader: &User, target: &str) -> Value {
+        self.get(reader, &format!("/users/{target}/presence"))
+            .await
+            .ok()["presence"]
+            .take()
+    }
+
+    /// `POST /users/me/presence` with `last_update_id` (and idle status from a
+    /// reader's own client), returning the body.
+    pub async fn incremental(&self, reader: &User, last_update_id: i64) -> Value {
+        let id = last_update_id.to_string();
+        self.post(
+            reader,
+            "/users/me/presence",
+            &[
+                ("status", "idle"),
+                ("client", "reader"),
+                ("last_update_id", &id),
+            ],
+        )
+        .await
+        .ok()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The path of a file next to the test sources.
+pub fn source_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Whether a store holds a user with this email in this realm.
+pub fn store_has_user(store: &mut dyn Store, realm: &str, email: &str) -> bool {
+    store
+        .list_users(realm)
+        .map(|users| users.iter().any(|u| u.email == email))
+        .unwrap_or(false)
+}
