@@ -1,0 +1,159 @@
+//! Running the binary: admin commands on a temporary data directory, and a
+//! server process whose address is read from its log.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_presence-server");
+
+/// Runs `presence-server --data-dir DIR ARGS...` to completion.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("PRESENCE_CONFIG")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs an admin command that must succeed and returns its standard output.
+#[track_caller]
+pub fn admin(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Creates a user and returns its key.
+pub fn create_user(dir: &Path, realm: &str, email: &str, bot: bool) -> String {
+    let mut args = vec![
+        "user",
+        "create",
+        "--realm",
+        realm,
+        "--email",
+        email,
+        "--full-name",
+        "Test User",
+    ];
+    if bot {
+        args.push("--bot");
+    }
+    admin(dir, &args).trim_end().to_owned()
+}
+
+/// A server process, killed when dropped.
+pub struct ServerProcess {
+    /// The child process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts `presence-server --listen 127.0.0.1:0 EXTRA...` (EXTRA may name
+    /// `serve` or leave it implicit) and waits for the address it logs.
+    pub fn start(dir: &Path, extra: &[&str]) -> ServerProcess {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let address = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(address);
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server logs the address it listens on");
+        ServerProcess { child, base }
+    }
+
+    /// An API URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait works") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET with Basic auth, returning status and JSON.
+pub async fn get(
+    server: &ServerProcess,
+    email: &str,
+    key: &str,
+    path: &str,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .get(server.url(path))
+        .basic_auth(email, Some(key))
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+/// Polls until `check` holds, at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
