@@ -2,9 +2,14 @@
 //! real SQLite store in a temporary directory, a controllable clock, and a
 //! small HTTP client that returns status, headers and JSON.
 //!
+//! Every JSON body received goes through [`contract::check`], which holds
+//! it to the committed OpenAPI spec.
+//!
 //! Users are created the way an operator creates them, through the admin
 //! functions on a second connection to the same database, and the helpers
 //! wait until the running server has noticed them.
+
+pub mod contract;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -245,9 +250,16 @@ impl TestServer {
         format!("{}/api/v1{}", self.base, path)
     }
 
-    /// Sends a request built by `build` and reads the answer.
+    /// Sends a request and reads the answer, holding its body to the spec.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.send().await.expect("the request is answered");
+        let (client, request) = request.build_split();
+        let request = request.expect("a valid request");
+        let method = request.method().as_str().to_owned();
+        let path = request.url().path().to_owned();
+        let response = client
+            .execute(request)
+            .await
+            .expect("the request is answered");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body");
@@ -267,6 +279,9 @@ impl TestServer {
                 Some("application/json"),
                 "every body is JSON"
             );
+        }
+        if !body.is_null() {
+            contract::check(&method, &path, status.as_u16(), &body);
         }
         Answer {
             status,

@@ -350,3 +350,28 @@ async fn presence_disabled_realm_shows_and_stores_nothing() {
             &format!("No presence data for {}", users[1].email),
         );
 }
+
+#[tokio::test]
+async fn extreme_ids_and_windows_are_answered_not_crashed() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 1).await;
+    for (name, value) in [
+        ("last_update_id", i64::MAX.to_string()),
+        ("last_update_id", i64::MIN.to_string()),
+        ("history_limit_days", i64::MAX.to_string()),
+        ("history_limit_days", i64::MIN.to_string()),
+    ] {
+        let body = server
+            .post(
+                &users[0],
+                "/users/me/presence",
+                &[("status", "active"), (name, &value)],
+            )
+            .await
+            .ok();
+        assert!(body["presences"].is_object(), "{name}={value}: {body}");
+    }
+    let body = server.incremental(&users[0], i64::MAX).await;
+    assert_eq!(body["presences"], json!({}));
+    assert_eq!(body["presence_last_update_id"], i64::MAX);
+}

@@ -2,19 +2,47 @@
 //!
 //! Kept small and quick to build: it depends on nothing of the workspace and
 //! drives the other crates through `cargo` itself.
+//!
+//! - `cargo xtask openapi` writes `openapi/presence.json` from the code;
+//! - `cargo xtask openapi --check` fails if the committed file is stale.
 
+mod openapi;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  openapi           write openapi/presence.json from the code
+  openapi --check   fail if openapi/presence.json is not what the code generates
+  help              this text";
+
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1);
-    match task.as_deref() {
-        None | Some("help" | "--help" | "-h") => {
-            println!("usage: cargo xtask <task>\n\ntasks:\n  help    this text");
-            ExitCode::SUCCESS
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        [] | ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
         }
-        Some(other) => {
-            eprintln!("error: unknown task {other:?}; run `cargo xtask help`");
+        ["openapi"] => openapi::write(),
+        ["openapi", "--check"] => openapi::check(),
+        _ => Err(format!("unknown task {:?}\n\n{USAGE}", args.join(" "))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The workspace's root directory.
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }

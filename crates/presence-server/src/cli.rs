@@ -129,6 +129,8 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the OpenAPI document of the API (JSON) on standard output.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +228,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve_command(config),
         Command::Realm(command) => realm_command(&config, command),
         Command::User(command) => user_command(&config, command),
+        Command::Openapi => {
+            print!("{}", crate::openapi::document_json());
+            Ok(())
+        }
     }
 }
 

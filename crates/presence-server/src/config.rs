@@ -104,10 +104,12 @@ impl Config {
             ),
             ("ping_interval_secs", self.ping_interval_secs),
         ];
+        // Bounded above too, so that time arithmetic cannot overflow.
+        const TEN_YEARS: i64 = 10 * 365 * 86_400;
         for (name, value) in positive {
-            if value <= 0 {
+            if !(1..=TEN_YEARS).contains(&value) {
                 return Err(ConfigError::Invalid(format!(
-                    "{name} must be a positive number of seconds, not {value}"
+                    "{name} must be between 1 and {TEN_YEARS} seconds, not {value}"
                 )));
             }
         }

@@ -17,5 +17,6 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod openapi;
 pub mod service;
 pub mod store;

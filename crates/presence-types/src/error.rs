@@ -52,12 +52,15 @@ pub struct ErrorBody {
     pub msg: String,
     /// The machine-readable code. Absent only on 405 Method Not Allowed, as in Zulip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub code: Option<ErrorCode>,
     /// With `REQUEST_VARIABLE_MISSING`: the name of the missing parameter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub var_name: Option<String>,
     /// With 405: the methods the path does accept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub allowed_methods: Option<Vec<String>>,
     /// With `RATE_LIMIT_HIT`: seconds until a request will be accepted again.
     #[serde(
@@ -65,6 +68,7 @@ pub struct ErrorBody {
         rename = "retry-after",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(nullable = false)]
     pub retry_after: Option<f64>,
 }
 

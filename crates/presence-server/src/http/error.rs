@@ -109,6 +109,15 @@ impl ApiError {
         )
     }
 
+    /// A failure that is the server's fault (a bug); details go to the log only.
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalServerError,
+            "Internal server error",
+        )
+    }
+
     /// The server could not make a change durable.
     pub fn unavailable(msg: impl Into<String>) -> Self {
         ApiError::new(

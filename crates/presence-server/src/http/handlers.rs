@@ -11,10 +11,15 @@ use http_body_util::Full;
 use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
+use presence_types::endpoints::push_devices::{
+    AddAndroidTokenParams, AddApnsTokenParams, RemoveDeviceParams,
+};
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
+use presence_types::endpoints::settings::UpdateSettingsParams;
+use presence_types::endpoints::update_presence::UpdatePresenceParams;
 use presence_types::endpoints::update_presence::{Presences, UpdatePresenceResponse};
 use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersResponse};
-use presence_types::{ReportedStatus, SuccessTag};
+use presence_types::{ErrorBody, ReportedStatus, SuccessTag};
 use serde::Serialize;
 
 use super::client_name::client_name;
@@ -47,6 +52,21 @@ fn ok<T: Serialize>(body: &T) -> HandlerResult {
 }
 
 /// `GET /server_settings`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/server_settings",
+    tag = "server",
+    operation_id = "get_server_settings",
+    summary = "What this server is; needs no authentication",
+    description = "The official Python client calls this from its constructor and needs `zulip_version`.",
+    responses(
+        (status = 200, description = "The server's version and capabilities", body = ServerSettingsResponse,
+         example = json!({"result": "success", "msg": "", "zulip_version": "presence-server 0.1.0",
+             "zulip_feature_level": 263, "zulip_merge_base": "presence-server 0.1.0",
+             "push_notifications_enabled": false, "is_incompatible": false,
+             "authentication_methods": {"password": false, "dev": false}})),
+    )
+)]
 pub fn server_settings() -> HandlerResult {
     let version = format!("presence-server {}", env!("CARGO_PKG_VERSION"));
     // Only API keys are accepted; no interactive login method is offered.
@@ -80,6 +100,26 @@ pub fn server_settings() -> HandlerResult {
 }
 
 /// `GET /users/{user_id_or_email}/presence`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id_or_email}/presence",
+    tag = "presence",
+    operation_id = "get_user_presence",
+    summary = "One user's presence, per client plus `aggregated`",
+    description = "Looks the user up among the active users of the caller's realm: an integer is a user id, anything else an email (trimmed, any case). `aggregated.status` is `offline` when the latest timestamp is older than the offline threshold.",
+    params(
+        ("user_id_or_email" = String, Path, min_length = 1, description = "A user id, or an email", example = "alice@acme.test"),
+    ),
+    responses(
+        (status = 200, description = "The user's presence in the legacy format", body = GetUserPresenceResponse,
+         example = json!({"result": "success", "msg": "", "presence": {
+             "aggregated": {"client": "ZulipMobile", "status": "active", "timestamp": 1795915346},
+             "website": {"client": "website", "status": "idle", "timestamp": 1795915100, "pushable": false},
+             "ZulipMobile": {"client": "ZulipMobile", "status": "active", "timestamp": 1795915346, "pushable": false}}})),
+        (status = 400, description = "`No such user` (unknown, deactivated, or in another realm), `Presence is not supported for bot users.`, or `No presence data for {user_id_or_email}`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "No such user", "code": "BAD_REQUEST"})),
+    )
+)]
 pub fn get_user_presence(service: &Service, caller: &Caller, target: &str) -> HandlerResult {
     let presence = service.user_presence(caller, target)?;
     ok(&GetUserPresenceResponse {
@@ -90,6 +130,21 @@ pub fn get_user_presence(service: &Service, caller: &Caller, target: &str) -> Ha
 }
 
 /// `GET /realm/presence`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/realm/presence",
+    tag = "presence",
+    operation_id = "get_realm_presence",
+    summary = "Everyone's presence in the caller's realm, keyed by email",
+    description = "Active, non-bot users with a report within the default history window (14 days). Bots may call it.",
+    responses(
+        (status = 200, description = "Everyone's presence in the legacy format", body = GetRealmPresenceResponse,
+         example = json!({"result": "success", "msg": "", "server_timestamp": 1795915346.574311, "presences": {
+             "alice@acme.test": {
+                 "aggregated": {"client": "ZulipMobile", "status": "active", "timestamp": 1795915346},
+                 "ZulipMobile": {"client": "ZulipMobile", "status": "active", "timestamp": 1795915346, "pushable": false}}}})),
+    )
+)]
 pub fn get_realm_presence(service: &Service, caller: &Caller) -> HandlerResult {
     let (presences, _) = service.realm_presence_legacy(caller, None);
     ok(&GetRealmPresenceResponse {
@@ -101,6 +156,24 @@ pub fn get_realm_presence(service: &Service, caller: &Caller) -> HandlerResult {
 }
 
 /// `POST /users/me/presence`: report, then (unless `ping_only`) answer with everyone.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/me/presence",
+    tag = "presence",
+    operation_id = "update_presence",
+    summary = "Report the caller's presence, and fetch everyone's",
+    description = "Records the report for the calling client (from the `client` parameter, else the User-Agent). With `ping_only=true` the answer is the bare envelope. With `last_update_id` or `slim_presence=true` the answer is the modern format keyed by user id, and `last_update_id > 0` returns only users changed after it; otherwise the legacy format keyed by email. Bots may not call it.",
+    request_body(content = UpdatePresenceParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The report is durable; everyone's presence unless `ping_only`", body = UpdatePresenceResponse,
+         example = json!({"result": "success", "msg": "", "server_timestamp": 1795915346.599898,
+             "presence_last_update_id": 2, "presences": {
+                 "1": {"active_timestamp": 1795915346, "idle_timestamp": 1795915346},
+                 "2": {"active_timestamp": 1795915300, "idle_timestamp": 1795915346}}})),
+        (status = 400, description = "`Missing 'status' argument`, `Invalid status: {status}`, a parameter that does not parse, `Invalid client name`, or `This endpoint does not accept bot requests.`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Missing 'status' argument", "code": "REQUEST_VARIABLE_MISSING", "var_name": "status"})),
+    )
+)]
 pub async fn update_presence(
     service: &Service,
     caller: &Caller,
@@ -150,6 +223,18 @@ pub async fn update_presence(
 }
 
 /// `GET /users/me`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    tag = "users",
+    operation_id = "get_own_user",
+    summary = "The caller's own account",
+    responses(
+        (status = 200, description = "The caller", body = GetOwnUserResponse,
+         example = json!({"result": "success", "msg": "", "user_id": 1, "email": "alice@acme.test",
+             "full_name": "Alice", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"})),
+    )
+)]
 pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     let user = service.own_user(caller)?;
     ok(&GetOwnUserResponse {
@@ -165,6 +250,20 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
 }
 
 /// `GET /users`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "get_users",
+    summary = "Every user of the caller's realm, by id",
+    description = "Bots and deactivated users included; use it to put names to the emails of presence answers.",
+    responses(
+        (status = 200, description = "The realm's users", body = GetUsersResponse,
+         example = json!({"result": "success", "msg": "", "members": [
+             {"user_id": 1, "email": "alice@acme.test", "full_name": "Alice", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"},
+             {"user_id": 2, "email": "bob@acme.test", "full_name": "Bob", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"}]})),
+    )
+)]
 pub fn users(service: &Service, caller: &Caller) -> HandlerResult {
     ok(&GetUsersResponse {
         result: SuccessTag::Success,
@@ -182,6 +281,21 @@ fn empty_success(params: &Params) -> HandlerResult {
 }
 
 /// `PATCH /settings`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/settings",
+    tag = "users",
+    operation_id = "update_settings",
+    summary = "Change the caller's presence settings",
+    description = "Turning `presence_enabled` off makes the caller look offline at once; turning it on records the caller active now, on the calling client.",
+    request_body(content = UpdateSettingsParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The settings are durable", body = EmptySuccess,
+         example = json!({"result": "success", "msg": ""})),
+        (status = 400, description = "A value that is not a JSON boolean, or `Invalid client name`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "presence_enabled is not a boolean", "code": "BAD_REQUEST"})),
+    )
+)]
 pub async fn update_settings(
     service: &Service,
     caller: &Caller,
@@ -216,8 +330,92 @@ fn token(params: &Params, kind: DeviceKind) -> Result<String, ApiError> {
     Ok(token.to_owned())
 }
 
-/// `POST /users/me/apns_device_token` and `/users/me/android_gcm_reg_id`.
-pub async fn add_device(
+/// `POST /users/me/apns_device_token`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/me/apns_device_token",
+    tag = "push devices",
+    operation_id = "add_apns_token",
+    summary = "Register an Apple device",
+    request_body(content = AddApnsTokenParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 400, description = "`Missing 'token' argument`, `Missing 'appid' argument`, `Empty or invalid length token`, `Invalid APNS token`, or `appid has invalid format`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Invalid APNS token", "code": "BAD_REQUEST"})),
+    )
+)]
+pub async fn add_apns_token(service: &Service, caller: &Caller, params: &Params) -> HandlerResult {
+    add_device(service, caller, params, DeviceKind::Apns).await
+}
+
+/// `POST /users/me/android_gcm_reg_id`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/me/android_gcm_reg_id",
+    tag = "push devices",
+    operation_id = "add_android_token",
+    summary = "Register an Android device",
+    request_body(content = AddAndroidTokenParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 400, description = "`Missing 'token' argument` or `Empty or invalid length token`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Empty or invalid length token", "code": "BAD_REQUEST"})),
+    )
+)]
+pub async fn add_android_token(
+    service: &Service,
+    caller: &Caller,
+    params: &Params,
+) -> HandlerResult {
+    add_device(service, caller, params, DeviceKind::Fcm).await
+}
+
+/// `DELETE /users/me/apns_device_token`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/me/apns_device_token",
+    tag = "push devices",
+    operation_id = "remove_apns_token",
+    summary = "Remove an Apple device",
+    request_body(content = RemoveDeviceParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Removed", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token`, `Invalid APNS token`, or `Token does not exist`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Token does not exist", "code": "BAD_REQUEST"})),
+    )
+)]
+pub async fn remove_apns_token(
+    service: &Service,
+    caller: &Caller,
+    params: &Params,
+) -> HandlerResult {
+    remove_device(service, caller, params, DeviceKind::Apns).await
+}
+
+/// `DELETE /users/me/android_gcm_reg_id`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/me/android_gcm_reg_id",
+    tag = "push devices",
+    operation_id = "remove_android_token",
+    summary = "Remove an Android device",
+    request_body(content = RemoveDeviceParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Removed", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token`, or `Token does not exist`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Token does not exist", "code": "BAD_REQUEST"})),
+    )
+)]
+pub async fn remove_android_token(
+    service: &Service,
+    caller: &Caller,
+    params: &Params,
+) -> HandlerResult {
+    remove_device(service, caller, params, DeviceKind::Fcm).await
+}
+
+/// Registers a push device of either kind.
+async fn add_device(
     service: &Service,
     caller: &Caller,
     params: &Params,
@@ -242,8 +440,8 @@ pub async fn add_device(
     empty_success(params)
 }
 
-/// `DELETE /users/me/apns_device_token` and `/users/me/android_gcm_reg_id`.
-pub async fn remove_device(
+/// Removes a push device of either kind.
+async fn remove_device(
     service: &Service,
     caller: &Caller,
     params: &Params,

@@ -13,9 +13,13 @@ pub mod params;
 pub mod rate_limit;
 pub mod routes;
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,7 +33,6 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::service::Service;
-use crate::store::DeviceKind;
 use error::ApiError;
 use handlers::HandlerResult;
 use params::Params;
@@ -109,9 +112,13 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = match dispatch(app, req).await {
-        Ok(response) => response,
-        Err(error) => error_response(error),
+    let response = match CatchPanic(Box::pin(dispatch(app, req))).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => error_response(error),
+        Err(_) => {
+            tracing::error!(%method, path, "request handler panicked");
+            error_response(ApiError::internal())
+        }
     };
     tracing::debug!(
         %method,
@@ -121,6 +128,23 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         "request"
     );
     response
+}
+
+/// Polls a request's future and turns a panic into an `Err`, so that a bug
+/// costs one request a 500 answer instead of costing the connection.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 fn error_response(error: ApiError) -> Response<Full<Bytes>> {
@@ -191,17 +215,11 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
             Route::UpdateSettings => {
                 handlers::update_settings(service, &caller, &params, user_agent).await
             }
-            Route::AddApnsToken => {
-                handlers::add_device(service, &caller, &params, DeviceKind::Apns).await
-            }
-            Route::RemoveApnsToken => {
-                handlers::remove_device(service, &caller, &params, DeviceKind::Apns).await
-            }
-            Route::AddAndroidToken => {
-                handlers::add_device(service, &caller, &params, DeviceKind::Fcm).await
-            }
+            Route::AddApnsToken => handlers::add_apns_token(service, &caller, &params).await,
+            Route::RemoveApnsToken => handlers::remove_apns_token(service, &caller, &params).await,
+            Route::AddAndroidToken => handlers::add_android_token(service, &caller, &params).await,
             Route::RemoveAndroidToken => {
-                handlers::remove_device(service, &caller, &params, DeviceKind::Fcm).await
+                handlers::remove_android_token(service, &caller, &params).await
             }
         },
     };

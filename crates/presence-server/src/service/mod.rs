@@ -12,6 +12,7 @@ pub mod views;
 pub mod writer;
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -372,7 +373,10 @@ impl Service {
         };
         match last_update_id {
             Some(since) if since > 0 => {
-                for (_, user_id) in realm.changes.range(since + 1..) {
+                // Excluded rather than `since + 1..`: `since` comes from the
+                // request and may be i64::MAX.
+                let after = (Bound::Excluded(since), Bound::Unbounded);
+                for (_, user_id) in realm.changes.range(after) {
                     if let Some(user) = realm.users.get(user_id).filter(|u| u.is_listed()) {
                         take(user);
                     }

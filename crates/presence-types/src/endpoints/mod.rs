@@ -26,5 +26,6 @@ pub struct EmptySuccess {
     pub msg: String,
     /// Parameters the request carried that this endpoint does not know, sorted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ignored_parameters_unsupported: Option<Vec<String>>,
 }

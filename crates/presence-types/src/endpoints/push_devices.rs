@@ -11,8 +11,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AddApnsTokenParams {
     /// The device token from Apple, in hexadecimal.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[0-9a-fA-F]+$")]
     pub token: String,
     /// The app's bundle id, e.g. `org.zulip.Zulip`.
+    #[schema(min_length = 1, pattern = "^[.a-zA-Z0-9-]+$")]
     pub appid: String,
 }
 
@@ -20,6 +22,7 @@ pub struct AddApnsTokenParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AddAndroidTokenParams {
     /// The registration id from Firebase Cloud Messaging.
+    #[schema(min_length = 1, max_length = 4096)]
     pub token: String,
 }
 
@@ -27,5 +30,6 @@ pub struct AddAndroidTokenParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RemoveDeviceParams {
     /// The token given when the device was registered.
+    #[schema(min_length = 1, max_length = 4096)]
     pub token: String,
 }

@@ -1,0 +1,270 @@
+//! The OpenAPI 3.1 description of the API, generated from the handlers'
+//! annotations and the wire types, so it cannot drift from the code.
+//!
+//! `openapi/presence.json` is this document, committed; `cargo xtask
+//! openapi` writes it and `cargo xtask openapi --check` (and a test below)
+//! fails when it is stale. What every authenticated operation shares (the
+//! Basic security requirement, the 401/429 refusals, the rate-limit headers,
+//! 413 and 503 for writes) is added here once rather than repeated on each
+//! handler.
+
+use presence_types::ErrorBody;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+
+use crate::http::handlers;
+
+/// The name of the security scheme in the document.
+const BASIC_AUTH: &str = "basicAuth";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "presence",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "A Zulip-compatible presence API: who is active, idle or offline, per client, \
+with Zulip's exact formats and errors. Every body is JSON. Non-string parameters are JSON inside \
+form fields (`ping_only=true`, `last_update_id=-1`). Unknown parameters of POST/PATCH/DELETE are \
+listed in `ignored_parameters_unsupported`. Authenticate with HTTP Basic: the user's email and API key.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    servers((url = "http://127.0.0.1:9991", description = "A local server with the default settings")),
+    paths(
+        handlers::server_settings,
+        handlers::get_user_presence,
+        handlers::get_realm_presence,
+        handlers::update_presence,
+        handlers::own_user,
+        handlers::users,
+        handlers::update_settings,
+        handlers::add_apns_token,
+        handlers::remove_apns_token,
+        handlers::add_android_token,
+        handlers::remove_android_token,
+    ),
+    tags(
+        (name = "presence", description = "Reporting and reading presence"),
+        (name = "users", description = "Accounts and their settings"),
+        (name = "push devices", description = "Devices that make a user `pushable`"),
+        (name = "server", description = "About the server"),
+    ),
+    // utoipa does not collect the value schema of a flattened map, so the
+    // legacy format's per-client entry is named here.
+    components(schemas(presence_types::ClientPresence)),
+    modifiers(&SharedResponses),
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of the API.
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}
+
+/// The document as the committed file holds it: pretty JSON and a newline.
+pub fn document_json() -> String {
+    let mut json = document()
+        .to_pretty_json()
+        .expect("the document serializes");
+    json.push('\n');
+    json
+}
+
+/// Adds what every authenticated operation shares.
+struct SharedResponses;
+
+fn error_response(description: &str, example: serde_json::Value) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .example(Some(example))
+            .build(),
+    )
+}
+
+fn integer_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer))
+        .description(Some(description))
+        .build()
+}
+
+fn number_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Number))
+        .description(Some(description))
+        .build()
+}
+
+fn string_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::String))
+        .description(Some(description))
+        .build()
+}
+
+impl SharedResponses {
+    fn authenticated(operation: &mut Operation, writes: bool) {
+        operation.security = Some(vec![SecurityRequirement::new::<_, _, &str>(BASIC_AUTH, [])]);
+        let responses = &mut operation.responses.responses;
+        responses
+            .entry("400".to_owned())
+            .or_insert_with(|| {
+                error_response(
+                    "A refused request",
+                    serde_json::json!({"result": "error", "msg": "This endpoint requires HTTP basic authentication.", "code": "BAD_REQUEST"}),
+                )
+                .into()
+            });
+        responses.insert(
+            "401".to_owned(),
+            error_response(
+                "No or rejected credentials: `Not logged in: API authentication or user session required`, \
+                 `Invalid authorization header for basic auth`, `Malformed API key`, `Invalid API key`, \
+                 `Account is deactivated`, `This organization has been deactivated`",
+                serde_json::json!({"result": "error", "msg": "Invalid API key", "code": "UNAUTHORIZED"}),
+            )
+            .header("WWW-Authenticate", string_header("Always `Basic realm=\"zulip\"`"))
+            .into(),
+        );
+        responses.insert(
+            "429".to_owned(),
+            error_response(
+                "Over the caller's rate limit",
+                serde_json::json!({"result": "error", "msg": "API usage exceeded rate limit", "code": "RATE_LIMIT_HIT", "retry-after": 12.5}),
+            )
+            .header("Retry-After", number_header("Seconds until a request will be accepted"))
+            .into(),
+        );
+        if writes {
+            responses.insert(
+                "413".to_owned(),
+                error_response(
+                    "The request body is larger than the server accepts",
+                    serde_json::json!({"result": "error", "msg": "Request body too large (the limit is 65536 bytes)", "code": "BAD_REQUEST"}),
+                )
+                .into(),
+            );
+            responses.insert(
+                "503".to_owned(),
+                error_response(
+                    "The change could not be made durable; nothing changed",
+                    serde_json::json!({"result": "error", "msg": "The server could not save the change; try again", "code": "SERVICE_UNAVAILABLE"}),
+                )
+                .into(),
+            );
+        }
+        // Every answer to an authenticated caller carries the rate-limit headers.
+        for response in responses.values_mut() {
+            if let RefOr::T(response) = response {
+                let headers = &mut response.headers;
+                headers.insert(
+                    "X-RateLimit-Limit".to_owned(),
+                    integer_header(
+                        "Requests allowed per window (absent when rate limiting is off)",
+                    ),
+                );
+                headers.insert(
+                    "X-RateLimit-Remaining".to_owned(),
+                    integer_header("Requests left now"),
+                );
+                headers.insert(
+                    "X-RateLimit-Reset".to_owned(),
+                    integer_header("Unix time at which the allowance is full again"),
+                );
+            }
+        }
+    }
+}
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut Document) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                BASIC_AUTH,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Basic)
+                        .description(Some("The user's email and API key"))
+                        .build(),
+                ),
+            );
+            // The error body is referenced by every operation's refusals.
+            let schema = <ErrorBody as utoipa::PartialSchema>::schema();
+            components
+                .schemas
+                .entry("ErrorBody".to_owned())
+                .or_insert(schema);
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == "/api/v1/server_settings" {
+                continue;
+            }
+            let PathItem {
+                get,
+                post,
+                patch,
+                delete,
+                ..
+            } = item;
+            if let Some(op) = get.as_mut() {
+                Self::authenticated(op, false);
+            }
+            for op in [post, patch, delete].into_iter().flatten() {
+                Self::authenticated(op, true);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::http::routes::ROUTES;
+
+    fn committed_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/presence.json")
+    }
+
+    #[test]
+    fn committed_spec_is_current() {
+        let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
+        assert!(
+            committed == document_json(),
+            "openapi/presence.json is stale: run `cargo xtask openapi` and commit the result"
+        );
+    }
+
+    #[test]
+    fn spec_operations_equal_the_routes_served() {
+        let spec: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let mut in_spec = BTreeSet::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                in_spec.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let served: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(in_spec, served);
+    }
+
+    #[test]
+    fn the_spec_is_openapi_3_1_with_info_set() {
+        let spec: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+        assert_eq!(spec["info"]["title"], "presence");
+        assert_eq!(spec["info"]["license"]["identifier"], "Apache-2.0");
+        assert_eq!(spec["info"]["version"], env!("CARGO_PKG_VERSION"));
+    }
+}

@@ -1,0 +1,149 @@
+//! Holds every answer of the end-to-end tests to the committed OpenAPI spec.
+//!
+//! For each JSON body received, the schema the spec gives for that path,
+//! method and status is looked up and the body validated against it; a
+//! status the spec does not list for the operation fails too. Answers to
+//! paths or methods the spec does not have (404, 405) are held to the
+//! spec's `ErrorBody`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{Value, json};
+
+/// The spec and the validators compiled from it so far.
+struct Contract {
+    spec: Value,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+fn contract() -> &'static Contract {
+    static CONTRACT: OnceLock<Contract> = OnceLock::new();
+    CONTRACT.get_or_init(|| {
+        let path = crate::source_path("../openapi/presence.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        Contract {
+            spec: serde_json::from_str(&text).expect("the spec is JSON"),
+            validators: Mutex::default(),
+        }
+    })
+}
+
+/// The spec's path template for a concrete path: literal templates first,
+/// so `/users/me/presence` is not taken for `/users/{user_id_or_email}/presence`.
+fn template_for(spec: &Value, path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut templates: Vec<&String> = spec["paths"].as_object()?.keys().collect();
+    templates.sort_by_key(|t| t.matches('{').count());
+    templates
+        .into_iter()
+        .find(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        })
+        .cloned()
+}
+
+/// Validates one answer's body against the spec, panicking with the path
+/// and the validation errors if it does not conform.
+pub fn check(method: &str, path: &str, status: u16, body: &Value) {
+    let contract = contract();
+    let spec = &contract.spec;
+    let method = method.to_lowercase();
+    let operation = template_for(spec, path).and_then(|template| {
+        let op = &spec["paths"][&template][&method];
+        (!op.is_null()).then(|| (template, op.clone()))
+    });
+    let (key, schema) = match operation {
+        Some((template, op)) => {
+            let response = &op["responses"][status.to_string()];
+            assert!(
+                !response.is_null(),
+                "{method} {path} answered {status}, which the spec does not list for {template}: {body}"
+            );
+            let schema = response["content"]["application/json"]["schema"].clone();
+            assert!(
+                !schema.is_null(),
+                "{method} {template} {status} has no JSON schema in the spec"
+            );
+            (format!("{method} {template} {status}"), schema)
+        }
+        None => {
+            assert!(
+                status == 404 || status == 405,
+                "{method} {path} is not in the spec but answered {status}: {body}"
+            );
+            (
+                "error body".to_owned(),
+                json!({"$ref": "#/components/schemas/ErrorBody"}),
+            )
+        }
+    };
+    let validator = {
+        // A failed test must not poison the cache for the others.
+        let mut validators = contract
+            .validators
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        validators
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let mut root = schema;
+                root["components"] = spec["components"].clone();
+                Arc::new(jsonschema::draft202012::new(&root).unwrap_or_else(|e| {
+                    panic!("the spec's schema for {key} does not compile: {e}")
+                }))
+            })
+            .clone()
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} answered {status} with a body that does not match the spec ({key}):\n  {}\nbody: {body}",
+        errors.join("\n  ")
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_prefer_literal_paths() {
+        let spec = &contract().spec;
+        assert_eq!(
+            template_for(spec, "/api/v1/users/me/presence").as_deref(),
+            Some("/api/v1/users/me/presence")
+        );
+        assert_eq!(
+            template_for(spec, "/api/v1/users/a@b.c/presence").as_deref(),
+            Some("/api/v1/users/{user_id_or_email}/presence")
+        );
+        assert_eq!(template_for(spec, "/api/v1/nope"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not match the spec")]
+    fn a_body_that_breaks_the_schema_fails() {
+        check(
+            "GET",
+            "/api/v1/users/me",
+            200,
+            &json!({"result": "success", "msg": ""}),
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "which the spec does not list")]
+    fn an_undocumented_status_fails() {
+        check("GET", "/api/v1/users/me", 418, &json!({}));
+    }
+}
