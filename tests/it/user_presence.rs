@@ -176,3 +176,19 @@ async fn client_name_comes_from_the_user_agent() {
     let p = server.presence_of(reader, &alice.email).await;
     assert_eq!(p["Unspecified"]["status"], "idle");
 }
+
+#[tokio::test]
+async fn a_plus_in_the_path_is_a_plus() {
+    let server = TestServer::start().await;
+    server.create_realm("acme");
+    let plus = server
+        .create_user("acme", "pat+work@acme.test", false)
+        .await;
+    let reader = server.create_user("acme", "reader@acme.test", false).await;
+    server.report(&plus, "website", "active").await;
+    // As the official Python client sends it: the email unencoded in the path.
+    let p = server.presence_of(&reader, "pat+work@acme.test").await;
+    assert_eq!(p["aggregated"]["status"], "active");
+    let p = server.presence_of(&reader, "pat%2Bwork%40acme.test").await;
+    assert_eq!(p["aggregated"]["status"], "active");
+}

@@ -184,6 +184,7 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
         &body
     };
     let params = Params::parse(parts.uri.query(), form)?;
+    params.accept("client");
 
     if !route.needs_auth() {
         return handlers::server_settings();

@@ -46,6 +46,12 @@ impl Params {
         Some(value)
     }
 
+    /// Marks a parameter as understood without reading it (`client`, which
+    /// every endpoint accepts as Zulip does, though only some use it).
+    pub fn accept(&self, name: &str) {
+        self.used.lock().insert(name.to_owned());
+    }
+
     /// A required string parameter.
     pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
         self.str(name).ok_or_else(|| ApiError::missing(name))
@@ -98,8 +104,8 @@ fn decode_into(raw: &[u8], what: &str, out: &mut BTreeMap<String, String>) -> Re
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
-        let name = percent_decode(name).ok_or_else(|| not_utf8(what))?;
-        let value = percent_decode(value).ok_or_else(|| not_utf8(what))?;
+        let name = decode_form_component(name).ok_or_else(|| not_utf8(what))?;
+        let value = decode_form_component(value).ok_or_else(|| not_utf8(what))?;
         out.insert(name, value);
     }
     Ok(())
@@ -109,14 +115,27 @@ fn not_utf8(what: &str) -> ApiError {
     ApiError::bad_request(format!("The {what} is not valid UTF-8 form data"))
 }
 
-/// Decodes `+` and `%XX` escapes; `None` if the result is not UTF-8. A `%`
-/// not followed by two hex digits stands for itself, as browsers send it.
-pub fn percent_decode(raw: &[u8]) -> Option<String> {
+/// Decodes a form field's name or value: `+` is a space, `%XX` a byte.
+/// `None` if the result is not UTF-8.
+pub fn decode_form_component(raw: &[u8]) -> Option<String> {
+    percent_decode(raw, true)
+}
+
+/// Decodes a URL path segment: `%XX` is a byte and `+` stays a plus, so
+/// `a+b@example.com` in a path is that address.
+pub fn decode_path_segment(raw: &[u8]) -> Option<String> {
+    percent_decode(raw, false)
+}
+
+/// Decodes `%XX` escapes (and `+` as a space in forms); `None` if the result
+/// is not UTF-8. A `%` not followed by two hex digits stands for itself, as
+/// browsers send it.
+fn percent_decode(raw: &[u8], plus_is_space: bool) -> Option<String> {
     let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
-            b'+' => bytes.push(b' '),
+            b'+' if plus_is_space => bytes.push(b' '),
             b'%' if i + 2 < raw.len() && hex(raw[i + 1]).is_some() && hex(raw[i + 2]).is_some() => {
                 bytes.push(hex(raw[i + 1])? * 16 + hex(raw[i + 2])?);
                 i += 2;
@@ -171,6 +190,12 @@ mod tests {
     fn bad_utf8_is_refused() {
         assert!(Params::parse(None, &[0x61, 0x3d, 0xff]).is_err());
         assert!(Params::parse(Some("a=%FF"), b"").is_err());
+    }
+
+    #[test]
+    fn plus_is_a_space_in_forms_only() {
+        assert_eq!(decode_form_component(b"a+b%2B").as_deref(), Some("a b+"));
+        assert_eq!(decode_path_segment(b"a+b%40c").as_deref(), Some("a+b@c"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use http::Method;
 
 use super::error::ApiError;
-use super::params::percent_decode;
+use super::params::decode_path_segment;
 
 /// The prefix of every API path.
 pub const API_PREFIX: &str = "/api/v1";
@@ -86,7 +86,7 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
         ["server_settings"] => Resource::ServerSettings,
         ["users", "me", "presence"] => Resource::OwnPresence,
         ["users", target, "presence"] if !target.is_empty() => {
-            let decoded = percent_decode(target.as_bytes())
+            let decoded = decode_path_segment(target.as_bytes())
                 .ok_or_else(|| ApiError::bad_request("The user in the path is not valid UTF-8"))?;
             Resource::UserPresence(decoded)
         }
