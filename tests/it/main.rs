@@ -3,6 +3,7 @@
 //! link time down.
 
 mod admin_live;
+mod client;
 mod errors;
 mod isolation;
 mod realm_views;
