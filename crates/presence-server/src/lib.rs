@@ -20,3 +20,4 @@ pub mod keys;
 pub mod openapi;
 pub mod service;
 pub mod store;
+pub mod transfer;
