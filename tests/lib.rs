@@ -88,6 +88,7 @@ impl Default for Options {
         Options {
             config: Config {
                 rate_limit: RateLimit::Off,
+                ip_rate_limit: RateLimit::Off,
                 directory_poll_ms: 20,
                 ..Config::default()
             },

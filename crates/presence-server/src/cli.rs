@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +80,14 @@ struct GlobalArgs {
     /// Per-user rate limit, `REQUESTS/SECONDS` or `off` [default: 200/60].
     #[arg(long, global = true, env = "PRESENCE_RATE_LIMIT", value_name = "RULE")]
     rate_limit: Option<RateLimit>,
+    /// Per-address limit on requests that are not authenticated, `REQUESTS/SECONDS` or `off` [default: 100/60].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_IP_RATE_LIMIT",
+        value_name = "RULE"
+    )]
+    ip_rate_limit: Option<RateLimit>,
     /// Client records kept per user [default: 32].
     #[arg(
         long,
@@ -90,6 +99,57 @@ struct GlobalArgs {
     /// Largest request body accepted, in bytes [default: 65536].
     #[arg(long, global = true, env = "PRESENCE_MAX_BODY_BYTES", value_name = "N")]
     max_body_bytes: Option<usize>,
+    /// Longest request target (path and query) accepted, in bytes [default: 8192].
+    #[arg(long, global = true, env = "PRESENCE_MAX_URL_BYTES", value_name = "N")]
+    max_url_bytes: Option<usize>,
+    /// Most bytes of request headers accepted [default: 16384].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_HEADER_BYTES",
+        value_name = "N"
+    )]
+    max_header_bytes: Option<usize>,
+    /// Most connections open at once [default: 1024].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers [default: 30].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_HEADER_READ_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    header_read_timeout_secs: Option<f64>,
+    /// Seconds an idle keep-alive connection stays open [default: 75].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_KEEP_ALIVE_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    keep_alive_timeout_secs: Option<f64>,
+    /// Seconds a request may take, body included, before it is answered 503 [default: 30].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_REQUEST_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    request_timeout_secs: Option<f64>,
+    /// Seconds in-flight requests get to finish on SIGTERM or Ctrl-C [default: 10].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_SHUTDOWN_GRACE_SECS",
+        value_name = "SECS"
+    )]
+    shutdown_grace_secs: Option<f64>,
 }
 
 impl GlobalArgs {
@@ -112,8 +172,16 @@ impl GlobalArgs {
             ping_interval_secs,
             history_limit_days,
             rate_limit,
+            ip_rate_limit,
             max_clients_per_user,
-            max_body_bytes
+            max_body_bytes,
+            max_url_bytes,
+            max_header_bytes,
+            max_connections,
+            header_read_timeout_secs,
+            keep_alive_timeout_secs,
+            request_timeout_secs,
+            shutdown_grace_secs
         );
         config.validate()?;
         Ok(config)
@@ -256,12 +324,17 @@ fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
 }
 
+/// The least time the writer gets to commit what it holds at shutdown,
+/// even when the connections used up the whole grace period.
+const MIN_FLUSH_TIME: Duration = Duration::from_secs(1);
+
 fn serve_command(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let grace = Duration::from_secs_f64(config.shutdown_grace_secs);
+    let result = runtime.block_on(async {
         let store = open_store(&config)?;
         tracing::info!(database = %store.path().display(), "store opened");
         let service = Arc::new(Service::start(
@@ -275,12 +348,36 @@ fn serve_command(config: Config) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         tracing::info!(%address, "listening on http://{address}");
         let app = Arc::new(App::new(service.clone(), &config));
-        serve(listener, app, shutdown_signal()).await;
-        // Commit whatever the writer still holds before exiting.
-        service.close();
-        tracing::info!("stopped");
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let noted = signalled.clone();
+        serve(listener, app, async move {
+            shutdown_signal().await;
+            let _ = noted.set(Instant::now());
+        })
+        .await;
+        // Commit whatever the writer still holds, within what is left of
+        // the grace period. A writer stuck on a locked store is left
+        // behind: what it has not committed was never acknowledged.
+        let started = signalled.get().copied().unwrap_or_else(Instant::now);
+        let left = (started + grace)
+            .saturating_duration_since(Instant::now())
+            .max(MIN_FLUSH_TIME);
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            service.close();
+            let _ = done.send(());
+        });
+        match tokio::time::timeout(left, flushed).await {
+            Ok(_) => tracing::info!("stopped"),
+            Err(_) => tracing::warn!(
+                "the store did not finish its last commit in time; stopping without it"
+            ),
+        }
         Ok(())
-    })
+    });
+    // Tasks still running are connections being cut off; do not wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 /// Completes on Ctrl-C or SIGTERM.

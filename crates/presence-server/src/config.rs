@@ -31,11 +31,30 @@ pub struct Config {
     pub history_limit_days: i64,
     /// The per-user request rate limit, or off.
     pub rate_limit: RateLimit,
+    /// The per-address limit on requests that are not authenticated
+    /// (no credentials, or credentials that fail), or off (Zulip's `api_by_ip`).
+    pub ip_rate_limit: RateLimit,
     /// The most client records one user keeps; a new client beyond it
     /// replaces the least recently connected one.
     pub max_clients_per_user: usize,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The longest request target (path and query) accepted, in bytes.
+    pub max_url_bytes: usize,
+    /// The most bytes of request headers accepted (names, values and line ends).
+    pub max_header_bytes: usize,
+    /// The most connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, counted from the
+    /// connection's start or the request's first byte.
+    pub header_read_timeout_secs: f64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub keep_alive_timeout_secs: f64,
+    /// Seconds a request may take from its headers to its answer (body
+    /// included); past it the answer is 503.
+    pub request_timeout_secs: f64,
+    /// Seconds in-flight requests get to finish once shutdown starts.
+    pub shutdown_grace_secs: f64,
     /// How often the server looks for changes made by the admin command, in milliseconds.
     pub directory_poll_ms: u64,
 }
@@ -50,8 +69,19 @@ impl Default for Config {
             ping_interval_secs: 60,
             history_limit_days: 14,
             rate_limit: RateLimit::default(),
+            ip_rate_limit: RateLimit::PerUser {
+                requests: 100,
+                per_secs: 60,
+            },
             max_clients_per_user: 32,
             max_body_bytes: 64 * 1024,
+            max_url_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
+            header_read_timeout_secs: 30.0,
+            keep_alive_timeout_secs: 75.0,
+            request_timeout_secs: 30.0,
+            shutdown_grace_secs: 10.0,
             directory_poll_ms: 200,
         }
     }
@@ -124,6 +154,36 @@ impl Config {
                 "max_clients_per_user must be at least 1".to_owned(),
             ));
         }
+        let durations = [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("keep_alive_timeout_secs", self.keep_alive_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("shutdown_grace_secs", self.shutdown_grace_secs),
+        ];
+        const ONE_DAY: f64 = 86_400.0;
+        for (name, value) in durations {
+            // `!(a..=b).contains` is also true for NaN.
+            if !(0.001..=ONE_DAY).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 0.001 and {ONE_DAY} seconds, not {value}"
+                )));
+            }
+        }
+        let sizes = [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_url_bytes", self.max_url_bytes),
+            ("max_header_bytes", self.max_header_bytes),
+            ("max_connections", self.max_connections),
+        ];
+        for (name, value) in sizes {
+            // Bounded so that the limits derived from them cannot overflow.
+            if !(1..=1 << 30).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 1 and {}, not {value}",
+                    1 << 30
+                )));
+            }
+        }
         if self.directory_poll_ms == 0 {
             return Err(ConfigError::Invalid(
                 "directory_poll_ms must be at least 1".to_owned(),
@@ -133,12 +193,13 @@ impl Config {
     }
 }
 
-/// A rate limit rule: `REQUESTS/SECONDS` (e.g. `200/60`), or `off`.
+/// A rate limit rule: `REQUESTS/SECONDS` (e.g. `200/60`), or `off`. The
+/// same rule type serves the per-user and the per-address limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimit {
     /// No limit and no `X-RateLimit-*` headers (for benchmarks).
     Off,
-    /// At most `requests` per `per_secs` seconds per user.
+    /// At most `requests` per `per_secs` seconds per user (or per address).
     PerUser {
         /// The number of requests.
         requests: u32,
@@ -213,6 +274,31 @@ mod tests {
     }
 
     #[test]
+    fn limits_out_of_range_are_refused() {
+        assert!(Config::default().validate().is_ok());
+        for config in [
+            Config {
+                request_timeout_secs: 0.0,
+                ..Config::default()
+            },
+            Config {
+                shutdown_grace_secs: f64::NAN,
+                ..Config::default()
+            },
+            Config {
+                max_connections: 0,
+                ..Config::default()
+            },
+            Config {
+                max_header_bytes: usize::MAX,
+                ..Config::default()
+            },
+        ] {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+    }
+
+    #[test]
     fn file_overrides_defaults_and_rejects_unknown_keys() {
         let dir = std::env::temp_dir().join(format!("presence-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -222,6 +308,15 @@ mod tests {
         assert_eq!(config.offline_threshold_secs, 30);
         assert_eq!(config.rate_limit, RateLimit::Off);
         assert_eq!(config.presence_update_min_freq_secs, 55);
+        std::fs::write(
+            &file,
+            "ip_rate_limit = \"off\"\nrequest_timeout_secs = 2.5\nmax_connections = 7\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&file).unwrap();
+        assert_eq!(config.ip_rate_limit, RateLimit::Off);
+        assert_eq!(config.request_timeout_secs, 2.5);
+        assert_eq!(config.max_connections, 7);
         std::fs::write(&file, "offline_treshold_secs = 30\n").unwrap();
         let err = Config::from_file(&file).unwrap_err().to_string();
         assert!(err.contains("offline_treshold_secs"), "{err}");

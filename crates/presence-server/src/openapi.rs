@@ -5,8 +5,9 @@
 //! openapi` writes it and `cargo xtask openapi --check` (and a test below)
 //! fails when it is stale. What every authenticated operation shares (the
 //! Basic security requirement, the 401/429 refusals, the rate-limit headers,
-//! 413 and 503 for writes) is added here once rather than repeated on each
-//! handler.
+//! 413 for writes) and what every operation shares (the limits' 414, 431,
+//! 503, and the per-address 429 of unauthenticated requests) is added here
+//! once rather than repeated on each handler.
 
 use presence_types::ErrorBody;
 use utoipa::openapi::header::HeaderBuilder;
@@ -135,7 +136,7 @@ impl SharedResponses {
         responses.insert(
             "429".to_owned(),
             error_response(
-                "Over the caller's rate limit",
+                "Over the caller's rate limit (per user), or, without valid credentials, over the address's",
                 serde_json::json!({"result": "error", "msg": "API usage exceeded rate limit", "code": "RATE_LIMIT_HIT", "retry-after": 12.5}),
             )
             .header("Retry-After", number_header("Seconds until a request will be accepted"))
@@ -147,14 +148,6 @@ impl SharedResponses {
                 error_response(
                     "The request body is larger than the server accepts",
                     serde_json::json!({"result": "error", "msg": "Request body too large (the limit is 65536 bytes)", "code": "BAD_REQUEST"}),
-                )
-                .into(),
-            );
-            responses.insert(
-                "503".to_owned(),
-                error_response(
-                    "The change could not be made durable; nothing changed",
-                    serde_json::json!({"result": "error", "msg": "The server could not save the change; try again", "code": "SERVICE_UNAVAILABLE"}),
                 )
                 .into(),
             );
@@ -182,6 +175,61 @@ impl SharedResponses {
     }
 }
 
+impl SharedResponses {
+    /// The refusals any request can get, whatever its operation.
+    fn limits(operation: &mut Operation, authenticated: bool) {
+        let responses = &mut operation.responses.responses;
+        responses.insert(
+            "414".to_owned(),
+            error_response(
+                "The URL (path and query) is longer than the server accepts",
+                serde_json::json!({"result": "error", "msg": "URL too long (the limit is 8192 bytes)", "code": "BAD_REQUEST"}),
+            )
+            .into(),
+        );
+        responses.insert(
+            "431".to_owned(),
+            error_response(
+                "The request headers are larger than the server accepts (far larger ones get a 431 without a body)",
+                serde_json::json!({"result": "error", "msg": "Request headers too large (the limit is 16384 bytes)", "code": "BAD_REQUEST"}),
+            )
+            .into(),
+        );
+        responses.insert(
+            "503".to_owned(),
+            error_response(
+                "The server is overloaded (too many open connections), could not answer within its deadline, \
+                 or could not make a change durable; try again",
+                serde_json::json!({"result": "error", "msg": "The server could not answer in time; try again", "code": "SERVICE_UNAVAILABLE"}),
+            )
+            .header("Retry-After", number_header("Seconds to wait before trying again (when the server is overloaded or late)"))
+            .into(),
+        );
+        if !authenticated {
+            responses.insert(
+                "429".to_owned(),
+                error_response(
+                    "Too many requests from this address (the per-address limit on requests that are not authenticated)",
+                    serde_json::json!({"result": "error", "msg": "API usage exceeded rate limit", "code": "RATE_LIMIT_HIT", "retry-after": 0.6}),
+                )
+                .header("Retry-After", number_header("Seconds until a request will be accepted"))
+                .into(),
+            );
+        }
+        for response in responses.values_mut() {
+            if let RefOr::T(response) = response {
+                response.headers.insert(
+                    "X-Request-Id".to_owned(),
+                    string_header(
+                        "The request's id, as in the server's log: the client's own `X-Request-Id` \
+                         if it is 1 to 64 of `A-Za-z0-9-_.:`, else one the server made",
+                    ),
+                );
+            }
+        }
+    }
+}
+
 impl Modify for SharedResponses {
     fn modify(&self, openapi: &mut Document) {
         if let Some(components) = openapi.components.as_mut() {
@@ -203,6 +251,9 @@ impl Modify for SharedResponses {
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
             if path == "/api/v1/server_settings" {
+                if let Some(op) = item.get.as_mut() {
+                    Self::limits(op, false);
+                }
                 continue;
             }
             let PathItem {
@@ -214,9 +265,11 @@ impl Modify for SharedResponses {
             } = item;
             if let Some(op) = get.as_mut() {
                 Self::authenticated(op, false);
+                Self::limits(op, true);
             }
             for op in [post, patch, delete].into_iter().flatten() {
                 Self::authenticated(op, true);
+                Self::limits(op, true);
             }
         }
     }

@@ -109,6 +109,34 @@ impl ApiError {
         )
     }
 
+    /// The request target (path and query) is longer than the server accepts.
+    pub fn url_too_long(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            ErrorCode::BadRequest,
+            format!("URL too long (the limit is {limit} bytes)"),
+        )
+    }
+
+    /// The request headers are larger than the server accepts.
+    pub fn headers_too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::BadRequest,
+            format!("Request headers too large (the limit is {limit} bytes)"),
+        )
+    }
+
+    /// The request was not answered within the server's deadline. A change
+    /// it asked for may still be made; asking again is safe, since every
+    /// change of this API is idempotent.
+    pub fn deadline_passed() -> Self {
+        let mut e = ApiError::unavailable("The server could not answer in time; try again");
+        e.headers
+            .push((http::header::RETRY_AFTER, HeaderValue::from_static("1")));
+        e
+    }
+
     /// A failure that is the server's fault (a bug); details go to the log only.
     pub fn internal() -> Self {
         ApiError::new(

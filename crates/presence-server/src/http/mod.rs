@@ -3,19 +3,29 @@
 //!
 //! Data flows one way: a request is routed, its body read (bounded), its
 //! caller authenticated and rate-limited, then one handler calls the
-//! service. Every answer, refusals included, is JSON.
+//! service. Every answer, refusals included, is JSON, and carries an
+//! `X-Request-Id`.
+//!
+//! Every resource a client can hold is bounded: open connections (a
+//! semaphore; over it, 503 and close), time to send headers and time idle
+//! (see [`connection`]), header and URL size (JSON 431 and 414 up to twice
+//! the limits; hyper's own bare 431 beyond, which bounds the buffer), body
+//! size (413), and time per request (503 past the deadline).
 
 pub mod auth;
 pub mod client_name;
+pub mod connection;
 pub mod error;
 pub mod handlers;
 pub mod params;
 pub mod rate_limit;
+pub mod request_id;
 pub mod routes;
 
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,29 +38,71 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::Config;
 use crate::service::Service;
+use connection::{ConnState, Refuser, Watched};
 use error::ApiError;
 use handlers::HandlerResult;
 use params::Params;
-use rate_limit::RateLimiter;
+use rate_limit::{RateLimiter, ip_key};
+use request_id::RequestIds;
 use routes::Route;
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The limits the HTTP layer enforces, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest request target (path and query), in bytes.
+    pub max_url_bytes: usize,
+    /// Most bytes of request headers.
+    pub max_header_bytes: usize,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Time to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Time an idle keep-alive connection stays open.
+    pub keep_alive_timeout: Duration,
+    /// Time from a request's headers to its answer.
+    pub request_timeout: Duration,
+    /// Time in-flight requests get once shutdown starts.
+    pub shutdown_grace: Duration,
+}
 
-/// How long in-flight requests get to finish once shutdown starts.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+impl Limits {
+    /// The limits of a configuration.
+    pub fn from_config(config: &Config) -> Self {
+        Limits {
+            max_body_bytes: config.max_body_bytes,
+            max_url_bytes: config.max_url_bytes,
+            max_header_bytes: config.max_header_bytes,
+            max_connections: config.max_connections,
+            header_read_timeout: Duration::from_secs_f64(config.header_read_timeout_secs),
+            keep_alive_timeout: Duration::from_secs_f64(config.keep_alive_timeout_secs),
+            request_timeout: Duration::from_secs_f64(config.request_timeout_secs),
+            shutdown_grace: Duration::from_secs_f64(config.shutdown_grace_secs),
+        }
+    }
+
+    /// The request head size past which hyper itself refuses with a bare
+    /// 431 and never buffers more: twice what gets the JSON answers, so
+    /// that a request just over a limit is told why in JSON.
+    pub fn hard_head_bytes(&self) -> usize {
+        2 * (self.max_url_bytes + self.max_header_bytes) + 1024
+    }
+}
 
 /// What every request handler shares.
 pub struct App {
     /// The presence service.
     pub service: Arc<Service>,
-    limiter: RateLimiter,
-    max_body_bytes: usize,
+    limiter: RateLimiter<i64>,
+    ip_limiter: RateLimiter<IpAddr>,
+    limits: Limits,
+    request_ids: RequestIds,
 }
 
 impl App {
@@ -59,19 +111,44 @@ impl App {
         App {
             service,
             limiter: RateLimiter::new(config.rate_limit),
-            max_body_bytes: config.max_body_bytes,
+            ip_limiter: RateLimiter::new(config.ip_rate_limit),
+            limits: Limits::from_config(config),
+            request_ids: RequestIds::new(),
         }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 }
 
+/// What the connections are told about shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Finish the request in flight, take no more.
+    Draining,
+    /// Close now.
+    Stopped,
+}
+
 /// Serves HTTP on `listener` until `shutdown` completes, then stops
-/// accepting, lets in-flight requests finish (up to a grace period) and returns.
+/// accepting, lets in-flight requests finish (up to the grace period),
+/// closes what remains and returns.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
+    let limits = app.limits;
+    let hard_head = limits.hard_head_bytes();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        // The header and idle timers are ours (see `connection`).
+        .header_read_timeout(None)
+        .max_header_size(hard_head)
+        .max_buf_size(hard_head.max(64 * 1024));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let refuser = Refuser::new();
+    let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -86,47 +163,128 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = limits.max_connections, "too many connections; refusing one");
+            refuser.refuse(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
+        let state = ConnState::new();
         let app = app.clone();
+        let ip = ip_key(peer.ip());
+        let request_state = state.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+            let guard = request_state.request_started();
+            async move {
+                let response = handle(&app, req, ip).await;
+                drop(guard);
+                Ok::<_, Infallible>(response)
+            }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let io = TokioIo::new(Watched::new(stream, state.clone()));
+        let connection = builder.serve_connection(io, service);
+        let mut phase = phase_rx.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let _slot = slot;
+            tokio::pin!(connection);
+            let mut watching_phase = true;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        return;
+                    }
+                    expiry = connection::expired(&state, limits.header_read_timeout, limits.keep_alive_timeout) => {
+                        tracing::debug!(%peer, ?expiry, "closing a connection");
+                        return;
+                    }
+                    changed = phase.changed(), if watching_phase => {
+                        if changed.is_err() {
+                            watching_phase = false;
+                            continue;
+                        }
+                        match *phase.borrow_and_update() {
+                            Phase::Serving => {}
+                            Phase::Draining => connection.as_mut().graceful_shutdown(),
+                            Phase::Stopped => return,
+                        }
+                    }
+                }
             }
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    let _ = phase_tx.send(Phase::Draining);
+    // Every connection holds a slot until it ends, so having them all back
+    // means every connection has closed.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    match tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await {
+        Ok(_) => tracing::info!("all connections closed"),
+        Err(_) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+            let _ = phase_tx.send(Phase::Stopped);
+            let _ = tokio::time::timeout(Duration::from_secs(1), slots.acquire_many(all)).await;
+        }
     }
 }
 
-/// Answers one request; never fails, since every refusal is a JSON answer.
-pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Answers one request from `ip` (the client's address, keyed as
+/// [`ip_key`] does); never fails, since every refusal is a JSON answer.
+pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<Full<Bytes>> {
     let started = Instant::now();
+    let request_id = app
+        .request_ids
+        .for_request(req.headers().get(request_id::HEADER));
     let method = req.method().clone();
+    // The path only: a query string may carry anything, secrets included.
     let path = req.uri().path().to_owned();
-    let response = match CatchPanic(Box::pin(dispatch(app, req))).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => error_response(error),
-        Err(_) => {
-            tracing::error!(%method, path, "request handler panicked");
+    let mut user_id = None;
+    let work = CatchPanic(Box::pin(dispatch(app, req, ip, &mut user_id)));
+    let mut response = match tokio::time::timeout(app.limits.request_timeout, work).await {
+        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Err(error))) => error_response(error),
+        Ok(Err(_)) => {
+            tracing::error!(request_id = ?request_id, %method, path, "request handler panicked");
             error_response(ApiError::internal())
         }
+        Err(_) => {
+            tracing::warn!(request_id = ?request_id, %method, path, "request deadline passed");
+            error_response(ApiError::deadline_passed())
+        }
     };
-    tracing::debug!(
+    if user_id.is_none() {
+        // Not authenticated (no credentials, or bad ones): the request
+        // counts against its address.
+        if let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
+            && !decision.allowed
+        {
+            response = ip_limited(decision);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(request_id::HEADER, request_id.clone());
+    tracing::info!(
+        request_id = request_id.to_str().unwrap_or(""),
+        %ip,
         %method,
         path,
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
+        user_id,
         "request"
     );
+    response
+}
+
+fn ip_limited(decision: rate_limit::Decision) -> Response<Full<Bytes>> {
+    let mut response = error_response(ApiError::rate_limited(decision.retry_after));
+    for (name, value) in decision.headers() {
+        response.headers_mut().insert(name, value);
+    }
     response
 }
 
@@ -165,18 +323,51 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
-async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
+/// Checks the request head against the size limits.
+fn check_head(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > limits.max_url_bytes {
+        return Err(ApiError::url_too_long(limits.max_url_bytes));
+    }
+    // As on the wire: `name: value\r\n`.
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Err(ApiError::headers_too_large(limits.max_header_bytes));
+    }
+    Ok(())
+}
+
+/// Routes, authenticates and answers a request; sets `user_id` once the
+/// caller is authenticated.
+async fn dispatch(
+    app: &App,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    user_id: &mut Option<i64>,
+) -> HandlerResult {
+    let has_credentials = req.headers().contains_key(http::header::AUTHORIZATION);
+    if !has_credentials && app.ip_limiter.is_exhausted(ip, app.service.now_f64()) {
+        // Spare the work: `handle` answers 429, since this request too
+        // counts against the address and finds nothing left.
+        return Err(ApiError::not_logged_in());
+    }
+    check_head(&app.limits, &req)?;
     let route = routes::route(req.method(), req.uri().path())?;
     let (parts, body) = req.into_parts();
+    let max_body = app.limits.max_body_bytes;
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
-        return Err(ApiError::body_too_large(app.max_body_bytes));
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return Err(ApiError::body_too_large(max_body));
     }
-    let body = read_body(body, app.max_body_bytes).await?;
+    let body = read_body(body, max_body).await?;
     // GET carries its parameters in the query string only.
     let form: &[u8] = if parts.method == Method::GET || parts.method == Method::HEAD {
         b""
@@ -196,6 +387,7 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
     let credentials = auth::parse_basic(header.as_bytes())?;
     let service = &app.service;
     let caller = service.authenticate(&credentials.email, &credentials.key)?;
+    *user_id = Some(caller.user_id());
 
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
     let user_agent = parts
