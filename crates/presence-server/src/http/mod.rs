@@ -267,11 +267,13 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<F
     response
         .headers_mut()
         .insert(request_id::HEADER, request_id.clone());
+    // Both print bare: a URI path has no spaces or line breaks, and a
+    // request id is checked or made to have none.
     tracing::info!(
-        request_id = request_id.to_str().unwrap_or(""),
+        request_id = %request_id.to_str().unwrap_or(""),
         %ip,
         %method,
-        path,
+        path = %path,
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         user_id,

@@ -71,6 +71,14 @@ async fn kill_nine_under_load_loses_nothing_acknowledged() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     server.signal("KILL");
+    let mut server = server;
+    let status = server.wait_exit(Duration::from_secs(10));
+    // Killed outright: no shutdown code ran, so nothing could be flushed late.
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{status:?}"
+    );
     for task in tasks {
         task.await.unwrap();
     }
@@ -110,4 +118,23 @@ async fn kill_nine_under_load_loses_nothing_acknowledged() {
         }
     }
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+
+    // Each acknowledged change took its own update id, and none was reused
+    // after the restart.
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/users/me/presence"))
+        .basic_auth(reader_email, Some(reader_key))
+        .form(&[("status", "idle"), ("last_update_id", "-1")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last_id = answer["presence_last_update_id"].as_i64().unwrap();
+    assert!(
+        last_id > acknowledged.len() as i64,
+        "{last_id} ids for {} acknowledged changes and one more",
+        acknowledged.len()
+    );
 }

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
@@ -57,18 +57,25 @@ pub struct ServerProcess {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     /// Starts `presence-server --listen 127.0.0.1:0 EXTRA...` (EXTRA may name
     /// `serve` or leave it implicit) and waits for the address it logs.
     pub fn start(dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start_logging(dir, extra, "info")
+    }
+
+    /// Starts a server as [`ServerProcess::start`] does, with `RUST_LOG`
+    /// set to `filter`; every line it logs is kept (see [`ServerProcess::log`]).
+    pub fn start_logging(dir: &Path, extra: &[&str], filter: &str) -> ServerProcess {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -76,9 +83,12 @@ impl ServerProcess {
             .expect("the server starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (tx, rx) = mpsc::channel();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = log.clone();
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let address = rest.split_whitespace().next().unwrap_or("").to_owned();
                     let _ = tx.send(address);
@@ -88,7 +98,12 @@ impl ServerProcess {
         let base = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("the server logs the address it listens on");
-        ServerProcess { child, base }
+        ServerProcess { child, base, log }
+    }
+
+    /// Every line the server has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// An API URL.
