@@ -8,13 +8,15 @@
 //! - [`store`]: the durable `Store` trait and its embedded SQLite implementation.
 //!
 //! Beside them: [`config`] (settings), [`clock`] (injectable time), [`keys`]
-//! (API keys), [`admin`] (what the admin commands do) and [`cli`] (the
-//! `presence-server` command line).
+//! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
+//! `presence-server` command line) and [`fuzzing`] (the fuzz targets'
+//! checks, shared with the property tests).
 
 pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod fuzzing;
 pub mod http;
 pub mod keys;
 pub mod openapi;

@@ -60,6 +60,15 @@ mod tests {
         assert!(parse_basic(format!("bAsIc {}", STANDARD.encode("a:b")).as_bytes()).is_ok());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn credentials_decode_what_was_encoded(email in "[^:]{0,40}", key in "[^:]{0,40}") {
+            let header = basic(&format!("{email}:{key}"));
+            let parsed = parse_basic(header.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(parsed, Credentials { email, key });
+        }
+    }
+
     #[test]
     fn other_schemes_are_bad_requests() {
         let e = parse_basic(b"Bearer abc").unwrap_err();

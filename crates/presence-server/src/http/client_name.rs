@@ -60,6 +60,28 @@ mod tests {
         assert_eq!(client_name(None, None).unwrap().as_ref(), "Unspecified");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_user_agent_names_its_product(
+            product in "[A-Za-z][A-Za-z0-9_.-]{0,29}",
+            rest in "(/[0-9.]{1,8}( .{0,30})?)?",
+        ) {
+            proptest::prop_assume!(product != "aggregated");
+            let name = ua(&format!("{product}{rest}"));
+            let expected = if product == "Mozilla" { "website" } else { product.as_str() };
+            proptest::prop_assert_eq!(name, expected);
+        }
+
+        #[test]
+        fn accepted_names_are_accepted_again_as_parameters(param: Option<String>, agent: Option<Vec<u8>>) {
+            if let Ok(name) = client_name(param.as_deref(), agent.as_deref()) {
+                proptest::prop_assert!(!name.is_empty() && name.chars().count() <= MAX_CLIENT_NAME_CHARS);
+                let again = client_name(Some(&name), None).unwrap();
+                proptest::prop_assert_eq!(again, name);
+            }
+        }
+    }
+
     #[test]
     fn the_parameter_wins() {
         let name = client_name(Some("ZulipTerminal"), Some(b"curl/8")).unwrap();

@@ -84,6 +84,11 @@ impl Params {
         }
     }
 
+    /// Every parameter's name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
     /// The parameters no handler read, sorted; `None` when there are none.
     pub fn ignored(&self) -> Option<Vec<String>> {
         let used = self.used.lock();
@@ -119,6 +124,38 @@ fn not_utf8(what: &str) -> ApiError {
 /// `None` if the result is not UTF-8.
 pub fn decode_form_component(raw: &[u8]) -> Option<String> {
     percent_decode(raw, true)
+}
+
+/// Encodes a form field's name or value so that [`decode_form_component`]
+/// gives it back: unreserved characters stay, a space is `+`, every other
+/// byte is `%XX`.
+pub fn encode_form_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Encodes name-value pairs as a form body (`a=1&b=x+y`).
+pub fn encode_form<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    pairs
+        .into_iter()
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                encode_form_component(name),
+                encode_form_component(value)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Decodes a URL path segment: `%XX` is a byte and `+` stays a plus, so
@@ -196,6 +233,55 @@ mod tests {
     fn plus_is_a_space_in_forms_only() {
         assert_eq!(decode_form_component(b"a+b%2B").as_deref(), Some("a b+"));
         assert_eq!(decode_path_segment(b"a+b%40c").as_deref(), Some("a+b@c"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn forms_decode_what_was_encoded(
+            pairs in proptest::collection::btree_map(".{0,12}", ".{0,24}", 0..8)
+        ) {
+            let body = encode_form(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let params = Params::parse(None, body.as_bytes()).unwrap();
+            let names: Vec<&str> = params.names().collect();
+            let expected: Vec<&str> = pairs.keys().map(String::as_str).collect();
+            proptest::prop_assert_eq!(names, expected);
+            for (name, value) in &pairs {
+                proptest::prop_assert_eq!(params.str(name), Some(value.as_str()));
+            }
+        }
+
+        #[test]
+        fn the_body_wins_over_the_query(name in "[a-z_]{1,10}", q in ".{0,10}", b in ".{0,10}") {
+            let query = encode_form([(name.as_str(), q.as_str())]);
+            let body = encode_form([(name.as_str(), b.as_str())]);
+            let params = Params::parse(Some(&query), body.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(params.str(&name), Some(b.as_str()));
+        }
+
+        #[test]
+        fn json_integers_and_booleans_round_trip(n: i64, flag: bool) {
+            let (n_text, flag_text) = (n.to_string(), flag.to_string());
+            let body = encode_form([("n", n_text.as_str()), ("f", flag_text.as_str())]);
+            let params = Params::parse(None, body.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(params.int("n").unwrap(), Some(n));
+            proptest::prop_assert_eq!(params.bool("f").unwrap(), Some(flag));
+            // Each is refused as the other type, never taken for it.
+            proptest::prop_assert!(params.bool("n").is_err());
+            proptest::prop_assert!(params.int("f").is_err());
+        }
+
+        #[test]
+        fn json_values_never_panic_and_only_integers_pass(value in ".{0,40}") {
+            let body = encode_form([("v", value.as_str())]);
+            let params = Params::parse(None, body.as_bytes()).unwrap();
+            if let Ok(Some(n)) = params.int("v") {
+                let parsed: serde_json::Value = serde_json::from_str(&value).unwrap();
+                proptest::prop_assert_eq!(parsed.as_i64(), Some(n));
+            }
+            if let Ok(Some(b)) = params.bool("v") {
+                proptest::prop_assert_eq!(value.trim(), b.to_string());
+            }
+        }
     }
 
     #[test]
