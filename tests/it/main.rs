@@ -6,6 +6,7 @@ mod admin_live;
 mod client;
 mod errors;
 mod isolation;
+mod isolation_property;
 mod limits;
 mod realm_views;
 mod restart;
