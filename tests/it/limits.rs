@@ -17,8 +17,14 @@ fn address(server: &TestServer) -> String {
 }
 
 /// Reads one HTTP answer (head and a `content-length` body) from a raw
-/// socket: status and body.
+/// socket: status and body. Fails the test if none comes within 5 s.
 async fn read_answer(stream: &mut TcpStream) -> (u16, String) {
+    tokio::time::timeout(Duration::from_secs(5), read_answer_now(stream))
+        .await
+        .expect("an answer within 5 s")
+}
+
+async fn read_answer_now(stream: &mut TcpStream) -> (u16, String) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -179,6 +185,7 @@ async fn long_urls_and_large_headers_get_json_refusals() {
         )
         .await;
     assert_eq!(answer.status, 431);
+    assert_eq!(answer.body, serde_json::Value::Null, "hyper's own refusal");
     // Just under the limits, all is well.
     server
         .get(&alice, &format!("/users/me?pad={}", "x".repeat(900)))
@@ -320,13 +327,16 @@ async fn a_request_past_its_deadline_is_answered_503() {
     // A write held up by a store that someone else has locked.
     let locker = rusqlite::Connection::open(server.data_dir().join("presence.sqlite3")).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let answer = server
-        .post(
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        server.post(
             &alice,
             "/users/me/presence",
             &[("status", "active"), ("ping_only", "true")],
-        )
-        .await;
+        ),
+    )
+    .await
+    .expect("an answer within 5 s");
     answer.error(
         503,
         "SERVICE_UNAVAILABLE",

@@ -246,6 +246,10 @@ fn overloaded_answer() -> Bytes {
 /// JSON body and closes, without ever reading a request through hyper.
 pub struct Refuser {
     in_flight: Arc<Semaphore>,
+    /// Refusals not yet logged, and when the last log line was (ms): a
+    /// flood is logged once a second, not once a connection.
+    unlogged: AtomicU64,
+    logged_at: AtomicU64,
 }
 
 impl Refuser {
@@ -253,11 +257,30 @@ impl Refuser {
     pub fn new() -> Self {
         Refuser {
             in_flight: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
+            unlogged: AtomicU64::new(0),
+            logged_at: AtomicU64::new(0),
         }
     }
 
-    /// Answers 503 on `stream` and closes it, in the background.
-    pub fn refuse(&self, mut stream: TcpStream) {
+    /// Answers 503 on `stream` and closes it, in the background; `limit`
+    /// is the connection limit, for the log.
+    pub fn refuse(&self, mut stream: TcpStream, limit: usize) {
+        let refused = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = now_ms();
+        let last = self.logged_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 1000
+            && self
+                .logged_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.unlogged.fetch_sub(refused, Ordering::Relaxed);
+            tracing::warn!(
+                refused,
+                limit,
+                "too many open connections; refusing new ones"
+            );
+        }
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             return;
         };

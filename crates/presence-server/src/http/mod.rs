@@ -164,8 +164,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             () = &mut shutdown => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = limits.max_connections, "too many connections; refusing one");
-            refuser.refuse(stream);
+            refuser.refuse(stream, limits.max_connections);
             continue;
         };
         let _ = stream.set_nodelay(true);
