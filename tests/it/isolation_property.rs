@@ -122,10 +122,10 @@ fn leaks(body: &Value, other: &Realm, own_emails: &[&str]) -> Vec<String> {
                 }
             }
             Value::Array(items) => stack.extend(items),
-            Value::String(s) => {
-                if only_theirs.contains(&s.as_str()) || s.starts_with(&client_mark) {
-                    found.push(format!("string {s}"));
-                }
+            Value::String(s)
+                if only_theirs.contains(&s.as_str()) || s.starts_with(&client_mark) =>
+            {
+                found.push(format!("string {s}"));
             }
             _ => {}
         }
