@@ -4,9 +4,12 @@
 //! drives the other crates through `cargo` itself.
 //!
 //! - `cargo xtask openapi` writes `openapi/presence.json` from the code;
-//! - `cargo xtask openapi --check` fails if the committed file is stale.
+//! - `cargo xtask openapi --check` fails if the committed file is stale;
+//! - `cargo xtask soak [--minutes N]` runs a release server under mixed load
+//!   and attacks on loopback, and reports its memory and what it kept.
 
 mod openapi;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +19,10 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   openapi           write openapi/presence.json from the code
   openapi --check   fail if openapi/presence.json is not what the code generates
+  soak [--minutes N]
+                    run a release server on 127.0.0.1 under mixed load, slow
+                    clients and bursts of bad requests for N minutes (10);
+                    report its memory, and check it kept every acknowledged change
   help              this text";
 
 fn main() -> ExitCode {
@@ -28,6 +35,7 @@ fn main() -> ExitCode {
         }
         ["openapi"] => openapi::write(),
         ["openapi", "--check"] => openapi::check(),
+        ["soak", rest @ ..] => soak::run(rest),
         _ => Err(format!("unknown task {:?}\n\n{USAGE}", args.join(" "))),
     };
     match result {
