@@ -104,3 +104,59 @@ async fn users_lists_the_realm_by_id_with_bots() {
     let me = server.get(&bot, "/users/me").await.ok();
     assert_eq!(me["is_bot"], json!(true));
 }
+
+#[tokio::test]
+async fn a_deactivation_the_server_has_seen_refuses_every_next_request() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 4).await;
+    let (admin, carol) = (&users[0], &users[1]);
+    server.report(carol, "website", "active").await;
+    let mut store = server.admin_store();
+
+    store.set_user_active("acme", &carol.email, false).unwrap();
+    // Once another user sees the change, nothing of the user's gets through:
+    // reads, writes, and settings alike, with no grace for cached sessions.
+    server
+        .wait_until(|| async {
+            let members = server.get(admin, "/users").await.ok();
+            members["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["user_id"] == carol.id && m["is_active"] == false)
+        })
+        .await;
+    server
+        .get(carol, "/users/me")
+        .await
+        .error(401, "UNAUTHORIZED", "Account is deactivated");
+    server
+        .post(carol, "/users/me/presence", &[("status", "active")])
+        .await
+        .error(401, "UNAUTHORIZED", "Account is deactivated");
+    server
+        .patch(carol, "/settings", &[("presence_enabled", "false")])
+        .await
+        .error(401, "UNAUTHORIZED", "Account is deactivated");
+
+    // A realm: the first refusal any of its users sees means all are refused.
+    store.set_realm_deactivated("acme", true).unwrap();
+    server
+        .wait_until(|| async { server.get(admin, "/users/me").await.status == 401 })
+        .await;
+    for user in &users[2..] {
+        server.get(user, "/realm/presence").await.error(
+            401,
+            "UNAUTHORIZED",
+            "This organization has been deactivated",
+        );
+        server
+            .post(user, "/users/me/presence", &[("status", "idle")])
+            .await
+            .error(
+                401,
+                "UNAUTHORIZED",
+                "This organization has been deactivated",
+            );
+    }
+}
