@@ -246,11 +246,11 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<F
         Ok(Ok(Ok(response))) => response,
         Ok(Ok(Err(error))) => error_response(error),
         Ok(Err(_)) => {
-            tracing::error!(request_id = ?request_id, %method, path, "request handler panicked");
+            tracing::error!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request handler panicked");
             error_response(ApiError::internal())
         }
         Err(_) => {
-            tracing::warn!(request_id = ?request_id, %method, path, "request deadline passed");
+            tracing::warn!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request deadline passed");
             error_response(ApiError::deadline_passed())
         }
     };
