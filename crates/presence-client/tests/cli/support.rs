@@ -72,6 +72,7 @@ impl TestServer {
         let clock = Arc::new(ManualClock::new(real_now()));
         let config = Config {
             rate_limit: RateLimit::Off,
+            ip_rate_limit: RateLimit::Off,
             directory_poll_ms: 20,
             data_dir: data.path().to_path_buf(),
             ..Config::default()
