@@ -89,6 +89,55 @@ struct GlobalArgs {
     /// Largest request body accepted, in bytes [default: 65536].
     #[arg(long, global = true, env = "PRESENCE_MAX_BODY_BYTES", value_name = "N")]
     max_body_bytes: Option<usize>,
+    /// Seconds without a poll after which an event queue is dropped [default: 600].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_QUEUE_TIMEOUT_SECS",
+        value_name = "N"
+    )]
+    event_queue_timeout_secs: Option<i64>,
+    /// Milliseconds a waiting GET /events lasts before a heartbeat event [default: 50000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_HEARTBEAT_MS",
+        value_name = "N"
+    )]
+    event_heartbeat_ms: Option<u64>,
+    /// Milliseconds of silence before a presence stream's keep-alive comment [default: 15000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_STREAM_KEEPALIVE_MS",
+        value_name = "N"
+    )]
+    event_stream_keepalive_ms: Option<u64>,
+    /// Milliseconds after which a presence stream is ended for the client
+    /// to resume, 0 for never [default: 1800000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_STREAM_MAX_MS",
+        value_name = "N"
+    )]
+    event_stream_max_ms: Option<u64>,
+    /// Event queues one user may hold [default: 32].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_QUEUES_PER_USER",
+        value_name = "N"
+    )]
+    max_queues_per_user: Option<usize>,
+    /// Events one queue may hold before it is dropped [default: 1000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_EVENTS_PER_QUEUE",
+        value_name = "N"
+    )]
+    max_events_per_queue: Option<usize>,
 }
 
 impl GlobalArgs {
@@ -112,7 +161,13 @@ impl GlobalArgs {
             history_limit_days,
             rate_limit,
             max_clients_per_user,
-            max_body_bytes
+            max_body_bytes,
+            event_queue_timeout_secs,
+            event_heartbeat_ms,
+            event_stream_keepalive_ms,
+            event_stream_max_ms,
+            max_queues_per_user,
+            max_events_per_queue
         );
         config.validate()?;
         Ok(config)

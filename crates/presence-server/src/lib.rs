@@ -4,7 +4,10 @@
 //! - [`http`]: accept loop, routing, Basic auth, strict parameter parsing,
 //!   rate limits, and every refusal as Zulip's JSON error body;
 //! - [`service`]: the presence rules over in-memory state, and the writer
-//!   thread that makes changes durable before anyone sees them;
+//!   thread that makes changes durable before anyone sees them and turns
+//!   what others see change into events;
+//! - [`events`]: event queues, their fan-out, long-polls and the presence
+//!   stream;
 //! - [`store`]: the durable `Store` trait and its embedded SQLite implementation.
 //!
 //! Beside them: [`config`] (settings), [`clock`] (injectable time), [`keys`]
@@ -15,6 +18,7 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod keys;
 pub mod openapi;
