@@ -4,9 +4,11 @@
 //! memory under a realm's read lock and never touch the store. A report
 //! that changes nothing (the steady-state ping) is recognised under the same
 //! read lock and costs no I/O; anything else goes to the writer thread
-//! (see [`writer`]) and is acknowledged once durable.
+//! (see [`writer`]) and is acknowledged once durable. Event queues and
+//! streams are opened and read through [`realtime`].
 
 pub mod model;
+pub mod realtime;
 pub mod rules;
 pub mod views;
 pub mod writer;
@@ -26,9 +28,10 @@ use tokio::sync::oneshot;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::events::{EventSettings, Hub};
 use crate::keys;
 use crate::store::{DeviceKind, Store, StoreError, UserRow};
-use model::{Directory, SharedRealm};
+use model::{Directory, Realm, SharedRealm};
 use writer::{Command, UserRef, WriteError, Writer};
 
 /// The settings the presence rules use.
@@ -42,6 +45,8 @@ pub struct RuleSettings {
     pub max_clients_per_user: usize,
     /// The default history window, in days.
     pub history_limit_days: i64,
+    /// How often clients are told to report, in seconds.
+    pub ping_interval_secs: i64,
 }
 
 impl RuleSettings {
@@ -52,6 +57,7 @@ impl RuleSettings {
             min_freq_secs: config.presence_update_min_freq_secs,
             max_clients_per_user: config.max_clients_per_user,
             history_limit_days: config.history_limit_days,
+            ping_interval_secs: config.ping_interval_secs,
         }
     }
 }
@@ -129,6 +135,7 @@ pub struct Service {
     writer: Mutex<Option<JoinHandle<()>>>,
     clock: SharedClock,
     rules: RuleSettings,
+    hub: Arc<Hub>,
 }
 
 impl Service {
@@ -142,12 +149,15 @@ impl Service {
         let version = snapshot.directory_version;
         let directory = Arc::new(RwLock::new(writer::build_directory(snapshot)));
         let rules = RuleSettings::from_config(config);
+        let hub = Arc::new(Hub::new(EventSettings::from_config(config), clock.clone()));
         let writer = Writer::new(
             store,
             directory.clone(),
             rules,
             version,
             Duration::from_millis(config.directory_poll_ms),
+            hub.clone(),
+            clock.clone(),
         );
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
@@ -163,11 +173,14 @@ impl Service {
             writer: Mutex::new(Some(handle)),
             clock,
             rules,
+            hub,
         })
     }
 
-    /// Stops the writer after it has committed everything already sent to it.
+    /// Stops the writer after it has committed everything already sent to
+    /// it, and ends every event wait and stream.
     pub fn close(&self) {
+        self.hub.shutdown();
         self.commands.write().take();
         if let Some(handle) = self.writer.lock().take() {
             let _ = handle.join();
@@ -327,8 +340,30 @@ impl Service {
         caller: &Caller,
         history_limit_days: Option<i64>,
     ) -> (BTreeMap<String, LegacyPresence>, i64) {
+        self.legacy_presences(&caller.realm.read(), history_limit_days)
+    }
+
+    /// Everyone's presence in the modern format, keyed by user id, and the
+    /// `presence_last_update_id` to answer with.
+    ///
+    /// With `last_update_id > 0` only users changed after it are returned,
+    /// found through the realm's change index (no time window).
+    pub fn realm_presence_modern(
+        &self,
+        caller: &Caller,
+        last_update_id: Option<i64>,
+        history_limit_days: Option<i64>,
+    ) -> (BTreeMap<String, ModernPresence>, i64) {
+        self.modern_presences(&caller.realm.read(), last_update_id, history_limit_days)
+    }
+
+    /// [`Service::realm_presence_legacy`] over a locked realm.
+    fn legacy_presences(
+        &self,
+        realm: &Realm,
+        history_limit_days: Option<i64>,
+    ) -> (BTreeMap<String, LegacyPresence>, i64) {
         let mut out = BTreeMap::new();
-        let realm = caller.realm.read();
         let days = history_limit_days.unwrap_or(self.rules.history_limit_days);
         let Some(start) = self.window_start(days) else {
             return (out, -1);
@@ -349,20 +384,15 @@ impl Service {
         (out, max_id)
     }
 
-    /// Everyone's presence in the modern format, keyed by user id, and the
-    /// `presence_last_update_id` to answer with.
-    ///
-    /// With `last_update_id > 0` only users changed after it are returned,
-    /// found through the realm's change index (no time window).
-    pub fn realm_presence_modern(
+    /// [`Service::realm_presence_modern`] over a locked realm.
+    fn modern_presences(
         &self,
-        caller: &Caller,
+        realm: &Realm,
         last_update_id: Option<i64>,
         history_limit_days: Option<i64>,
     ) -> (BTreeMap<String, ModernPresence>, i64) {
         let mut out = BTreeMap::new();
         let nothing = last_update_id.unwrap_or(-1);
-        let realm = caller.realm.read();
         if realm.row.presence_disabled {
             return (out, -1);
         }

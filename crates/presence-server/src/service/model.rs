@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::rules::Times;
+use super::rules::{Availability, Times};
 use crate::store::sqlite::email_key;
 use crate::store::{RealmRow, UserRow};
 
@@ -45,6 +45,10 @@ pub struct UserEntry {
     pub clients: Vec<ClientRecord>,
     /// The largest update id that touched this user's records (0 if none).
     pub update_id: i64,
+    /// The availability others were last told of (by an event, or by the
+    /// state when the server started); the writer compares against it to
+    /// decide whether a change is news.
+    pub shown: Availability,
 }
 
 impl UserEntry {
@@ -54,6 +58,7 @@ impl UserEntry {
             account,
             clients: Vec::new(),
             update_id: 0,
+            shown: Availability::Offline,
         }
     }
 
@@ -65,6 +70,14 @@ impl UserEntry {
     /// The latest `last_connected` over all clients.
     pub fn last_connected(&self) -> Option<i64> {
         self.clients.iter().map(|r| r.times.last_connected).max()
+    }
+
+    /// The latest `last_active` over all clients.
+    pub fn last_active(&self) -> Option<i64> {
+        self.clients
+            .iter()
+            .filter_map(|r| r.times.last_active)
+            .max()
     }
 
     /// Whether realm-wide views list this user at all.
@@ -91,6 +104,10 @@ pub struct Realm {
     /// Update id to user, one entry per user with presence (its latest id):
     /// the incremental answer walks this from the reader's id onwards.
     pub changes: BTreeMap<i64, i64>,
+    /// How many presence events this realm has produced. An event queue
+    /// registered while this was `n` holds a snapshot that already reflects
+    /// events up to `n`, and receives only the later ones.
+    pub event_seq: u64,
 }
 
 impl Realm {
@@ -102,6 +119,7 @@ impl Realm {
             by_email: HashMap::new(),
             last_update_id: 0,
             changes: BTreeMap::new(),
+            event_seq: 0,
         }
     }
 
