@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use crate::endpoints::update_presence::Presences;
 use crate::envelope::SuccessTag;
@@ -216,6 +219,107 @@ pub struct PresenceStreamParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub client_capabilities: Option<String>,
+}
+
+/// One message of the presence stream, as a Server-Sent Events reader
+/// reports it: OpenAPI 3.1 gives a `text/event-stream` response the schema
+/// of one message.
+///
+/// Its schema is written by hand, to say what `data` holds for each kind
+/// of message (`contentMediaType` and `contentSchema`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamMessage {
+    /// `QUEUE:EVENT`; send the last one back as `Last-Event-ID` to resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `register` (the first message of a new queue) or `presence`.
+    pub event: String,
+    /// JSON: a [`RegisterResponse`] for `register`, an [`Event`] for `presence`.
+    pub data: String,
+    /// Milliseconds to wait before reconnecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<i64>,
+}
+
+impl StreamMessage {
+    fn variant(event: &str, data: &str, description: &str) -> ObjectBuilder {
+        // utoipa has no builder for `contentSchema`; it is a plain JSON
+        // Schema keyword, added beside `contentMediaType` as such.
+        let content_schema: Extensions = [(
+            "contentSchema",
+            serde_json::json!({"$ref": format!("#/components/schemas/{data}")}),
+        )]
+        .into_iter()
+        .collect();
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(description))
+            .property(
+                "id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("`QUEUE:EVENT`")),
+            )
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([event])),
+            )
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type("application/json")
+                    .extensions(Some(content_schema)),
+            )
+            .property(
+                "retry",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .description(Some("Milliseconds to wait before reconnecting")),
+            )
+            .required("event")
+            .required("data")
+    }
+}
+
+impl utoipa::PartialSchema for StreamMessage {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some(
+                "One message of the presence stream: `register`, whose data is what \
+                 `POST /register` answers, or `presence`, whose data is an event as \
+                 `GET /events` gives it.",
+            ))
+            .item(StreamMessage::variant(
+                "register",
+                "RegisterResponse",
+                "The first message of a stream on a new queue",
+            ))
+            .item(StreamMessage::variant(
+                "presence",
+                "Event",
+                "An event of the stream's queue",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for StreamMessage {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        // `contentSchema` names these by reference, which utoipa cannot see.
+        schemas.push((
+            "RegisterResponse".to_owned(),
+            <RegisterResponse as utoipa::PartialSchema>::schema(),
+        ));
+        <RegisterResponse as ToSchema>::schemas(schemas);
+        schemas.push((
+            "Event".to_owned(),
+            <Event as utoipa::PartialSchema>::schema(),
+        ));
+        <Event as ToSchema>::schemas(schemas);
+    }
 }
 
 #[cfg(test)]
