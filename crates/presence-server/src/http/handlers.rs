@@ -29,10 +29,18 @@ use crate::service::{Caller, Service};
 use crate::store::DeviceKind;
 
 /// The Zulip API feature level whose presence behaviour this server
-/// implements in full: 263 (Zulip 9.0) added `last_update_id` and
-/// `presence_last_update_id`. (Level 288's `history_limit_days` is served
-/// too, but the same level's `/register` counterpart comes with events.)
-pub const FEATURE_LEVEL: i64 = 263;
+/// implements in full: 419 (Zulip 11.0) added the `simplified_presence_events`
+/// client capability of `POST /register` and the modern `presence` event.
+/// The presence changes before it are served too: 263's `last_update_id`,
+/// 288's `history_limit_days` and `presence_history_limit_days`. (228's limit
+/// on who may see whom does not apply: everyone in a realm sees everyone.)
+pub const FEATURE_LEVEL: i64 = 419;
+
+/// The server's name and version, which it gives as `zulip_version` and
+/// `zulip_merge_base`.
+pub fn server_version() -> String {
+    format!("presence-server {}", env!("CARGO_PKG_VERSION"))
+}
 
 /// What a handler answers.
 pub type HandlerResult = Result<Response<Full<Bytes>>, ApiError>;
@@ -47,7 +55,8 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>>
         .expect("a valid response")
 }
 
-fn ok<T: Serialize>(body: &T) -> HandlerResult {
+/// A 200 JSON answer.
+pub(super) fn ok<T: Serialize>(body: &T) -> HandlerResult {
     Ok(json(StatusCode::OK, body))
 }
 
@@ -62,13 +71,13 @@ fn ok<T: Serialize>(body: &T) -> HandlerResult {
     responses(
         (status = 200, description = "The server's version and capabilities", body = ServerSettingsResponse,
          example = json!({"result": "success", "msg": "", "zulip_version": "presence-server 0.1.0",
-             "zulip_feature_level": 263, "zulip_merge_base": "presence-server 0.1.0",
+             "zulip_feature_level": 419, "zulip_merge_base": "presence-server 0.1.0",
              "push_notifications_enabled": false, "is_incompatible": false,
              "authentication_methods": {"password": false, "dev": false}})),
     )
 )]
 pub fn server_settings() -> HandlerResult {
-    let version = format!("presence-server {}", env!("CARGO_PKG_VERSION"));
+    let version = server_version();
     // Only API keys are accepted; no interactive login method is offered.
     let authentication_methods: BTreeMap<String, bool> = [
         "password",
@@ -272,7 +281,8 @@ pub fn users(service: &Service, caller: &Caller) -> HandlerResult {
     })
 }
 
-fn empty_success(params: &Params) -> HandlerResult {
+/// The bare success envelope, with the parameters no handler read.
+pub(super) fn empty_success(params: &Params) -> HandlerResult {
     ok(&EmptySuccess {
         result: SuccessTag::Success,
         msg: String::new(),

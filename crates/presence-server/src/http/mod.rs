@@ -3,11 +3,13 @@
 //!
 //! Data flows one way: a request is routed, its body read (bounded), its
 //! caller authenticated and rate-limited, then one handler calls the
-//! service. Every answer, refusals included, is JSON.
+//! service. Every answer, refusals included, is JSON, except the presence
+//! stream's, which is Server-Sent Events.
 
 pub mod auth;
 pub mod client_name;
 pub mod error;
+pub mod event_handlers;
 pub mod handlers;
 pub mod params;
 pub mod rate_limit;
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -32,7 +35,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::service::Service;
+use crate::service::{Caller, Service};
 use error::ApiError;
 use handlers::HandlerResult;
 use params::Params;
@@ -44,6 +47,14 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long in-flight requests get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A response body: a whole answer, or a stream written as it is produced.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A whole answer as a [`Body`].
+fn boxed(response: Response<Full<Bytes>>) -> Response<Body> {
+    response.map(BodyExt::boxed_unsync)
+}
 
 /// What every request handler shares.
 pub struct App {
@@ -101,6 +112,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         });
     }
     drop(listener);
+    // Waiting long-polls answer and streams end now, or they would hold
+    // their connections open through the whole grace period.
+    app.service.stop_events();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace period over; closing remaining connections"),
@@ -108,7 +122,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
 }
 
 /// Answers one request; never fails, since every refusal is a JSON answer.
-pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -147,12 +161,12 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
-fn error_response(error: ApiError) -> Response<Full<Bytes>> {
+fn error_response(error: ApiError) -> Response<Body> {
     let mut response = handlers::json(error.status, &error.body);
     for (name, value) in error.headers {
         response.headers_mut().append(name, value);
     }
-    response
+    boxed(response)
 }
 
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
@@ -165,7 +179,7 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
-async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
+async fn dispatch(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let route = routes::route(req.method(), req.uri().path())?;
     let (parts, body) = req.into_parts();
     let declared = parts
@@ -187,7 +201,7 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
     params.accept("client");
 
     if !route.needs_auth() {
-        return handlers::server_settings();
+        return handlers::server_settings().map(boxed);
     }
     let header = parts
         .headers
@@ -202,27 +216,15 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
         .headers
         .get(http::header::USER_AGENT)
         .map(|v| v.as_bytes());
+    let head = parts.method == Method::HEAD;
     let result = match decision {
         Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ => match &route {
-            Route::ServerSettings => handlers::server_settings(),
-            Route::UserPresence(target) => handlers::get_user_presence(service, &caller, target),
-            Route::RealmPresence => handlers::get_realm_presence(service, &caller),
-            Route::UpdatePresence => {
-                handlers::update_presence(service, &caller, &params, user_agent).await
-            }
-            Route::OwnUser => handlers::own_user(service, &caller),
-            Route::Users => handlers::users(service, &caller),
-            Route::UpdateSettings => {
-                handlers::update_settings(service, &caller, &params, user_agent).await
-            }
-            Route::AddApnsToken => handlers::add_apns_token(service, &caller, &params).await,
-            Route::RemoveApnsToken => handlers::remove_apns_token(service, &caller, &params).await,
-            Route::AddAndroidToken => handlers::add_android_token(service, &caller, &params).await,
-            Route::RemoveAndroidToken => {
-                handlers::remove_android_token(service, &caller, &params).await
-            }
-        },
+        _ if route == Route::PresenceStream => {
+            event_handlers::presence_stream(service, &caller, &params, &parts.headers, head)
+        }
+        _ => answer(service, &route, &caller, &params, user_agent, head)
+            .await
+            .map(boxed),
     };
     let mut response = result.unwrap_or_else(error_response);
     if let Some(decision) = decision {
@@ -231,4 +233,39 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
         }
     }
     Ok(response)
+}
+
+/// Answers an authenticated request with JSON (the stream is answered by
+/// [`event_handlers::presence_stream`]).
+async fn answer(
+    service: &Service,
+    route: &Route,
+    caller: &Caller,
+    params: &Params,
+    user_agent: Option<&[u8]>,
+    head: bool,
+) -> HandlerResult {
+    match route {
+        Route::ServerSettings => handlers::server_settings(),
+        Route::UserPresence(target) => handlers::get_user_presence(service, caller, target),
+        Route::RealmPresence => handlers::get_realm_presence(service, caller),
+        Route::UpdatePresence => {
+            handlers::update_presence(service, caller, params, user_agent).await
+        }
+        Route::OwnUser => handlers::own_user(service, caller),
+        Route::Users => handlers::users(service, caller),
+        Route::UpdateSettings => {
+            handlers::update_settings(service, caller, params, user_agent).await
+        }
+        Route::AddApnsToken => handlers::add_apns_token(service, caller, params).await,
+        Route::RemoveApnsToken => handlers::remove_apns_token(service, caller, params).await,
+        Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,
+        Route::RemoveAndroidToken => handlers::remove_android_token(service, caller, params).await,
+        Route::Register => event_handlers::register(service, caller, params),
+        // HEAD only looks: it never waits for events.
+        Route::GetEvents => event_handlers::get_events(service, caller, params, head).await,
+        Route::DeleteQueue => event_handlers::delete_queue(service, caller, params),
+        // Routed before this function is called; kept total for the compiler.
+        Route::PresenceStream => Err(ApiError::internal()),
+    }
 }
