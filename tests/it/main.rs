@@ -5,6 +5,7 @@
 mod admin_live;
 mod client;
 mod errors;
+mod events;
 mod isolation;
 mod realm_views;
 mod restart;
