@@ -211,6 +211,25 @@ async fn a_waiting_poll_answers_when_the_event_comes() {
 }
 
 #[tokio::test]
+async fn a_new_poll_takes_over_a_waiting_one() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 1).await;
+    let user = &users[0];
+    let queue = presence_queue(&server, user, &[]).await;
+    let started = Instant::now();
+    let (old, new) = tokio::join!(server.poll(user, &queue, -1, false), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.poll(user, &queue, -1, true).await
+    });
+    assert_eq!(old.ok()["events"], json!([]), "the waiting poll answers");
+    assert_eq!(new.ok()["events"], json!([]));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "well before a heartbeat"
+    );
+}
+
+#[tokio::test]
 async fn acknowledging_drops_events_and_odd_ids_are_refused() {
     let server = TestServer::start().await;
     let users = server.realm_with_users("acme", 3).await;

@@ -6,7 +6,7 @@
 //! round. Fan-out takes the registry's read lock and each queue's own lock
 //! in turn, so polls of other queues proceed meanwhile.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -62,6 +62,42 @@ impl Registry {
             .or_default()
             .push(queue.clone());
         self.by_id.insert(queue.id().clone(), queue);
+    }
+
+    /// Removes many queues in one pass over the lists they are in.
+    fn remove_all(&mut self, queues: &[Arc<Queue>]) {
+        let gone: HashSet<*const Queue> = queues.iter().map(Arc::as_ptr).collect();
+        let mut realms = HashSet::new();
+        let mut users = HashSet::new();
+        for queue in queues {
+            if self
+                .by_id
+                .get(queue.id())
+                .is_some_and(|q| Arc::ptr_eq(q, queue))
+            {
+                self.by_id.remove(queue.id());
+            }
+            realms.insert(queue.realm_id());
+            users.insert(queue.user_id());
+        }
+        let keep = |list: &mut Vec<Arc<Queue>>| {
+            list.retain(|q| !gone.contains(&Arc::as_ptr(q)));
+            !list.is_empty()
+        };
+        for realm_id in realms {
+            if let Some(list) = self.by_realm.get_mut(&realm_id)
+                && !keep(list)
+            {
+                self.by_realm.remove(&realm_id);
+            }
+        }
+        for user_id in users {
+            if let Some(list) = self.by_user.get_mut(&user_id)
+                && !keep(list)
+            {
+                self.by_user.remove(&user_id);
+            }
+        }
     }
 
     fn remove(&mut self, queue: &Arc<Queue>) {
@@ -198,16 +234,15 @@ impl Hub {
         dont_block: bool,
     ) -> Result<Vec<Entry>, EventError> {
         let queue = self.find(user_id, queue_id)?;
-        let now = self.clock.now_secs();
-        let ready = queue.with_state(|s| {
-            s.acknowledge(last_event_id)?;
-            Ok::<_, EventError>((!s.is_empty() || dont_block).then(|| s.contents()))
-        })?;
-        if let Some(events) = ready {
-            queue.with_state(|s| s.touch(now));
+        queue.with_state(|s| s.acknowledge(last_event_id))?;
+        // A request still waiting on this queue answers now, as in Zulip:
+        // its client has moved on to this one.
+        let consumer = queue.attach(self.clock.clone());
+        if let Some(events) =
+            queue.with_state(|s| (!s.is_empty() || dont_block).then(|| s.contents()))
+        {
             return Ok(events);
         }
-        let consumer = queue.attach(self.clock.clone());
         let wake = consumer.wait(last_event_id, self.settings.heartbeat).await;
         self.finish_poll(&consumer, queue_id, wake)
     }
@@ -315,11 +350,10 @@ impl Hub {
         if expired.is_empty() {
             return;
         }
-        let mut registry = self.registry.write();
         for queue in &expired {
             queue.close(Closed::Expired);
-            registry.remove(queue);
         }
+        self.registry.write().remove_all(&expired);
         tracing::debug!(count = expired.len(), "dropped expired event queues");
     }
 
@@ -461,9 +495,20 @@ mod tests {
         clock.advance(599);
         hub.sweep();
         assert!(hub.find(1, queue.id()).is_ok());
+        let other = hub.open(spec(2, 1)).unwrap();
+        clock.advance(1);
+        hub.sweep();
+        assert_eq!(
+            hub.stats().queues,
+            1,
+            "only the queue unused for 600 s goes"
+        );
+        assert!(hub.find(2, other.id()).is_ok());
         clock.advance(600);
         hub.sweep();
         assert_eq!(hub.stats().queues, 0);
+        assert!(hub.registry.read().by_realm.is_empty());
+        assert!(hub.registry.read().by_user.is_empty());
     }
 
     #[tokio::test]
