@@ -530,6 +530,30 @@ async fn events_stay_in_their_realm() {
 }
 
 #[tokio::test]
+async fn a_deactivated_users_queues_are_dropped() {
+    use presence_server::store::Store;
+
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 1).await;
+    let user = &users[0];
+    let queue = presence_queue(&server, user, &[]).await;
+    let mut store = server.admin_store();
+    store.set_user_active("acme", &user.email, false).unwrap();
+    server
+        .wait_until(|| async { server.get(user, "/users/me").await.status == 401 })
+        .await;
+    store.set_user_active("acme", &user.email, true).unwrap();
+    server
+        .wait_until(|| async { server.get(user, "/users/me").await.status == 200 })
+        .await;
+    server.poll(user, &queue, -1, true).await.error(
+        400,
+        "BAD_EVENT_QUEUE_ID",
+        &format!("Bad event queue ID: {queue}"),
+    );
+}
+
+#[tokio::test]
 async fn a_user_holds_a_bounded_number_of_queues() {
     let server = TestServer::start_with(options(|c| c.max_queues_per_user = 2)).await;
     let users = server.realm_with_users("acme", 2).await;

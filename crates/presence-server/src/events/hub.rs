@@ -335,6 +335,28 @@ impl Hub {
         self.registry.write().remove(queue);
     }
 
+    /// Drops every queue of a user (who was deactivated).
+    pub fn drop_user(&self, user_id: i64) {
+        let queues = self.registry.read().by_user.get(&user_id).cloned();
+        self.drop_deactivated(queues.unwrap_or_default());
+    }
+
+    /// Drops every queue of a realm (which was deactivated).
+    pub fn drop_realm(&self, realm_id: i64) {
+        let queues = self.registry.read().by_realm.get(&realm_id).cloned();
+        self.drop_deactivated(queues.unwrap_or_default());
+    }
+
+    fn drop_deactivated(&self, queues: Vec<Arc<Queue>>) {
+        if queues.is_empty() {
+            return;
+        }
+        for queue in &queues {
+            queue.close(Closed::Deactivated);
+        }
+        self.registry.write().remove_all(&queues);
+    }
+
     /// Drops every queue unused for the queue timeout.
     pub fn sweep(&self) {
         let now = self.clock.now_secs();
@@ -485,6 +507,21 @@ mod tests {
         }
         assert!(hub.find(1, queue.id()).is_err());
         assert_eq!(hub.stats().queues, 0);
+    }
+
+    #[test]
+    fn deactivation_drops_the_queues() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock);
+        let gone = hub.open(spec(1, 1)).unwrap();
+        let kept = hub.open(spec(2, 1)).unwrap();
+        let elsewhere = hub.open(spec(3, 2)).unwrap();
+        hub.drop_user(1);
+        assert!(hub.find(1, gone.id()).is_err());
+        assert!(hub.find(2, kept.id()).is_ok());
+        hub.drop_realm(1);
+        assert!(hub.find(2, kept.id()).is_err());
+        assert!(hub.find(3, elsewhere.id()).is_ok());
     }
 
     #[test]

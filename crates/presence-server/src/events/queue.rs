@@ -40,6 +40,8 @@ pub enum Closed {
     Evicted,
     /// Its client stopped taking events and it would have held too many.
     Overflowed,
+    /// Its user or realm was deactivated.
+    Deactivated,
     /// The server is stopping.
     Shutdown,
 }

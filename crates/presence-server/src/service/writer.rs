@@ -723,6 +723,10 @@ impl Writer {
         }
         let changes = self.store.directory_changes(self.directory_version)?;
         for row in changes.realms {
+            if row.deactivated {
+                // Nobody of it can poll any more; free its queues now.
+                self.hub.drop_realm(row.id);
+            }
             let existing = self.realm(row.id);
             match existing {
                 Some(realm) => realm.write().row = row,
@@ -739,6 +743,9 @@ impl Writer {
             let Some(realm) = self.realm(row.realm_id) else {
                 continue;
             };
+            if !row.is_active {
+                self.hub.drop_user(row.id);
+            }
             let new_hash = row.api_key_hash;
             let ids = (row.realm_id, row.id);
             let old_hash = {
