@@ -375,3 +375,72 @@ async fn extreme_ids_and_windows_are_answered_not_crashed() {
     assert_eq!(body["presences"], json!({}));
     assert_eq!(body["presence_last_update_id"], i64::MAX);
 }
+
+#[tokio::test]
+async fn shared_realm_answers_follow_every_change() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 3).await;
+    let (alice, bob, reader) = (&users[0], &users[1], &users[2]);
+    let realm = || async { server.get(reader, "/realm/presence").await.ok()["presences"].clone() };
+    server.report(alice, "website", "active").await;
+    server.clock.advance(86_400);
+    server.report(bob, "website", "active").await;
+    let first = realm().await;
+    assert_eq!(realm().await, first, "the same answer twice");
+    assert_eq!(first.as_object().unwrap().len(), 2);
+
+    // A device changes `pushable` without any update id.
+    server
+        .post(bob, "/users/me/android_gcm_reg_id", &[("token", "t")])
+        .await
+        .ok();
+    assert_eq!(realm().await[&bob.email]["website"]["pushable"], true);
+
+    // Alice ages out of the 14-day window as time passes, with no change at all.
+    server.clock.advance(13 * 86_400);
+    assert!(realm().await.get(&alice.email).is_some());
+    server.clock.advance(1);
+    assert!(realm().await.get(&alice.email).is_none(), "aged out");
+
+    // Deactivation removes bob; a new report brings alice back.
+    server
+        .admin_store()
+        .set_user_active("acme", &bob.email, false)
+        .unwrap();
+    server
+        .wait_until(|| async { realm().await.get(&bob.email).is_none() })
+        .await;
+    server.report(alice, "ZulipMobile", "active").await;
+    assert_eq!(
+        realm().await[&alice.email]["aggregated"]["client"],
+        "ZulipMobile"
+    );
+
+    // The modern full answer is shared as well, and follows the same changes.
+    let modern = || async {
+        server
+            .post(
+                reader,
+                "/users/me/presence",
+                &[
+                    ("status", "idle"),
+                    ("client", "r"),
+                    ("slim_presence", "true"),
+                ],
+            )
+            .await
+            .ok()
+    };
+    let body = modern().await;
+    assert!(body["presences"].get(bob.id.to_string()).is_none());
+    assert!(body["presences"].get(alice.id.to_string()).is_some());
+    let id = body["presence_last_update_id"].as_i64().unwrap();
+    server.clock.advance(60);
+    server.report(alice, "ZulipMobile", "active").await;
+    let body = modern().await;
+    assert!(body["presence_last_update_id"].as_i64().unwrap() > id);
+    assert_eq!(
+        body["presences"][alice.id.to_string()]["active_timestamp"],
+        START + 14 * 86_400 + 1 + 60
+    );
+}

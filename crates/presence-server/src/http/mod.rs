@@ -6,6 +6,7 @@
 //! service. Every answer, refusals included, is JSON.
 
 pub mod auth;
+pub mod body;
 pub mod client_name;
 pub mod error;
 pub mod handlers;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::service::Service;
+use body::Body;
 use error::ApiError;
 use handlers::HandlerResult;
 use params::Params;
@@ -108,7 +110,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
 }
 
 /// Answers one request; never fails, since every refusal is a JSON answer.
-pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -147,7 +149,7 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
-fn error_response(error: ApiError) -> Response<Full<Bytes>> {
+fn error_response(error: ApiError) -> Response<Body> {
     let mut response = handlers::json(error.status, &error.body);
     for (name, value) in error.headers {
         response.headers_mut().append(name, value);

@@ -392,7 +392,7 @@ impl Writer {
 
     fn presence_disabled(&self, realm_id: i64) -> bool {
         self.realm(realm_id)
-            .is_none_or(|realm| realm.read().row.presence_disabled)
+            .is_none_or(|realm| realm.read().row().presence_disabled)
     }
 
     fn next_id(batch: &mut Batch, realm_id: i64) -> i64 {
@@ -562,7 +562,7 @@ impl Writer {
         for row in changes.realms {
             let existing = self.realm(row.id);
             match existing {
-                Some(realm) => realm.write().row = row,
+                Some(realm) => realm.write().set_row(row),
                 None => {
                     let id = row.id;
                     self.directory
