@@ -444,3 +444,56 @@ async fn shared_realm_answers_follow_every_change() {
         START + 14 * 86_400 + 1 + 60
     );
 }
+
+/// GETs `path` as `reader` accepting gzip; returns the raw body and headers.
+async fn gzip_get(
+    server: &TestServer,
+    reader: &presence_tests::User,
+    path: &str,
+) -> (reqwest::header::HeaderMap, Vec<u8>) {
+    let response = server
+        .request(reqwest::Method::GET, reader, path)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    (headers, response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn large_answers_are_gzipped_for_clients_that_accept_it() {
+    use std::io::Read;
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 20).await;
+    for user in &users {
+        server.report(user, "website", "active").await;
+    }
+    let plain = server.get(&users[0], "/realm/presence").await;
+    assert!(plain.header("content-encoding").is_none());
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+    let plain = plain.body;
+
+    let (headers, first) = gzip_get(&server, &users[0], "/realm/presence").await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["vary"], "accept-encoding");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&first[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    let decoded: serde_json::Value = serde_json::from_slice(&decoded).unwrap();
+    presence_tests::contract::check("GET", "/api/v1/realm/presence", 200, &decoded);
+    assert_eq!(decoded, plain);
+    assert!(
+        first.len() * 3 < serde_json::to_vec(&plain).unwrap().len(),
+        "it compresses"
+    );
+    // The shared part is compressed once and reused: the same bytes again.
+    let (_, second) = gzip_get(&server, &users[0], "/realm/presence").await;
+    assert_eq!(first, second);
+
+    // Small answers are sent as they are.
+    let (headers, _) = gzip_get(&server, &users[0], "/users/me").await;
+    assert!(headers.get("content-encoding").is_none());
+}

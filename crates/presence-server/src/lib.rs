@@ -7,13 +7,15 @@
 //!   thread that makes changes durable before anyone sees them;
 //! - [`store`]: the durable `Store` trait and its embedded SQLite implementation.
 //!
-//! Beside them: [`config`] (settings), [`clock`] (injectable time), [`keys`]
+//! Beside them: [`config`] (settings), [`clock`] (injectable time),
+//! [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do) and [`cli`] (the
 //! `presence-server` command line).
 
 pub mod admin;
 pub mod cli;
 pub mod clock;
+pub mod compression;
 pub mod config;
 pub mod http;
 pub mod keys;

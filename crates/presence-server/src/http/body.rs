@@ -1,47 +1,95 @@
-//! The response body: one or more shared byte chunks.
+//! The response body: plain chunks and chunks shared between responses.
 //!
 //! A realm-wide answer is a small per-request envelope around a large part
 //! serialized once and shared by every reader (see `service::answers`).
 //! Sending the parts as separate chunks lets every response reuse the shared
-//! bytes without copying them; the length is known, so `Content-Length` is
-//! set as for any other body.
+//! bytes without copying them; and when the client accepts gzip, the shared
+//! part's compressed form is shared too (see `compression`). The length is
+//! known, so `Content-Length` is set as for any other body.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
-/// A body of known length made of shared chunks.
+use crate::compression::{self, Piece};
+use crate::service::SharedAnswer;
+
+/// One chunk of a body.
+#[derive(Debug)]
+enum Part {
+    /// Bytes of this response only.
+    Plain(Bytes),
+    /// The presences of a shared answer.
+    Shared(Arc<SharedAnswer>),
+}
+
+impl Part {
+    fn bytes(&self) -> &Bytes {
+        match self {
+            Part::Plain(bytes) => bytes,
+            Part::Shared(answer) => &answer.presences,
+        }
+    }
+}
+
+/// A body of known length made of chunks.
 #[derive(Debug, Default)]
 pub struct Body {
-    chunks: VecDeque<Bytes>,
+    parts: VecDeque<Part>,
     remaining: u64,
 }
 
 impl Body {
     /// A body of one chunk.
     pub fn from_bytes(bytes: Bytes) -> Self {
-        Self::from_chunks([bytes])
+        Self::from_parts([Part::Plain(bytes)])
     }
 
-    /// A body of several chunks, sent in order.
-    pub fn from_chunks(chunks: impl IntoIterator<Item = Bytes>) -> Self {
-        let chunks: VecDeque<Bytes> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
-        let remaining = chunks.iter().map(|c| c.len() as u64).sum();
-        Body { chunks, remaining }
+    /// `head`, then a shared answer's presences, then `tail`.
+    pub fn around_shared(head: Bytes, answer: Arc<SharedAnswer>, tail: Bytes) -> Self {
+        Self::from_parts([Part::Plain(head), Part::Shared(answer), Part::Plain(tail)])
     }
 
-    /// The whole body in one piece (for tests and compression).
+    fn from_parts(parts: impl IntoIterator<Item = Part>) -> Self {
+        let parts: VecDeque<Part> = parts
+            .into_iter()
+            .filter(|p| !p.bytes().is_empty())
+            .collect();
+        let remaining = parts.iter().map(|p| p.bytes().len() as u64).sum();
+        Body { parts, remaining }
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> u64 {
+        self.remaining
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The same body, gzip-compressed; shared parts are compressed at most
+    /// once over all the responses that share them.
+    pub fn gzip(&self) -> Body {
+        let pieces = self.parts.iter().map(|part| match part {
+            Part::Plain(bytes) => Piece::Plain(bytes),
+            Part::Shared(answer) => Piece::Shared(&answer.presences, &answer.deflated),
+        });
+        Self::from_parts(compression::gzip(pieces).into_iter().map(Part::Plain))
+    }
+
+    /// The whole body in one piece (for tests).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|c| c.iter().copied()).collect()
-    }
-
-    /// The chunks, in order.
-    pub fn chunks(&self) -> impl Iterator<Item = &Bytes> {
-        self.chunks.iter()
+        self.parts
+            .iter()
+            .flat_map(|p| p.bytes().iter().copied())
+            .collect()
     }
 }
 
@@ -53,17 +101,18 @@ impl hyper::body::Body for Body {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.chunks.pop_front() {
-            Some(chunk) => {
-                self.remaining -= chunk.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(chunk))))
+        match self.parts.pop_front() {
+            Some(part) => {
+                let bytes = part.bytes().clone();
+                self.remaining -= bytes.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
             }
             None => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
+        self.parts.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {

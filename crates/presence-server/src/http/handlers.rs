@@ -4,6 +4,7 @@
 //! rules themselves live in the service.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -25,7 +26,7 @@ use super::body::Body;
 use super::client_name::client_name;
 use super::error::ApiError;
 use super::params::Params;
-use crate::service::{Caller, Format, Service};
+use crate::service::{Caller, Format, Service, SharedAnswer};
 use crate::store::DeviceKind;
 
 /// The Zulip API feature level whose presence behaviour this server
@@ -154,14 +155,14 @@ pub fn get_realm_presence(service: &Service, caller: &Caller) -> HandlerResult {
             server_timestamp: service.now_f64(),
             presences: BTreeMap::new(),
         },
-        &answer.presences,
+        answer,
     ))
 }
 
 /// A 200 answer of `envelope` (which must end with an empty `presences`)
 /// with the shared, already serialized presences in its place: the large
 /// part is sent as is, never copied or serialized again.
-fn with_presences<T: Serialize>(envelope: &T, presences: &Bytes) -> Response<Body> {
+fn with_presences<T: Serialize>(envelope: &T, answer: Arc<SharedAnswer>) -> Response<Body> {
     let mut head = serde_json::to_vec(envelope).expect("wire types always serialize");
     const EMPTY_LAST: &[u8] = b"\"presences\":{}}";
     assert!(
@@ -173,11 +174,11 @@ fn with_presences<T: Serialize>(envelope: &T, presences: &Bytes) -> Response<Bod
     Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_chunks([
+        .body(Body::around_shared(
             Bytes::from(head),
-            presences.clone(),
+            answer,
             Bytes::from_static(b"}"),
-        ]))
+        ))
         .expect("a valid response")
 }
 
@@ -245,7 +246,7 @@ pub async fn update_presence(
     // The largest id returned; with nobody returned, the id the caller sent, or -1.
     response.presence_last_update_id = Some(answer.last_update_id.or(last_update_id).unwrap_or(-1));
     response.presences = Some(empty);
-    Ok(with_presences(&response, &answer.presences))
+    Ok(with_presences(&response, answer))
 }
 
 /// `GET /users/me`.

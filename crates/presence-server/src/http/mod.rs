@@ -32,6 +32,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::compression;
 use crate::config::Config;
 use crate::service::Service;
 use body::Body;
@@ -168,6 +169,31 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
 }
 
 async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
+    let gzip = req
+        .headers()
+        .get(http::header::ACCEPT_ENCODING)
+        .is_some_and(|v| compression::accepts_gzip(v.as_bytes()));
+    let mut response = answer(app, req).await?;
+    if response.body().len() >= compression::MIN_COMPRESSED_BYTES {
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::VARY,
+            http::HeaderValue::from_static("accept-encoding"),
+        );
+        if gzip {
+            headers.insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
+            let compressed = response.body().gzip();
+            *response.body_mut() = compressed;
+        }
+    }
+    Ok(response)
+}
+
+/// Routes, authenticates and answers one request.
+async fn answer(app: &App, req: Request<Incoming>) -> HandlerResult {
     let route = routes::route(req.method(), req.uri().path())?;
     let (parts, body) = req.into_parts();
     let declared = parts

@@ -6,10 +6,12 @@
 //! version is the same and no included user has aged out of the window, the
 //! bytes are handed out again instead of being rebuilt.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+
+use crate::compression::Deflated;
 
 /// How many answers a realm keeps (distinct windows are rare: most clients
 /// send the default).
@@ -29,6 +31,8 @@ pub enum Format {
 pub struct SharedAnswer {
     /// The `presences` object, as JSON.
     pub presences: Bytes,
+    /// The `presences` bytes compressed, made when a client first asks for gzip.
+    pub deflated: OnceLock<Deflated>,
     /// The `presence_last_update_id` this answer fixes: the largest update
     /// id among its users, -1 for a realm with presence disabled, and `None`
     /// when it is empty for any other reason (the caller's own id stands).
@@ -40,6 +44,7 @@ impl SharedAnswer {
     pub fn empty() -> Arc<SharedAnswer> {
         Arc::new(SharedAnswer {
             presences: Bytes::from_static(b"{}"),
+            deflated: OnceLock::new(),
             last_update_id: None,
         })
     }
@@ -48,6 +53,7 @@ impl SharedAnswer {
     pub fn disabled() -> Arc<SharedAnswer> {
         Arc::new(SharedAnswer {
             presences: Bytes::from_static(b"{}"),
+            deflated: OnceLock::new(),
             last_update_id: Some(-1),
         })
     }
@@ -115,6 +121,7 @@ mod tests {
         (
             SharedAnswer {
                 presences: Bytes::from_static(tag.as_bytes()),
+                deflated: OnceLock::new(),
                 last_update_id: None,
             },
             100,

@@ -14,8 +14,8 @@ pub mod writer;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -454,6 +454,7 @@ fn changed_since(realm: &model::Realm, since: i64) -> SharedAnswer {
     }
     SharedAnswer {
         presences: Bytes::from(serde_json::to_vec(&out).expect("presence serializes")),
+        deflated: OnceLock::new(),
         last_update_id: last,
     }
 }
@@ -502,6 +503,7 @@ fn everyone_since(
     (
         SharedAnswer {
             presences: Bytes::from(presences),
+            deflated: OnceLock::new(),
             last_update_id: last,
         },
         valid_until,

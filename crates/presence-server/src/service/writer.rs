@@ -248,11 +248,18 @@ impl Writer {
             let (ack, outcome) = self.evaluate(&mut batch, command);
             batch.outcomes.push((ack, outcome));
         }
+        let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
             Ok(())
         } else {
             self.store.commit(&batch.mutations)
         };
+        tracing::debug!(
+            commands = batch.outcomes.len(),
+            mutations = batch.mutations.len(),
+            commit_micros = started.elapsed().as_micros() as u64,
+            "batch"
+        );
         match committed {
             Ok(()) => {
                 self.apply(&mut batch);
