@@ -19,6 +19,7 @@ use crate::http::{App, serve};
 use crate::service::Service;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
+use crate::transfer;
 
 /// A Zulip-compatible presence server.
 #[derive(Debug, Parser)]
@@ -186,6 +187,19 @@ enum Command {
     User(UserCommand),
     /// Print the OpenAPI document of the API (JSON) on standard output.
     Openapi,
+    /// Write everything in the store (ids kept, keys hashed) as JSON Lines.
+    Export {
+        /// The file to write [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Add everything in a dump to the store, in one transaction. Meant for
+    /// a new data directory or a stopped server: a running server picks up
+    /// the realms and users but not the presence records.
+    Import {
+        /// The dump to read, or `-` for standard input.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +301,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::openapi::document_json());
             Ok(())
         }
+        Command::Export { output } => export_command(&config, output),
+        Command::Import { file } => import_command(&config, &file),
     }
 }
 
@@ -343,6 +359,46 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+fn export_command(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let dump = open_store(config)?.export()?;
+    match output {
+        Some(path) => {
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            transfer::write_dump(&dump, &mut std::io::BufWriter::new(file))?;
+        }
+        None => transfer::write_dump(&dump, &mut std::io::stdout().lock())?,
+    }
+    eprintln!(
+        "exported {} realms, {} users, {} presence records, {} devices",
+        dump.realms.len(),
+        dump.users.len(),
+        dump.presence.len(),
+        dump.devices.len()
+    );
+    Ok(())
+}
+
+fn import_command(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let dump = if file == std::path::Path::new("-") {
+        transfer::read_dump(std::io::stdin().lock())?
+    } else {
+        let opened =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        transfer::read_dump(std::io::BufReader::new(opened))
+            .with_context(|| format!("{} is not a valid dump", file.display()))?
+    };
+    open_store(config)?.import(&dump)?;
+    eprintln!(
+        "imported {} realms, {} users, {} presence records, {} devices",
+        dump.realms.len(),
+        dump.users.len(),
+        dump.presence.len(),
+        dump.devices.len()
+    );
+    Ok(())
 }
 
 fn now() -> i64 {

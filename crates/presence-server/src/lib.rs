@@ -10,13 +10,15 @@
 //!   stream;
 //! - [`store`]: the durable `Store` trait and its embedded SQLite implementation.
 //!
-//! Beside them: [`config`] (settings), [`clock`] (injectable time), [`keys`]
+//! Beside them: [`config`] (settings), [`clock`] (injectable time),
+//! [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do) and [`cli`] (the
 //! `presence-server` command line).
 
 pub mod admin;
 pub mod cli;
 pub mod clock;
+pub mod compression;
 pub mod config;
 pub mod events;
 pub mod http;
@@ -24,3 +26,4 @@ pub mod keys;
 pub mod openapi;
 pub mod service;
 pub mod store;
+pub mod transfer;

@@ -6,23 +6,27 @@
 //! encodings (see [`crate::events::encode`]) rather than re-serialized per
 //! queue.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
 use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::events::{
     DeleteQueueParams, GetEventsResponse, RegisterParams, RegisterResponse, StreamMessage,
 };
+use presence_types::endpoints::update_presence::Presences;
 use presence_types::{ErrorBody, SuccessTag};
 
+use super::body::Body;
 use super::error::ApiError;
-use super::handlers::{FEATURE_LEVEL, HandlerResult, empty_success, ok, server_version};
+use super::handlers::{
+    FEATURE_LEVEL, HandlerResult, empty_success, json, server_version, with_presences,
+};
 use super::params::Params;
-use super::{Body, boxed};
 use crate::events::Entry;
 use crate::events::sse::{self, StreamTiming};
-use crate::service::realtime::{RegisterOptions, Registration};
-use crate::service::{Caller, Service};
+use crate::service::realtime::{PresenceSnapshot, RegisterOptions, Registration};
+use crate::service::{Caller, Format, Service};
 
 /// Register parameters Zulip accepts that concern messages, not presence:
 /// checked for their type, then without effect.
@@ -58,16 +62,16 @@ fn presence_options(params: &Params) -> Result<RegisterOptions, ApiError> {
 }
 
 /// The register answer for a new queue (also the data of a new stream's
-/// first message).
-fn register_response(
+/// first message), with the snapshot's shared presences in their place.
+fn register_answer(
     service: &Service,
     registration: &Registration,
     ignored: Option<Vec<String>>,
-) -> RegisterResponse {
+) -> Response<Body> {
     let version = server_version();
     let rules = service.rules();
     let snapshot = registration.snapshot.as_ref();
-    RegisterResponse {
+    let envelope = RegisterResponse {
         result: SuccessTag::Success,
         msg: String::new(),
         ignored_parameters_unsupported: ignored,
@@ -77,11 +81,18 @@ fn register_response(
         zulip_merge_base: version,
         zulip_feature_level: FEATURE_LEVEL,
         event_queue_longpoll_timeout_seconds: service.event_settings().longpoll_timeout_secs(),
-        presences: snapshot.map(|s| s.presences.clone()),
-        presence_last_update_id: snapshot.map(|s| s.presence_last_update_id),
+        presence_last_update_id: snapshot.map(PresenceSnapshot::presence_last_update_id),
         server_timestamp: snapshot.map(|s| s.server_timestamp),
         server_presence_ping_interval_seconds: snapshot.map(|_| rules.ping_interval_secs),
         server_presence_offline_threshold_seconds: snapshot.map(|_| rules.offline_threshold_secs),
+        presences: snapshot.map(|s| match s.format {
+            Format::Legacy => Presences::Legacy(BTreeMap::new()),
+            Format::Modern => Presences::Modern(BTreeMap::new()),
+        }),
+    };
+    match snapshot {
+        Some(snapshot) => with_presences(&envelope, snapshot.answer.clone()),
+        None => json(StatusCode::OK, &envelope),
     }
 }
 
@@ -117,7 +128,7 @@ pub fn register(service: &Service, caller: &Caller, params: &Params) -> HandlerR
     }
     params.any_list("narrow")?;
     let registration = service.register(caller, &options)?;
-    ok(&register_response(service, &registration, params.ignored()))
+    Ok(register_answer(service, &registration, params.ignored()))
 }
 
 /// The `GET /events` answer, assembled from the events' shared encodings.
@@ -182,7 +193,9 @@ pub async fn get_events(
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(events_body(queue_id, &events))))
+        .body(Body::from_bytes(Bytes::from(events_body(
+            queue_id, &events,
+        ))))
         .expect("a valid response"))
 }
 
@@ -237,7 +250,7 @@ pub fn presence_stream(
     params: &Params,
     headers: &HeaderMap,
     head: bool,
-) -> Result<Response<Body>, ApiError> {
+) -> HandlerResult {
     let options = presence_options(params)?;
     let response = Response::builder()
         .status(StatusCode::OK)
@@ -246,11 +259,7 @@ pub fn presence_stream(
         // Tells nginx-like proxies not to hold the stream back in a buffer.
         .header("x-accel-buffering", "no");
     if head {
-        return Ok(boxed(
-            response
-                .body(Full::new(Bytes::new()))
-                .expect("a valid response"),
-        ));
+        return Ok(response.body(Body::default()).expect("a valid response"));
     }
     let resume = headers
         .get("last-event-id")
@@ -259,8 +268,9 @@ pub fn presence_stream(
     let start = service.open_stream(caller, &options, resume)?;
     let mut first = vec![sse::preamble()];
     if let Some(registration) = &start.registration {
-        let answer = register_response(service, registration, None);
-        let json = serde_json::to_vec(&answer).expect("wire types always serialize");
+        let json = register_answer(service, registration, None)
+            .into_body()
+            .to_vec();
         first.push(sse::register_frame(registration.queue.id(), &json));
     }
     let settings = service.event_settings();
@@ -276,9 +286,7 @@ pub fn presence_stream(
         frames,
         timing,
     ));
-    Ok(response
-        .body(body.boxed_unsync())
-        .expect("a valid response"))
+    Ok(response.body(Body::stream(body)).expect("a valid response"))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! stream's, which is Server-Sent Events.
 
 pub mod auth;
+pub mod body;
 pub mod client_name;
 pub mod error;
 pub mod event_handlers;
@@ -26,16 +27,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::compression;
 use crate::config::Config;
 use crate::service::{Caller, Service};
+use body::Body;
 use error::ApiError;
 use handlers::HandlerResult;
 use params::Params;
@@ -47,14 +49,6 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long in-flight requests get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// A response body: a whole answer, or a stream written as it is produced.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-/// A whole answer as a [`Body`].
-fn boxed(response: Response<Full<Bytes>>) -> Response<Body> {
-    response.map(BodyExt::boxed_unsync)
-}
 
 /// What every request handler shares.
 pub struct App {
@@ -166,7 +160,7 @@ fn error_response(error: ApiError) -> Response<Body> {
     for (name, value) in error.headers {
         response.headers_mut().append(name, value);
     }
-    boxed(response)
+    response
 }
 
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
@@ -179,7 +173,33 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
-async fn dispatch(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn dispatch(app: &App, req: Request<Incoming>) -> HandlerResult {
+    let gzip = req
+        .headers()
+        .get(http::header::ACCEPT_ENCODING)
+        .is_some_and(|v| compression::accepts_gzip(v.as_bytes()));
+    let mut response = answer(app, req).await?;
+    // A stream is written as it comes; only whole answers are compressed.
+    if !response.body().is_stream() && response.body().len() >= compression::MIN_COMPRESSED_BYTES {
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::VARY,
+            http::HeaderValue::from_static("accept-encoding"),
+        );
+        if gzip {
+            headers.insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
+            let compressed = response.body().gzip();
+            *response.body_mut() = compressed;
+        }
+    }
+    Ok(response)
+}
+
+/// Routes, authenticates and answers one request.
+async fn answer(app: &App, req: Request<Incoming>) -> HandlerResult {
     let route = routes::route(req.method(), req.uri().path())?;
     let (parts, body) = req.into_parts();
     let declared = parts
@@ -201,7 +221,7 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     params.accept("client");
 
     if !route.needs_auth() {
-        return handlers::server_settings().map(boxed);
+        return handlers::server_settings();
     }
     let header = parts
         .headers
@@ -212,19 +232,9 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     let caller = service.authenticate(&credentials.email, &credentials.key)?;
 
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
-    let user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| v.as_bytes());
-    let head = parts.method == Method::HEAD;
     let result = match decision {
         Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ if route == Route::PresenceStream => {
-            event_handlers::presence_stream(service, &caller, &params, &parts.headers, head)
-        }
-        _ => answer(service, &route, &caller, &params, user_agent, head)
-            .await
-            .map(boxed),
+        _ => endpoint(service, &route, &caller, &params, &parts).await,
     };
     let mut response = result.unwrap_or_else(error_response);
     if let Some(decision) = decision {
@@ -235,16 +245,19 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     Ok(response)
 }
 
-/// Answers an authenticated request with JSON (the stream is answered by
-/// [`event_handlers::presence_stream`]).
-async fn answer(
+/// Calls the endpoint's handler for an authenticated caller.
+async fn endpoint(
     service: &Service,
     route: &Route,
     caller: &Caller,
     params: &Params,
-    user_agent: Option<&[u8]>,
-    head: bool,
+    parts: &http::request::Parts,
 ) -> HandlerResult {
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| v.as_bytes());
+    let head = parts.method == Method::HEAD;
     match route {
         Route::ServerSettings => handlers::server_settings(),
         Route::UserPresence(target) => handlers::get_user_presence(service, caller, target),
@@ -262,10 +275,11 @@ async fn answer(
         Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,
         Route::RemoveAndroidToken => handlers::remove_android_token(service, caller, params).await,
         Route::Register => event_handlers::register(service, caller, params),
-        // HEAD only looks: it never waits for events.
+        // HEAD only looks: it never waits for events, nor starts a stream.
         Route::GetEvents => event_handlers::get_events(service, caller, params, head).await,
         Route::DeleteQueue => event_handlers::delete_queue(service, caller, params),
-        // Routed before this function is called; kept total for the compiler.
-        Route::PresenceStream => Err(ApiError::internal()),
+        Route::PresenceStream => {
+            event_handlers::presence_stream(service, caller, params, &parts.headers, head)
+        }
     }
 }

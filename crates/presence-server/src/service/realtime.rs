@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use presence_types::endpoints::update_presence::Presences;
-
-use super::{Caller, Service};
+use super::{Caller, Format, Service, SharedAnswer};
 use crate::events::{
     Consumer, Entry, EventError, EventFormat, EventSettings, EventStats, Queue, QueueSpec,
 };
@@ -62,14 +60,21 @@ impl RegisterOptions {
 }
 
 /// Everyone's presence when a queue was opened.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PresenceSnapshot {
     /// Legacy by email, or modern by user id.
-    pub presences: Presences,
-    /// The largest update id among them, or -1.
-    pub presence_last_update_id: i64,
+    pub format: Format,
+    /// The serialized presences (shared with other readers of the realm).
+    pub answer: Arc<SharedAnswer>,
     /// The server's clock then.
     pub server_timestamp: f64,
+}
+
+impl PresenceSnapshot {
+    /// The largest update id among the presences, or -1.
+    pub fn presence_last_update_id(&self) -> i64 {
+        self.answer.last_update_id.unwrap_or(-1)
+    }
 }
 
 /// A new queue and what it continues from.
@@ -103,17 +108,14 @@ impl Service {
     ) -> Result<Registration, EventError> {
         let realm = caller.realm.read();
         let snapshot = options.fetches_presence().then(|| {
-            let modern = options.slim_presence || options.simplified_presence_events;
-            let (presences, presence_last_update_id) = if modern {
-                let (map, id) = self.modern_presences(&realm, None, options.history_limit_days);
-                (Presences::Modern(map), id)
+            let format = if options.slim_presence || options.simplified_presence_events {
+                Format::Modern
             } else {
-                let (map, id) = self.legacy_presences(&realm, options.history_limit_days);
-                (Presences::Legacy(map), id)
+                Format::Legacy
             };
             PresenceSnapshot {
-                presences,
-                presence_last_update_id,
+                format,
+                answer: self.realm_answer(&realm, format, None, options.history_limit_days),
                 server_timestamp: self.now_f64(),
             }
         });

@@ -38,7 +38,9 @@ use tokio::sync::oneshot;
 
 use super::RuleSettings;
 use super::model::{ClientRecord, Directory, Realm, SharedRealm};
-use super::rules::{Times, apply_report, availability, backdate, comes_online, next_change};
+use super::rules::{
+    Availability, Times, apply_report, availability, backdate, comes_online, next_change,
+};
 use super::views;
 use crate::clock::SharedClock;
 use crate::events::{Hub, PresenceChange, PresenceEvents};
@@ -220,6 +222,10 @@ pub struct Writer {
     poll_every: Duration,
     hub: Arc<Hub>,
     clock: SharedClock,
+    /// What others were last shown of each user with presence (by an
+    /// event, or as the state was when the server started); a change is
+    /// news when it differs. Absent means offline.
+    shown: HashMap<i64, Availability>,
     /// When each user's availability changes by itself next:
     /// (Unix second, realm id, user id). Entries made stale by a later
     /// report are harmless: a due entry is judged again from the state.
@@ -241,12 +247,15 @@ impl Writer {
     ) -> Self {
         let now = clock.now_secs();
         let threshold = rules.offline_threshold_secs;
+        let mut shown = HashMap::new();
         let mut deadlines = BTreeSet::new();
         for (&realm_id, realm) in &directory.read().realms {
-            let mut realm = realm.write();
-            for user in realm.users.values_mut() {
+            for user in realm.read().users.values() {
                 let (active, connected) = (user.last_active(), user.last_connected());
-                user.shown = availability(active, connected, now, threshold);
+                let now_shown = availability(active, connected, now, threshold);
+                if now_shown != Availability::Offline {
+                    shown.insert(user.account.id, now_shown);
+                }
                 if let Some(at) = next_change(active, connected, now, threshold) {
                     deadlines.insert((at, realm_id, user.account.id));
                 }
@@ -260,6 +269,7 @@ impl Writer {
             poll_every,
             hub,
             clock,
+            shown,
             deadlines,
         }
     }
@@ -310,11 +320,18 @@ impl Writer {
             let (ack, outcome) = self.evaluate(&mut batch, command);
             batch.outcomes.push((ack, outcome));
         }
+        let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
             Ok(())
         } else {
             self.store.commit(&batch.mutations)
         };
+        tracing::debug!(
+            commands = batch.outcomes.len(),
+            mutations = batch.mutations.len(),
+            commit_micros = started.elapsed().as_micros() as u64,
+            "batch"
+        );
         match committed {
             Ok(()) => {
                 let produced = self.apply(&mut batch);
@@ -456,7 +473,7 @@ impl Writer {
 
     fn presence_disabled(&self, realm_id: i64) -> bool {
         self.realm(realm_id)
-            .is_none_or(|realm| realm.read().row.presence_disabled)
+            .is_none_or(|realm| realm.read().row().presence_disabled)
     }
 
     fn next_id(batch: &mut Batch, realm_id: i64) -> i64 {
@@ -648,12 +665,16 @@ impl Writer {
         came_online: bool,
     ) -> Option<Produced> {
         let threshold = self.rules.offline_threshold_secs;
-        let disabled = realm.row.presence_disabled;
-        let user = realm.users.get_mut(&who.user_id)?;
+        let disabled = realm.row().presence_disabled;
+        let user = realm.users.get(&who.user_id)?;
         let (active, connected) = (user.last_active(), user.last_connected());
         let now_shown = availability(active, connected, now, threshold);
-        let news = came_online || now_shown != user.shown;
-        user.shown = now_shown;
+        let before = if now_shown == Availability::Offline {
+            self.shown.remove(&who.user_id)
+        } else {
+            self.shown.insert(who.user_id, now_shown)
+        };
+        let news = came_online || now_shown != before.unwrap_or_default();
         if let Some(at) = next_change(active, connected, now, threshold) {
             self.deadlines.insert((at, who.realm_id, who.user_id));
         }
@@ -729,7 +750,7 @@ impl Writer {
             }
             let existing = self.realm(row.id);
             match existing {
-                Some(realm) => realm.write().row = row,
+                Some(realm) => realm.write().set_row(row),
                 None => {
                     let id = row.id;
                     self.directory

@@ -27,6 +27,8 @@ pub struct RealmRow {
     pub presence_disabled: bool,
     /// Nobody of this realm can log in.
     pub deactivated: bool,
+    /// Unix seconds of creation.
+    pub date_created: i64,
 }
 
 /// A user as stored, with the settings and device count presence needs.
@@ -112,6 +114,42 @@ impl DeviceKind {
             DeviceKind::Fcm => "fcm",
         }
     }
+
+    /// The kind a stored name stands for.
+    pub fn parse(name: &str) -> Option<DeviceKind> {
+        match name {
+            "apns" => Some(DeviceKind::Apns),
+            "fcm" => Some(DeviceKind::Fcm),
+            _ => None,
+        }
+    }
+}
+
+/// A registered push device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// The device's owner.
+    pub user_id: i64,
+    /// APNs or FCM.
+    pub kind: DeviceKind,
+    /// The device token.
+    pub token: String,
+    /// The app id (APNs only).
+    pub appid: Option<String>,
+}
+
+/// Everything a store holds, ids included: what moves an installation from
+/// one store to another (`presence-server export` / `import`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dump {
+    /// Every realm.
+    pub realms: Vec<RealmRow>,
+    /// Every user (`push_devices` is derived from `devices` and ignored on import).
+    pub users: Vec<UserRow>,
+    /// Every presence record.
+    pub presence: Vec<PresenceRow>,
+    /// Every push device.
+    pub devices: Vec<DeviceRow>,
 }
 
 /// One change the server makes durable; a batch of them commits atomically.
@@ -193,6 +231,9 @@ pub enum StoreError {
         /// The email looked for.
         email: String,
     },
+    /// An import would overwrite something the store has.
+    #[error("cannot import: {0}")]
+    ImportConflict(String),
     /// The realm has a user with this email already.
     #[error("realm {realm:?} has a user with email {email:?} already")]
     DuplicateEmail {
@@ -273,4 +314,10 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
     /// Every user of a realm, by id.
     fn list_users(&mut self, realm: &str) -> Result<Vec<UserRow>, StoreError>;
+
+    /// Everything the store holds.
+    fn export(&mut self) -> Result<Dump, StoreError>;
+    /// Adds everything in `dump`, keeping its ids, in one transaction: a
+    /// realm, user or id that exists already refuses the whole import.
+    fn import(&mut self, dump: &Dump) -> Result<(), StoreError>;
 }

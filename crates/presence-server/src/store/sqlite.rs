@@ -10,8 +10,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    DeviceKind, DirectoryChanges, Mutation, NewUser, PresenceRow, RealmRow, Snapshot, Store,
-    StoreError, UserRow,
+    DeviceKind, DeviceRow, DirectoryChanges, Dump, Mutation, NewUser, PresenceRow, RealmRow,
+    Snapshot, Store, StoreError, UserRow,
 };
 
 /// The schema version this program writes (SQLite's `user_version`).
@@ -69,7 +69,7 @@ const USER_COLUMNS: &str = "u.id, u.realm_id, u.email, u.full_name, u.is_bot, u.
      u.date_joined, u.api_key_hash, u.presence_enabled, u.enable_offline_push_notifications, \
      (SELECT COUNT(*) FROM push_devices d WHERE d.user_id = u.id)";
 
-const REALM_COLUMNS: &str = "id, string_id, name, presence_disabled, deactivated";
+const REALM_COLUMNS: &str = "id, string_id, name, presence_disabled, deactivated, date_created";
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "presence.sqlite3";
@@ -184,6 +184,7 @@ fn realm_row(r: &Row<'_>) -> rusqlite::Result<RealmRow> {
         name: r.get(2)?,
         presence_disabled: r.get(3)?,
         deactivated: r.get(4)?,
+        date_created: r.get(5)?,
     })
 }
 
@@ -208,6 +209,16 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         presence_enabled: r.get(8)?,
         enable_offline_push_notifications: r.get(9)?,
         push_devices: r.get(10)?,
+    })
+}
+
+fn presence_row(r: &Row<'_>) -> rusqlite::Result<PresenceRow> {
+    Ok(PresenceRow {
+        user_id: r.get(0)?,
+        client: r.get(1)?,
+        last_connected_time: r.get(2)?,
+        last_active_time: r.get(3)?,
+        update_id: r.get(4)?,
     })
 }
 
@@ -257,15 +268,7 @@ impl Store for SqliteStore {
             "SELECT user_id, client, last_connected_time, last_active_time, update_id \
              FROM client_presence",
             [],
-            |r| {
-                Ok(PresenceRow {
-                    user_id: r.get(0)?,
-                    client: r.get(1)?,
-                    last_connected_time: r.get(2)?,
-                    last_active_time: r.get(3)?,
-                    update_id: r.get(4)?,
-                })
-            },
+            presence_row,
         )?;
         tx.commit()?;
         Ok(Snapshot {
@@ -428,6 +431,7 @@ impl Store for SqliteStore {
                 name: name.to_owned(),
                 presence_disabled: false,
                 deactivated: false,
+                date_created: now,
             })
         })
     }
@@ -556,5 +560,143 @@ impl Store for SqliteStore {
         )?;
         tx.commit()?;
         Ok(users)
+    }
+
+    fn export(&mut self) -> Result<Dump, StoreError> {
+        let tx = self.conn.transaction()?;
+        let realms = query_all(
+            &tx,
+            &format!("SELECT {REALM_COLUMNS} FROM realms ORDER BY id"),
+            [],
+            realm_row,
+        )?;
+        let users = query_all(
+            &tx,
+            &format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"),
+            [],
+            user_row,
+        )?;
+        let presence = query_all(
+            &tx,
+            "SELECT user_id, client, last_connected_time, last_active_time, update_id \
+             FROM client_presence ORDER BY user_id, client",
+            [],
+            presence_row,
+        )?;
+        let devices = query_all(
+            &tx,
+            "SELECT user_id, kind, token, appid FROM push_devices ORDER BY user_id, kind, token",
+            [],
+            |r| {
+                let kind: String = r.get(1)?;
+                Ok(DeviceRow {
+                    user_id: r.get(0)?,
+                    kind: DeviceKind::parse(&kind).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            format!("unknown device kind {kind:?}").into(),
+                        )
+                    })?,
+                    token: r.get(2)?,
+                    appid: r.get(3)?,
+                })
+            },
+        )?;
+        tx.commit()?;
+        Ok(Dump {
+            realms,
+            users,
+            presence,
+            devices,
+        })
+    }
+
+    fn import(&mut self, dump: &Dump) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let conflict = |what: String| Err(StoreError::ImportConflict(what));
+            for realm in &dump.realms {
+                let taken: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM realms WHERE id = ?1 OR string_id = ?2",
+                        params![realm.id, realm.string_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if taken.is_some() {
+                    return conflict(format!(
+                        "realm {:?} (id {}) exists already",
+                        realm.string_id, realm.id
+                    ));
+                }
+                let version = next_directory_version(tx)?;
+                tx.execute(
+                    "INSERT INTO realms (id, string_id, name, presence_disabled, deactivated, \
+                     date_created, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        realm.id,
+                        realm.string_id,
+                        realm.name,
+                        realm.presence_disabled,
+                        realm.deactivated,
+                        realm.date_created,
+                        version
+                    ],
+                )?;
+            }
+            let version = next_directory_version(tx)?;
+            let mut insert_user = tx.prepare_cached(
+                "INSERT INTO users (id, realm_id, email, email_key, full_name, is_bot, is_active, \
+                 date_joined, api_key_hash, presence_enabled, enable_offline_push_notifications, \
+                 row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for user in &dump.users {
+                let inserted = insert_user.execute(params![
+                    user.id,
+                    user.realm_id,
+                    user.email,
+                    email_key(&user.email),
+                    user.full_name,
+                    user.is_bot,
+                    user.is_active,
+                    user.date_joined,
+                    &user.api_key_hash[..],
+                    user.presence_enabled,
+                    user.enable_offline_push_notifications,
+                    version
+                ]);
+                if let Err(e) = inserted {
+                    return match e.sqlite_error_code() {
+                        Some(rusqlite::ErrorCode::ConstraintViolation) => conflict(format!(
+                            "user {:?} (id {}, realm id {}) conflicts with an existing user or key, \
+                             or its realm is missing",
+                            user.email, user.id, user.realm_id
+                        )),
+                        _ => Err(e.into()),
+                    };
+                }
+            }
+            let mut insert_presence = tx.prepare_cached(
+                "INSERT INTO client_presence \
+                 (user_id, client, last_connected_time, last_active_time, update_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for p in &dump.presence {
+                insert_presence.execute(params![
+                    p.user_id,
+                    p.client,
+                    p.last_connected_time,
+                    p.last_active_time,
+                    p.update_id
+                ])?;
+            }
+            let mut insert_device = tx.prepare_cached(
+                "INSERT INTO push_devices (user_id, kind, token, appid) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for d in &dump.devices {
+                insert_device.execute(params![d.user_id, d.kind.as_str(), d.token, d.appid])?;
+            }
+            Ok(())
+        })
     }
 }

@@ -9,3 +9,4 @@ mod admin_commands;
 mod crash;
 mod python_client;
 mod serve;
+mod transfer;

@@ -84,12 +84,6 @@ pub struct RegisterResponse {
     /// Seconds a client should wait for a `GET /events` answer before it
     /// gives up: longer than the heartbeat interval.
     pub event_queue_longpoll_timeout_seconds: i64,
-    /// Everyone's presence when the queue was made: legacy format keyed by
-    /// email, or modern keyed by user id with `slim_presence` or
-    /// `simplified_presence_events`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub presences: Option<Presences>,
     /// The largest update id among `presences`, or -1 if there is none; a
     /// later `POST /users/me/presence` may pass it as `last_update_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +101,13 @@ pub struct RegisterResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub server_presence_offline_threshold_seconds: Option<i64>,
+    /// Everyone's presence when the queue was made: legacy format keyed by
+    /// email, or modern keyed by user id with `slim_presence` or
+    /// `simplified_presence_events`. Written last, so that a server can
+    /// send a shared, already serialized object in its place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub presences: Option<Presences>,
 }
 
 /// The query parameters of `GET /events`.

@@ -1,0 +1,386 @@
+//! The dump format of `presence-server export` and `import`: JSON Lines,
+//! one record per line, every id kept, API keys only as hashes.
+//!
+//! ```text
+//! {"type":"header","format":"presence-dump","version":1}
+//! {"type":"realm","id":1,"string_id":"acme","name":"Acme","date_created":1795915346}
+//! {"type":"user","id":1,"realm_id":1,"email":"alice@acme.test","full_name":"Alice","date_joined":1795915346,"api_key_hash":"9f86d0..."}
+//! {"type":"presence","user_id":1,"client":"website","last_connected_time":1795915346,"last_active_time":1795915346,"update_id":1}
+//! {"type":"device","user_id":1,"kind":"fcm","token":"..."}
+//! ```
+//!
+//! On import a user may carry `api_key` (clear) instead of `api_key_hash`;
+//! it is hashed before it is stored. That lets tools provision users with
+//! keys they know.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::admin;
+use crate::http::client_name::MAX_CLIENT_NAME_CHARS;
+use crate::keys;
+use crate::store::{DeviceKind, DeviceRow, Dump, PresenceRow, RealmRow, UserRow};
+
+/// The `format` of the header line.
+const FORMAT: &str = "presence-dump";
+/// The version this program writes and reads.
+const VERSION: u32 = 1;
+
+fn yes() -> bool {
+    true
+}
+
+/// One line of a dump.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Line {
+    Header {
+        format: String,
+        version: u32,
+    },
+    Realm {
+        id: i64,
+        string_id: String,
+        name: String,
+        #[serde(default)]
+        presence_disabled: bool,
+        #[serde(default)]
+        deactivated: bool,
+        date_created: i64,
+    },
+    User {
+        id: i64,
+        realm_id: i64,
+        email: String,
+        full_name: String,
+        #[serde(default)]
+        is_bot: bool,
+        #[serde(default = "yes")]
+        is_active: bool,
+        date_joined: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key_hash: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key: Option<String>,
+        #[serde(default = "yes")]
+        presence_enabled: bool,
+        #[serde(default = "yes")]
+        enable_offline_push_notifications: bool,
+    },
+    Presence {
+        user_id: i64,
+        client: String,
+        last_connected_time: i64,
+        last_active_time: Option<i64>,
+        update_id: i64,
+    },
+    Device {
+        user_id: i64,
+        kind: String,
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        appid: Option<String>,
+    },
+}
+
+/// Why a dump could not be read.
+#[derive(Debug, Error)]
+pub enum TransferError {
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A line is not a valid record; `line` counts from 1.
+    #[error("line {line}: {message}")]
+    Invalid {
+        /// The line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Writes a dump as JSON Lines.
+pub fn write_dump(dump: &Dump, out: &mut impl Write) -> Result<(), TransferError> {
+    let mut put = |line: &Line| -> Result<(), TransferError> {
+        serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    put(&Line::Header {
+        format: FORMAT.to_owned(),
+        version: VERSION,
+    })?;
+    for r in &dump.realms {
+        put(&Line::Realm {
+            id: r.id,
+            string_id: r.string_id.clone(),
+            name: r.name.clone(),
+            presence_disabled: r.presence_disabled,
+            deactivated: r.deactivated,
+            date_created: r.date_created,
+        })?;
+    }
+    for u in &dump.users {
+        put(&Line::User {
+            id: u.id,
+            realm_id: u.realm_id,
+            email: u.email.clone(),
+            full_name: u.full_name.clone(),
+            is_bot: u.is_bot,
+            is_active: u.is_active,
+            date_joined: u.date_joined,
+            api_key_hash: Some(to_hex(&u.api_key_hash)),
+            api_key: None,
+            presence_enabled: u.presence_enabled,
+            enable_offline_push_notifications: u.enable_offline_push_notifications,
+        })?;
+    }
+    for p in &dump.presence {
+        put(&Line::Presence {
+            user_id: p.user_id,
+            client: p.client.clone(),
+            last_connected_time: p.last_connected_time,
+            last_active_time: p.last_active_time,
+            update_id: p.update_id,
+        })?;
+    }
+    for d in &dump.devices {
+        put(&Line::Device {
+            user_id: d.user_id,
+            kind: d.kind.as_str().to_owned(),
+            token: d.token.clone(),
+            appid: d.appid.clone(),
+        })?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads and checks a dump written by [`write_dump`] (or by hand, in the
+/// same format).
+pub fn read_dump(input: impl BufRead) -> Result<Dump, TransferError> {
+    let mut dump = Dump::default();
+    let mut saw_header = false;
+    for (index, text) in input.lines().enumerate() {
+        let line = index + 1;
+        let text = text?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let invalid = |message: String| TransferError::Invalid { line, message };
+        let record: Line = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if !saw_header && !matches!(record, Line::Header { .. }) {
+            return Err(invalid(format!(
+                "the first line must be the header {{\"type\":\"header\",\"format\":\"{FORMAT}\",\"version\":{VERSION}}}"
+            )));
+        }
+        match record {
+            Line::Header { format, version } => {
+                if saw_header || format != FORMAT || version != VERSION {
+                    return Err(invalid(format!(
+                        "expected one header of format {FORMAT:?} version {VERSION}"
+                    )));
+                }
+                saw_header = true;
+            }
+            Line::Realm {
+                id,
+                string_id,
+                name,
+                presence_disabled,
+                deactivated,
+                date_created,
+            } => {
+                admin::validate_string_id(&string_id).map_err(|e| invalid(e.to_string()))?;
+                admin::validate_name(&name).map_err(|e| invalid(e.to_string()))?;
+                dump.realms.push(RealmRow {
+                    id,
+                    string_id,
+                    name,
+                    presence_disabled,
+                    deactivated,
+                    date_created,
+                });
+            }
+            Line::User {
+                id,
+                realm_id,
+                email,
+                full_name,
+                is_bot,
+                is_active,
+                date_joined,
+                api_key_hash,
+                api_key,
+                presence_enabled,
+                enable_offline_push_notifications,
+            } => {
+                admin::validate_email(&email).map_err(|e| invalid(e.to_string()))?;
+                admin::validate_name(&full_name).map_err(|e| invalid(e.to_string()))?;
+                let api_key_hash = match (api_key_hash, api_key) {
+                    (Some(hash), None) => from_hex(&hash)
+                        .ok_or_else(|| invalid("api_key_hash is not 64 hex digits".to_owned()))?,
+                    (None, Some(key)) if keys::is_well_formed(&key) => keys::hash(&key),
+                    (None, Some(_)) => {
+                        return Err(invalid("api_key is not 32 letters and digits".to_owned()));
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "a user needs exactly one of api_key_hash and api_key".to_owned(),
+                        ));
+                    }
+                };
+                dump.users.push(UserRow {
+                    id,
+                    realm_id,
+                    email: email.trim().to_owned(),
+                    full_name,
+                    is_bot,
+                    is_active,
+                    date_joined,
+                    api_key_hash,
+                    presence_enabled,
+                    enable_offline_push_notifications,
+                    push_devices: 0,
+                });
+            }
+            Line::Presence {
+                user_id,
+                client,
+                last_connected_time,
+                last_active_time,
+                update_id,
+            } => {
+                let valid_client = !client.is_empty()
+                    && client.chars().count() <= MAX_CLIENT_NAME_CHARS
+                    && client != "aggregated";
+                if !valid_client {
+                    return Err(invalid(format!("invalid client name {client:?}")));
+                }
+                if update_id < 1 {
+                    return Err(invalid("update_id must be positive".to_owned()));
+                }
+                dump.presence.push(PresenceRow {
+                    user_id,
+                    client,
+                    last_connected_time,
+                    last_active_time,
+                    update_id,
+                });
+            }
+            Line::Device {
+                user_id,
+                kind,
+                token,
+                appid,
+            } => {
+                let kind = DeviceKind::parse(&kind)
+                    .ok_or_else(|| invalid(format!("unknown device kind {kind:?}")))?;
+                dump.devices.push(DeviceRow {
+                    user_id,
+                    kind,
+                    token,
+                    appid,
+                });
+            }
+        }
+    }
+    if !saw_header {
+        return Err(TransferError::Invalid {
+            line: 1,
+            message: "the dump is empty".to_owned(),
+        });
+    }
+    Ok(dump)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Dump {
+        Dump {
+            realms: vec![RealmRow {
+                id: 3,
+                string_id: "acme".into(),
+                name: "Acme".into(),
+                presence_disabled: true,
+                deactivated: false,
+                date_created: 100,
+            }],
+            users: vec![UserRow {
+                id: 7,
+                realm_id: 3,
+                email: "a@acme.test".into(),
+                full_name: "A".into(),
+                is_bot: false,
+                is_active: true,
+                date_joined: 100,
+                api_key_hash: keys::hash("k"),
+                presence_enabled: false,
+                enable_offline_push_notifications: true,
+                push_devices: 0,
+            }],
+            presence: vec![PresenceRow {
+                user_id: 7,
+                client: "website".into(),
+                last_connected_time: 200,
+                last_active_time: None,
+                update_id: 4,
+            }],
+            devices: vec![DeviceRow {
+                user_id: 7,
+                kind: DeviceKind::Apns,
+                token: "abcd".into(),
+                appid: Some("org.zulip.Zulip".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_dump_round_trips() {
+        let mut bytes = Vec::new();
+        write_dump(&sample(), &mut bytes).unwrap();
+        assert_eq!(read_dump(&bytes[..]).unwrap(), sample());
+    }
+
+    #[test]
+    fn clear_keys_are_hashed_and_bad_lines_named() {
+        let text = format!(
+            "{{\"type\":\"header\",\"format\":\"presence-dump\",\"version\":1}}\n\
+             {{\"type\":\"user\",\"id\":1,\"realm_id\":1,\"email\":\"a@b.c\",\"full_name\":\"A\",\"date_joined\":0,\"api_key\":\"{}\"}}\n",
+            "k".repeat(32)
+        );
+        let dump = read_dump(text.as_bytes()).unwrap();
+        assert_eq!(dump.users[0].api_key_hash, keys::hash(&"k".repeat(32)));
+        assert!(dump.users[0].presence_enabled);
+
+        let err = read_dump(&b"{\"type\":\"realm\"}\n"[..])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("line 1:"), "{err}");
+        let bad = format!(
+            "{}\n{{\"type\":\"presence\",\"user_id\":1,\"client\":\"aggregated\",\"last_connected_time\":1,\"last_active_time\":null,\"update_id\":1}}\n",
+            "{\"type\":\"header\",\"format\":\"presence-dump\",\"version\":1}"
+        );
+        let err = read_dump(bad.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("line 2: invalid client name"), "{err}");
+    }
+}
