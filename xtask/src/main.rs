@@ -4,8 +4,10 @@
 //! drives the other crates through `cargo` itself.
 //!
 //! - `cargo xtask openapi` writes `openapi/presence.json` from the code;
-//! - `cargo xtask openapi --check` fails if the committed file is stale.
+//! - `cargo xtask openapi --check` fails if the committed file is stale;
+//! - `cargo xtask bench [ARGS...]` runs the benchmark (see BENCHMARKS.md).
 
+mod bench;
 mod openapi;
 
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   openapi           write openapi/presence.json from the code
   openapi --check   fail if openapi/presence.json is not what the code generates
+  bench [ARGS...]   build in release mode and run the benchmark; `bench --help` lists ARGS
   help              this text";
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
         }
         ["openapi"] => openapi::write(),
         ["openapi", "--check"] => openapi::check(),
+        ["bench", rest @ ..] => bench::run(rest),
         _ => Err(format!("unknown task {:?}\n\n{USAGE}", args.join(" "))),
     };
     match result {

@@ -319,11 +319,16 @@ fn serve_command(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let store = open_store(&config)?;
         tracing::info!(database = %store.path().display(), "store opened");
+        let loading = std::time::Instant::now();
         let service = Arc::new(Service::start(
             Box::new(store),
             &config,
             Arc::new(SystemClock),
         )?);
+        tracing::info!(
+            millis = loading.elapsed().as_millis() as u64,
+            "state loaded into memory"
+        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
