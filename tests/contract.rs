@@ -112,6 +112,29 @@ pub fn check(method: &str, path: &str, status: u16, body: &Value) {
     );
 }
 
+/// Validates a value against one of the spec's component schemas (for
+/// bodies that are not JSON answers, such as a stream's message data).
+pub fn check_schema(name: &str, value: &Value) {
+    let spec = &contract().spec;
+    assert!(
+        !spec["components"]["schemas"][name].is_null(),
+        "the spec has no schema {name}"
+    );
+    let mut root = json!({"$ref": format!("#/components/schemas/{name}")});
+    root["components"] = spec["components"].clone();
+    let validator = jsonschema::draft202012::new(&root)
+        .unwrap_or_else(|e| panic!("the spec's schema {name} does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "a value does not match the spec's {name}:\n  {}\nvalue: {value}",
+        errors.join("\n  ")
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

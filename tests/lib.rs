@@ -8,8 +8,13 @@
 //! Users are created the way an operator creates them, through the admin
 //! functions on a second connection to the same database, and the helpers
 //! wait until the running server has noticed them.
+//!
+//! Event queues and presence streams have helpers too ([`TestServer::poll`],
+//! [`sse::EventStream`]); every wait they do is bounded, so a missing event
+//! fails the test instead of hanging it.
 
 pub mod contract;
+pub mod sse;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +33,9 @@ use tokio::sync::oneshot;
 
 /// The time test servers start at (2027-01-15).
 pub const START: i64 = 1_800_000_000;
+
+/// The longest any helper waits for the server before failing the test.
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A user's credentials.
 #[derive(Debug, Clone)]
@@ -90,6 +98,9 @@ impl Default for Options {
                 rate_limit: RateLimit::Off,
                 ip_rate_limit: RateLimit::Off,
                 directory_poll_ms: 20,
+                // Short enough that a poll waiting for an event that never
+                // comes ends well within a test's patience.
+                event_heartbeat_ms: 5_000,
                 ..Config::default()
             },
         }
@@ -365,6 +376,95 @@ impl TestServer {
         )
         .await
         .ok()
+    }
+}
+
+impl TestServer {
+    /// `POST /register` as `user`; the success body.
+    pub async fn register(&self, user: &User, form: &[(&str, &str)]) -> Value {
+        self.post(user, "/register", form).await.ok()
+    }
+
+    /// `GET /events` as `user`.
+    pub async fn poll(
+        &self,
+        user: &User,
+        queue_id: &str,
+        last_event_id: i64,
+        dont_block: bool,
+    ) -> Answer {
+        let last = last_event_id.to_string();
+        let dont_block = if dont_block { "true" } else { "false" };
+        let request = self.request(reqwest::Method::GET, user, "/events").query(&[
+            ("queue_id", queue_id),
+            ("last_event_id", &last),
+            ("dont_block", dont_block),
+        ]);
+        tokio::time::timeout(PATIENCE, self.send(request))
+            .await
+            .expect("GET /events answers in time")
+    }
+
+    /// Long-polls a queue until it holds `presence` events after `*last`,
+    /// acknowledging heartbeats on the way; returns those events and moves
+    /// `*last` past them.
+    pub async fn next_presence(&self, user: &User, queue_id: &str, last: &mut i64) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no presence event within {PATIENCE:?}"
+            );
+            let body = self.poll(user, queue_id, *last, false).await.ok();
+            let events = body["events"].as_array().cloned().unwrap_or_default();
+            for event in &events {
+                *last = (*last).max(event["id"].as_i64().expect("an event id"));
+            }
+            let presence: Vec<Value> = events
+                .into_iter()
+                .filter(|e| e["type"] == "presence")
+                .collect();
+            if !presence.is_empty() {
+                return presence;
+            }
+        }
+    }
+
+    /// The events a queue holds after `last` right now (after giving the
+    /// server's periodic work a moment to run).
+    pub async fn held_events(&self, user: &User, queue_id: &str, last: i64) -> Vec<Value> {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let body = self.poll(user, queue_id, last, true).await.ok();
+        body["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Opens `GET /presence/stream` as `user`, resuming after
+    /// `last_event_id` if given.
+    pub async fn open_stream(
+        &self,
+        user: &User,
+        query: &[(&str, &str)],
+        last_event_id: Option<&str>,
+    ) -> sse::EventStream {
+        let mut request = self
+            .request(reqwest::Method::GET, user, "/presence/stream")
+            .query(query);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = tokio::time::timeout(PATIENCE, request.send())
+            .await
+            .expect("the stream opens in time")
+            .expect("the stream opens");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        sse::EventStream::new(response)
     }
 }
 

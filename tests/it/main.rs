@@ -5,6 +5,7 @@
 mod admin_live;
 mod client;
 mod errors;
+mod events;
 mod isolation;
 mod isolation_property;
 mod limits;

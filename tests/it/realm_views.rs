@@ -375,3 +375,125 @@ async fn extreme_ids_and_windows_are_answered_not_crashed() {
     assert_eq!(body["presences"], json!({}));
     assert_eq!(body["presence_last_update_id"], i64::MAX);
 }
+
+#[tokio::test]
+async fn shared_realm_answers_follow_every_change() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 3).await;
+    let (alice, bob, reader) = (&users[0], &users[1], &users[2]);
+    let realm = || async { server.get(reader, "/realm/presence").await.ok()["presences"].clone() };
+    server.report(alice, "website", "active").await;
+    server.clock.advance(86_400);
+    server.report(bob, "website", "active").await;
+    let first = realm().await;
+    assert_eq!(realm().await, first, "the same answer twice");
+    assert_eq!(first.as_object().unwrap().len(), 2);
+
+    // A device changes `pushable` without any update id.
+    server
+        .post(bob, "/users/me/android_gcm_reg_id", &[("token", "t")])
+        .await
+        .ok();
+    assert_eq!(realm().await[&bob.email]["website"]["pushable"], true);
+
+    // Alice ages out of the 14-day window as time passes, with no change at all.
+    server.clock.advance(13 * 86_400);
+    assert!(realm().await.get(&alice.email).is_some());
+    server.clock.advance(1);
+    assert!(realm().await.get(&alice.email).is_none(), "aged out");
+
+    // Deactivation removes bob; a new report brings alice back.
+    server
+        .admin_store()
+        .set_user_active("acme", &bob.email, false)
+        .unwrap();
+    server
+        .wait_until(|| async { realm().await.get(&bob.email).is_none() })
+        .await;
+    server.report(alice, "ZulipMobile", "active").await;
+    assert_eq!(
+        realm().await[&alice.email]["aggregated"]["client"],
+        "ZulipMobile"
+    );
+
+    // The modern full answer is shared as well, and follows the same changes.
+    let modern = || async {
+        server
+            .post(
+                reader,
+                "/users/me/presence",
+                &[
+                    ("status", "idle"),
+                    ("client", "r"),
+                    ("slim_presence", "true"),
+                ],
+            )
+            .await
+            .ok()
+    };
+    let body = modern().await;
+    assert!(body["presences"].get(bob.id.to_string()).is_none());
+    assert!(body["presences"].get(alice.id.to_string()).is_some());
+    let id = body["presence_last_update_id"].as_i64().unwrap();
+    server.clock.advance(60);
+    server.report(alice, "ZulipMobile", "active").await;
+    let body = modern().await;
+    assert!(body["presence_last_update_id"].as_i64().unwrap() > id);
+    assert_eq!(
+        body["presences"][alice.id.to_string()]["active_timestamp"],
+        START + 14 * 86_400 + 1 + 60
+    );
+}
+
+/// GETs `path` as `reader` accepting gzip; returns the raw body and headers.
+async fn gzip_get(
+    server: &TestServer,
+    reader: &presence_tests::User,
+    path: &str,
+) -> (reqwest::header::HeaderMap, Vec<u8>) {
+    let response = server
+        .request(reqwest::Method::GET, reader, path)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    (headers, response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn large_answers_are_gzipped_for_clients_that_accept_it() {
+    use std::io::Read;
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 20).await;
+    for user in &users {
+        server.report(user, "website", "active").await;
+    }
+    let plain = server.get(&users[0], "/realm/presence").await;
+    assert!(plain.header("content-encoding").is_none());
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+    let plain = plain.body;
+
+    let (headers, first) = gzip_get(&server, &users[0], "/realm/presence").await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["vary"], "accept-encoding");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&first[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    let decoded: serde_json::Value = serde_json::from_slice(&decoded).unwrap();
+    presence_tests::contract::check("GET", "/api/v1/realm/presence", 200, &decoded);
+    assert_eq!(decoded, plain);
+    assert!(
+        first.len() * 3 < serde_json::to_vec(&plain).unwrap().len(),
+        "it compresses"
+    );
+    // The shared part is compressed once and reused: the same bytes again.
+    let (_, second) = gzip_get(&server, &users[0], "/realm/presence").await;
+    assert_eq!(first, second);
+
+    // Small answers are sent as they are.
+    let (headers, _) = gzip_get(&server, &users[0], "/users/me").await;
+    assert!(headers.get("content-encoding").is_none());
+}

@@ -5,9 +5,11 @@
 //!
 //! - `cargo xtask openapi` writes `openapi/presence.json` from the code;
 //! - `cargo xtask openapi --check` fails if the committed file is stale;
+//! - `cargo xtask bench [ARGS...]` runs the benchmark (see BENCHMARKS.md);
 //! - `cargo xtask soak [--minutes N]` runs a release server under mixed load
 //!   and attacks on loopback, and reports its memory and what it kept.
 
+mod bench;
 mod openapi;
 mod soak;
 
@@ -19,6 +21,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   openapi           write openapi/presence.json from the code
   openapi --check   fail if openapi/presence.json is not what the code generates
+  bench [ARGS...]   build in release mode and run the benchmark; `bench --help` lists ARGS
   soak [--minutes N]
                     run a release server on 127.0.0.1 under mixed load, slow
                     clients and bursts of bad requests for N minutes (10);
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         }
         ["openapi"] => openapi::write(),
         ["openapi", "--check"] => openapi::check(),
+        ["bench", rest @ ..] => bench::run(rest),
         ["soak", rest @ ..] => soak::run(rest),
         _ => Err(format!("unknown task {:?}\n\n{USAGE}", args.join(" "))),
     };

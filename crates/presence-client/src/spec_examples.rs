@@ -4,6 +4,7 @@
 
 use presence_types::ErrorBody;
 use presence_types::endpoints::EmptySuccess;
+use presence_types::endpoints::events::{Event, GetEventsResponse, RegisterResponse};
 use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
@@ -28,13 +29,45 @@ fn success_round_trip(operation_id: &str, example: &Value) -> Result<Value, Stri
         "update_presence" => round_trip::<UpdatePresenceResponse>(example),
         "get_own_user" => round_trip::<GetOwnUserResponse>(example),
         "get_users" => round_trip::<GetUsersResponse>(example),
+        "register_queue" => round_trip::<RegisterResponse>(example),
+        "get_events" => round_trip::<GetEventsResponse>(example),
         "update_settings"
         | "add_apns_token"
         | "remove_apns_token"
         | "add_android_token"
-        | "remove_android_token" => round_trip::<EmptySuccess>(example),
+        | "remove_android_token"
+        | "delete_queue" => round_trip::<EmptySuccess>(example),
         other => Err(format!("no wire type is known for operation {other}")),
     }
+}
+
+/// Checks an event-stream example: every message's data is a wire type,
+/// `register` the register answer and anything else an event.
+fn stream_example_round_trips(example: &str) -> Result<(), String> {
+    let mut messages = 0;
+    for message in example.split("\n\n").filter(|m| !m.is_empty()) {
+        let field = |name: &str| {
+            message
+                .lines()
+                .find_map(|line| line.strip_prefix(name).map(str::to_owned))
+        };
+        let Some(data) = field("data: ") else {
+            continue;
+        };
+        let data: Value = serde_json::from_str(&data).map_err(|e| e.to_string())?;
+        let again = match field("event: ").as_deref() {
+            Some("register") => round_trip::<RegisterResponse>(&data)?,
+            _ => round_trip::<Event>(&data)?,
+        };
+        if again != data {
+            return Err(format!("re-encoded differently:\n  {data}\n  {again}"));
+        }
+        messages += 1;
+    }
+    if messages == 0 {
+        return Err("no message with data".to_owned());
+    }
+    Ok(())
 }
 
 #[test]
@@ -49,6 +82,15 @@ fn every_spec_example_round_trips_through_the_wire_types() {
             let id = operation["operationId"].as_str().expect("an operationId");
             let mut has_success_example = false;
             for (status, response) in operation["responses"].as_object().expect("responses") {
+                if let Some(example) = response["content"]["text/event-stream"].get("example") {
+                    has_success_example |= status.starts_with('2');
+                    checked += 1;
+                    let text = example.as_str().unwrap_or_default();
+                    if let Err(e) = stream_example_round_trips(text) {
+                        failures.push(format!("{method} {path} {status}: {e}"));
+                    }
+                    continue;
+                }
                 let Some(example) = response["content"]["application/json"].get("example") else {
                     continue;
                 };

@@ -150,6 +150,55 @@ struct GlobalArgs {
         value_name = "SECS"
     )]
     shutdown_grace_secs: Option<f64>,
+    /// Seconds without a poll after which an event queue is dropped [default: 600].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_QUEUE_TIMEOUT_SECS",
+        value_name = "N"
+    )]
+    event_queue_timeout_secs: Option<i64>,
+    /// Milliseconds a waiting GET /events lasts before a heartbeat event [default: 50000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_HEARTBEAT_MS",
+        value_name = "N"
+    )]
+    event_heartbeat_ms: Option<u64>,
+    /// Milliseconds of silence before a presence stream's keep-alive comment [default: 15000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_STREAM_KEEPALIVE_MS",
+        value_name = "N"
+    )]
+    event_stream_keepalive_ms: Option<u64>,
+    /// Milliseconds after which a presence stream is ended for the client
+    /// to resume, 0 for never [default: 1800000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EVENT_STREAM_MAX_MS",
+        value_name = "N"
+    )]
+    event_stream_max_ms: Option<u64>,
+    /// Event queues one user may hold [default: 32].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_QUEUES_PER_USER",
+        value_name = "N"
+    )]
+    max_queues_per_user: Option<usize>,
+    /// Events one queue may hold before it is dropped [default: 1000].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_EVENTS_PER_QUEUE",
+        value_name = "N"
+    )]
+    max_events_per_queue: Option<usize>,
 }
 
 impl GlobalArgs {
@@ -181,7 +230,13 @@ impl GlobalArgs {
             header_read_timeout_secs,
             keep_alive_timeout_secs,
             request_timeout_secs,
-            shutdown_grace_secs
+            shutdown_grace_secs,
+            event_queue_timeout_secs,
+            event_heartbeat_ms,
+            event_stream_keepalive_ms,
+            event_stream_max_ms,
+            max_queues_per_user,
+            max_events_per_queue
         );
         config.validate()?;
         Ok(config)
@@ -337,11 +392,16 @@ fn serve_command(config: Config) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let store = open_store(&config)?;
         tracing::info!(database = %store.path().display(), "store opened");
+        let loading = std::time::Instant::now();
         let service = Arc::new(Service::start(
             Box::new(store),
             &config,
             Arc::new(SystemClock),
         )?);
+        tracing::info!(
+            millis = loading.elapsed().as_millis() as u64,
+            "state loaded into memory"
+        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

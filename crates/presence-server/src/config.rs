@@ -55,8 +55,26 @@ pub struct Config {
     pub request_timeout_secs: f64,
     /// Seconds in-flight requests get to finish once shutdown starts.
     pub shutdown_grace_secs: f64,
-    /// How often the server looks for changes made by the admin command, in milliseconds.
+    /// How often the server looks for changes made by the admin command, in
+    /// milliseconds. The same loop notices presence going idle or offline and
+    /// drops expired event queues, so this also bounds how late that happens.
     pub directory_poll_ms: u64,
+    /// Seconds without a poll after which an event queue is dropped (Zulip: 600).
+    pub event_queue_timeout_secs: i64,
+    /// Milliseconds a `GET /events` waits without events before it answers
+    /// with a `heartbeat` event (Zulip: about 50 s).
+    pub event_heartbeat_ms: u64,
+    /// Milliseconds of silence after which a presence stream sends a keep-alive comment.
+    pub event_stream_keepalive_ms: u64,
+    /// Milliseconds after which the server ends a presence stream; the
+    /// client reconnects with `Last-Event-ID` and loses nothing. 0 never ends it.
+    pub event_stream_max_ms: u64,
+    /// The most event queues one user may hold; registering another drops
+    /// the user's least recently polled one.
+    pub max_queues_per_user: usize,
+    /// The most events one queue holds; a queue whose client stops polling
+    /// is dropped when it would exceed this, and its client registers again.
+    pub max_events_per_queue: usize,
 }
 
 impl Default for Config {
@@ -83,6 +101,12 @@ impl Default for Config {
             request_timeout_secs: 30.0,
             shutdown_grace_secs: 10.0,
             directory_poll_ms: 200,
+            event_queue_timeout_secs: 600,
+            event_heartbeat_ms: 50_000,
+            event_stream_keepalive_ms: 15_000,
+            event_stream_max_ms: 1_800_000,
+            max_queues_per_user: 32,
+            max_events_per_queue: 1000,
         }
     }
 }
@@ -133,6 +157,7 @@ impl Config {
                 self.presence_update_min_freq_secs,
             ),
             ("ping_interval_secs", self.ping_interval_secs),
+            ("event_queue_timeout_secs", self.event_queue_timeout_secs),
         ];
         // Bounded above too, so that time arithmetic cannot overflow.
         const TEN_YEARS: i64 = 10 * 365 * 86_400;
@@ -184,10 +209,34 @@ impl Config {
                 )));
             }
         }
-        if self.directory_poll_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "directory_poll_ms must be at least 1".to_owned(),
-            ));
+        // A day bounds the waits so that deadlines cannot overflow.
+        const DAY_MS: u64 = 86_400_000;
+        let waits = [
+            ("directory_poll_ms", self.directory_poll_ms),
+            ("event_heartbeat_ms", self.event_heartbeat_ms),
+            ("event_stream_keepalive_ms", self.event_stream_keepalive_ms),
+        ];
+        for (name, value) in waits {
+            if !(1..=DAY_MS).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 1 and {DAY_MS} milliseconds, not {value}"
+                )));
+            }
+        }
+        if self.event_stream_max_ms > DAY_MS {
+            return Err(ConfigError::Invalid(format!(
+                "event_stream_max_ms must be at most {DAY_MS} milliseconds, not {}",
+                self.event_stream_max_ms
+            )));
+        }
+        let counts = [
+            ("max_queues_per_user", self.max_queues_per_user),
+            ("max_events_per_queue", self.max_events_per_queue),
+        ];
+        for (name, value) in counts {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
         }
         Ok(())
     }

@@ -4,10 +4,14 @@
 //! - [`http`]: accept loop, routing, Basic auth, strict parameter parsing,
 //!   rate limits, and every refusal as Zulip's JSON error body;
 //! - [`service`]: the presence rules over in-memory state, and the writer
-//!   thread that makes changes durable before anyone sees them;
+//!   thread that makes changes durable before anyone sees them and turns
+//!   what others see change into events;
+//! - [`events`]: event queues, their fan-out, long-polls and the presence
+//!   stream;
 //! - [`store`]: the durable `Store` trait and its embedded SQLite implementation.
 //!
-//! Beside them: [`config`] (settings), [`clock`] (injectable time), [`keys`]
+//! Beside them: [`config`] (settings), [`clock`] (injectable time),
+//! [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
 //! `presence-server` command line) and [`fuzzing`] (the fuzz targets'
 //! checks, shared with the property tests).
@@ -15,7 +19,9 @@
 pub mod admin;
 pub mod cli;
 pub mod clock;
+pub mod compression;
 pub mod config;
+pub mod events;
 pub mod fuzzing;
 pub mod http;
 pub mod keys;

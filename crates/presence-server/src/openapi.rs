@@ -18,7 +18,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::handlers;
+use crate::http::{event_handlers, handlers};
 
 /// The name of the security scheme in the document.
 const BASIC_AUTH: &str = "basicAuth";
@@ -47,11 +47,16 @@ listed in `ignored_parameters_unsupported`. Authenticate with HTTP Basic: the us
         handlers::remove_apns_token,
         handlers::add_android_token,
         handlers::remove_android_token,
+        event_handlers::register,
+        event_handlers::get_events,
+        event_handlers::delete_queue,
+        event_handlers::presence_stream,
     ),
     tags(
         (name = "presence", description = "Reporting and reading presence"),
         (name = "users", description = "Accounts and their settings"),
         (name = "push devices", description = "Devices that make a user `pushable`"),
+        (name = "events", description = "Real-time presence: event queues, and the same events as a stream"),
         (name = "server", description = "About the server"),
     ),
     // utoipa does not collect the value schema of a flattened map, so the

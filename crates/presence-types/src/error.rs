@@ -25,6 +25,9 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// The server failed in a way that is not the caller's fault (HTTP 500).
     InternalServerError,
+    /// The event queue is unknown, expired, deleted or someone else's; the
+    /// body names it in `queue_id`. Register a new queue.
+    BadEventQueueId,
 }
 
 impl ErrorCode {
@@ -38,6 +41,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
+            ErrorCode::BadEventQueueId => "BAD_EVENT_QUEUE_ID",
         }
     }
 }
@@ -70,6 +74,10 @@ pub struct ErrorBody {
     )]
     #[schema(nullable = false)]
     pub retry_after: Option<f64>,
+    /// With `BAD_EVENT_QUEUE_ID`: the queue id the request named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub queue_id: Option<String>,
 }
 
 impl ErrorBody {
@@ -82,6 +90,7 @@ impl ErrorBody {
             var_name: None,
             allowed_methods: None,
             retry_after: None,
+            queue_id: None,
         }
     }
 }

@@ -122,6 +122,7 @@ impl ConnState {
 }
 
 /// Marks the end of a request on its connection when dropped.
+#[derive(Debug)]
 pub struct RequestGuard(Arc<ConnState>);
 
 impl Drop for RequestGuard {

@@ -6,6 +6,7 @@
 use http::{HeaderName, HeaderValue, StatusCode};
 use presence_types::{ErrorBody, ErrorCode};
 
+use crate::events::EventError;
 use crate::service::{AuthError, ServiceError};
 
 /// The value of `WWW-Authenticate` on 401 answers.
@@ -168,5 +169,39 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unavailable => ApiError::unavailable(e.to_string()),
             other => ApiError::bad_request(other.to_string()),
         }
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> Self {
+        match e {
+            EventError::BadQueueId(ref queue_id) => {
+                let mut error = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadEventQueueId,
+                    e.to_string(),
+                );
+                error.body.queue_id = Some(queue_id.clone());
+                error
+            }
+            EventError::Pruned(_) | EventError::NotInQueue(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            EventError::ShuttingDown => ApiError::unavailable(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_queue_names_the_queue_as_zulip_does() {
+        let e = ApiError::from(EventError::BadQueueId("abc".to_owned()));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.body.code, Some(ErrorCode::BadEventQueueId));
+        assert_eq!(e.body.msg, "Bad event queue ID: abc");
+        assert_eq!(e.body.queue_id.as_deref(), Some("abc"));
     }
 }

@@ -4,10 +4,10 @@
 //! rules themselves live in the service.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use http_body_util::Full;
 use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
@@ -22,32 +22,42 @@ use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersResponse};
 use presence_types::{ErrorBody, ReportedStatus, SuccessTag};
 use serde::Serialize;
 
+use super::body::Body;
 use super::client_name::client_name;
 use super::error::ApiError;
 use super::params::Params;
-use crate::service::{Caller, Service};
+use crate::service::{Caller, Format, Service, SharedAnswer};
 use crate::store::DeviceKind;
 
 /// The Zulip API feature level whose presence behaviour this server
-/// implements in full: 263 (Zulip 9.0) added `last_update_id` and
-/// `presence_last_update_id`. (Level 288's `history_limit_days` is served
-/// too, but the same level's `/register` counterpart comes with events.)
-pub const FEATURE_LEVEL: i64 = 263;
+/// implements in full: 419 (Zulip 11.0) added the `simplified_presence_events`
+/// client capability of `POST /register` and the modern `presence` event.
+/// The presence changes before it are served too: 263's `last_update_id`,
+/// 288's `history_limit_days` and `presence_history_limit_days`. (228's limit
+/// on who may see whom does not apply: everyone in a realm sees everyone.)
+pub const FEATURE_LEVEL: i64 = 419;
+
+/// The server's name and version, which it gives as `zulip_version` and
+/// `zulip_merge_base`.
+pub fn server_version() -> String {
+    format!("presence-server {}", env!("CARGO_PKG_VERSION"))
+}
 
 /// What a handler answers.
-pub type HandlerResult = Result<Response<Full<Bytes>>, ApiError>;
+pub type HandlerResult = Result<Response<Body>, ApiError>;
 
 /// A JSON response.
-pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     let bytes = serde_json::to_vec(body).expect("wire types always serialize");
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(bytes)))
+        .body(Body::from_bytes(Bytes::from(bytes)))
         .expect("a valid response")
 }
 
-fn ok<T: Serialize>(body: &T) -> HandlerResult {
+/// A 200 JSON answer.
+pub(super) fn ok<T: Serialize>(body: &T) -> HandlerResult {
     Ok(json(StatusCode::OK, body))
 }
 
@@ -62,13 +72,13 @@ fn ok<T: Serialize>(body: &T) -> HandlerResult {
     responses(
         (status = 200, description = "The server's version and capabilities", body = ServerSettingsResponse,
          example = json!({"result": "success", "msg": "", "zulip_version": "presence-server 0.1.0",
-             "zulip_feature_level": 263, "zulip_merge_base": "presence-server 0.1.0",
+             "zulip_feature_level": 419, "zulip_merge_base": "presence-server 0.1.0",
              "push_notifications_enabled": false, "is_incompatible": false,
              "authentication_methods": {"password": false, "dev": false}})),
     )
 )]
 pub fn server_settings() -> HandlerResult {
-    let version = format!("presence-server {}", env!("CARGO_PKG_VERSION"));
+    let version = server_version();
     // Only API keys are accepted; no interactive login method is offered.
     let authentication_methods: BTreeMap<String, bool> = [
         "password",
@@ -146,13 +156,42 @@ pub fn get_user_presence(service: &Service, caller: &Caller, target: &str) -> Ha
     )
 )]
 pub fn get_realm_presence(service: &Service, caller: &Caller) -> HandlerResult {
-    let (presences, _) = service.realm_presence_legacy(caller, None);
-    ok(&GetRealmPresenceResponse {
-        result: SuccessTag::Success,
-        msg: String::new(),
-        presences,
-        server_timestamp: service.now_f64(),
-    })
+    let answer = service.realm_presence(caller, Format::Legacy, None, None);
+    Ok(with_presences(
+        &GetRealmPresenceResponse {
+            result: SuccessTag::Success,
+            msg: String::new(),
+            server_timestamp: service.now_f64(),
+            presences: BTreeMap::new(),
+        },
+        answer,
+    ))
+}
+
+/// A 200 answer of `envelope` (which must end with an empty `presences`)
+/// with the shared, already serialized presences in its place: the large
+/// part is sent as is, never copied or serialized again.
+pub(super) fn with_presences<T: Serialize>(
+    envelope: &T,
+    answer: Arc<SharedAnswer>,
+) -> Response<Body> {
+    let mut head = serde_json::to_vec(envelope).expect("wire types always serialize");
+    const EMPTY_LAST: &[u8] = b"\"presences\":{}}";
+    assert!(
+        head.ends_with(EMPTY_LAST),
+        "the envelope must end with an empty `presences`"
+    );
+    // Keep `"presences":`, drop `{}}`.
+    head.truncate(head.len() - 3);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::around_shared(
+            Bytes::from(head),
+            answer,
+            Bytes::from_static(b"}"),
+        ))
+        .expect("a valid response")
 }
 
 /// `POST /users/me/presence`: report, then (unless `ping_only`) answer with everyone.
@@ -209,17 +248,17 @@ pub async fn update_presence(
     if ping_only {
         return ok(&response);
     }
-    let (presences, last_id) = if last_update_id.is_some() || slim_presence {
-        let (map, id) = service.realm_presence_modern(caller, last_update_id, history_limit_days);
-        (Presences::Modern(map), id)
+    let (format, empty) = if last_update_id.is_some() || slim_presence {
+        (Format::Modern, Presences::Modern(BTreeMap::new()))
     } else {
-        let (map, id) = service.realm_presence_legacy(caller, history_limit_days);
-        (Presences::Legacy(map), id)
+        (Format::Legacy, Presences::Legacy(BTreeMap::new()))
     };
+    let answer = service.realm_presence(caller, format, last_update_id, history_limit_days);
     response.server_timestamp = Some(service.now_f64());
-    response.presence_last_update_id = Some(last_id);
-    response.presences = Some(presences);
-    ok(&response)
+    // The largest id returned; with nobody returned, the id the caller sent, or -1.
+    response.presence_last_update_id = Some(answer.last_update_id.or(last_update_id).unwrap_or(-1));
+    response.presences = Some(empty);
+    Ok(with_presences(&response, answer))
 }
 
 /// `GET /users/me`.
@@ -272,7 +311,8 @@ pub fn users(service: &Service, caller: &Caller) -> HandlerResult {
     })
 }
 
-fn empty_success(params: &Params) -> HandlerResult {
+/// The bare success envelope, with the parameters no handler read.
+pub(super) fn empty_success(params: &Params) -> HandlerResult {
     ok(&EmptySuccess {
         result: SuccessTag::Success,
         msg: String::new(),

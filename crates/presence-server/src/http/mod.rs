@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: a request is routed, its body read (bounded), its
 //! caller authenticated and rate-limited, then one handler calls the
-//! service. Every answer, refusals included, is JSON, and carries an
+//! service. Every answer, refusals included, is JSON, except the presence
+//! stream's, which is Server-Sent Events; every answer carries an
 //! `X-Request-Id`.
 //!
 //! Every resource a client can hold is bounded: open connections (a
@@ -13,9 +14,11 @@
 //! size (413), and time per request (503 past the deadline).
 
 pub mod auth;
+pub mod body;
 pub mod client_name;
 pub mod connection;
 pub mod error;
+pub mod event_handlers;
 pub mod handlers;
 pub mod params;
 pub mod rate_limit;
@@ -34,15 +37,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::compression;
 use crate::config::Config;
-use crate::service::Service;
+use crate::service::{Caller, Service};
+use body::Body;
 use connection::{ConnState, Refuser, Watched};
 use error::ApiError;
 use handlers::HandlerResult;
@@ -102,6 +107,8 @@ pub struct App {
     limiter: RateLimiter<i64>,
     ip_limiter: RateLimiter<IpAddr>,
     limits: Limits,
+    /// The longest a `GET /events` waits for events before it answers.
+    long_poll_wait: Duration,
     request_ids: RequestIds,
 }
 
@@ -113,6 +120,7 @@ impl App {
             limiter: RateLimiter::new(config.rate_limit),
             ip_limiter: RateLimiter::new(config.ip_rate_limit),
             limits: Limits::from_config(config),
+            long_poll_wait: Duration::from_millis(config.event_heartbeat_ms),
             request_ids: RequestIds::new(),
         }
     }
@@ -176,8 +184,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             let app = app.clone();
             let guard = request_state.request_started();
             async move {
-                let response = handle(&app, req, ip).await;
-                drop(guard);
+                let mut response = handle(&app, req, ip).await;
+                // A stream is still in progress when its head is ready.
+                if response.body().is_stream() {
+                    response.body_mut().hold(guard);
+                } else {
+                    drop(guard);
+                }
                 Ok::<_, Infallible>(response)
             }
         });
@@ -216,6 +229,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         });
     }
     drop(listener);
+    // Waiting long-polls answer and streams end now, or they would hold
+    // their connections open through the whole grace period.
+    app.service.stop_events();
     let _ = phase_tx.send(Phase::Draining);
     // Every connection holds a slot until it ends, so having them all back
     // means every connection has closed.
@@ -232,7 +248,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
 
 /// Answers one request from `ip` (the client's address, keyed as
 /// [`ip_key`] does); never fails, since every refusal is a JSON answer.
-pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<Full<Bytes>> {
+pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<Body> {
     let started = Instant::now();
     let request_id = app
         .request_ids
@@ -240,9 +256,17 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<F
     let method = req.method().clone();
     // The path only: a query string may carry anything, secrets included.
     let path = req.uri().path().to_owned();
+    // A long poll waits for events by design: its deadline counts from the
+    // end of that wait.
+    let deadline = match routes::route(&method, &path) {
+        Ok(Route::GetEvents) if method == Method::GET => {
+            app.limits.request_timeout + app.long_poll_wait
+        }
+        _ => app.limits.request_timeout,
+    };
     let mut user_id = None;
     let work = CatchPanic(Box::pin(dispatch(app, req, ip, &mut user_id)));
-    let mut response = match tokio::time::timeout(app.limits.request_timeout, work).await {
+    let mut response = match tokio::time::timeout(deadline, work).await {
         Ok(Ok(Ok(response))) => response,
         Ok(Ok(Err(error))) => error_response(error),
         Ok(Err(_)) => {
@@ -281,7 +305,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<F
     response
 }
 
-fn ip_limited(decision: rate_limit::Decision) -> Response<Full<Bytes>> {
+fn ip_limited(decision: rate_limit::Decision) -> Response<Body> {
     let mut response = error_response(ApiError::rate_limited(decision.retry_after));
     for (name, value) in decision.headers() {
         response.headers_mut().insert(name, value);
@@ -306,7 +330,7 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
-fn error_response(error: ApiError) -> Response<Full<Bytes>> {
+fn error_response(error: ApiError) -> Response<Body> {
     let mut response = handlers::json(error.status, &error.body);
     for (name, value) in error.headers {
         response.headers_mut().append(name, value);
@@ -342,9 +366,41 @@ fn check_head(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Routes, authenticates and answers a request; sets `user_id` once the
-/// caller is authenticated.
+/// Answers a request, compressing whole answers for clients that accept
+/// gzip; sets `user_id` once the caller is authenticated.
 async fn dispatch(
+    app: &App,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    user_id: &mut Option<i64>,
+) -> HandlerResult {
+    let gzip = req
+        .headers()
+        .get(http::header::ACCEPT_ENCODING)
+        .is_some_and(|v| compression::accepts_gzip(v.as_bytes()));
+    let mut response = answer(app, req, ip, user_id).await?;
+    // A stream is written as it comes; only whole answers are compressed.
+    if !response.body().is_stream() && response.body().len() >= compression::MIN_COMPRESSED_BYTES {
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::VARY,
+            http::HeaderValue::from_static("accept-encoding"),
+        );
+        if gzip {
+            headers.insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
+            let compressed = response.body().gzip();
+            *response.body_mut() = compressed;
+        }
+    }
+    Ok(response)
+}
+
+/// Routes, authenticates and answers one request; sets `user_id` once the
+/// caller is authenticated.
+async fn answer(
     app: &App,
     req: Request<Incoming>,
     ip: IpAddr,
@@ -391,31 +447,9 @@ async fn dispatch(
     *user_id = Some(caller.user_id());
 
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
-    let user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| v.as_bytes());
     let result = match decision {
         Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ => match &route {
-            Route::ServerSettings => handlers::server_settings(),
-            Route::UserPresence(target) => handlers::get_user_presence(service, &caller, target),
-            Route::RealmPresence => handlers::get_realm_presence(service, &caller),
-            Route::UpdatePresence => {
-                handlers::update_presence(service, &caller, &params, user_agent).await
-            }
-            Route::OwnUser => handlers::own_user(service, &caller),
-            Route::Users => handlers::users(service, &caller),
-            Route::UpdateSettings => {
-                handlers::update_settings(service, &caller, &params, user_agent).await
-            }
-            Route::AddApnsToken => handlers::add_apns_token(service, &caller, &params).await,
-            Route::RemoveApnsToken => handlers::remove_apns_token(service, &caller, &params).await,
-            Route::AddAndroidToken => handlers::add_android_token(service, &caller, &params).await,
-            Route::RemoveAndroidToken => {
-                handlers::remove_android_token(service, &caller, &params).await
-            }
-        },
+        _ => endpoint(service, &route, &caller, &params, &parts).await,
     };
     let mut response = result.unwrap_or_else(error_response);
     if let Some(decision) = decision {
@@ -424,4 +458,43 @@ async fn dispatch(
         }
     }
     Ok(response)
+}
+
+/// Calls the endpoint's handler for an authenticated caller.
+async fn endpoint(
+    service: &Service,
+    route: &Route,
+    caller: &Caller,
+    params: &Params,
+    parts: &http::request::Parts,
+) -> HandlerResult {
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| v.as_bytes());
+    let head = parts.method == Method::HEAD;
+    match route {
+        Route::ServerSettings => handlers::server_settings(),
+        Route::UserPresence(target) => handlers::get_user_presence(service, caller, target),
+        Route::RealmPresence => handlers::get_realm_presence(service, caller),
+        Route::UpdatePresence => {
+            handlers::update_presence(service, caller, params, user_agent).await
+        }
+        Route::OwnUser => handlers::own_user(service, caller),
+        Route::Users => handlers::users(service, caller),
+        Route::UpdateSettings => {
+            handlers::update_settings(service, caller, params, user_agent).await
+        }
+        Route::AddApnsToken => handlers::add_apns_token(service, caller, params).await,
+        Route::RemoveApnsToken => handlers::remove_apns_token(service, caller, params).await,
+        Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,
+        Route::RemoveAndroidToken => handlers::remove_android_token(service, caller, params).await,
+        Route::Register => event_handlers::register(service, caller, params),
+        // HEAD only looks: it never waits for events, nor starts a stream.
+        Route::GetEvents => event_handlers::get_events(service, caller, params, head).await,
+        Route::DeleteQueue => event_handlers::delete_queue(service, caller, params),
+        Route::PresenceStream => {
+            event_handlers::presence_stream(service, caller, params, &parts.headers, head)
+        }
+    }
 }

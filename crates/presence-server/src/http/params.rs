@@ -89,6 +89,46 @@ impl Params {
         self.values.keys().map(String::as_str)
     }
 
+    /// A JSON list of strings; JSON `null` counts as absent, as the
+    /// official Python client sends `null` for a list it was not given.
+    pub fn str_list(&self, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+        match self.json(name)? {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    serde_json::Value::String(s) => Ok(s),
+                    _ => Err(ApiError::bad_request(format!(
+                        "{name}[{i}] is not a string"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(ApiError::bad_request(format!("{name} is not a list"))),
+        }
+    }
+
+    /// A JSON list of anything (or `null`), checked and otherwise unused.
+    pub fn any_list(&self, name: &str) -> Result<(), ApiError> {
+        match self.json(name)? {
+            None | Some(serde_json::Value::Null | serde_json::Value::Array(_)) => Ok(()),
+            Some(_) => Err(ApiError::bad_request(format!("{name} is not a list"))),
+        }
+    }
+
+    /// A JSON object (or `null`, counted as absent).
+    pub fn object(
+        &self,
+        name: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+        match self.json(name)? {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Object(map)) => Ok(Some(map)),
+            Some(_) => Err(ApiError::bad_request(format!("{name} is not a dict"))),
+        }
+    }
+
     /// The parameters no handler read, sorted; `None` when there are none.
     pub fn ignored(&self) -> Option<Vec<String>> {
         let used = self.used.lock();
@@ -221,6 +261,23 @@ mod tests {
         assert_eq!(msg(p.int("c").unwrap_err()), "c is not an integer");
         assert_eq!(msg(p.int("d").unwrap_err()), "d is not valid JSON");
         assert_eq!(msg(p.int("e").unwrap_err()), "e is not an integer");
+    }
+
+    #[test]
+    fn lists_and_objects_are_strict_json() {
+        let p = Params::parse(
+            None,
+            b"a=%5B%22x%22%5D&b=null&c=%5B1%5D&d=%7B%7D&e=%22s%22&f=%5B%5B%5D%5D",
+        )
+        .unwrap();
+        assert_eq!(p.str_list("a").unwrap(), Some(vec!["x".to_owned()]));
+        assert_eq!(p.str_list("b").unwrap(), None);
+        assert_eq!(msg(p.str_list("c").unwrap_err()), "c[0] is not a string");
+        assert_eq!(msg(p.str_list("d").unwrap_err()), "d is not a list");
+        assert!(p.object("d").unwrap().unwrap().is_empty());
+        assert_eq!(msg(p.object("e").unwrap_err()), "e is not a dict");
+        assert!(p.any_list("f").is_ok());
+        assert_eq!(msg(p.any_list("d").unwrap_err()), "d is not a list");
     }
 
     #[test]

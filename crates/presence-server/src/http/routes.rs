@@ -36,6 +36,14 @@ pub enum Route {
     AddAndroidToken,
     /// `DELETE /users/me/android_gcm_reg_id`.
     RemoveAndroidToken,
+    /// `POST /register`.
+    Register,
+    /// `GET /events`.
+    GetEvents,
+    /// `DELETE /events`.
+    DeleteQueue,
+    /// `GET /presence/stream`.
+    PresenceStream,
 }
 
 impl Route {
@@ -59,6 +67,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/users/me/apns_device_token"),
     ("POST", "/api/v1/users/me/android_gcm_reg_id"),
     ("DELETE", "/api/v1/users/me/android_gcm_reg_id"),
+    ("POST", "/api/v1/register"),
+    ("GET", "/api/v1/events"),
+    ("DELETE", "/api/v1/events"),
+    ("GET", "/api/v1/presence/stream"),
 ];
 
 /// A path's resource, before the method is looked at.
@@ -72,6 +84,9 @@ enum Resource {
     Settings,
     ApnsToken,
     AndroidToken,
+    Register,
+    Events,
+    PresenceStream,
 }
 
 fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
@@ -96,6 +111,9 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
         ["settings"] => Resource::Settings,
         ["users", "me", "apns_device_token"] => Resource::ApnsToken,
         ["users", "me", "android_gcm_reg_id"] => Resource::AndroidToken,
+        ["register"] => Resource::Register,
+        ["events"] => Resource::Events,
+        ["presence", "stream"] => Resource::PresenceStream,
         _ => return Ok(None),
     }))
 }
@@ -139,6 +157,18 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             },
             &["POST", "DELETE"],
         ),
+        Resource::Register => (post.then_some(Route::Register), &["POST"]),
+        Resource::Events => (
+            if get {
+                Some(Route::GetEvents)
+            } else if delete {
+                Some(Route::DeleteQueue)
+            } else {
+                None
+            },
+            &["GET", "HEAD", "DELETE"],
+        ),
+        Resource::PresenceStream => (get.then_some(Route::PresenceStream), GET),
     };
     route.ok_or_else(|| ApiError::method_not_allowed(allowed))
 }
@@ -180,6 +210,15 @@ mod tests {
         assert_eq!(e.body.allowed_methods, Some(vec!["POST".to_owned()]));
         let e = route(&Method::PUT, "/api/v1/users/me/apns_device_token").unwrap_err();
         assert_eq!(e.status, 405);
+        let e = route(&Method::POST, "/api/v1/events").unwrap_err();
+        assert_eq!(
+            e.body.allowed_methods,
+            Some(vec![
+                "GET".to_owned(),
+                "HEAD".to_owned(),
+                "DELETE".to_owned()
+            ])
+        );
     }
 
     #[test]

@@ -4,31 +4,37 @@
 //! memory under a realm's read lock and never touch the store. A report
 //! that changes nothing (the steady-state ping) is recognised under the same
 //! read lock and costs no I/O; anything else goes to the writer thread
-//! (see [`writer`]) and is acknowledged once durable.
+//! (see [`writer`]) and is acknowledged once durable. Event queues and
+//! streams are opened and read through [`realtime`].
 
+pub mod answers;
 pub mod model;
+pub mod realtime;
 pub mod rules;
 pub mod views;
 pub mod writer;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
+use presence_types::LegacyPresence;
 use presence_types::endpoints::users::User;
-use presence_types::{LegacyPresence, ModernPresence};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::events::{EventSettings, Hub};
 use crate::keys;
 use crate::store::{DeviceKind, Store, StoreError, UserRow};
-use model::{Directory, SharedRealm};
+pub use answers::{Format, SharedAnswer};
+use model::{Directory, Realm, SharedRealm};
 use writer::{Command, UserRef, WriteError, Writer};
 
 /// The settings the presence rules use.
@@ -42,6 +48,8 @@ pub struct RuleSettings {
     pub max_clients_per_user: usize,
     /// The default history window, in days.
     pub history_limit_days: i64,
+    /// How often clients are told to report, in seconds.
+    pub ping_interval_secs: i64,
 }
 
 impl RuleSettings {
@@ -52,6 +60,7 @@ impl RuleSettings {
             min_freq_secs: config.presence_update_min_freq_secs,
             max_clients_per_user: config.max_clients_per_user,
             history_limit_days: config.history_limit_days,
+            ping_interval_secs: config.ping_interval_secs,
         }
     }
 }
@@ -129,6 +138,7 @@ pub struct Service {
     writer: Mutex<Option<JoinHandle<()>>>,
     clock: SharedClock,
     rules: RuleSettings,
+    hub: Arc<Hub>,
 }
 
 impl Service {
@@ -142,12 +152,15 @@ impl Service {
         let version = snapshot.directory_version;
         let directory = Arc::new(RwLock::new(writer::build_directory(snapshot)));
         let rules = RuleSettings::from_config(config);
+        let hub = Arc::new(Hub::new(EventSettings::from_config(config), clock.clone()));
         let writer = Writer::new(
             store,
             directory.clone(),
             rules,
             version,
             Duration::from_millis(config.directory_poll_ms),
+            hub.clone(),
+            clock.clone(),
         );
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
@@ -163,11 +176,14 @@ impl Service {
             writer: Mutex::new(Some(handle)),
             clock,
             rules,
+            hub,
         })
     }
 
-    /// Stops the writer after it has committed everything already sent to it.
+    /// Stops the writer after it has committed everything already sent to
+    /// it, and ends every event wait and stream.
     pub fn close(&self) {
+        self.hub.shutdown();
         self.commands.write().take();
         if let Some(handle) = self.writer.lock().take() {
             let _ = handle.join();
@@ -211,7 +227,7 @@ impl Service {
             {
                 return Err(AuthError::InvalidKey);
             }
-            if guard.row.deactivated {
+            if guard.row().deactivated {
                 return Err(AuthError::RealmDeactivated);
             }
             if !account.is_active {
@@ -265,7 +281,7 @@ impl Service {
     /// reports that are certainly no-ops.
     fn report_would_change(&self, caller: &Caller, client: &str, active: bool, now: i64) -> bool {
         let realm = caller.realm.read();
-        if realm.row.presence_disabled {
+        if realm.row().presence_disabled {
             return false;
         }
         let Some(user) = realm.users.get(&caller.who.user_id) else {
@@ -294,7 +310,7 @@ impl Service {
             return Err(ServiceError::TargetIsBot);
         }
         let no_data = || ServiceError::NoPresenceData(user_id_or_email.to_owned());
-        if realm.row.presence_disabled {
+        if realm.row().presence_disabled {
             return Err(no_data());
         }
         let mut presence = views::legacy(target).ok_or_else(no_data)?;
@@ -309,91 +325,54 @@ impl Service {
     }
 
     /// The earliest `last_connected_time` inside a history window of `days`,
-    /// or `None` when the window is empty (0 days).
-    fn window_start(&self, days: i64) -> Option<i64> {
-        if days <= 0 {
-            return None;
-        }
-        Some(
-            self.clock
-                .now_secs()
-                .saturating_sub(days.saturating_mul(86_400)),
-        )
+    /// or `None` when the window is empty (0 days or fewer).
+    fn window_start(&self, days: i64, now: i64) -> Option<i64> {
+        (days > 0).then(|| now.saturating_sub(days.saturating_mul(86_400)))
     }
 
-    /// Everyone's presence in the legacy format, keyed by email.
-    pub fn realm_presence_legacy(
-        &self,
-        caller: &Caller,
-        history_limit_days: Option<i64>,
-    ) -> (BTreeMap<String, LegacyPresence>, i64) {
-        let mut out = BTreeMap::new();
-        let realm = caller.realm.read();
-        let days = history_limit_days.unwrap_or(self.rules.history_limit_days);
-        let Some(start) = self.window_start(days) else {
-            return (out, -1);
-        };
-        if realm.row.presence_disabled {
-            return (out, -1);
-        }
-        let mut max_id = -1;
-        for user in realm.users.values() {
-            if !user.is_listed() || user.last_connected().is_none_or(|t| t < start) {
-                continue;
-            }
-            if let Some(presence) = views::legacy(user) {
-                max_id = max_id.max(user.update_id);
-                out.insert(user.account.email.clone(), presence);
-            }
-        }
-        (out, max_id)
-    }
-
-    /// Everyone's presence in the modern format, keyed by user id, and the
-    /// `presence_last_update_id` to answer with.
+    /// Everyone's presence in the caller's realm, serialized.
     ///
-    /// With `last_update_id > 0` only users changed after it are returned,
-    /// found through the realm's change index (no time window).
-    pub fn realm_presence_modern(
+    /// With `since > 0` (modern format only) just the users changed after
+    /// that update id, found through the realm's change index with no time
+    /// window; otherwise everyone with a report inside the history window
+    /// (`days`, default from the settings), shared between readers until
+    /// the realm changes.
+    pub fn realm_presence(
         &self,
         caller: &Caller,
-        last_update_id: Option<i64>,
-        history_limit_days: Option<i64>,
-    ) -> (BTreeMap<String, ModernPresence>, i64) {
-        let mut out = BTreeMap::new();
-        let nothing = last_update_id.unwrap_or(-1);
-        let realm = caller.realm.read();
-        if realm.row.presence_disabled {
-            return (out, -1);
+        format: Format,
+        since: Option<i64>,
+        days: Option<i64>,
+    ) -> Arc<SharedAnswer> {
+        self.realm_answer(&caller.realm.read(), format, since, days)
+    }
+
+    /// [`Service::realm_presence`] over a realm the caller has locked: a new
+    /// event queue takes its snapshot under the lock it is registered under.
+    fn realm_answer(
+        &self,
+        realm: &Realm,
+        format: Format,
+        since: Option<i64>,
+        days: Option<i64>,
+    ) -> Arc<SharedAnswer> {
+        let now = self.clock.now_secs();
+        if realm.row().presence_disabled {
+            return SharedAnswer::disabled();
         }
-        let mut max_id: Option<i64> = None;
-        let mut take = |user: &model::UserEntry| {
-            max_id = Some(max_id.map_or(user.update_id, |m| m.max(user.update_id)));
-            out.insert(user.account.id.to_string(), views::modern(user));
+        if let (Format::Modern, Some(since)) = (format, since.filter(|&s| s > 0)) {
+            return Arc::new(changed_since(realm, since));
+        }
+        let days = days.unwrap_or(self.rules.history_limit_days);
+        let Some(start) = self.window_start(days, now) else {
+            return SharedAnswer::empty();
         };
-        match last_update_id {
-            Some(since) if since > 0 => {
-                // Excluded rather than `since + 1..`: `since` comes from the
-                // request and may be i64::MAX.
-                let after = (Bound::Excluded(since), Bound::Unbounded);
-                for (_, user_id) in realm.changes.range(after) {
-                    if let Some(user) = realm.users.get(user_id).filter(|u| u.is_listed()) {
-                        take(user);
-                    }
-                }
-            }
-            _ => {
-                let days = history_limit_days.unwrap_or(self.rules.history_limit_days);
-                if let Some(start) = self.window_start(days) {
-                    for user in realm.users.values() {
-                        if user.is_listed() && user.last_connected().is_some_and(|t| t >= start) {
-                            take(user);
-                        }
-                    }
-                }
-            }
-        }
-        (out, max_id.unwrap_or(nothing))
+        let window = days.saturating_mul(86_400);
+        realm
+            .answers
+            .get_or_build(format, days, realm.version, now, || {
+                everyone_since(realm, format, start, window)
+            })
     }
 
     /// The caller's own account.
@@ -480,6 +459,79 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// The users changed after update id `since`, in the modern format.
+fn changed_since(realm: &model::Realm, since: i64) -> SharedAnswer {
+    let mut out = BTreeMap::new();
+    let mut last = None;
+    // Excluded rather than `since + 1..`: `since` comes from the request and
+    // may be i64::MAX.
+    for (&id, user_id) in realm
+        .changes
+        .range((Bound::Excluded(since), Bound::Unbounded))
+    {
+        if let Some(user) = realm.users.get(user_id).filter(|u| u.is_listed()) {
+            last = Some(id);
+            out.insert(user.account.id.to_string(), views::modern(user));
+        }
+    }
+    SharedAnswer {
+        presences: Bytes::from(serde_json::to_vec(&out).expect("presence serializes")),
+        deflated: OnceLock::new(),
+        last_update_id: last,
+    }
+}
+
+/// Everyone with a report at or after `start`, and the last second at which
+/// all of them are still inside a window of `window` seconds.
+fn everyone_since(
+    realm: &model::Realm,
+    format: Format,
+    start: i64,
+    window: i64,
+) -> (SharedAnswer, i64) {
+    let listed = realm
+        .users
+        .values()
+        .filter(|u| u.is_listed())
+        .filter_map(|u| Some((u, u.last_connected().filter(|&t| t >= start)?)));
+    let mut last = None;
+    let mut oldest = i64::MAX;
+    let mut note = |user: &model::UserEntry, seen: i64| {
+        last = Some(last.map_or(user.update_id, |l: i64| l.max(user.update_id)));
+        oldest = oldest.min(seen);
+    };
+    let presences = match format {
+        Format::Legacy => {
+            let mut out = BTreeMap::new();
+            for (user, seen) in listed {
+                if let Some(presence) = views::legacy(user) {
+                    note(user, seen);
+                    out.insert(user.account.email.as_str(), presence);
+                }
+            }
+            serde_json::to_vec(&out)
+        }
+        Format::Modern => {
+            let mut out = BTreeMap::new();
+            for (user, seen) in listed {
+                note(user, seen);
+                out.insert(user.account.id, views::modern(user));
+            }
+            serde_json::to_vec(&out)
+        }
+    }
+    .expect("presence serializes");
+    let valid_until = oldest.saturating_add(window);
+    (
+        SharedAnswer {
+            presences: Bytes::from(presences),
+            deflated: OnceLock::new(),
+            last_update_id: last,
+        },
+        valid_until,
+    )
 }
 
 fn user_view(account: &UserRow) -> User {

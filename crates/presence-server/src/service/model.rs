@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use super::answers::AnswerCache;
 use super::rules::Times;
 use crate::store::sqlite::email_key;
 use crate::store::{RealmRow, UserRow};
@@ -67,6 +68,14 @@ impl UserEntry {
         self.clients.iter().map(|r| r.times.last_connected).max()
     }
 
+    /// The latest `last_active` over all clients.
+    pub fn last_active(&self) -> Option<i64> {
+        self.clients
+            .iter()
+            .filter_map(|r| r.times.last_active)
+            .max()
+    }
+
     /// Whether realm-wide views list this user at all.
     pub fn is_listed(&self) -> bool {
         self.account.is_active && !self.account.is_bot && !self.clients.is_empty()
@@ -79,10 +88,17 @@ impl UserEntry {
 }
 
 /// One organization's users and presence.
+///
+/// Every change goes through a method that bumps `version`, which is what
+/// keeps the shared answers in `answers` honest.
 pub struct Realm {
-    /// The realm as stored.
-    pub row: RealmRow,
-    /// Users by id, deactivated ones and bots included.
+    row: RealmRow,
+    /// Bumped by every change that a view could show.
+    pub version: u64,
+    /// Realm-wide answers serialized at some version.
+    pub answers: AnswerCache,
+    /// Users by id, deactivated ones and bots included. Read freely; change
+    /// only through `put_account` and `put_presence`.
     pub users: HashMap<i64, UserEntry>,
     /// Email key (trimmed, lower case) to user id.
     pub by_email: HashMap<String, i64>,
@@ -91,6 +107,11 @@ pub struct Realm {
     /// Update id to user, one entry per user with presence (its latest id):
     /// the incremental answer walks this from the reader's id onwards.
     pub changes: BTreeMap<i64, i64>,
+    /// How many presence events this realm has produced. An event queue
+    /// registered while this was `n` holds a snapshot that already reflects
+    /// events up to `n`, and receives only the later ones. Only the writer
+    /// changes it, as it makes an event; no view shows it.
+    pub event_seq: u64,
 }
 
 impl Realm {
@@ -98,15 +119,30 @@ impl Realm {
     pub fn new(row: RealmRow) -> Self {
         Realm {
             row,
+            version: 0,
+            answers: AnswerCache::default(),
             users: HashMap::new(),
             by_email: HashMap::new(),
             last_update_id: 0,
             changes: BTreeMap::new(),
+            event_seq: 0,
         }
+    }
+
+    /// The realm as stored.
+    pub fn row(&self) -> &RealmRow {
+        &self.row
+    }
+
+    /// Replaces the realm's own settings.
+    pub fn set_row(&mut self, row: RealmRow) {
+        self.version += 1;
+        self.row = row;
     }
 
     /// Adds a user or replaces its account, keeping its presence.
     pub fn put_account(&mut self, account: UserRow) {
+        self.version += 1;
         self.by_email.insert(email_key(&account.email), account.id);
         match self.users.get_mut(&account.id) {
             Some(entry) => entry.account = account,
@@ -121,6 +157,7 @@ impl Realm {
         let Some(entry) = self.users.get_mut(&user_id) else {
             return;
         };
+        self.version += 1;
         if entry.update_id > 0 {
             self.changes.remove(&entry.update_id);
         }

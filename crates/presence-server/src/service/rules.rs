@@ -75,6 +75,79 @@ pub fn is_offline(timestamp: i64, now: i64, offline_threshold: i64) -> bool {
     now - timestamp > offline_threshold
 }
 
+/// What others see of a user: the dot a buddy list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Availability {
+    /// Some client reported activity within the offline threshold.
+    Active,
+    /// Some client reported within the threshold, none of it activity.
+    Idle,
+    /// Nothing within the threshold (or never).
+    #[default]
+    Offline,
+}
+
+/// A user's availability at `now` from the latest active report and the
+/// latest report of any kind over all their clients.
+///
+/// This is the rule of Zulip's clients over the modern format (active while
+/// the active timestamp is recent, else idle while the other one is), with
+/// this server's threshold semantics: a time exactly `offline_threshold`
+/// old still counts, one second more does not.
+pub fn availability(
+    last_active: Option<i64>,
+    last_connected: Option<i64>,
+    now: i64,
+    offline_threshold: i64,
+) -> Availability {
+    let recent = |t: Option<i64>| t.is_some_and(|t| !is_offline(t, now, offline_threshold));
+    if recent(last_active) {
+        Availability::Active
+    } else if recent(last_connected) {
+        Availability::Idle
+    } else {
+        Availability::Offline
+    }
+}
+
+/// The first second after `now` at which [`availability`] will differ from
+/// what it is at `now` if no report comes in, or `None` if it will not
+/// (the user is offline).
+pub fn next_change(
+    last_active: Option<i64>,
+    last_connected: Option<i64>,
+    now: i64,
+    offline_threshold: i64,
+) -> Option<i64> {
+    let expiry = |t: i64| t.saturating_add(offline_threshold).saturating_add(1);
+    match availability(last_active, last_connected, now, offline_threshold) {
+        Availability::Active => last_active.map(expiry),
+        Availability::Idle => last_connected.map(expiry),
+        Availability::Offline => None,
+    }
+}
+
+/// Zulip's rule for "this user just came online", which sends an event at
+/// once instead of waiting for others' next poll: the user's first record
+/// ever, or an active report when the user's latest active report is older
+/// than `offline_threshold - ping_interval - 10` seconds (or there is none),
+/// that is, when others might already show the user offline before the next
+/// regular ping.
+pub fn comes_online(
+    had_records: bool,
+    previous_last_active: Option<i64>,
+    active: bool,
+    now: i64,
+    offline_threshold: i64,
+    ping_interval: i64,
+) -> bool {
+    if !had_records {
+        return true;
+    }
+    let gap = offline_threshold - ping_interval - 10;
+    active && previous_last_active.is_none_or(|t| now - t > gap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +228,34 @@ mod tests {
             (PresenceStatus::Idle, 171)
         );
         assert_eq!(legacy_status(t(100, None)), (PresenceStatus::Idle, 100));
+    }
+
+    #[test]
+    fn availability_follows_the_threshold() {
+        use Availability::*;
+        assert_eq!(availability(Some(100), Some(100), 300, 200), Active);
+        assert_eq!(availability(Some(100), Some(250), 301, 200), Idle);
+        assert_eq!(availability(Some(100), Some(100), 301, 200), Offline);
+        assert_eq!(availability(None, Some(100), 150, 200), Idle);
+        assert_eq!(availability(None, None, 150, 200), Offline);
+    }
+
+    #[test]
+    fn the_next_change_is_one_second_past_the_threshold() {
+        assert_eq!(next_change(Some(100), Some(160), 120, 200), Some(301));
+        assert_eq!(next_change(Some(100), Some(160), 301, 200), Some(361));
+        assert_eq!(next_change(Some(100), Some(160), 361, 200), None);
+        assert_eq!(next_change(None, None, 0, 200), None);
+    }
+
+    #[test]
+    fn coming_online_follows_zulips_rule() {
+        // Defaults: threshold 200, ping 60, so the gap is 130 s.
+        assert!(comes_online(false, None, false, 1000, 200, 60));
+        assert!(comes_online(true, None, true, 1000, 200, 60));
+        assert!(comes_online(true, Some(869), true, 1000, 200, 60));
+        assert!(!comes_online(true, Some(870), true, 1000, 200, 60));
+        assert!(!comes_online(true, Some(0), false, 1000, 200, 60));
     }
 
     #[test]

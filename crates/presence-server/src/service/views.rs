@@ -57,13 +57,8 @@ pub fn legacy(user: &UserEntry) -> Option<LegacyPresence> {
 /// connected time over all clients, `date_joined` standing in for a missing one.
 pub fn modern(user: &UserEntry) -> ModernPresence {
     let joined = user.account.date_joined;
-    let active = user
-        .clients
-        .iter()
-        .filter_map(|r| r.times.last_active)
-        .max();
     ModernPresence {
-        active_timestamp: active.unwrap_or(joined),
+        active_timestamp: user.last_active().unwrap_or(joined),
         idle_timestamp: user.last_connected().unwrap_or(joined),
     }
 }

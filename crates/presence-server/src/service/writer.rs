@@ -11,8 +11,23 @@
 //! Between batches (at most every `directory_poll_ms`) the thread asks the
 //! store whether someone else (the admin command) changed realms or users,
 //! and loads just those rows.
+//!
+//! Presence events are produced here too, at the one point where a change
+//! becomes visible: after commit, while the batch is applied to memory. The
+//! thread remembers for each user what others were last shown (active, idle
+//! or offline) and when that will change by itself (a report ages past the
+//! offline threshold); on every turn of its loop it looks at the changes
+//! that are due by the service clock. So idle and offline are noticed by
+//! the server within `directory_poll_ms` of the threshold, without waiting
+//! for anyone's poll, and a test moves the clock instead of sleeping.
+//! Events are handed to the hub before the batch is acknowledged, so a
+//! client whose report was acknowledged finds its event already queued.
+//!
+//! With several nodes, changes another node committed would be applied
+//! here as well (from the shared store's change feed), and produce this
+//! node's events through the same path.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -23,11 +38,19 @@ use tokio::sync::oneshot;
 
 use super::RuleSettings;
 use super::model::{ClientRecord, Directory, Realm, SharedRealm};
-use super::rules::{Times, apply_report, backdate};
+use super::rules::{
+    Availability, Times, apply_report, availability, backdate, comes_online, next_change,
+};
+use super::views;
+use crate::clock::SharedClock;
+use crate::events::{Hub, PresenceChange, PresenceEvents};
 use crate::store::{DeviceKind, Mutation, PresenceRow, Snapshot, Store, UserRow};
 
 /// How many commands one transaction takes at most.
 const MAX_BATCH: usize = 4096;
+
+/// How often expired event queues are looked for.
+const QUEUE_SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Why a write was not made.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -169,6 +192,8 @@ struct Staged {
     update_id: i64,
     presence_changed: bool,
     account_changed: bool,
+    /// A report in the batch counts as coming online by Zulip's rule.
+    came_online: bool,
 }
 
 /// The batch under construction.
@@ -181,6 +206,13 @@ struct Batch {
     outcomes: Vec<(Ack, Result<(), WriteError>)>,
 }
 
+/// A presence event made under a realm's lock, published after it.
+struct Produced {
+    realm_id: i64,
+    seq: u64,
+    change: PresenceChange,
+}
+
 /// The thread's state.
 pub struct Writer {
     store: Box<dyn Store>,
@@ -188,29 +220,64 @@ pub struct Writer {
     rules: RuleSettings,
     directory_version: i64,
     poll_every: Duration,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+    /// What others were last shown of each user with presence (by an
+    /// event, or as the state was when the server started); a change is
+    /// news when it differs. Absent means offline.
+    shown: HashMap<i64, Availability>,
+    /// When each user's availability changes by itself next:
+    /// (Unix second, realm id, user id). Entries made stale by a later
+    /// report are harmless: a due entry is judged again from the state.
+    deadlines: BTreeSet<(i64, i64, i64)>,
 }
 
 impl Writer {
-    /// A writer over `store`, whose snapshot at `directory_version` built `directory`.
+    /// A writer over `store`, whose snapshot at `directory_version` built
+    /// `directory`, producing events into `hub`. What every user is shown
+    /// as now is taken as known, so starting produces no events.
     pub fn new(
         store: Box<dyn Store>,
         directory: Arc<RwLock<Directory>>,
         rules: RuleSettings,
         directory_version: i64,
         poll_every: Duration,
+        hub: Arc<Hub>,
+        clock: SharedClock,
     ) -> Self {
+        let now = clock.now_secs();
+        let threshold = rules.offline_threshold_secs;
+        let mut shown = HashMap::new();
+        let mut deadlines = BTreeSet::new();
+        for (&realm_id, realm) in &directory.read().realms {
+            for user in realm.read().users.values() {
+                let (active, connected) = (user.last_active(), user.last_connected());
+                let now_shown = availability(active, connected, now, threshold);
+                if now_shown != Availability::Offline {
+                    shown.insert(user.account.id, now_shown);
+                }
+                if let Some(at) = next_change(active, connected, now, threshold) {
+                    deadlines.insert((at, realm_id, user.account.id));
+                }
+            }
+        }
         Writer {
             store,
             directory,
             rules,
             directory_version,
             poll_every,
+            hub,
+            clock,
+            shown,
+            deadlines,
         }
     }
 
     /// Runs until every sender of `commands` is gone.
     pub fn run(mut self, commands: Receiver<Command>) {
         let mut last_poll = Instant::now();
+        let mut last_sweep = Instant::now();
         loop {
             let wait = self.poll_every.saturating_sub(last_poll.elapsed());
             match commands.recv_timeout(wait) {
@@ -226,6 +293,11 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.publish_due_transitions();
+            if last_sweep.elapsed() >= QUEUE_SWEEP_EVERY {
+                self.hub.sweep();
+                last_sweep = Instant::now();
             }
             if last_poll.elapsed() >= self.poll_every {
                 if let Err(e) = self.poll_directory() {
@@ -248,14 +320,22 @@ impl Writer {
             let (ack, outcome) = self.evaluate(&mut batch, command);
             batch.outcomes.push((ack, outcome));
         }
+        let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
             Ok(())
         } else {
             self.store.commit(&batch.mutations)
         };
+        tracing::debug!(
+            commands = batch.outcomes.len(),
+            mutations = batch.mutations.len(),
+            commit_micros = started.elapsed().as_micros() as u64,
+            "batch"
+        );
         match committed {
             Ok(()) => {
-                self.apply(&mut batch);
+                let produced = self.apply(&mut batch);
+                self.publish(produced);
                 for (ack, outcome) in batch.outcomes {
                     let _ = ack.send(outcome);
                 }
@@ -385,6 +465,7 @@ impl Writer {
                 update_id: user.update_id,
                 presence_changed: false,
                 account_changed: false,
+                came_online: false,
             },
         );
         Ok(())
@@ -392,7 +473,7 @@ impl Writer {
 
     fn presence_disabled(&self, realm_id: i64) -> bool {
         self.realm(realm_id)
-            .is_none_or(|realm| realm.read().row.presence_disabled)
+            .is_none_or(|realm| realm.read().row().presence_disabled)
     }
 
     fn next_id(batch: &mut Batch, realm_id: i64) -> i64 {
@@ -413,8 +494,21 @@ impl Writer {
         let Some(times) = apply_report(current, active, now, self.rules.min_freq_secs) else {
             return;
         };
+        let came_online = comes_online(
+            !staged.clients.is_empty(),
+            staged
+                .clients
+                .iter()
+                .filter_map(|r| r.times.last_active)
+                .max(),
+            active,
+            now,
+            self.rules.offline_threshold_secs,
+            self.rules.ping_interval_secs,
+        );
         let id = Self::next_id(batch, who.realm_id);
         let staged = batch.users.get_mut(&who).expect("staged by the caller");
+        staged.came_online |= came_online;
         match position {
             Some(i) => staged.clients[i].times = times,
             None => {
@@ -533,8 +627,10 @@ impl Writer {
             .map_err(|e| WriteError::Store(e.to_string()))
     }
 
-    /// Installs a committed batch in memory.
-    fn apply(&self, batch: &mut Batch) {
+    /// Installs a committed batch in memory and returns the events it makes.
+    fn apply(&mut self, batch: &mut Batch) -> Vec<Produced> {
+        let now = self.clock.now_secs();
+        let mut produced = Vec::new();
         for (who, staged) in batch.users.drain() {
             if !staged.presence_changed && !staged.account_changed {
                 continue;
@@ -548,6 +644,94 @@ impl Writer {
             }
             if staged.presence_changed {
                 realm.put_presence(who.user_id, staged.clients, staged.update_id);
+                produced.extend(self.transition(who, &mut realm, now, staged.came_online));
+            }
+        }
+        produced
+    }
+
+    /// Judges what others see of a user at `now` against what they were
+    /// last shown, schedules the next change, and describes the news, if
+    /// any, under the realm's next event number.
+    ///
+    /// News is a change of availability, or coming online by Zulip's rule.
+    /// Nothing is produced for a realm with presence disabled, nor for a
+    /// user who is not listed (deactivated, or a bot).
+    fn transition(
+        &mut self,
+        who: UserRef,
+        realm: &mut Realm,
+        now: i64,
+        came_online: bool,
+    ) -> Option<Produced> {
+        let threshold = self.rules.offline_threshold_secs;
+        let disabled = realm.row().presence_disabled;
+        let user = realm.users.get(&who.user_id)?;
+        let (active, connected) = (user.last_active(), user.last_connected());
+        let now_shown = availability(active, connected, now, threshold);
+        let before = if now_shown == Availability::Offline {
+            self.shown.remove(&who.user_id)
+        } else {
+            self.shown.insert(who.user_id, now_shown)
+        };
+        let news = came_online || now_shown != before.unwrap_or_default();
+        if let Some(at) = next_change(active, connected, now, threshold) {
+            self.deadlines.insert((at, who.realm_id, who.user_id));
+        }
+        if !news || disabled || !user.is_listed() {
+            return None;
+        }
+        let change = PresenceChange {
+            user_id: who.user_id,
+            email: user.account.email.clone(),
+            clients: views::legacy(user)
+                .map(|presence| presence.clients)
+                .unwrap_or_default(),
+            modern: views::modern(user),
+            server_timestamp: self.clock.now_f64(),
+        };
+        realm.event_seq += 1;
+        Some(Produced {
+            realm_id: who.realm_id,
+            seq: realm.event_seq,
+            change,
+        })
+    }
+
+    /// Produces the events of availability changes that are due by the
+    /// service clock: reports aging into idle or offline.
+    fn publish_due_transitions(&mut self) {
+        let now = self.clock.now_secs();
+        let mut produced = Vec::new();
+        while let Some(&(at, realm_id, user_id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(realm) = self.realm(realm_id) else {
+                continue;
+            };
+            let mut realm = realm.write();
+            let who = UserRef { realm_id, user_id };
+            produced.extend(self.transition(who, &mut realm, now, false));
+        }
+        self.publish(produced);
+    }
+
+    /// Encodes each event once and hands it to the hub, in the order made.
+    fn publish(&self, produced: Vec<Produced>) {
+        for Produced {
+            realm_id,
+            seq,
+            change,
+        } in produced
+        {
+            match PresenceEvents::encode(&change) {
+                Some(events) => self.hub.publish(realm_id, seq, &events),
+                None => tracing::error!(
+                    user_id = change.user_id,
+                    "a presence event could not be encoded"
+                ),
             }
         }
     }
@@ -560,9 +744,13 @@ impl Writer {
         }
         let changes = self.store.directory_changes(self.directory_version)?;
         for row in changes.realms {
+            if row.deactivated {
+                // Nobody of it can poll any more; free its queues now.
+                self.hub.drop_realm(row.id);
+            }
             let existing = self.realm(row.id);
             match existing {
-                Some(realm) => realm.write().row = row,
+                Some(realm) => realm.write().set_row(row),
                 None => {
                     let id = row.id;
                     self.directory
@@ -576,6 +764,9 @@ impl Writer {
             let Some(realm) = self.realm(row.realm_id) else {
                 continue;
             };
+            if !row.is_active {
+                self.hub.drop_user(row.id);
+            }
             let new_hash = row.api_key_hash;
             let ids = (row.realm_id, row.id);
             let old_hash = {

@@ -1,9 +1,13 @@
 //! The official Python client `zulip`, unmodified, against a server process.
 //!
-//! Needs `pip install zulip`. Without it the test says so and skips on a
+//! Needs `pip install zulip`. Without it the tests say so and skip on a
 //! developer's machine; under CI (`CI` set) a missing client is a failure.
 
-use std::process::Command;
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::support::{ServerProcess, admin, create_user};
 
@@ -15,16 +19,76 @@ fn zulip_installed() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether to skip a test for want of the client (never under CI).
+fn skip(test: &str) -> bool {
+    if zulip_installed() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but the Python package `zulip` is not installed"
+    );
+    eprintln!("SKIPPED {test}: `pip install zulip` to run it");
+    true
+}
+
+/// A script of `tests/python`.
+fn script(name: &str) -> String {
+    format!("{}/../../tests/python/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes a zuliprc exactly as the official client documents it.
+fn zuliprc(dir: &Path, server: &ServerProcess, email: &str, key: &str) -> PathBuf {
+    let path = dir.join(format!("{email}.zuliprc"));
+    std::fs::write(
+        &path,
+        format!("[api]\nemail={email}\nkey={key}\nsite={}\n", server.base),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs `python3 SCRIPT ARGS...`, killing it if it takes longer than `limit`.
+fn run_python(script: &str, args: &[&OsStr], limit: Duration) -> Output {
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Drain both pipes on threads so that a chatty script cannot block.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            out
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait works") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait works");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
+    }
+}
+
 #[test]
 fn the_official_python_client_works_unmodified() {
-    if !zulip_installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but the Python package `zulip` is not installed"
-        );
-        eprintln!(
-            "SKIPPED the_official_python_client_works_unmodified: `pip install zulip` to run it"
-        );
+    if skip("the_official_python_client_works_unmodified") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -33,30 +97,23 @@ fn the_official_python_client_works_unmodified() {
     let bob = create_user(dir.path(), "acme", "bob@acme.test", false);
     create_user(dir.path(), "acme", "bot@acme.test", true);
     let server = ServerProcess::start(dir.path(), &["serve"]);
-
-    // zuliprc files exactly as the official client documents them.
-    let write_rc = |name: &str, email: &str, key: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(
-            &path,
-            format!("[api]\nemail={email}\nkey={key}\nsite={}\n", server.base),
-        )
-        .unwrap();
-        path
-    };
-    let alice_rc = write_rc("alice.zuliprc", "alice@acme.test", &alice);
-    let bob_rc = write_rc("bob.zuliprc", "bob@acme.test", &bob);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/zulip_client_compat.py"
+    let alice_rc = zuliprc(dir.path(), &server, "alice@acme.test", &alice);
+    let bob_rc = zuliprc(dir.path(), &server, "bob@acme.test", &bob);
+    let out = run_python(
+        &script("zulip_client_compat.py"),
+        &[
+            alice_rc.as_os_str(),
+            bob_rc.as_os_str(),
+            OsStr::new("bot@acme.test"),
+        ],
+        Duration::from_secs(120),
     );
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&alice_rc)
-        .arg(&bob_rc)
-        .arg("bot@acme.test")
-        .output()
-        .expect("python3 runs");
+    expect_all_passed(&out);
+}
+
+/// Asserts that a script exited 0 and reported no failed check.
+#[track_caller]
+fn expect_all_passed(out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -64,4 +121,31 @@ fn the_official_python_client_works_unmodified() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn the_official_python_client_receives_presence_events() {
+    if skip("the_official_python_client_receives_presence_events") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    admin(dir.path(), &["realm", "create", "acme"]);
+    let users = ["alice", "bob", "carol", "dave"].map(|name| {
+        let email = format!("{name}@acme.test");
+        let key = create_user(dir.path(), "acme", &email, false);
+        (email, key)
+    });
+    // Heartbeats every second, so that waiting polls come back quickly.
+    let server = ServerProcess::start(dir.path(), &["serve", "--event-heartbeat-ms", "1000"]);
+    let rcs: Vec<PathBuf> = users
+        .iter()
+        .map(|(email, key)| zuliprc(dir.path(), &server, email, key))
+        .collect();
+    let args: Vec<&OsStr> = rcs.iter().map(|rc| rc.as_os_str()).collect();
+    let out = run_python(
+        &script("zulip_client_events.py"),
+        &args,
+        Duration::from_secs(90),
+    );
+    expect_all_passed(&out);
 }

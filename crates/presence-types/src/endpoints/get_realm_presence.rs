@@ -15,9 +15,9 @@ pub struct GetRealmPresenceResponse {
     pub result: SuccessTag,
     /// Always empty on success.
     pub msg: String,
+    /// The server's clock when the answer was made (Unix seconds, fractional).
+    pub server_timestamp: f64,
     /// Legacy presence keyed by email: active, non-bot users with a report
     /// within the history window.
     pub presences: BTreeMap<String, LegacyPresence>,
-    /// The server's clock when the answer was made (Unix seconds, fractional).
-    pub server_timestamp: f64,
 }

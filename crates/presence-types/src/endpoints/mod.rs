@@ -4,6 +4,7 @@
 //! `SPEC.md` §1): non-string values travel as JSON inside form fields, so a
 //! client encodes `ping_only: true` as `ping_only=true`.
 
+pub mod events;
 pub mod get_realm_presence;
 pub mod get_user_presence;
 pub mod push_devices;

@@ -1,0 +1,110 @@
+//! Server processes under measurement: start, find the address in the log,
+//! read CPU time and resident memory from `/proc`, stop.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running server process, killed when dropped.
+pub struct Process {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    /// From spawning to the address line in the log.
+    pub startup: Duration,
+}
+
+impl Process {
+    /// Spawns `program args...` and waits (up to `limit`) for `listening on http://ADDR`.
+    pub fn start(program: &Path, args: &[String], limit: Duration) -> anyhow::Result<Process> {
+        let started = Instant::now();
+        // RUST_LOG from the environment reaches the server, and then its log
+        // is passed through: a way to look inside a slow scenario.
+        let passthrough = std::env::var_os("RUST_LOG").is_some();
+        let log_filter = std::env::var("RUST_LOG")
+            .unwrap_or_else(|_| "warn,presence_server::cli=info".to_owned());
+        let mut child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", log_filter)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if passthrough {
+                    eprintln!("{line}");
+                }
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let address = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(address);
+                }
+            }
+        });
+        let address = match rx.recv_timeout(limit) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                bail!(
+                    "{} did not report its address within {limit:?}",
+                    program.display()
+                );
+            }
+        };
+        Ok(Process {
+            child,
+            address,
+            startup: started.elapsed(),
+        })
+    }
+
+    /// User plus system CPU time so far, in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th fields of the whole line.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+        Ok(ticks / clock_ticks_per_second())
+    }
+
+    /// Resident memory, in bytes.
+    pub fn resident_bytes(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS line")?;
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("no VmRSS value")?
+            .parse()?;
+        Ok(kib * 1024)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}

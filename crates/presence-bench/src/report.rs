@@ -1,0 +1,57 @@
+//! The table `cargo xtask bench` prints, one row per scenario and size.
+
+use crate::load::Outcome;
+
+/// One measured scenario, ours beside the baseline.
+pub struct Row {
+    /// The scenario's letter and name.
+    pub scenario: String,
+    /// Users in the realm.
+    pub users: usize,
+    /// Our server's outcome.
+    pub ours: Outcome,
+    /// Our server's CPU seconds over the window.
+    pub ours_cpu: f64,
+    /// The baseline's outcome.
+    pub baseline: Outcome,
+    /// The baseline's CPU seconds over the window.
+    pub baseline_cpu: f64,
+}
+
+/// The header of the table.
+pub fn header() -> String {
+    "| scenario | users | ours req/s | baseline req/s | ratio | ours p50 / p99 ms | baseline p50 / p99 ms | ours CPU s per 1k req | baseline CPU s per 1k req | body bytes | non-2xx |\n\
+     |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        .to_owned()
+}
+
+fn per_thousand(cpu: f64, requests: u64) -> f64 {
+    cpu / requests.max(1) as f64 * 1000.0
+}
+
+impl Row {
+    /// Our throughput over the baseline's.
+    pub fn ratio(&self) -> f64 {
+        self.ours.rate() / self.baseline.rate().max(f64::MIN_POSITIVE)
+    }
+
+    /// The row as markdown.
+    pub fn markdown(&self) -> String {
+        format!(
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.3} | {:.3} | {} | {} |",
+            self.scenario,
+            self.users,
+            self.ours.rate(),
+            self.baseline.rate(),
+            self.ratio(),
+            self.ours.percentile_ms(50.0),
+            self.ours.percentile_ms(99.0),
+            self.baseline.percentile_ms(50.0),
+            self.baseline.percentile_ms(99.0),
+            per_thousand(self.ours_cpu, self.ours.requests),
+            per_thousand(self.baseline_cpu, self.baseline.requests),
+            self.ours.mean_body_bytes(),
+            self.ours.failures,
+        )
+    }
+}

@@ -1,0 +1,563 @@
+//! The registry of event queues: who owns which, fan-out by realm, the
+//! per-user cap, expiry, and the long-poll of `GET /events`.
+//!
+//! Lock order: a realm's lock may be held while taking the registry's (a
+//! queue is registered under the realm's read lock); never the other way
+//! round. Fan-out takes the registry's read lock and each queue's own lock
+//! in turn, so polls of other queues proceed meanwhile.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::RwLock;
+use rand::Rng;
+
+use super::encode::{EncodedEvent, PresenceEvents};
+use super::queue::{Closed, Consumer, Entry, Queue, Wake};
+use super::{EventError, EventFormat, EventSettings};
+use crate::clock::SharedClock;
+
+/// What a new queue is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// The owner.
+    pub user_id: i64,
+    /// The owner's realm, whose events it receives.
+    pub realm_id: i64,
+    /// The shape of its presence events.
+    pub format: EventFormat,
+    /// Whether it receives presence events at all (else only heartbeats).
+    pub wants_presence: bool,
+    /// The realm's event sequence number its snapshot reflects.
+    pub start_seq: u64,
+}
+
+/// Counts for monitoring and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventStats {
+    /// Open queues.
+    pub queues: usize,
+    /// Queues with a long-poll or stream waiting on them.
+    pub waiting: usize,
+    /// Events held over all queues.
+    pub events: usize,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<Arc<str>, Arc<Queue>>,
+    by_realm: HashMap<i64, Vec<Arc<Queue>>>,
+    by_user: HashMap<i64, Vec<Arc<Queue>>>,
+}
+
+impl Registry {
+    fn insert(&mut self, queue: Arc<Queue>) {
+        self.by_realm
+            .entry(queue.realm_id())
+            .or_default()
+            .push(queue.clone());
+        self.by_user
+            .entry(queue.user_id())
+            .or_default()
+            .push(queue.clone());
+        self.by_id.insert(queue.id().clone(), queue);
+    }
+
+    /// Removes many queues in one pass over the lists they are in.
+    fn remove_all(&mut self, queues: &[Arc<Queue>]) {
+        let gone: HashSet<*const Queue> = queues.iter().map(Arc::as_ptr).collect();
+        let mut realms = HashSet::new();
+        let mut users = HashSet::new();
+        for queue in queues {
+            if self
+                .by_id
+                .get(queue.id())
+                .is_some_and(|q| Arc::ptr_eq(q, queue))
+            {
+                self.by_id.remove(queue.id());
+            }
+            realms.insert(queue.realm_id());
+            users.insert(queue.user_id());
+        }
+        let keep = |list: &mut Vec<Arc<Queue>>| {
+            list.retain(|q| !gone.contains(&Arc::as_ptr(q)));
+            !list.is_empty()
+        };
+        for realm_id in realms {
+            if let Some(list) = self.by_realm.get_mut(&realm_id)
+                && !keep(list)
+            {
+                self.by_realm.remove(&realm_id);
+            }
+        }
+        for user_id in users {
+            if let Some(list) = self.by_user.get_mut(&user_id)
+                && !keep(list)
+            {
+                self.by_user.remove(&user_id);
+            }
+        }
+    }
+
+    fn remove(&mut self, queue: &Arc<Queue>) {
+        fn take(map: &mut HashMap<i64, Vec<Arc<Queue>>>, key: i64, queue: &Arc<Queue>) {
+            if let Some(list) = map.get_mut(&key) {
+                if let Some(i) = list.iter().position(|q| Arc::ptr_eq(q, queue)) {
+                    list.swap_remove(i);
+                }
+                if list.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+        if self
+            .by_id
+            .get(queue.id())
+            .is_some_and(|q| Arc::ptr_eq(q, queue))
+        {
+            self.by_id.remove(queue.id());
+        }
+        take(&mut self.by_realm, queue.realm_id(), queue);
+        take(&mut self.by_user, queue.user_id(), queue);
+    }
+}
+
+/// All event queues of the server.
+pub struct Hub {
+    settings: EventSettings,
+    clock: SharedClock,
+    registry: RwLock<Registry>,
+    stopped: AtomicBool,
+}
+
+/// A new random queue id in the form Zulip uses (a version 4 UUID).
+fn new_queue_id() -> Arc<str> {
+    let mut bytes: [u8; 16] = rand::rng().random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Arc::from(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(settings: EventSettings, clock: SharedClock) -> Self {
+        Hub {
+            settings,
+            clock,
+            registry: RwLock::new(Registry::default()),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &EventSettings {
+        &self.settings
+    }
+
+    /// Opens a queue. If its owner already holds the most queues allowed,
+    /// the least recently used of them is dropped first (its client gets
+    /// `BAD_EVENT_QUEUE_ID` and registers again, as Zulip clients do).
+    pub fn open(&self, spec: QueueSpec) -> Result<Arc<Queue>, EventError> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(EventError::ShuttingDown);
+        }
+        let now = self.clock.now_secs();
+        let queue = Arc::new(Queue::new(
+            new_queue_id(),
+            spec.user_id,
+            spec.realm_id,
+            spec.format,
+            spec.wants_presence,
+            spec.start_seq,
+            now,
+        ));
+        let mut registry = self.registry.write();
+        loop {
+            let mine = registry.by_user.get(&spec.user_id);
+            if mine.is_none_or(|list| list.len() < self.settings.max_queues_per_user) {
+                break;
+            }
+            let oldest = mine
+                .and_then(|list| list.iter().min_by_key(|q| q.with_state(|s| s.last_used())))
+                .cloned();
+            let Some(oldest) = oldest else { break };
+            oldest.close(Closed::Evicted);
+            registry.remove(&oldest);
+        }
+        registry.insert(queue.clone());
+        Ok(queue)
+    }
+
+    /// The caller's open queue `queue_id`; `BAD_EVENT_QUEUE_ID` for an
+    /// unknown, closed or expired queue, or one of another user.
+    pub fn find(&self, user_id: i64, queue_id: &str) -> Result<Arc<Queue>, EventError> {
+        let bad = || EventError::BadQueueId(queue_id.to_owned());
+        let queue = self
+            .registry
+            .read()
+            .by_id
+            .get(queue_id)
+            .cloned()
+            .ok_or_else(bad)?;
+        if queue.user_id() != user_id {
+            return Err(bad());
+        }
+        let now = self.clock.now_secs();
+        let timeout = self.settings.queue_timeout_secs;
+        let (closed, expired) = queue.with_state(|s| (s.closed(), s.is_expired(now, timeout)));
+        if closed.is_some() || expired {
+            // The periodic sweep may not have come by yet; judge now.
+            queue.close(Closed::Expired);
+            self.registry.write().remove(&queue);
+            return Err(bad());
+        }
+        Ok(queue)
+    }
+
+    /// `GET /events`: acknowledges up to `last_event_id`, then answers the
+    /// queue's events, waiting for one unless `dont_block`. After the
+    /// heartbeat interval without events the answer is a `heartbeat` event.
+    pub async fn get_events(
+        &self,
+        user_id: i64,
+        queue_id: &str,
+        last_event_id: i64,
+        dont_block: bool,
+    ) -> Result<Vec<Entry>, EventError> {
+        let queue = self.find(user_id, queue_id)?;
+        queue.with_state(|s| s.acknowledge(last_event_id))?;
+        // A request still waiting on this queue answers now, as in Zulip:
+        // its client has moved on to this one.
+        let consumer = queue.attach(self.clock.clone());
+        if let Some(events) =
+            queue.with_state(|s| (!s.is_empty() || dont_block).then(|| s.contents()))
+        {
+            return Ok(events);
+        }
+        let wake = consumer.wait(last_event_id, self.settings.heartbeat).await;
+        self.finish_poll(&consumer, queue_id, wake)
+    }
+
+    fn finish_poll(
+        &self,
+        consumer: &Consumer,
+        queue_id: &str,
+        wake: Wake,
+    ) -> Result<Vec<Entry>, EventError> {
+        let queue = consumer.queue();
+        match wake {
+            Wake::TimedOut => {
+                if queue
+                    .push(
+                        EncodedEvent::heartbeat(),
+                        self.settings.max_events_per_queue,
+                    )
+                    .is_err()
+                {
+                    self.drop_overflowed(queue);
+                    return Err(EventError::BadQueueId(queue_id.to_owned()));
+                }
+                Ok(queue.with_state(|s| s.contents()))
+            }
+            // A deleted queue, or a stopping server, answers what it has, as
+            // Zulip finishes a waiting request when it drops a queue.
+            Wake::Events | Wake::Superseded | Wake::Closed(Closed::Deleted | Closed::Shutdown) => {
+                Ok(queue.with_state(|s| s.contents()))
+            }
+            Wake::Closed(_) => Err(EventError::BadQueueId(queue_id.to_owned())),
+        }
+    }
+
+    /// For a stream resuming after `last_event_id`: the queue, with every
+    /// event up to that id acknowledged.
+    pub fn resume(
+        &self,
+        user_id: i64,
+        queue_id: &str,
+        last_event_id: i64,
+    ) -> Result<Arc<Queue>, EventError> {
+        let queue = self.find(user_id, queue_id)?;
+        queue.with_state(|s| s.acknowledge(last_event_id))?;
+        Ok(queue)
+    }
+
+    /// Makes `queue`'s consumer, for a stream.
+    pub fn attach(&self, queue: &Arc<Queue>) -> Consumer {
+        queue.attach(self.clock.clone())
+    }
+
+    /// `DELETE /events`.
+    pub fn delete(&self, user_id: i64, queue_id: &str) -> Result<(), EventError> {
+        let queue = self.find(user_id, queue_id)?;
+        queue.close(Closed::Deleted);
+        self.registry.write().remove(&queue);
+        Ok(())
+    }
+
+    /// Appends the realm's presence event number `seq` to every queue of the
+    /// realm that takes it. A queue that cannot take it is dropped.
+    pub fn publish(&self, realm_id: i64, seq: u64, events: &PresenceEvents) {
+        let max = self.settings.max_events_per_queue;
+        let mut overflowed = Vec::new();
+        {
+            let registry = self.registry.read();
+            let Some(queues) = registry.by_realm.get(&realm_id) else {
+                return;
+            };
+            for queue in queues.iter().filter(|q| q.receives(seq)) {
+                let event = events.for_format(queue.format()).clone();
+                if queue.push(event, max).is_err() {
+                    overflowed.push(queue.clone());
+                }
+            }
+        }
+        for queue in &overflowed {
+            self.drop_overflowed(queue);
+        }
+    }
+
+    fn drop_overflowed(&self, queue: &Arc<Queue>) {
+        tracing::info!(
+            queue = %queue.id(),
+            user_id = queue.user_id(),
+            "dropping an event queue whose client does not keep up"
+        );
+        queue.close(Closed::Overflowed);
+        self.registry.write().remove(queue);
+    }
+
+    /// Drops every queue of a user (who was deactivated).
+    pub fn drop_user(&self, user_id: i64) {
+        let queues = self.registry.read().by_user.get(&user_id).cloned();
+        self.drop_deactivated(queues.unwrap_or_default());
+    }
+
+    /// Drops every queue of a realm (which was deactivated).
+    pub fn drop_realm(&self, realm_id: i64) {
+        let queues = self.registry.read().by_realm.get(&realm_id).cloned();
+        self.drop_deactivated(queues.unwrap_or_default());
+    }
+
+    fn drop_deactivated(&self, queues: Vec<Arc<Queue>>) {
+        if queues.is_empty() {
+            return;
+        }
+        for queue in &queues {
+            queue.close(Closed::Deactivated);
+        }
+        self.registry.write().remove_all(&queues);
+    }
+
+    /// Drops every queue unused for the queue timeout.
+    pub fn sweep(&self) {
+        let now = self.clock.now_secs();
+        let timeout = self.settings.queue_timeout_secs;
+        let expired: Vec<Arc<Queue>> = self
+            .registry
+            .read()
+            .by_id
+            .values()
+            .filter(|q| q.with_state(|s| s.is_expired(now, timeout)))
+            .cloned()
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        for queue in &expired {
+            queue.close(Closed::Expired);
+        }
+        self.registry.write().remove_all(&expired);
+        tracing::debug!(count = expired.len(), "dropped expired event queues");
+    }
+
+    /// Stops: every waiting poll answers, every stream ends, and no new
+    /// queue is opened.
+    pub fn shutdown(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let registry = std::mem::take(&mut *self.registry.write());
+        for queue in registry.by_id.values() {
+            queue.close(Closed::Shutdown);
+        }
+    }
+
+    /// Counts of queues, waiting consumers and held events.
+    pub fn stats(&self) -> EventStats {
+        let registry = self.registry.read();
+        let mut stats = EventStats {
+            queues: registry.by_id.len(),
+            ..EventStats::default()
+        };
+        for queue in registry.by_id.values() {
+            queue.with_state(|s| {
+                stats.waiting += usize::from(s.consumers() > 0);
+                stats.events += s.len();
+            });
+        }
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn settings() -> EventSettings {
+        EventSettings {
+            queue_timeout_secs: 600,
+            heartbeat: Duration::from_millis(50),
+            stream_keepalive: Duration::from_millis(50),
+            stream_max: None,
+            max_queues_per_user: 2,
+            max_events_per_queue: 3,
+        }
+    }
+
+    fn spec(user_id: i64, realm_id: i64) -> QueueSpec {
+        QueueSpec {
+            user_id,
+            realm_id,
+            format: EventFormat::Legacy,
+            wants_presence: true,
+            start_seq: 0,
+        }
+    }
+
+    fn change(user_id: i64) -> PresenceEvents {
+        PresenceEvents::encode(&super::super::PresenceChange {
+            user_id,
+            email: format!("u{user_id}@x.test"),
+            clients: Default::default(),
+            modern: presence_types::ModernPresence {
+                active_timestamp: 1,
+                idle_timestamp: 1,
+            },
+            server_timestamp: 1.0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn queue_ids_look_like_zulips() {
+        let id = new_queue_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert_ne!(id, new_queue_id());
+    }
+
+    #[test]
+    fn the_per_user_cap_drops_the_least_recently_used() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock.clone());
+        let first = hub.open(spec(1, 1)).unwrap();
+        clock.advance(1);
+        let second = hub.open(spec(1, 1)).unwrap();
+        clock.advance(1);
+        hub.find(1, first.id())
+            .unwrap()
+            .with_state(|s| s.touch(1002));
+        let third = hub.open(spec(1, 1)).unwrap();
+        assert!(hub.find(1, first.id()).is_ok());
+        assert_eq!(
+            hub.find(1, second.id()).unwrap_err(),
+            EventError::BadQueueId(second.id().to_string())
+        );
+        assert!(hub.find(1, third.id()).is_ok());
+        assert!(hub.open(spec(2, 1)).is_ok(), "the cap is per user");
+    }
+
+    #[test]
+    fn events_reach_only_their_realm_and_only_newer_queues() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock);
+        let here = hub.open(spec(1, 1)).unwrap();
+        let elsewhere = hub.open(spec(2, 2)).unwrap();
+        let later = hub
+            .open(QueueSpec {
+                start_seq: 1,
+                ..spec(3, 1)
+            })
+            .unwrap();
+        hub.publish(1, 1, &change(9));
+        assert_eq!(here.with_state(|s| s.len()), 1);
+        assert_eq!(elsewhere.with_state(|s| s.len()), 0);
+        assert_eq!(later.with_state(|s| s.len()), 0, "its snapshot has event 1");
+        hub.publish(1, 2, &change(9));
+        assert_eq!(later.with_state(|s| s.len()), 1);
+    }
+
+    #[test]
+    fn a_queue_that_does_not_keep_up_is_dropped() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock);
+        let queue = hub.open(spec(1, 1)).unwrap();
+        for seq in 1..=4 {
+            hub.publish(1, seq, &change(9));
+        }
+        assert!(hub.find(1, queue.id()).is_err());
+        assert_eq!(hub.stats().queues, 0);
+    }
+
+    #[test]
+    fn deactivation_drops_the_queues() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock);
+        let gone = hub.open(spec(1, 1)).unwrap();
+        let kept = hub.open(spec(2, 1)).unwrap();
+        let elsewhere = hub.open(spec(3, 2)).unwrap();
+        hub.drop_user(1);
+        assert!(hub.find(1, gone.id()).is_err());
+        assert!(hub.find(2, kept.id()).is_ok());
+        hub.drop_realm(1);
+        assert!(hub.find(2, kept.id()).is_err());
+        assert!(hub.find(3, elsewhere.id()).is_ok());
+    }
+
+    #[test]
+    fn expiry_is_judged_by_the_service_clock() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock.clone());
+        let queue = hub.open(spec(1, 1)).unwrap();
+        clock.advance(599);
+        hub.sweep();
+        assert!(hub.find(1, queue.id()).is_ok());
+        let other = hub.open(spec(2, 1)).unwrap();
+        clock.advance(1);
+        hub.sweep();
+        assert_eq!(
+            hub.stats().queues,
+            1,
+            "only the queue unused for 600 s goes"
+        );
+        assert!(hub.find(2, other.id()).is_ok());
+        clock.advance(600);
+        hub.sweep();
+        assert_eq!(hub.stats().queues, 0);
+        assert!(hub.registry.read().by_realm.is_empty());
+        assert!(hub.registry.read().by_user.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_silent_poll_ends_with_a_heartbeat() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock);
+        let queue = hub.open(spec(1, 1)).unwrap();
+        let events = hub.get_events(1, queue.id(), -1, false).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].id, 0);
+        assert_eq!(events[0].event.kind(), "heartbeat");
+        let events = hub.get_events(1, queue.id(), 0, true).await.unwrap();
+        assert!(events.is_empty());
+    }
+}

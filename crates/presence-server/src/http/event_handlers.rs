@@ -1,0 +1,316 @@
+//! The real-time endpoints: `POST /register`, `GET` and `DELETE /events`,
+//! and `GET /presence/stream`.
+//!
+//! Parameters are Zulip's, parsed strictly; the queue work is the
+//! service's. `GET /events` answers are assembled from the events' shared
+//! encodings (see [`crate::events::encode`]) rather than re-serialized per
+//! queue.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode};
+use presence_types::endpoints::EmptySuccess;
+use presence_types::endpoints::events::{
+    DeleteQueueParams, GetEventsResponse, RegisterParams, RegisterResponse, StreamMessage,
+};
+use presence_types::endpoints::update_presence::Presences;
+use presence_types::{ErrorBody, SuccessTag};
+
+use super::body::Body;
+use super::error::ApiError;
+use super::handlers::{
+    FEATURE_LEVEL, HandlerResult, empty_success, json, server_version, with_presences,
+};
+use super::params::Params;
+use crate::events::Entry;
+use crate::events::sse::{self, StreamTiming};
+use crate::service::realtime::{PresenceSnapshot, RegisterOptions, Registration};
+use crate::service::{Caller, Format, Service};
+
+/// Register parameters Zulip accepts that concern messages, not presence:
+/// checked for their type, then without effect.
+const MESSAGE_BOOLEANS: [&str; 4] = [
+    "apply_markdown",
+    "client_gravatar",
+    "include_subscribers",
+    "all_public_streams",
+];
+
+/// The presence-shaping parameters that `POST /register` and the stream share.
+fn presence_options(params: &Params) -> Result<RegisterOptions, ApiError> {
+    let capabilities = params.object("client_capabilities")?;
+    let simplified = match capabilities
+        .as_ref()
+        .and_then(|c| c.get("simplified_presence_events"))
+    {
+        None => false,
+        Some(serde_json::Value::Bool(on)) => *on,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "client_capabilities['simplified_presence_events'] is not a boolean",
+            ));
+        }
+    };
+    Ok(RegisterOptions {
+        event_types: None,
+        fetch_event_types: None,
+        slim_presence: params.bool("slim_presence")?.unwrap_or(false),
+        simplified_presence_events: simplified,
+        history_limit_days: params.int("presence_history_limit_days")?,
+    })
+}
+
+/// The register answer for a new queue (also the data of a new stream's
+/// first message), with the snapshot's shared presences in their place.
+fn register_answer(
+    service: &Service,
+    registration: &Registration,
+    ignored: Option<Vec<String>>,
+) -> Response<Body> {
+    let version = server_version();
+    let rules = service.rules();
+    let snapshot = registration.snapshot.as_ref();
+    let envelope = RegisterResponse {
+        result: SuccessTag::Success,
+        msg: String::new(),
+        ignored_parameters_unsupported: ignored,
+        queue_id: registration.queue.id().to_string(),
+        last_event_id: -1,
+        zulip_version: version.clone(),
+        zulip_merge_base: version,
+        zulip_feature_level: FEATURE_LEVEL,
+        event_queue_longpoll_timeout_seconds: service.event_settings().longpoll_timeout_secs(),
+        presence_last_update_id: snapshot.map(PresenceSnapshot::presence_last_update_id),
+        server_timestamp: snapshot.map(|s| s.server_timestamp),
+        server_presence_ping_interval_seconds: snapshot.map(|_| rules.ping_interval_secs),
+        server_presence_offline_threshold_seconds: snapshot.map(|_| rules.offline_threshold_secs),
+        presences: snapshot.map(|s| match s.format {
+            Format::Legacy => Presences::Legacy(BTreeMap::new()),
+            Format::Modern => Presences::Modern(BTreeMap::new()),
+        }),
+    };
+    match snapshot {
+        Some(snapshot) => with_presences(&envelope, snapshot.answer.clone()),
+        None => json(StatusCode::OK, &envelope),
+    }
+}
+
+/// `POST /register`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/register",
+    tag = "events",
+    operation_id = "register_queue",
+    summary = "Open an event queue, and get everyone's presence as of its start",
+    description = "The queue receives a `presence` event whenever a user of the caller's realm comes online (Zulip's rule) or what others see of them changes (active, idle, offline), and a `heartbeat` after a silence. Everything before the queue is in the answer; everything after arrives as events. `event_types` chooses the events (absent: all; types this server never produces are accepted), `fetch_event_types` (else `event_types`) whether presence is in the answer. The legacy format keyed by email is the default; `slim_presence` or the `simplified_presence_events` capability give the modern format keyed by user id, and the capability also the modern event shape. A user holds at most a configured number of queues (32); a new one drops the least recently used. Queues unused for 10 minutes expire.",
+    request_body(content = RegisterParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The queue, and everyone's presence when presence is fetched", body = RegisterResponse,
+         example = json!({"result": "success", "msg": "", "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8",
+             "last_event_id": -1, "zulip_version": "presence-server 0.1.0", "zulip_merge_base": "presence-server 0.1.0",
+             "zulip_feature_level": 419, "event_queue_longpoll_timeout_seconds": 90,
+             "presences": {"alice@acme.test": {
+                 "aggregated": {"client": "website", "status": "active", "timestamp": 1795915346},
+                 "website": {"client": "website", "status": "active", "timestamp": 1795915346, "pushable": false}}},
+             "presence_last_update_id": 3, "server_timestamp": 1795915346.574311,
+             "server_presence_ping_interval_seconds": 60, "server_presence_offline_threshold_seconds": 200})),
+        (status = 400, description = "A parameter that does not parse: `event_types is not a list`, `client_capabilities is not a dict`, ...", body = ErrorBody,
+         example = json!({"result": "error", "msg": "event_types is not a list", "code": "BAD_REQUEST"})),
+    )
+)]
+pub fn register(service: &Service, caller: &Caller, params: &Params) -> HandlerResult {
+    let mut options = presence_options(params)?;
+    options.event_types = params.str_list("event_types")?;
+    options.fetch_event_types = params.str_list("fetch_event_types")?;
+    for name in MESSAGE_BOOLEANS {
+        params.bool(name)?;
+    }
+    params.any_list("narrow")?;
+    let registration = service.register(caller, &options)?;
+    Ok(register_answer(service, &registration, params.ignored()))
+}
+
+/// The `GET /events` answer, assembled from the events' shared encodings.
+fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
+    let size: usize = events.iter().map(|e| e.event.shared_len() + 24).sum();
+    let mut out = Vec::with_capacity(size + queue_id.len() + 64);
+    out.extend_from_slice(br#"{"result":"success","msg":"","events":["#);
+    for (i, entry) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        entry.event.write_json(entry.id, &mut out);
+    }
+    out.extend_from_slice(br#"],"queue_id":"#);
+    serde_json::to_writer(&mut out, queue_id).expect("a string serializes");
+    out.push(b'}');
+    out
+}
+
+/// `GET /events`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    operation_id = "get_events",
+    summary = "Wait for a queue's next events",
+    description = "Acknowledges every event up to `last_event_id` (they are dropped), then answers the queue's remaining events, oldest first. If there are none it waits until one comes, or answers a `heartbeat` event after about 50 s; with `dont_block=true` (and for HEAD) it answers at once. Event ids count from 0 in each queue. A new request on a queue ends a request still waiting on it, which answers what it has. An unknown, expired, deleted or dropped queue (or another user's) is `BAD_EVENT_QUEUE_ID`: register again.",
+    params(
+        ("queue_id" = String, Query, description = "The queue, as `POST /register` answered it", example = "fb67bf8a-c031-47cc-84cf-ed80accacda8"),
+        ("last_event_id" = i64, Query, description = "The largest event id received so far (-1 before any): it and all earlier events are acknowledged", example = -1),
+        ("dont_block" = Option<bool>, Query, description = "Answer at once, even with no events (default false)"),
+    ),
+    responses(
+        (status = 200, description = "The queue's events after `last_event_id`", body = GetEventsResponse,
+         example = json!({"result": "success", "msg": "", "events": [
+             {"type": "presence", "user_id": 2, "email": "bob@acme.test", "server_timestamp": 1795915346.574311,
+              "presence": {"website": {"client": "website", "status": "active", "timestamp": 1795915346, "pushable": false}}, "id": 0},
+             {"type": "heartbeat", "id": 1}],
+             "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8"})),
+        (status = 400, description = "`Bad event queue ID: {queue_id}` (code `BAD_EVENT_QUEUE_ID`, with `queue_id`), `Missing 'queue_id' argument`, `Missing 'last_event_id' argument`, `An event newer than {last_event_id} has already been pruned!`, or `Event {last_event_id} was not in this queue`", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Bad event queue ID: fb67bf8a-c031-47cc-84cf-ed80accacda8",
+             "code": "BAD_EVENT_QUEUE_ID", "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8"})),
+    )
+)]
+pub async fn get_events(
+    service: &Service,
+    caller: &Caller,
+    params: &Params,
+    head: bool,
+) -> HandlerResult {
+    // Zulip answers these with plain errors, not REQUEST_VARIABLE_MISSING.
+    let queue_id = params
+        .str("queue_id")
+        .ok_or_else(|| ApiError::bad_request("Missing 'queue_id' argument"))?;
+    let last_event_id = params
+        .int("last_event_id")?
+        .ok_or_else(|| ApiError::bad_request("Missing 'last_event_id' argument"))?;
+    let dont_block = head || params.bool("dont_block")?.unwrap_or(false);
+    let events = service
+        .get_events(caller, queue_id, last_event_id, dont_block)
+        .await?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from_bytes(Bytes::from(events_body(
+            queue_id, &events,
+        ))))
+        .expect("a valid response"))
+}
+
+/// `DELETE /events`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/events",
+    tag = "events",
+    operation_id = "delete_queue",
+    summary = "Delete an event queue",
+    description = "A request still waiting on the queue answers what it has.",
+    request_body(content = DeleteQueueParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The queue is gone", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 400, description = "`Missing 'queue_id' argument`, or `Bad event queue ID: {queue_id}` (code `BAD_EVENT_QUEUE_ID`)", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Bad event queue ID: fb67bf8a-c031-47cc-84cf-ed80accacda8",
+             "code": "BAD_EVENT_QUEUE_ID", "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8"})),
+    )
+)]
+pub fn delete_queue(service: &Service, caller: &Caller, params: &Params) -> HandlerResult {
+    let queue_id = params.required_str("queue_id")?;
+    service.delete_queue(caller, queue_id)?;
+    empty_success(params)
+}
+
+/// `GET /presence/stream`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/presence/stream",
+    tag = "events",
+    operation_id = "presence_stream",
+    summary = "The same presence events as Server-Sent Events, for browsers and `curl -N`",
+    description = "A stream is an event queue read as it fills. It starts with `retry: 3000`; on a new queue, a `register` message whose data is what `POST /register` answers; then a `presence` message per event, whose data is the event as `GET /events` gives it. Every message's id is `QUEUE:EVENT`. Send the last one back as `Last-Event-ID` (a browser's `EventSource` does so when it reconnects) to resume after it on the same queue: nothing is lost and nothing repeated. If that queue is gone, the stream starts afresh with a new `register` message, whose snapshot replaces the client's state. A `: keep-alive` comment comes after 15 s of silence; the server ends a stream after 30 minutes, for the client to resume. Takes `slim_presence`, `presence_history_limit_days` and `client_capabilities` as `POST /register` does.",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "`QUEUE:EVENT`, the id of the last message received, to resume after it"),
+        ("slim_presence" = Option<bool>, Query, description = "Modern format keyed by user id in the `register` message, and no `email` in legacy events"),
+        ("presence_history_limit_days" = Option<i64>, Query, description = "Only users with a report in this many days in the `register` message"),
+        ("client_capabilities" = Option<String>, Query, description = "A JSON object; `{\"simplified_presence_events\": true}` selects the modern event shape"),
+    ),
+    responses(
+        (status = 200, description = "The event stream, one message after another", content_type = "text/event-stream", body = StreamMessage,
+         example = json!("retry: 3000\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:-1\nevent: register\ndata: {\"result\":\"success\",\"msg\":\"\",\"queue_id\":\"fb67bf8a-c031-47cc-84cf-ed80accacda8\",\"last_event_id\":-1,\"zulip_version\":\"presence-server 0.1.0\",\"zulip_merge_base\":\"presence-server 0.1.0\",\"zulip_feature_level\":419,\"event_queue_longpoll_timeout_seconds\":90,\"presences\":{\"1\":{\"active_timestamp\":1795915346,\"idle_timestamp\":1795915346}},\"presence_last_update_id\":3,\"server_timestamp\":1795915346.574311,\"server_presence_ping_interval_seconds\":60,\"server_presence_offline_threshold_seconds\":200}\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:0\nevent: presence\ndata: {\"type\":\"presence\",\"presences\":{\"2\":{\"active_timestamp\":1795915400,\"idle_timestamp\":1795915400}},\"id\":0}\n\n: keep-alive\n\n")),
+        (status = 400, description = "A parameter that does not parse", body = ErrorBody,
+         example = json!({"result": "error", "msg": "client_capabilities is not a dict", "code": "BAD_REQUEST"})),
+        (status = 503, description = "The server is shutting down", body = ErrorBody,
+         example = json!({"result": "error", "msg": "The server is shutting down; try again", "code": "SERVICE_UNAVAILABLE"})),
+    )
+)]
+pub fn presence_stream(
+    service: &Service,
+    caller: &Caller,
+    params: &Params,
+    headers: &HeaderMap,
+    head: bool,
+) -> HandlerResult {
+    let options = presence_options(params)?;
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "text/event-stream")
+        .header(http::header::CACHE_CONTROL, "no-cache")
+        // Tells nginx-like proxies not to hold the stream back in a buffer.
+        .header("x-accel-buffering", "no");
+    if head {
+        return Ok(response.body(Body::default()).expect("a valid response"));
+    }
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(sse::parse_last_event_id);
+    let start = service.open_stream(caller, &options, resume)?;
+    let mut first = vec![sse::preamble()];
+    if let Some(registration) = &start.registration {
+        let json = register_answer(service, registration, None)
+            .into_body()
+            .to_vec();
+        first.push(sse::register_frame(registration.queue.id(), &json));
+    }
+    let settings = service.event_settings();
+    let timing = StreamTiming {
+        keepalive: settings.stream_keepalive,
+        max: settings.stream_max,
+    };
+    let (frames, body) = sse::channel();
+    tokio::spawn(sse::pump(
+        start.consumer,
+        start.cursor,
+        first,
+        frames,
+        timing,
+    ));
+    Ok(response.body(Body::stream(body)).expect("a valid response"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EncodedEvent;
+
+    #[test]
+    fn the_assembled_answer_is_the_documented_type() {
+        let events = [
+            Entry {
+                id: 3,
+                event: EncodedEvent::heartbeat(),
+            },
+            Entry {
+                id: 4,
+                event: EncodedEvent::heartbeat(),
+            },
+        ];
+        let body = events_body("q\"1", &events);
+        let answer: GetEventsResponse = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer.queue_id, "q\"1");
+        assert_eq!(answer.events.len(), 2);
+        let empty: GetEventsResponse = serde_json::from_slice(&events_body("q", &[])).unwrap();
+        assert!(empty.events.is_empty());
+    }
+}

@@ -1,0 +1,236 @@
+//! Event queues and presence streams, as the service offers them: a queue
+//! is opened together with the snapshot it continues, and every queue
+//! operation is done as its owner.
+
+use std::sync::Arc;
+
+use super::{Caller, Format, Service, SharedAnswer};
+use crate::events::{
+    Consumer, Entry, EventError, EventFormat, EventSettings, EventStats, Queue, QueueSpec,
+};
+
+/// The event type this server produces.
+const PRESENCE: &str = "presence";
+
+/// What a new queue is for, as `POST /register` (or a stream) asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisterOptions {
+    /// The event types to receive; `None` means all.
+    pub event_types: Option<Vec<String>>,
+    /// The data to fetch, if not the same as `event_types`.
+    pub fetch_event_types: Option<Vec<String>>,
+    /// Modern snapshot, and legacy events without `email`.
+    pub slim_presence: bool,
+    /// Modern snapshot and modern events.
+    pub simplified_presence_events: bool,
+    /// The snapshot's history window, in days (default: the server's).
+    pub history_limit_days: Option<i64>,
+}
+
+impl RegisterOptions {
+    fn wants(list: Option<&Vec<String>>) -> bool {
+        list.is_none_or(|types| types.iter().any(|t| t == PRESENCE))
+    }
+
+    /// Whether the answer includes presence (Zulip: `fetch_event_types`,
+    /// else `event_types`, absent meaning everything).
+    pub fn fetches_presence(&self) -> bool {
+        Self::wants(
+            self.fetch_event_types
+                .as_ref()
+                .or(self.event_types.as_ref()),
+        )
+    }
+
+    /// Whether the queue receives `presence` events.
+    pub fn receives_presence(&self) -> bool {
+        Self::wants(self.event_types.as_ref())
+    }
+
+    /// The shape of the queue's presence events.
+    pub fn format(&self) -> EventFormat {
+        if self.simplified_presence_events {
+            EventFormat::Modern
+        } else if self.slim_presence {
+            EventFormat::Slim
+        } else {
+            EventFormat::Legacy
+        }
+    }
+}
+
+/// Everyone's presence when a queue was opened.
+#[derive(Debug, Clone)]
+pub struct PresenceSnapshot {
+    /// Legacy by email, or modern by user id.
+    pub format: Format,
+    /// The serialized presences (shared with other readers of the realm).
+    pub answer: Arc<SharedAnswer>,
+    /// The server's clock then.
+    pub server_timestamp: f64,
+}
+
+impl PresenceSnapshot {
+    /// The largest update id among the presences, or -1.
+    pub fn presence_last_update_id(&self) -> i64 {
+        self.answer.last_update_id.unwrap_or(-1)
+    }
+}
+
+/// A new queue and what it continues from.
+#[derive(Debug)]
+pub struct Registration {
+    /// The queue.
+    pub queue: Arc<Queue>,
+    /// Everyone's presence, if it was asked for.
+    pub snapshot: Option<PresenceSnapshot>,
+}
+
+/// Where a presence stream starts.
+#[derive(Debug)]
+pub struct StreamStart {
+    /// The stream's hold on its queue.
+    pub consumer: Consumer,
+    /// The last event id the client has; the stream sends what follows.
+    pub cursor: i64,
+    /// Set when a new queue was opened: the client starts from this.
+    pub registration: Option<Registration>,
+}
+
+impl Service {
+    /// Opens an event queue for the caller and takes the snapshot it
+    /// continues, both under the realm's read lock: every later change
+    /// reaches the queue, and no earlier one does.
+    pub fn register(
+        &self,
+        caller: &Caller,
+        options: &RegisterOptions,
+    ) -> Result<Registration, EventError> {
+        let realm = caller.realm.read();
+        let snapshot = options.fetches_presence().then(|| {
+            let format = if options.slim_presence || options.simplified_presence_events {
+                Format::Modern
+            } else {
+                Format::Legacy
+            };
+            PresenceSnapshot {
+                format,
+                answer: self.realm_answer(&realm, format, None, options.history_limit_days),
+                server_timestamp: self.now_f64(),
+            }
+        });
+        let queue = self.hub.open(QueueSpec {
+            user_id: caller.who.user_id,
+            realm_id: caller.who.realm_id,
+            format: options.format(),
+            wants_presence: options.receives_presence(),
+            start_seq: realm.event_seq,
+        })?;
+        Ok(Registration { queue, snapshot })
+    }
+
+    /// `GET /events` on one of the caller's queues (see [`crate::events::Hub::get_events`]).
+    pub async fn get_events(
+        &self,
+        caller: &Caller,
+        queue_id: &str,
+        last_event_id: i64,
+        dont_block: bool,
+    ) -> Result<Vec<Entry>, EventError> {
+        self.hub
+            .get_events(caller.who.user_id, queue_id, last_event_id, dont_block)
+            .await
+    }
+
+    /// Deletes one of the caller's queues.
+    pub fn delete_queue(&self, caller: &Caller, queue_id: &str) -> Result<(), EventError> {
+        self.hub.delete(caller.who.user_id, queue_id)
+    }
+
+    /// Starts a presence stream: after `resume` (queue id and last event id
+    /// the client has) on that queue if it is still there, else on a new
+    /// queue registered with `options`.
+    pub fn open_stream(
+        &self,
+        caller: &Caller,
+        options: &RegisterOptions,
+        resume: Option<(String, i64)>,
+    ) -> Result<StreamStart, EventError> {
+        if let Some((queue_id, last_event_id)) = resume {
+            match self
+                .hub
+                .resume(caller.who.user_id, &queue_id, last_event_id)
+            {
+                Ok(queue) => {
+                    return Ok(StreamStart {
+                        consumer: self.hub.attach(&queue),
+                        cursor: last_event_id,
+                        registration: None,
+                    });
+                }
+                Err(e) => tracing::debug!(error = %e, "stream not resumable; starting afresh"),
+            }
+        }
+        let options = RegisterOptions {
+            event_types: Some(vec![PRESENCE.to_owned()]),
+            fetch_event_types: None,
+            ..options.clone()
+        };
+        let registration = self.register(caller, &options)?;
+        Ok(StreamStart {
+            consumer: self.hub.attach(&registration.queue),
+            cursor: -1,
+            registration: Some(registration),
+        })
+    }
+
+    /// The event system's settings.
+    pub fn event_settings(&self) -> EventSettings {
+        *self.hub.settings()
+    }
+
+    /// How many queues are open, waited on, and how many events they hold.
+    pub fn event_stats(&self) -> EventStats {
+        self.hub.stats()
+    }
+
+    /// Ends every waiting poll and stream and takes no new queues: the
+    /// first step of a graceful shutdown, so that open long-polls and
+    /// streams do not hold it up.
+    pub fn stop_events(&self) {
+        self.hub.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn types(list: &[&str]) -> Option<Vec<String>> {
+        Some(list.iter().map(|t| (*t).to_owned()).collect())
+    }
+
+    #[test]
+    fn fetch_event_types_wins_over_event_types() {
+        let mut options = RegisterOptions::default();
+        assert!(options.fetches_presence() && options.receives_presence());
+        options.event_types = types(&["message"]);
+        assert!(!options.fetches_presence() && !options.receives_presence());
+        options.fetch_event_types = types(&["presence"]);
+        assert!(options.fetches_presence() && !options.receives_presence());
+        options.event_types = types(&["presence"]);
+        options.fetch_event_types = types(&[]);
+        assert!(!options.fetches_presence() && options.receives_presence());
+    }
+
+    #[test]
+    fn the_capability_beats_slim_presence() {
+        let mut options = RegisterOptions {
+            slim_presence: true,
+            ..RegisterOptions::default()
+        };
+        assert_eq!(options.format(), EventFormat::Slim);
+        options.simplified_presence_events = true;
+        assert_eq!(options.format(), EventFormat::Modern);
+    }
+}

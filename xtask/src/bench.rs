@@ -1,0 +1,42 @@
+//! `cargo xtask bench [ARGS...]`: builds the server and the benchmark in
+//! release mode and runs `presence-bench run ARGS...`, which prints the
+//! table of BENCHMARKS.md.
+
+use std::process::Command;
+
+use crate::workspace_root;
+
+/// Builds, then runs the benchmark with `args` passed through.
+pub fn run(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let root = workspace_root();
+    let built = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "presence-server",
+            "--package",
+            "presence-bench",
+        ])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !built.success() {
+        return Err("the release build failed".to_owned());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let status = Command::new(target.join("release/presence-bench"))
+        .current_dir(&root)
+        .arg("run")
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run presence-bench: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("the benchmark failed".to_owned())
+    }
+}
