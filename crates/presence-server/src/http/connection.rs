@@ -92,10 +92,20 @@ impl ConnState {
 
     /// When the connection is due to be checked again, or why it must close
     /// now.
+    ///
+    /// Never later than the shorter timeout from now: the phase may change
+    /// right after this look (a slow head becomes a request, then idle), and
+    /// the new phase's deadline is at least that far off.
     fn next_check(&self, header_timeout: Duration, idle_timeout: Duration) -> Result<u64, Expiry> {
         let now = now_ms();
         let header_ms = header_timeout.as_millis() as u64;
         let idle_ms = idle_timeout.as_millis() as u64;
+        let soonest = now + header_ms.min(idle_ms);
+        self.due(now, header_ms, idle_ms)
+            .map(|due| due.min(soonest))
+    }
+
+    fn due(&self, now: u64, header_ms: u64, idle_ms: u64) -> Result<u64, Expiry> {
         match self.phase.load(Ordering::Relaxed) {
             HEAD => {
                 let due = self.since.load(Ordering::Relaxed) + header_ms;
@@ -341,6 +351,18 @@ mod tests {
             state.next_check(Duration::ZERO, long),
             Err(Expiry::HeaderTimeout)
         );
+    }
+
+    #[test]
+    fn a_long_deadline_never_hides_a_shorter_one_to_come() {
+        // A new connection is on the header clock (a minute here); if it
+        // turns idle right after this look, the idle clock (half a second)
+        // must still be heard in time.
+        let state = ConnState::new();
+        let due = state
+            .next_check(Duration::from_secs(60), Duration::from_millis(500))
+            .unwrap();
+        assert!(due <= now_ms() + 500, "{due}");
     }
 
     #[test]
