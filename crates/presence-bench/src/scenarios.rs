@@ -158,6 +158,8 @@ fn server_args(data_dir: &Path) -> Vec<String> {
         &data_dir.display().to_string(),
         "--rate-limit",
         "off",
+        "--ip-rate-limit",
+        "off",
         // Long enough that a provisioned record stays fresh for the whole
         // run, so scenario B's pings really change nothing.
         "--presence-update-min-freq-secs",
