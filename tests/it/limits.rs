@@ -390,3 +390,39 @@ async fn every_answer_has_a_request_id() {
     assert_ne!(id, long);
     assert_eq!(id.len(), 16);
 }
+
+#[tokio::test]
+async fn a_long_poll_waits_past_the_request_deadline() {
+    let mut options = Options::default();
+    options.config.request_timeout_secs = 0.3;
+    options.config.event_heartbeat_ms = 1_000;
+    let server = TestServer::start_with(options).await;
+    let alice = server.realm_with_users("acme", 1).await.remove(0);
+    let registered = server
+        .register(&alice, &[("event_types", r#"["presence"]"#)])
+        .await;
+    let queue = registered["queue_id"].as_str().unwrap().to_owned();
+    // Waiting for events is the point of the request: it ends with a
+    // heartbeat, not with the deadline's 503.
+    let started = Instant::now();
+    let body = server.poll(&alice, &queue, -1, false).await.ok();
+    assert_eq!(body["events"][0]["type"], "heartbeat");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn an_open_stream_is_not_an_idle_connection() {
+    let mut options = Options::default();
+    options.config.keep_alive_timeout_secs = 0.3;
+    // Keep-alive comments rarer than the idle timeout.
+    options.config.event_stream_keepalive_ms = 1_500;
+    let server = TestServer::start_with(options).await;
+    let alice = server.realm_with_users("acme", 1).await.remove(0);
+    let mut stream = server.open_stream(&alice, &[], None).await;
+    stream.next_data().await;
+    let keepalive = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the stream is still open")
+        .expect("a keep-alive, not the end of the stream");
+    assert_eq!(keepalive.comments, ["keep-alive"]);
+}
