@@ -8,6 +8,7 @@
 //! figures.
 
 mod baseline;
+mod events;
 mod load;
 mod process;
 mod provision;
@@ -55,6 +56,9 @@ enum Command {
         /// Run only these scenarios (letters, comma-separated, e.g. `A,C`).
         #[arg(long, value_delimiter = ',')]
         only: Vec<char>,
+        /// Event queues, each with a waiting long poll, of scenario G.
+        #[arg(long, default_value_t = 10_000)]
+        queues: usize,
     },
     /// Serve a fixed body of N bytes to every request (the baseline).
     Baseline {
@@ -85,6 +89,7 @@ fn main() -> anyhow::Result<()> {
             connections,
             server,
             only,
+            queues,
         } => {
             let this = std::env::current_exe()?;
             let server = server.unwrap_or_else(|| {
@@ -102,6 +107,7 @@ fn main() -> anyhow::Result<()> {
                 server,
                 this,
                 only: only.into_iter().map(|c| c.to_ascii_uppercase()).collect(),
+                queues,
             };
             // The load generator keeps to one thread, leaving the other
             // core to the server under test (and the same to the baseline).

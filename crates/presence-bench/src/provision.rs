@@ -46,6 +46,17 @@ fn records_of(id: i64) -> usize {
 /// Writes a dump of one realm per size (users active within the last
 /// minute, as of `now`) and returns the realms with their credentials.
 pub fn write_dump(path: &Path, sizes: &[usize], now: i64) -> anyhow::Result<Vec<Realm>> {
+    write_dump_with(path, sizes, now, |_| true)
+}
+
+/// Like [`write_dump`], giving presence records only to the users (by index
+/// within their realm) for which `has_presence` holds.
+pub fn write_dump_with(
+    path: &Path,
+    sizes: &[usize],
+    now: i64,
+    has_presence: impl Fn(usize) -> bool,
+) -> anyhow::Result<Vec<Realm>> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(
         out,
@@ -74,7 +85,12 @@ pub fn write_dump(path: &Path, sizes: &[usize], now: i64) -> anyhow::Result<Vec<
                 joined = now - 86_400
             )?;
             let seen = now - (i as i64 % 50);
-            for client in &CLIENTS[..records_of(id)] {
+            let clients = if has_presence(i) {
+                &CLIENTS[..records_of(id)]
+            } else {
+                &[][..]
+            };
+            for client in clients {
                 update_id += 1;
                 writeln!(
                     out,

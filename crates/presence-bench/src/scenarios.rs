@@ -37,6 +37,8 @@ pub struct Plan {
     pub this: PathBuf,
     /// Scenario letters to run; all when empty.
     pub only: Vec<char>,
+    /// Event queues (and long polls) of scenario G.
+    pub queues: usize,
 }
 
 impl Plan {
@@ -152,7 +154,8 @@ fn last_update_id(body: &[u8]) -> Option<i64> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
-fn server_args(data_dir: &Path) -> Vec<String> {
+/// The flags every benchmarked server runs with.
+pub fn server_args(data_dir: &Path) -> Vec<String> {
     [
         "--data-dir",
         &data_dir.display().to_string(),
@@ -345,6 +348,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
     drop(server);
     if plan.wants('F') {
         memory(plan, dir.path()).await?;
+    }
+    if plan.wants('G') {
+        crate::events::fan_out(plan, dir.path(), plan.queues).await?;
     }
     Ok(rows)
 }

@@ -30,9 +30,10 @@ pub fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Compares two hashes in time that does not depend on where they differ.
-pub fn hashes_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares two key ids (or hashes) in time that does not depend on where
+/// they differ.
+pub fn ids_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -58,7 +59,8 @@ mod tests {
 
     #[test]
     fn hashes_compare_by_value() {
-        assert!(hashes_equal(&hash("k"), &hash("k")));
-        assert!(!hashes_equal(&hash("k"), &hash("K")));
+        assert!(ids_equal(&hash("k"), &hash("k")));
+        assert!(!ids_equal(&hash("k"), &hash("K")));
+        assert!(!ids_equal(&hash("k")[..16], &hash("k")));
     }
 }

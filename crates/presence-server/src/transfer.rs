@@ -262,6 +262,14 @@ pub fn read_dump(input: impl BufRead) -> Result<Dump, TransferError> {
                 if update_id < 1 {
                     return Err(invalid("update_id must be positive".to_owned()));
                 }
+                // The server keeps times as unsigned 32-bit seconds.
+                let in_range = |t: i64| (1..=i64::from(u32::MAX)).contains(&t);
+                if !in_range(last_connected_time) || !last_active_time.is_none_or(in_range) {
+                    return Err(invalid(format!(
+                        "times must be Unix seconds between 1 and {}",
+                        u32::MAX
+                    )));
+                }
                 dump.presence.push(PresenceRow {
                     user_id,
                     client,

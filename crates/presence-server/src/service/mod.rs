@@ -15,7 +15,6 @@ pub mod views;
 pub mod writer;
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -32,8 +31,9 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventSettings, Hub};
 use crate::keys;
-use crate::store::{DeviceKind, Store, StoreError, UserRow};
+use crate::store::{DeviceKind, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
+use model::{Account, KeyId};
 use model::{Directory, Realm, SharedRealm};
 use writer::{Command, UserRef, WriteError, Writer};
 
@@ -148,9 +148,9 @@ impl Service {
         config: &Config,
         clock: SharedClock,
     ) -> Result<Service, StoreError> {
-        let snapshot = store.load()?;
-        let version = snapshot.directory_version;
-        let directory = Arc::new(RwLock::new(writer::build_directory(snapshot)));
+        let mut builder = writer::DirectoryBuilder::default();
+        let version = store.load(&mut |item| builder.add(item))?;
+        let directory = Arc::new(RwLock::new(builder.finish()));
         let rules = RuleSettings::from_config(config);
         let hub = Arc::new(Hub::new(EventSettings::from_config(config), clock.clone()));
         let writer = Writer::new(
@@ -206,10 +206,18 @@ impl Service {
         if !keys::is_well_formed(key) {
             return Err(AuthError::MalformedKey);
         }
-        let hash = keys::hash(key);
+        let key_id = KeyId::of(&keys::hash(key));
         let (realm, who) = {
             let directory = self.directory.read();
-            let &(realm_id, user_id) = directory.keys.get(&hash).ok_or(AuthError::InvalidKey)?;
+            let (stored, owner) = directory
+                .keys
+                .get_key_value(&key_id)
+                .ok_or(AuthError::InvalidKey)?;
+            let (realm_id, user_id) = (owner.realm_id(), owner.user_id());
+            // The map found it; compare once more in constant time all the same.
+            if !keys::ids_equal(&stored.0, &key_id.0) {
+                return Err(AuthError::InvalidKey);
+            }
             let realm = directory
                 .realms
                 .get(&realm_id)
@@ -221,9 +229,8 @@ impl Service {
             let guard = realm.read();
             let user = guard.users.get(&who.user_id).ok_or(AuthError::InvalidKey)?;
             let account = &user.account;
-            if !keys::hashes_equal(&account.api_key_hash, &hash)
-                || crate::store::sqlite::email_key(email)
-                    != crate::store::sqlite::email_key(&account.email)
+            if crate::store::sqlite::email_key(email)
+                != crate::store::sqlite::email_key(account.email())
             {
                 return Err(AuthError::InvalidKey);
             }
@@ -290,7 +297,7 @@ impl Service {
         if !user.account.presence_enabled {
             return false;
         }
-        let current = user.client(client).map(|r| r.times);
+        let current = user.client(client).map(|r| r.times());
         rules::apply_report(current, active, now, self.rules.min_freq_secs).is_some()
     }
 
@@ -465,13 +472,8 @@ impl Drop for Service {
 fn changed_since(realm: &model::Realm, since: i64) -> SharedAnswer {
     let mut out = BTreeMap::new();
     let mut last = None;
-    // Excluded rather than `since + 1..`: `since` comes from the request and
-    // may be i64::MAX.
-    for (&id, user_id) in realm
-        .changes
-        .range((Bound::Excluded(since), Bound::Unbounded))
-    {
-        if let Some(user) = realm.users.get(user_id).filter(|u| u.is_listed()) {
+    for (id, user) in realm.changes.after(since, &realm.users) {
+        if user.is_listed() {
             last = Some(id);
             out.insert(user.account.id.to_string(), views::modern(user));
         }
@@ -508,7 +510,7 @@ fn everyone_since(
             for (user, seen) in listed {
                 if let Some(presence) = views::legacy(user) {
                     note(user, seen);
-                    out.insert(user.account.email.as_str(), presence);
+                    out.insert(user.account.email(), presence);
                 }
             }
             serde_json::to_vec(&out)
@@ -534,11 +536,11 @@ fn everyone_since(
     )
 }
 
-fn user_view(account: &UserRow) -> User {
+fn user_view(account: &Account) -> User {
     User {
         user_id: account.id,
-        email: account.email.clone(),
-        full_name: account.full_name.clone(),
+        email: account.email().to_owned(),
+        full_name: account.full_name().to_owned(),
         is_bot: account.is_bot,
         is_active: account.is_active,
         date_joined: iso8601(account.date_joined),

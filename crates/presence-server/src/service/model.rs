@@ -6,54 +6,192 @@
 //! writer thread changes this state, and only after the store has made the
 //! change durable, so a reader never sees anything that a crash could undo.
 
-use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use parking_lot::RwLock;
 
 use super::answers::AnswerCache;
 use super::rules::Times;
-use crate::store::sqlite::email_key;
 use crate::store::{RealmRow, UserRow};
 
 /// A realm shared between readers and the writer.
 pub type SharedRealm = Arc<RwLock<Realm>>;
 
+/// The part of an API key's SHA-256 that the key index holds: 128 bits are
+/// as unguessable as the whole, at half the memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(pub [u8; 16]);
+
+impl KeyId {
+    /// The id of a key's hash.
+    pub fn of(hash: &[u8; 32]) -> KeyId {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&hash[..16]);
+        KeyId(id)
+    }
+}
+
 /// Realms by id, and the key index that authentication uses.
+///
+/// The maps use a fast hasher: their keys (server-assigned ids, SHA-256
+/// digests) are not chosen by clients, so they cannot be made to collide.
 #[derive(Default)]
 pub struct Directory {
     /// Every realm by id.
     pub realms: HashMap<i64, SharedRealm>,
-    /// API key hash to (realm id, user id).
-    pub keys: HashMap<[u8; 32], (i64, i64)>,
+    /// API key to its owner.
+    pub keys: HashMap<KeyId, KeyOwner>,
 }
 
-/// One client record of a user.
+/// Who an API key belongs to, in 8 bytes: ids are kept below 2^32 in
+/// memory (four billion users), which halves the key index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyOwner {
+    realm: u32,
+    user: u32,
+}
+
+impl KeyOwner {
+    /// The owner with these ids, if they fit.
+    pub fn new(realm_id: i64, user_id: i64) -> Option<KeyOwner> {
+        Some(KeyOwner {
+            realm: u32::try_from(realm_id).ok()?,
+            user: u32::try_from(user_id).ok()?,
+        })
+    }
+
+    /// The realm's id.
+    pub fn realm_id(self) -> i64 {
+        i64::from(self.realm)
+    }
+
+    /// The user's id.
+    pub fn user_id(self) -> i64 {
+        i64::from(self.user)
+    }
+}
+
+/// A user's account as the views need it. The key hash and the realm id
+/// stay in the store and the key index; memory per user is what bounds the
+/// size of a realm on one machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Server-wide id.
+    pub id: i64,
+    /// The email as given at creation, then the display name: one
+    /// allocation instead of two.
+    names: Box<str>,
+    /// Where the email ends in `names`.
+    email_len: u32,
+    /// Unix seconds of creation.
+    pub date_joined: i64,
+    /// How many push devices the user has registered.
+    pub push_devices: u32,
+    /// Bots may read presence but have none.
+    pub is_bot: bool,
+    /// Deactivated users cannot log in and are no presence target.
+    pub is_active: bool,
+    /// Whether others see this user's presence.
+    pub presence_enabled: bool,
+    /// Whether the user wants push notifications while offline.
+    pub enable_offline_push_notifications: bool,
+}
+
+impl From<UserRow> for Account {
+    fn from(row: UserRow) -> Self {
+        let mut names = row.email;
+        let email_len = u32::try_from(names.len()).expect("emails are short");
+        names.push_str(&row.full_name);
+        Account {
+            id: row.id,
+            names: names.into_boxed_str(),
+            email_len,
+            date_joined: row.date_joined,
+            push_devices: row.push_devices,
+            is_bot: row.is_bot,
+            is_active: row.is_active,
+            presence_enabled: row.presence_enabled,
+            enable_offline_push_notifications: row.enable_offline_push_notifications,
+        }
+    }
+}
+
+impl Account {
+    /// The email as given at creation (lookups ignore case).
+    pub fn email(&self) -> &str {
+        &self.names[..self.email_len as usize]
+    }
+
+    /// The display name.
+    pub fn full_name(&self) -> &str {
+        &self.names[self.email_len as usize..]
+    }
+}
+
+/// One client record of a user, kept compact: a million of them should fit
+/// in a couple of hundred megabytes. Times are stored as unsigned 32-bit
+/// Unix seconds (good until 2106), with 0 for "never active".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
     /// The client name, shared with other records of the same name.
     pub client: Arc<str>,
+    last_connected: u32,
+    last_active: u32,
+}
+
+/// Unix seconds as stored in a record: clamped into 1..=u32::MAX, a range
+/// the server's clock and the import's checks keep every real time inside.
+fn stored(secs: i64) -> u32 {
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
+
+impl ClientRecord {
+    /// A record of `client` with these times.
+    pub fn new(client: Arc<str>, times: Times) -> Self {
+        let mut record = ClientRecord {
+            client,
+            last_connected: 0,
+            last_active: 0,
+        };
+        record.set_times(times);
+        record
+    }
+
     /// The record's times.
-    pub times: Times,
+    pub fn times(&self) -> Times {
+        Times {
+            last_connected: i64::from(self.last_connected),
+            last_active: (self.last_active != 0).then_some(i64::from(self.last_active)),
+        }
+    }
+
+    /// Replaces the record's times.
+    pub fn set_times(&mut self, times: Times) {
+        self.last_connected = stored(times.last_connected);
+        self.last_active = times.last_active.map_or(0, stored);
+    }
 }
 
 /// A user: the account, and presence per client.
 #[derive(Debug, Clone)]
 pub struct UserEntry {
-    /// The account as stored.
-    pub account: UserRow,
-    /// The user's client records (at most `max_clients_per_user`).
-    pub clients: Vec<ClientRecord>,
+    /// The account.
+    pub account: Account,
+    /// The user's client records (at most `max_clients_per_user`), boxed to
+    /// their exact length.
+    pub clients: Box<[ClientRecord]>,
     /// The largest update id that touched this user's records (0 if none).
     pub update_id: i64,
 }
 
 impl UserEntry {
     /// A user with no presence yet.
-    pub fn new(account: UserRow) -> Self {
+    pub fn new(account: Account) -> Self {
         UserEntry {
             account,
-            clients: Vec::new(),
+            clients: Box::default(),
             update_id: 0,
         }
     }
@@ -65,14 +203,17 @@ impl UserEntry {
 
     /// The latest `last_connected` over all clients.
     pub fn last_connected(&self) -> Option<i64> {
-        self.clients.iter().map(|r| r.times.last_connected).max()
+        self.clients
+            .iter()
+            .map(|r| i64::from(r.last_connected))
+            .max()
     }
 
     /// The latest `last_active` over all clients.
     pub fn last_active(&self) -> Option<i64> {
         self.clients
             .iter()
-            .filter_map(|r| r.times.last_active)
+            .filter_map(|r| r.times().last_active)
             .max()
     }
 
@@ -99,14 +240,14 @@ pub struct Realm {
     pub answers: AnswerCache,
     /// Users by id, deactivated ones and bots included. Read freely; change
     /// only through `put_account` and `put_presence`.
-    pub users: HashMap<i64, UserEntry>,
-    /// Email key (trimmed, lower case) to user id.
-    pub by_email: HashMap<String, i64>,
+    pub users: Users,
+    /// Users by email, compared trimmed and without regard to case.
+    by_email: EmailIndex,
     /// The largest update id used in this realm.
     pub last_update_id: i64,
-    /// Update id to user, one entry per user with presence (its latest id):
-    /// the incremental answer walks this from the reader's id onwards.
-    pub changes: BTreeMap<i64, i64>,
+    /// Update id to user: the incremental answer walks this from the
+    /// reader's id onwards.
+    pub changes: ChangeLog,
     /// How many presence events this realm has produced. An event queue
     /// registered while this was `n` holds a snapshot that already reflects
     /// events up to `n`, and receives only the later ones. Only the writer
@@ -121,12 +262,19 @@ impl Realm {
             row,
             version: 0,
             answers: AnswerCache::default(),
-            users: HashMap::new(),
-            by_email: HashMap::new(),
+            users: Users::default(),
+            by_email: EmailIndex::default(),
             last_update_id: 0,
-            changes: BTreeMap::new(),
+            changes: ChangeLog::default(),
             event_seq: 0,
         }
+    }
+
+    /// Makes room for `additional` more users at once, sparing the growth
+    /// steps (and the memory they would leave behind) while loading.
+    pub fn reserve(&mut self, additional: usize) {
+        self.users.reserve(additional);
+        self.by_email.reserve(&self.users, additional);
     }
 
     /// The realm as stored.
@@ -141,32 +289,58 @@ impl Realm {
     }
 
     /// Adds a user or replaces its account, keeping its presence.
-    pub fn put_account(&mut self, account: UserRow) {
+    pub fn put_account(&mut self, account: Account) {
         self.version += 1;
-        self.by_email.insert(email_key(&account.email), account.id);
         match self.users.get_mut(&account.id) {
             Some(entry) => entry.account = account,
             None => {
-                self.users.insert(account.id, UserEntry::new(account));
+                self.by_email
+                    .insert(&self.users, account.id, account.email());
+                self.users.insert(UserEntry::new(account));
             }
         }
     }
 
-    /// Replaces a user's records and moves the user to `update_id` in the change index.
+    /// Replaces a user's records and moves the user to `update_id` in the
+    /// change index. Update ids must come in increasing order, as the writer
+    /// assigns them; loading uses [`Realm::load_presence`] instead.
     pub fn put_presence(&mut self, user_id: i64, clients: Vec<ClientRecord>, update_id: i64) {
+        if self.set_presence(user_id, clients, update_id) {
+            self.changes.push(update_id, user_id);
+            if self.changes.stale * 2 > self.changes.entries.len() {
+                self.changes.compact(&self.users);
+            }
+        }
+    }
+
+    /// Installs a loaded user's records, in any order of update ids; call
+    /// [`Realm::finish_loading`] once all are in.
+    pub fn load_presence(&mut self, user_id: i64, clients: Vec<ClientRecord>, update_id: i64) {
+        if self.set_presence(user_id, clients, update_id) {
+            self.changes.entries.push((update_id, user_id));
+        }
+    }
+
+    /// Puts the change index in order after loading.
+    pub fn finish_loading(&mut self) {
+        self.changes.entries.sort_unstable();
+        self.changes.entries.shrink_to_fit();
+    }
+
+    /// Sets a user's records; whether the user exists and `update_id` counts.
+    fn set_presence(&mut self, user_id: i64, clients: Vec<ClientRecord>, update_id: i64) -> bool {
+        let clients = clients.into_boxed_slice();
         let Some(entry) = self.users.get_mut(&user_id) else {
-            return;
+            return false;
         };
         self.version += 1;
-        if entry.update_id > 0 {
-            self.changes.remove(&entry.update_id);
+        if entry.update_id > 0 && update_id > 0 {
+            self.changes.stale += 1;
         }
         entry.clients = clients;
         entry.update_id = update_id;
-        if update_id > 0 {
-            self.changes.insert(update_id, user_id);
-        }
         self.last_update_id = self.last_update_id.max(update_id);
+        update_id > 0
     }
 
     /// Finds an active user by the path value of the single-user GET: an
@@ -177,8 +351,287 @@ impl Realm {
         {
             user_id_or_email.parse::<i64>().ok()?
         } else {
-            *self.by_email.get(&email_key(user_id_or_email))?
+            self.by_email.find(&self.users, user_id_or_email)?
         };
         self.users.get(&id).filter(|u| u.account.is_active)
+    }
+}
+
+/// Users by email without a second copy of the emails: the table holds
+/// user ids, hashed and compared through the users' own emails, trimmed and
+/// lower-cased on the fly.
+#[derive(Default)]
+struct EmailIndex {
+    ids: HashTable<i64>,
+    hasher: DefaultHashBuilder,
+}
+
+/// An email as lookups compare it: trimmed, lower-cased.
+fn email_chars(email: &str) -> impl Iterator<Item = char> + '_ {
+    email.trim().chars().flat_map(char::to_lowercase)
+}
+
+/// Update id to user, for the incremental answer: a vector in id order, 16
+/// bytes an entry. A user who changes again leaves the old entry behind,
+/// stale (its id is no longer the user's); stale entries are skipped when
+/// reading and dropped in one pass once they outnumber the live ones.
+#[derive(Default)]
+pub struct ChangeLog {
+    entries: Vec<(i64, i64)>,
+    stale: usize,
+}
+
+impl ChangeLog {
+    fn push(&mut self, update_id: i64, user_id: i64) {
+        match self.entries.last() {
+            Some(&(last, _)) if last > update_id => {
+                // Not expected from the writer; kept correct all the same.
+                let at = self.entries.partition_point(|&(id, _)| id < update_id);
+                self.entries.insert(at, (update_id, user_id));
+            }
+            _ => self.entries.push((update_id, user_id)),
+        }
+    }
+
+    fn compact(&mut self, users: &Users) {
+        self.entries
+            .retain(|&(id, user)| users.get(&user).is_some_and(|u| u.update_id == id));
+        self.stale = 0;
+    }
+
+    /// The users whose latest change came after update id `since`, with
+    /// that change's id, oldest first.
+    pub fn after<'a>(
+        &'a self,
+        since: i64,
+        users: &'a Users,
+    ) -> impl Iterator<Item = (i64, &'a UserEntry)> + 'a {
+        let start = self.entries.partition_point(|&(id, _)| id <= since);
+        self.entries[start..].iter().filter_map(move |&(id, user)| {
+            users
+                .get(&user)
+                .filter(|u| u.update_id == id)
+                .map(|u| (id, u))
+        })
+    }
+}
+
+/// A realm's users: the entries in one dense vector (users are never
+/// removed, only deactivated), found by id through a small index. A map of
+/// entries would hold its slack at the entries' full size.
+#[derive(Default)]
+pub struct Users {
+    entries: Vec<UserEntry>,
+    /// Positions in `entries`, hashed by the id of the entry they point at.
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Users {
+    fn position(&self, id: i64) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(self.hasher.hash_one(id), |&at| {
+                entries[at as usize].account.id == id
+            })
+            .map(|&at| at as usize)
+    }
+
+    /// The user with this id.
+    pub fn get(&self, id: &i64) -> Option<&UserEntry> {
+        self.position(*id).map(|at| &self.entries[at])
+    }
+
+    fn get_mut(&mut self, id: &i64) -> Option<&mut UserEntry> {
+        self.position(*id).map(|at| &mut self.entries[at])
+    }
+
+    fn insert(&mut self, entry: UserEntry) {
+        let at = u32::try_from(self.entries.len()).expect("fewer than 4 billion users in a realm");
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index
+            .insert_unique(hasher.hash_one(entry.account.id), at, |&other| {
+                hasher.hash_one(entries[other as usize].account.id)
+            });
+        self.entries.push(entry);
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.reserve(additional, |&other| {
+            hasher.hash_one(entries[other as usize].account.id)
+        });
+    }
+
+    /// Every user, in the order they were added.
+    pub fn values(&self) -> impl Iterator<Item = &UserEntry> {
+        self.entries.iter()
+    }
+
+    /// How many users there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn hash_email(hasher: &DefaultHashBuilder, email: &str) -> u64 {
+    let mut h = hasher.build_hasher();
+    for c in email_chars(email) {
+        h.write_u32(c as u32);
+    }
+    h.finish()
+}
+
+impl EmailIndex {
+    /// Adds a user who is not in `users` yet.
+    fn insert(&mut self, users: &Users, id: i64, email: &str) {
+        let hasher = &self.hasher;
+        self.ids
+            .insert_unique(hash_email(hasher, email), id, |other| {
+                hash_email(hasher, users.get(other).map_or("", |u| u.account.email()))
+            });
+    }
+
+    fn reserve(&mut self, users: &Users, additional: usize) {
+        let hasher = &self.hasher;
+        self.ids.reserve(additional, |id| {
+            hash_email(hasher, users.get(id).map_or("", |u| u.account.email()))
+        });
+    }
+
+    /// The id of the user with this email, if any.
+    fn find(&self, users: &Users, email: &str) -> Option<i64> {
+        let hash = hash_email(&self.hasher, email);
+        self.ids
+            .find(hash, |id| {
+                users
+                    .get(id)
+                    .is_some_and(|u| email_chars(u.account.email()).eq(email_chars(email)))
+            })
+            .copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UserRow;
+
+    fn realm_with_users(n: i64) -> Realm {
+        let mut realm = Realm::new(RealmRow {
+            id: 1,
+            string_id: "r".into(),
+            name: "r".into(),
+            presence_disabled: false,
+            deactivated: false,
+            date_created: 0,
+        });
+        for id in 1..=n {
+            realm.put_account(Account::from(UserRow {
+                id,
+                realm_id: 1,
+                email: format!("U{id}@Example.test"),
+                full_name: format!("User {id}"),
+                is_bot: false,
+                is_active: true,
+                date_joined: 0,
+                api_key_hash: [0; 32],
+                presence_enabled: true,
+                enable_offline_push_notifications: true,
+                push_devices: 0,
+            }));
+        }
+        realm
+    }
+
+    fn record(t: i64) -> Vec<ClientRecord> {
+        vec![ClientRecord::new(
+            Arc::from("website"),
+            Times {
+                last_connected: t,
+                last_active: None,
+            },
+        )]
+    }
+
+    fn after(realm: &Realm, since: i64) -> Vec<(i64, i64)> {
+        realm
+            .changes
+            .after(since, &realm.users)
+            .map(|(id, u)| (id, u.account.id))
+            .collect()
+    }
+
+    #[test]
+    fn the_change_log_returns_each_users_latest_change_once() {
+        let mut realm = realm_with_users(3);
+        realm.put_presence(1, record(10), 1);
+        realm.put_presence(2, record(10), 2);
+        realm.put_presence(1, record(20), 3);
+        realm.put_presence(3, record(20), 4);
+        assert_eq!(after(&realm, 0), [(2, 2), (3, 1), (4, 3)]);
+        assert_eq!(after(&realm, 2), [(3, 1), (4, 3)]);
+        assert_eq!(after(&realm, i64::MAX), []);
+        // Many changes of one user: stale entries are dropped, answers stay the same.
+        for id in 5..100 {
+            realm.put_presence(2, record(id), id);
+        }
+        assert!(
+            realm.changes.entries.len() <= 2 * 3 + 1,
+            "{}",
+            realm.changes.entries.len()
+        );
+        assert_eq!(after(&realm, 4), [(99, 2)]);
+        assert_eq!(realm.last_update_id, 99);
+    }
+
+    #[test]
+    fn loading_in_any_order_is_sorted_once() {
+        let mut realm = realm_with_users(3);
+        realm.load_presence(3, record(10), 7);
+        realm.load_presence(1, record(10), 9);
+        realm.load_presence(2, record(10), 8);
+        realm.finish_loading();
+        assert_eq!(after(&realm, 7), [(8, 2), (9, 1)]);
+    }
+
+    #[test]
+    fn users_are_found_by_id_and_by_email_in_any_case() {
+        let realm = realm_with_users(1000);
+        assert_eq!(realm.users.len(), 1000);
+        assert_eq!(
+            realm.users.get(&777).unwrap().account.full_name(),
+            "User 777"
+        );
+        assert!(realm.users.get(&1001).is_none());
+        assert_eq!(
+            realm.find_active(" u123@EXAMPLE.test ").unwrap().account.id,
+            123
+        );
+        assert_eq!(
+            realm.find_active("123").unwrap().account.email(),
+            "U123@Example.test"
+        );
+        assert!(realm.find_active("nobody@example.test").is_none());
+    }
+
+    #[test]
+    fn records_keep_their_times() {
+        let times = Times {
+            last_connected: 1_800_000_000,
+            last_active: Some(1_799_999_000),
+        };
+        assert_eq!(ClientRecord::new(Arc::from("x"), times).times(), times);
+        let never = Times {
+            last_connected: 5,
+            last_active: None,
+        };
+        assert_eq!(ClientRecord::new(Arc::from("x"), never).times(), never);
     }
 }

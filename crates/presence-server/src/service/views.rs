@@ -18,7 +18,7 @@ pub fn legacy(user: &UserEntry) -> Option<LegacyPresence> {
     let mut clients = BTreeMap::new();
     let mut best: Option<(i64, bool, &str)> = None;
     for record in &user.clients {
-        let (status, timestamp) = legacy_status(record.times);
+        let (status, timestamp) = legacy_status(record.times());
         let active = status == PresenceStatus::Active;
         let better = match best {
             None => true,
@@ -68,12 +68,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::service::model::ClientRecord;
+    use crate::service::model::{Account, ClientRecord};
     use crate::service::rules::Times;
-    use crate::store::UserRow;
 
     fn user(records: &[(&str, i64, Option<i64>)]) -> UserEntry {
-        let mut entry = UserEntry::new(UserRow {
+        let mut entry = UserEntry::new(Account::from(crate::store::UserRow {
             id: 1,
             realm_id: 1,
             email: "a@example.com".into(),
@@ -85,15 +84,17 @@ mod tests {
             presence_enabled: true,
             enable_offline_push_notifications: true,
             push_devices: 0,
-        });
+        }));
         entry.clients = records
             .iter()
-            .map(|(c, lc, la)| ClientRecord {
-                client: Arc::from(*c),
-                times: Times {
-                    last_connected: *lc,
-                    last_active: *la,
-                },
+            .map(|(c, lc, la)| {
+                ClientRecord::new(
+                    Arc::from(*c),
+                    Times {
+                        last_connected: *lc,
+                        last_active: *la,
+                    },
+                )
             })
             .collect();
         entry

@@ -27,7 +27,7 @@
 //! here as well (from the shared store's change feed), and produce this
 //! node's events through the same path.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -37,14 +37,14 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::RuleSettings;
-use super::model::{ClientRecord, Directory, Realm, SharedRealm};
+use super::model::{Account, ClientRecord, Directory, KeyId, KeyOwner, Realm, SharedRealm};
 use super::rules::{
     Availability, Times, apply_report, availability, backdate, comes_online, next_change,
 };
 use super::views;
 use crate::clock::SharedClock;
 use crate::events::{Hub, PresenceChange, PresenceEvents};
-use crate::store::{DeviceKind, Mutation, PresenceRow, Snapshot, Store, UserRow};
+use crate::store::{DeviceKind, Loaded, Mutation, PresenceRow, Store};
 
 /// How many commands one transaction takes at most.
 const MAX_BATCH: usize = 4096;
@@ -137,57 +137,108 @@ pub struct UserRef {
     pub user_id: i64,
 }
 
-/// Builds the in-memory state from a store snapshot.
-pub fn build_directory(snapshot: Snapshot) -> Directory {
-    let mut directory = Directory::default();
-    let mut realms: HashMap<i64, Realm> = snapshot
-        .realms
-        .into_iter()
-        .map(|row| (row.id, Realm::new(row)))
-        .collect();
-    let mut realm_of = HashMap::new();
-    for user in snapshot.users {
-        directory
-            .keys
-            .insert(user.api_key_hash, (user.realm_id, user.id));
-        realm_of.insert(user.id, user.realm_id);
-        if let Some(realm) = realms.get_mut(&user.realm_id) {
-            realm.put_account(user);
+/// Builds the in-memory state from what `Store::load` hands out, one item
+/// at a time.
+#[derive(Default)]
+pub struct DirectoryBuilder {
+    realms: HashMap<i64, Realm>,
+    keys: hashbrown::HashMap<KeyId, KeyOwner>,
+    /// Client names seen so far: records of the same client share one string.
+    names: HashSet<Arc<str>>,
+    /// The user (and realm) whose records are being collected (they come
+    /// grouped by user).
+    current: Option<(i64, i64, Vec<ClientRecord>, i64)>,
+    /// The vector records are collected in, reused from user to user.
+    scratch: Vec<ClientRecord>,
+}
+
+impl DirectoryBuilder {
+    /// Takes one loaded item.
+    pub fn add(&mut self, item: Loaded) {
+        match item {
+            Loaded::Realm(row, users) => {
+                let mut realm = Realm::new(row);
+                realm.reserve(users);
+                self.keys.reserve(users);
+                self.realms.insert(realm.row().id, realm);
+            }
+            Loaded::User(user) => {
+                match KeyOwner::new(user.realm_id, user.id) {
+                    Some(owner) => {
+                        self.keys.insert(KeyId::of(&user.api_key_hash), owner);
+                    }
+                    None => tracing::error!(user = user.id, "user id too large to log in"),
+                }
+                if let Some(realm) = self.realms.get_mut(&user.realm_id) {
+                    realm.put_account(Account::from(user));
+                }
+            }
+            Loaded::Presence(row, realm_id) => {
+                if self
+                    .current
+                    .as_ref()
+                    .is_some_and(|(user, ..)| *user != row.user_id)
+                {
+                    self.flush();
+                }
+                let client = match self.names.get(row.client.as_str()) {
+                    Some(name) => name.clone(),
+                    None => {
+                        let name: Arc<str> = Arc::from(row.client);
+                        self.names.insert(name.clone());
+                        name
+                    }
+                };
+                let scratch = &mut self.scratch;
+                let (_, _, records, update_id) = self
+                    .current
+                    .get_or_insert_with(|| (row.user_id, realm_id, std::mem::take(scratch), 0));
+                records.push(ClientRecord::new(
+                    client,
+                    Times {
+                        last_connected: row.last_connected_time,
+                        last_active: row.last_active_time,
+                    },
+                ));
+                *update_id = (*update_id).max(row.update_id);
+            }
         }
     }
-    // Group the records per user, then install each user's set once.
-    let mut per_user: HashMap<i64, (Vec<ClientRecord>, i64)> = HashMap::new();
-    let mut names: HashMap<String, Arc<str>> = HashMap::new();
-    for row in snapshot.presence {
-        let client = names
-            .entry(row.client.clone())
-            .or_insert_with(|| Arc::from(row.client.as_str()))
-            .clone();
-        let slot = per_user.entry(row.user_id).or_default();
-        slot.0.push(ClientRecord {
-            client,
-            times: Times {
-                last_connected: row.last_connected_time,
-                last_active: row.last_active_time,
-            },
-        });
-        slot.1 = slot.1.max(row.update_id);
-    }
-    for (user_id, (clients, update_id)) in per_user {
-        if let Some(realm) = realm_of.get(&user_id).and_then(|r| realms.get_mut(r)) {
-            realm.put_presence(user_id, clients, update_id);
+
+    /// Installs the collected records of the current user.
+    fn flush(&mut self) {
+        if let Some((user_id, realm_id, mut records, update_id)) = self.current.take()
+            && let Some(realm) = self.realms.get_mut(&realm_id)
+        {
+            // An exactly sized copy: shrinking the growing vector in place
+            // would leave its slack behind as holes in the heap.
+            let exact = records.to_vec();
+            records.clear();
+            realm.load_presence(user_id, exact, update_id);
+            self.scratch = records;
         }
     }
-    directory.realms = realms
-        .into_iter()
-        .map(|(id, realm)| (id, Arc::new(RwLock::new(realm))))
-        .collect();
-    directory
+
+    /// The finished state.
+    pub fn finish(mut self) -> Directory {
+        self.flush();
+        Directory {
+            realms: self
+                .realms
+                .into_iter()
+                .map(|(id, mut realm)| {
+                    realm.finish_loading();
+                    (id, Arc::new(RwLock::new(realm)))
+                })
+                .collect(),
+            keys: self.keys,
+        }
+    }
 }
 
 /// A user's state while a batch is being evaluated.
 struct Staged {
-    account: UserRow,
+    account: Account,
     clients: Vec<ClientRecord>,
     update_id: i64,
     presence_changed: bool,
@@ -461,7 +512,7 @@ impl Writer {
             who,
             Staged {
                 account: user.account.clone(),
-                clients: user.clients.clone(),
+                clients: user.clients.to_vec(),
                 update_id: user.update_id,
                 presence_changed: false,
                 account_changed: false,
@@ -490,7 +541,7 @@ impl Writer {
         let max_clients = self.rules.max_clients_per_user;
         let staged = &batch.users[&who];
         let position = staged.clients.iter().position(|r| r.client == *client);
-        let current = position.map(|i| staged.clients[i].times);
+        let current = position.map(|i| staged.clients[i].times());
         let Some(times) = apply_report(current, active, now, self.rules.min_freq_secs) else {
             return;
         };
@@ -499,7 +550,7 @@ impl Writer {
             staged
                 .clients
                 .iter()
-                .filter_map(|r| r.times.last_active)
+                .filter_map(|r| r.times().last_active)
                 .max(),
             active,
             now,
@@ -510,7 +561,7 @@ impl Writer {
         let staged = batch.users.get_mut(&who).expect("staged by the caller");
         staged.came_online |= came_online;
         match position {
-            Some(i) => staged.clients[i].times = times,
+            Some(i) => staged.clients[i].set_times(times),
             None => {
                 if staged.clients.len() >= max_clients {
                     // Make room by dropping the least recently connected client.
@@ -518,7 +569,7 @@ impl Writer {
                         .clients
                         .iter()
                         .enumerate()
-                        .min_by_key(|(_, r)| (r.times.last_connected, r.client.clone()))
+                        .min_by_key(|(_, r)| (r.times().last_connected, r.client.clone()))
                         .map(|(i, _)| i)
                         .expect("the bound is at least 1");
                     let evicted = staged.clients.swap_remove(oldest);
@@ -527,10 +578,9 @@ impl Writer {
                         client: evicted.client.to_string(),
                     });
                 }
-                staged.clients.push(ClientRecord {
-                    client: client.clone(),
-                    times,
-                });
+                staged
+                    .clients
+                    .push(ClientRecord::new(client.clone(), times));
             }
         }
         staged.update_id = id;
@@ -590,7 +640,7 @@ impl Writer {
             .clients
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| backdate(r.times, cutoff).map(|t| (i, t)))
+            .filter_map(|(i, r)| backdate(r.times(), cutoff).map(|t| (i, t)))
             .collect();
         if changed.is_empty() {
             return;
@@ -599,7 +649,7 @@ impl Writer {
         let staged = batch.users.get_mut(&who).expect("staged by the caller");
         for (i, times) in changed {
             let record = &mut staged.clients[i];
-            record.times = times;
+            record.set_times(times);
             batch.mutations.push(Mutation::PutPresence(PresenceRow {
                 user_id: who.user_id,
                 client: record.client.to_string(),
@@ -683,7 +733,7 @@ impl Writer {
         }
         let change = PresenceChange {
             user_id: who.user_id,
-            email: user.account.email.clone(),
+            email: user.account.email().to_owned(),
             clients: views::legacy(user)
                 .map(|presence| presence.clients)
                 .unwrap_or_default(),
@@ -760,6 +810,8 @@ impl Writer {
                 }
             }
         }
+        let mut keys = Vec::new();
+        let mut changed = HashSet::new();
         for row in changes.users {
             let Some(realm) = self.realm(row.realm_id) else {
                 continue;
@@ -767,21 +819,21 @@ impl Writer {
             if !row.is_active {
                 self.hub.drop_user(row.id);
             }
-            let new_hash = row.api_key_hash;
-            let ids = (row.realm_id, row.id);
-            let old_hash = {
-                let mut realm = realm.write();
-                let old = realm.users.get(&row.id).map(|u| u.account.api_key_hash);
-                realm.put_account(row);
-                old
-            };
-            if old_hash != Some(new_hash) {
-                let mut directory = self.directory.write();
-                if let Some(old) = old_hash {
-                    directory.keys.remove(&old);
-                }
-                directory.keys.insert(new_hash, ids);
+            if let Some(owner) = KeyOwner::new(row.realm_id, row.id) {
+                keys.push((KeyId::of(&row.api_key_hash), owner));
             }
+            changed.insert(row.id);
+            realm.write().put_account(Account::from(row));
+        }
+        if !changed.is_empty() {
+            // Accounts do not keep their key, so drop every key of the
+            // changed users and put the current ones back: a reset key stops
+            // working here. Admin changes are rare; one pass is cheap enough.
+            let mut directory = self.directory.write();
+            directory
+                .keys
+                .retain(|_, owner| !changed.contains(&owner.user_id()));
+            directory.keys.extend(keys);
         }
         tracing::debug!(
             from = self.directory_version,

@@ -73,17 +73,17 @@ pub struct PresenceRow {
     pub update_id: i64,
 }
 
-/// Everything the server needs in memory, read at start.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    /// Every realm.
-    pub realms: Vec<RealmRow>,
-    /// Every user.
-    pub users: Vec<UserRow>,
-    /// Every presence record.
-    pub presence: Vec<PresenceRow>,
-    /// The directory version the snapshot reflects.
-    pub directory_version: i64,
+/// One item of what the server loads at start, in the order `Store::load`
+/// gives them: every realm, then every user, then every presence record
+/// grouped by user.
+#[derive(Debug)]
+pub enum Loaded {
+    /// A realm, and how many users it has (so that room is made once).
+    Realm(RealmRow, usize),
+    /// A user.
+    User(UserRow),
+    /// A presence record, and the realm of its user.
+    Presence(PresenceRow, i64),
 }
 
 /// Realms and users changed after a given directory version.
@@ -265,8 +265,10 @@ pub struct NewUser<'a> {
 ///
 /// Methods block; call them from a thread that may block.
 pub trait Store: Send {
-    /// Reads everything the server keeps in memory.
-    fn load(&mut self) -> Result<Snapshot, StoreError>;
+    /// Reads everything the server keeps in memory, handing each item to
+    /// `sink` as it is read (so that nothing is held twice while loading),
+    /// and returns the directory version the items reflect.
+    fn load(&mut self, sink: &mut dyn FnMut(Loaded)) -> Result<i64, StoreError>;
     /// Makes a batch of changes durable in one transaction: all or nothing.
     fn commit(&mut self, batch: &[Mutation]) -> Result<(), StoreError>;
     /// The current directory version (cheap; polled to notice outside changes).

@@ -1,0 +1,219 @@
+//! G: presence events at scale. Every one of N users registers an event
+//! queue and holds a long poll open on it; then one user comes online, and
+//! the time from that report to each poll's answer is measured, with the
+//! memory each queue and each waiting poll costs.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::{HeaderValue, Method};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+use crate::process::Process;
+use crate::provision::{self, User};
+use crate::scenarios::{Plan, server_args};
+
+/// One request on a fresh connection; the answer's status and body.
+async fn request(
+    address: &str,
+    method: Method,
+    path: &str,
+    authorization: &HeaderValue,
+    body: &'static str,
+) -> anyhow::Result<(u16, Bytes)> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, address)
+        .header(http::header::AUTHORIZATION, authorization.clone());
+    if !body.is_empty() {
+        builder = builder.header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+    }
+    let response = sender
+        .send_request(builder.body(Full::new(Bytes::from_static(body.as_bytes())))?)
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+/// Registers a presence queue for `user`; its id.
+async fn register(address: &str, user: &User) -> anyhow::Result<String> {
+    let (status, body) = request(
+        address,
+        Method::POST,
+        "/api/v1/register",
+        &user.authorization,
+        "event_types=%5B%22presence%22%5D&fetch_event_types=%5B%5D",
+    )
+    .await?;
+    if status != 200 {
+        bail!(
+            "register answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(answer["queue_id"]
+        .as_str()
+        .context("no queue_id")?
+        .to_owned())
+}
+
+/// Runs scenario G with `queues` users and prints its table.
+pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<()> {
+    let data = dir.join("events");
+    let dump = dir.join("events.jsonl");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    // The last user has never reported: its first report is "coming online".
+    let realms = provision::write_dump_with(&dump, &[queues + 1], now, |i| i < queues)?;
+    provision::import(&plan.server, &data, &dump)?;
+    let users = Arc::new(realms[0].users.clone());
+    let mut args = server_args(&data);
+    // Polls wait for the event, not for a heartbeat.
+    args.extend(["--event-heartbeat-ms".to_owned(), "600000".to_owned()]);
+    let server = Process::start(&plan.server, &args, Duration::from_secs(60))?;
+    let address = server.address.clone();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = server.resident_bytes()?;
+
+    // Register one queue per user, a few at a time.
+    let started = Instant::now();
+    let mut queue_ids = vec![String::new(); queues];
+    for chunk in (0..queues).collect::<Vec<_>>().chunks(64) {
+        let mut tasks = Vec::new();
+        for &i in chunk {
+            let (address, users) = (address.clone(), users.clone());
+            tasks.push(tokio::spawn(async move {
+                (i, register(&address, &users[i]).await)
+            }));
+        }
+        for task in tasks {
+            let (i, id) = task.await?;
+            queue_ids[i] = id?;
+        }
+    }
+    let register_time = started.elapsed();
+    let rss_queues = server.resident_bytes()?;
+
+    // Hold a long poll open on every queue.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, u16)>();
+    for (i, queue_id) in queue_ids.into_iter().enumerate() {
+        let (address, users, sent, done) = (
+            address.clone(),
+            users.clone(),
+            sent.clone(),
+            done_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let path = format!("/api/v1/events?queue_id={queue_id}&last_event_id=-1");
+            let result = async {
+                let stream = tokio::net::TcpStream::connect(&address).await?;
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                let request = http::Request::builder()
+                    .method(Method::GET)
+                    .uri(path)
+                    .header(http::header::HOST, &address)
+                    .header(http::header::AUTHORIZATION, users[i].authorization.clone())
+                    .body(Full::new(Bytes::new()))?;
+                let pending = sender.send_request(request);
+                sent.fetch_add(1, Ordering::SeqCst);
+                let response = pending.await?;
+                let status = response.status().as_u16();
+                response.into_body().collect().await?;
+                anyhow::Ok(status)
+            }
+            .await;
+            let _ = done.send((Instant::now(), result.unwrap_or(0)));
+        });
+    }
+    drop(done_tx);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent.load(Ordering::SeqCst) < queues {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {queues} polls were sent",
+                sent.load(Ordering::SeqCst)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the server take every request in before the event.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_polls = server.resident_bytes()?;
+
+    let announcer = &users[queues];
+    let trigger = Instant::now();
+    let (status, body) = request(
+        &address,
+        Method::POST,
+        "/api/v1/users/me/presence",
+        &announcer.authorization,
+        "status=active&ping_only=true&client=website",
+    )
+    .await?;
+    let acknowledged = trigger.elapsed();
+    if status != 200 {
+        bail!(
+            "the report answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let mut latencies = Vec::with_capacity(queues);
+    let mut failures = 0;
+    let wait = tokio::time::sleep(Duration::from_secs(60));
+    tokio::pin!(wait);
+    while latencies.len() + failures < queues {
+        tokio::select! {
+            got = done_rx.recv() => match got {
+                Some((at, 200)) => latencies.push(at.saturating_duration_since(trigger)),
+                Some(_) => failures += 1,
+                None => break,
+            },
+            () = &mut wait => break,
+        }
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((p / 100.0) * (latencies.len().max(1) - 1) as f64).round() as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!();
+    println!(
+        "| G. event fan-out | queues | delivered | failed | delivery p50 / p99 / max ms | report acknowledged ms | bytes per queue | bytes per waiting poll | register time |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| G. event fan-out | {queues} | {} | {failures} | {:.1} / {:.1} / {:.1} | {:.1} | {:.0} | {:.0} | {:.1} s |",
+        latencies.len(),
+        pct(50.0),
+        pct(99.0),
+        pct(100.0),
+        acknowledged.as_secs_f64() * 1000.0,
+        rss_queues.saturating_sub(rss_before) as f64 / queues as f64,
+        rss_polls.saturating_sub(rss_queues) as f64 / queues as f64,
+        register_time.as_secs_f64(),
+    );
+    Ok(())
+}
