@@ -87,6 +87,9 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
     let mut args = server_args(&data);
     // Polls wait for the event, not for a heartbeat.
     args.extend(["--event-heartbeat-ms".to_owned(), "600000".to_owned()]);
+    // Every waiting poll holds a connection: room for all of them, and for
+    // the registrations and the report beside them.
+    args.extend(["--max-connections".to_owned(), (queues + 1024).to_string()]);
     let server = Process::start(&plan.server, &args, Duration::from_secs(60))?;
     let address = server.address.clone();
     tokio::time::sleep(Duration::from_millis(300)).await;
