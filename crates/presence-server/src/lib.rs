@@ -13,8 +13,9 @@
 //! Beside them: [`config`] (settings), [`clock`] (injectable time),
 //! [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
-//! `presence-server` command line) and [`fuzzing`] (the fuzz targets'
-//! checks, shared with the property tests).
+//! `presence-server` command line), [`log_writer`] (the log's batched
+//! stderr) and [`fuzzing`] (the fuzz targets' checks, shared with the
+//! property tests).
 
 pub mod admin;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod events;
 pub mod fuzzing;
 pub mod http;
 pub mod keys;
+pub mod log_writer;
 pub mod openapi;
 pub mod service;
 pub mod store;

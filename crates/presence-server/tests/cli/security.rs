@@ -134,6 +134,11 @@ async fn each_request_is_one_info_line_with_its_fields() {
     server.signal("TERM");
     assert_eq!(server.wait_exit(Duration::from_secs(15)).code(), Some(0));
     let log = server.log();
+    // The log is written in batches; the last line before exit is there too.
+    assert!(
+        log.last().is_some_and(|l| l.contains("stopped")),
+        "{log:#?}"
+    );
     let lines: Vec<&String> = log.iter().filter(|l| l.contains("probe-123")).collect();
     assert_eq!(lines.len(), 1, "{log:#?}");
     let line = lines[0];
