@@ -139,6 +139,39 @@ impl SqliteStore {
     }
 }
 
+/// A realm's boolean settings, by their column.
+#[derive(Clone, Copy)]
+enum RealmFlag {
+    Deactivated,
+    PresenceDisabled,
+}
+
+impl SqliteStore {
+    /// Sets one of a realm's flags and bumps its row version, so that a
+    /// running server notices.
+    fn set_realm_flag(
+        &mut self,
+        string_id: &str,
+        flag: RealmFlag,
+        value: bool,
+    ) -> Result<(), StoreError> {
+        let sql = match flag {
+            RealmFlag::Deactivated => {
+                "UPDATE realms SET deactivated = ?1, row_version = ?2 WHERE id = ?3"
+            }
+            RealmFlag::PresenceDisabled => {
+                "UPDATE realms SET presence_disabled = ?1, row_version = ?2 WHERE id = ?3"
+            }
+        };
+        self.write(|tx| {
+            let id = realm_id(tx, string_id)?;
+            let version = next_directory_version(tx)?;
+            tx.execute(sql, params![value, version, id])?;
+            Ok(())
+        })
+    }
+}
+
 /// Takes the next directory version inside a write transaction.
 fn next_directory_version(tx: &Transaction<'_>) -> Result<i64, StoreError> {
     Ok(tx.query_row(
@@ -445,15 +478,7 @@ impl Store for SqliteStore {
         string_id: &str,
         deactivated: bool,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let id = realm_id(tx, string_id)?;
-            let version = next_directory_version(tx)?;
-            tx.execute(
-                "UPDATE realms SET deactivated = ?1, row_version = ?2 WHERE id = ?3",
-                params![deactivated, version, id],
-            )?;
-            Ok(())
-        })
+        self.set_realm_flag(string_id, RealmFlag::Deactivated, deactivated)
     }
 
     fn set_realm_presence_disabled(
@@ -461,15 +486,7 @@ impl Store for SqliteStore {
         string_id: &str,
         disabled: bool,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let id = realm_id(tx, string_id)?;
-            let version = next_directory_version(tx)?;
-            tx.execute(
-                "UPDATE realms SET presence_disabled = ?1, row_version = ?2 WHERE id = ?3",
-                params![disabled, version, id],
-            )?;
-            Ok(())
-        })
+        self.set_realm_flag(string_id, RealmFlag::PresenceDisabled, disabled)
     }
 
     fn create_user(&mut self, user: &NewUser<'_>) -> Result<UserRow, StoreError> {
