@@ -210,6 +210,16 @@ pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Whether two emails have the same [`email_key`], without building the keys
+/// when both are ASCII (the case of nearly every request's credentials).
+pub fn same_email(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.trim().eq_ignore_ascii_case(b.trim())
+    } else {
+        email_key(a) == email_key(b)
+    }
+}
+
 fn realm_row(r: &Row<'_>) -> rusqlite::Result<RealmRow> {
     Ok(RealmRow {
         id: r.get(0)?,
@@ -719,5 +729,23 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_email_agrees_with_the_key() {
+        for (a, b) in [
+            ("a@b.c", " A@B.C "),
+            ("a@b.c", "a@b.d"),
+            ("Émile@x.fr", "émile@X.FR"),
+            ("émile@x.fr", "emile@x.fr"),
+            ("ΟΔΟΣ@x.gr", "οδος@x.gr"),
+        ] {
+            assert_eq!(same_email(a, b), email_key(a) == email_key(b), "{a} {b}");
+        }
     }
 }
