@@ -229,7 +229,7 @@ impl Service {
             let guard = realm.read();
             let user = guard.users.get(&who.user_id).ok_or(AuthError::InvalidKey)?;
             let account = &user.account;
-            if !crate::store::sqlite::same_email(email, account.email()) {
+            if !crate::store::same_email(email, account.email()) {
                 return Err(AuthError::InvalidKey);
             }
             if guard.row().deactivated {

@@ -2,14 +2,23 @@
 //!
 //! The store is the source of truth; the service keeps everything in memory
 //! and uses the store only to load at start, to make changes durable, and to
-//! learn of changes made by others (the admin command writing to the same
-//! data directory). Store methods are blocking: the server calls them from
-//! one dedicated writer thread, never from an async worker.
+//! learn of changes made by others (the admin command, or other server
+//! nodes sharing a PostgreSQL database). Store methods are blocking: the
+//! server calls them from one dedicated writer thread, never from an async
+//! worker.
 //!
-//! Every change to realms, users, settings or push devices bumps a store-wide
-//! *directory version*, and the changed row remembers it; a reader that holds
-//! the version it last saw can fetch exactly the rows changed since.
+//! Two counters let a node catch up with what others wrote:
+//! - every change to realms, users, settings or push devices bumps a
+//!   store-wide *directory version*, and the changed row remembers it;
+//! - every presence change takes its realm's next *update id* from the
+//!   realm's sequence row, which a batch locks from its start to its commit.
+//!
+//! Both are taken under a row lock held until commit, so they become visible
+//! in the order they were taken: a reader that remembers the last value it
+//! saw can fetch exactly what changed since, and never skips a change that
+//! commits late.
 
+pub mod postgres;
 pub mod sqlite;
 
 use thiserror::Error;
@@ -78,8 +87,9 @@ pub struct PresenceRow {
 /// grouped by user.
 #[derive(Debug)]
 pub enum Loaded {
-    /// A realm, and how many users it has (so that room is made once).
-    Realm(RealmRow, usize),
+    /// A realm, how many users it has (so that room is made once), and its
+    /// last update id.
+    Realm(RealmRow, usize, i64),
     /// A user.
     User(UserRow),
     /// A presence record, and the realm of its user.
@@ -95,6 +105,18 @@ pub struct DirectoryChanges {
     pub users: Vec<UserRow>,
     /// The version these changes bring the reader to.
     pub version: i64,
+}
+
+/// The current records of the users of one realm whose presence changed
+/// after some update id, read in one snapshot.
+#[derive(Debug, Default)]
+pub struct PresenceChanges {
+    /// The realm's last update id in that snapshot: the records reflect
+    /// every change up to it and none after.
+    pub last_update_id: i64,
+    /// Each changed user with all of its records (a user whose records were
+    /// all removed has none).
+    pub users: Vec<(i64, Vec<PresenceRow>)>,
 }
 
 /// The kind of a push device.
@@ -198,9 +220,18 @@ pub enum Mutation {
 /// What can go wrong in a store.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The database itself failed (I/O, corruption, lock time-out).
+    /// The embedded database failed (I/O, corruption, lock time-out).
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed or the connection to it broke.
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The database cannot be reached now; the store will try again.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A batch method was called out of order (a bug in the caller).
+    #[error("no batch is open")]
+    NoBatch,
     /// The data directory could not be created or opened.
     #[error("cannot use data directory {path}: {source}")]
     DataDir {
@@ -269,8 +300,32 @@ pub trait Store: Send {
     /// `sink` as it is read (so that nothing is held twice while loading),
     /// and returns the directory version the items reflect.
     fn load(&mut self, sink: &mut dyn FnMut(Loaded)) -> Result<i64, StoreError>;
-    /// Makes a batch of changes durable in one transaction: all or nothing.
-    fn commit(&mut self, batch: &[Mutation]) -> Result<(), StoreError>;
+    /// Starts a batch of changes: opens a write transaction and locks the
+    /// update-id sequences of `realms` (sorted, without repeats) until the
+    /// batch ends, so that no other writer takes ids of these realms
+    /// meanwhile. Returns each realm's last update id as stored, in the same
+    /// order; a realm that does not exist reads 0.
+    fn begin_batch(&mut self, realms: &[i64]) -> Result<Vec<i64>, StoreError>;
+    /// Writes `batch`, sets each realm of `sequences` to its new last update
+    /// id, tells other nodes, and commits: all or nothing. The transaction
+    /// is over afterwards, whether this succeeded or not.
+    fn commit_batch(
+        &mut self,
+        batch: &[Mutation],
+        sequences: &[(i64, i64)],
+    ) -> Result<(), StoreError>;
+    /// Ends a batch without writing anything.
+    fn abort_batch(&mut self);
+    /// Every realm's last update id.
+    fn sequences(&mut self) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// The users of a realm whose records changed after update id `since`,
+    /// with all their current records, read in one snapshot (inside a
+    /// batch, the batch's own view).
+    fn presence_changes(
+        &mut self,
+        realm_id: i64,
+        since: i64,
+    ) -> Result<PresenceChanges, StoreError>;
     /// The current directory version (cheap; polled to notice outside changes).
     fn directory_version(&mut self) -> Result<i64, StoreError>;
     /// Realms and users changed after `since`.
@@ -322,4 +377,39 @@ pub trait Store: Send {
     /// Adds everything in `dump`, keeping its ids, in one transaction: a
     /// realm, user or id that exists already refuses the whole import.
     fn import(&mut self, dump: &Dump) -> Result<(), StoreError>;
+
+    /// Tells `on_change`, from a thread of the store's own, when another
+    /// process has committed something: [`Notice::Changed`] soon after such
+    /// a commit (and after a reconnection, when some may have been missed),
+    /// [`Notice::Quiet`] at least once a second otherwise. The thread ends,
+    /// releasing its connection, once `on_change` returns false. A store
+    /// that cannot tell does nothing: its reader finds changes by polling.
+    fn subscribe(&mut self, on_change: Box<dyn Fn(Notice) -> bool + Send>) -> Result<(), StoreError> {
+        drop(on_change);
+        Ok(())
+    }
+}
+
+/// What a store's subscription reports (see [`Store::subscribe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Someone else committed a change (or may have): catch up.
+    Changed,
+    /// Nothing new; the subscriber may say whether it still listens.
+    Quiet,
+}
+
+/// The form of an email that lookups compare: trimmed and lower-cased.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Whether two emails have the same [`email_key`], without building the keys
+/// when both are ASCII (the case of nearly every request's credentials).
+pub fn same_email(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.trim().eq_ignore_ascii_case(b.trim())
+    } else {
+        email_key(a) == email_key(b)
+    }
 }

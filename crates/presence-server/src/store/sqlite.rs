@@ -10,8 +10,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    DeviceKind, DeviceRow, DirectoryChanges, Dump, Loaded, Mutation, NewUser, PresenceRow,
-    RealmRow, Store, StoreError, UserRow,
+    DeviceKind, DeviceRow, DirectoryChanges, Dump, Loaded, Mutation, NewUser, PresenceChanges,
+    PresenceRow, RealmRow, Store, StoreError, UserRow, email_key,
 };
 
 /// The schema version this program writes (SQLite's `user_version`).
@@ -203,21 +203,6 @@ fn user_id(tx: &Transaction<'_>, realm: &str, email: &str) -> Result<i64, StoreE
         realm: realm.to_owned(),
         email: email.to_owned(),
     })
-}
-
-/// The form of an email that lookups compare: trimmed and lower-cased.
-pub fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// Whether two emails have the same [`email_key`], without building the keys
-/// when both are ASCII (the case of nearly every request's credentials).
-pub fn same_email(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        a.trim().eq_ignore_ascii_case(b.trim())
-    } else {
-        email_key(a) == email_key(b)
-    }
 }
 
 fn realm_row(r: &Row<'_>) -> rusqlite::Result<RealmRow> {
@@ -735,6 +720,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::same_email;
 
     #[test]
     fn same_email_agrees_with_the_key() {

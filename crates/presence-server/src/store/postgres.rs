@@ -1,0 +1,1 @@
+//! The shared store: PostgreSQL, for several server nodes (to be written).
