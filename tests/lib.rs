@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: a real server on `127.0.0.1:0` over a
-//! real SQLite store in a temporary directory, a controllable clock, and a
-//! small HTTP client that returns status, headers and JSON.
+//! real store (SQLite in a temporary directory, or PostgreSQL in a schema of
+//! its own), a controllable clock, and a small HTTP client that returns
+//! status, headers and JSON. Several servers on one PostgreSQL schema are
+//! several nodes.
 //!
 //! Every JSON body received goes through [`contract::check`], which holds
 //! it to the committed OpenAPI spec.
@@ -25,6 +27,7 @@ use presence_server::config::{Config, RateLimit};
 use presence_server::http::{App, serve};
 use presence_server::service::Service;
 use presence_server::store::Store;
+use presence_server::store::postgres::{PgStore, ScratchSchema};
 use presence_server::store::sqlite::SqliteStore;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -118,8 +121,42 @@ pub struct TestServer {
     service: Arc<Service>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    dir: Arc<tempfile::TempDir>,
+    backing: Backing,
     http: reqwest::Client,
+}
+
+/// Where a test server keeps its data.
+#[derive(Clone)]
+pub enum Backing {
+    /// An SQLite database in a temporary directory.
+    Sqlite(Arc<tempfile::TempDir>),
+    /// A PostgreSQL schema of the test's own, dropped with the last holder.
+    Postgres(Arc<ScratchSchema>),
+}
+
+impl Backing {
+    /// A new SQLite directory.
+    pub fn sqlite() -> Backing {
+        Backing::Sqlite(Arc::new(tempfile::tempdir().expect("a temporary directory")))
+    }
+
+    /// A new PostgreSQL schema, or `None` (said loudly) when
+    /// `PRESENCE_TEST_DATABASE_URL` is not set; under `CI` that fails instead.
+    pub fn postgres() -> Option<Backing> {
+        let base = presence_server::store::postgres::test_database_url()?;
+        let schema = ScratchSchema::create(&base).expect("a scratch schema");
+        Some(Backing::Postgres(Arc::new(schema)))
+    }
+
+    /// A new connection to the store, as the admin command has.
+    pub fn open(&self) -> Box<dyn Store> {
+        match self {
+            Backing::Sqlite(dir) => Box::new(SqliteStore::open(dir.path()).expect("the store opens")),
+            Backing::Postgres(schema) => {
+                Box::new(PgStore::open(&schema.url()).expect("the store opens"))
+            }
+        }
+    }
 }
 
 impl TestServer {
@@ -130,21 +167,32 @@ impl TestServer {
 
     /// Starts a server with these options on a new data directory.
     pub async fn start_with(options: Options) -> TestServer {
-        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         let clock = Arc::new(ManualClock::new(START));
-        Self::start_on(dir, clock, options.config).await
+        Self::start_on(Backing::sqlite(), clock, options.config).await
     }
 
-    async fn start_on(
-        dir: Arc<tempfile::TempDir>,
+    /// Starts a server (a node) on `backing` with this clock: servers
+    /// started on one PostgreSQL backing share its data. A node on
+    /// PostgreSQL connects through `config.database_url` if it is set (a
+    /// relay to the same database), else straight to the backing's schema.
+    pub async fn start_on(
+        backing: Backing,
         clock: Arc<ManualClock>,
         mut config: Config,
     ) -> TestServer {
-        config.data_dir = dir.path().to_path_buf();
-        let store = SqliteStore::open(dir.path()).expect("the store opens");
-        let service = Arc::new(
-            Service::start(Box::new(store), &config, clock.clone()).expect("the service starts"),
-        );
+        let store: Box<dyn Store> = match &backing {
+            Backing::Sqlite(dir) => {
+                config.data_dir = dir.path().to_path_buf();
+                backing.open()
+            }
+            Backing::Postgres(schema) => {
+                // A node may be given a way of its own to the same database.
+                let url = config.database_url.get_or_insert_with(|| schema.url());
+                Box::new(PgStore::open(url).expect("the store opens"))
+            }
+        };
+        let service =
+            Arc::new(Service::start(store, &config, clock.clone()).expect("the service starts"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -161,7 +209,7 @@ impl TestServer {
             service,
             stop: Some(stop),
             task: Some(task),
-            dir,
+            backing,
             http: reqwest::Client::new(),
         }
     }
@@ -170,9 +218,13 @@ impl TestServer {
     /// one on the same data directory, as a restart would.
     pub async fn restart(mut self) -> TestServer {
         self.shutdown().await;
-        let (dir, clock, config) = (self.dir.clone(), self.clock.clone(), self.config.clone());
+        let (backing, clock, config) = (
+            self.backing.clone(),
+            self.clock.clone(),
+            self.config.clone(),
+        );
         drop(self);
-        Self::start_on(dir, clock, config).await
+        Self::start_on(backing, clock, config).await
     }
 
     /// Stops serving and closes the store.
@@ -186,20 +238,28 @@ impl TestServer {
         self.service.close();
     }
 
-    /// The data directory.
+    /// The data directory (of an SQLite-backed server).
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        match &self.backing {
+            Backing::Sqlite(dir) => dir.path(),
+            Backing::Postgres(_) => panic!("a PostgreSQL-backed server has no data directory"),
+        }
+    }
+
+    /// Where the server keeps its data (start another node on it).
+    pub fn backing(&self) -> Backing {
+        self.backing.clone()
     }
 
     /// A second connection to the server's store, as the admin command has.
-    pub fn admin_store(&self) -> SqliteStore {
-        SqliteStore::open(self.dir.path()).expect("the store opens")
+    pub fn admin_store(&self) -> Box<dyn Store> {
+        self.backing.open()
     }
 
     /// Creates a realm through the admin path.
     pub fn create_realm(&self, string_id: &str) {
         presence_server::admin::create_realm(
-            &mut self.admin_store(),
+            self.admin_store().as_mut(),
             string_id,
             None,
             self.clock.now_secs(),
@@ -210,7 +270,7 @@ impl TestServer {
     /// Creates a user through the admin path and waits until the server knows it.
     pub async fn create_user(&self, realm: &str, email: &str, is_bot: bool) -> User {
         let (row, key) = presence_server::admin::create_user(
-            &mut self.admin_store(),
+            self.admin_store().as_mut(),
             realm,
             email,
             &format!("Name of {email}"),

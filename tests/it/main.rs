@@ -1,5 +1,6 @@
 //! End-to-end tests: each starts a real server on `127.0.0.1:0` with a real
-//! SQLite store and talks to it over HTTP. One binary for all of them keeps
+//! store (SQLite, or PostgreSQL for the several-node tests) and talks to it
+//! over HTTP. One binary for all of them keeps
 //! link time down.
 
 mod admin_live;
@@ -9,8 +10,10 @@ mod events;
 mod isolation;
 mod isolation_property;
 mod limits;
+mod nodes;
 mod realm_views;
 mod restart;
 mod settings_devices;
+mod store_transfer;
 mod update_rule;
 mod user_presence;

@@ -19,6 +19,7 @@ use crate::config::{Config, RateLimit};
 use crate::http::{App, serve};
 use crate::service::Service;
 use crate::store::Store;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::transfer;
 
@@ -39,6 +40,10 @@ struct GlobalArgs {
     /// Directory of the embedded database (created on first use).
     #[arg(long, global = true, env = "PRESENCE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Use PostgreSQL at this URL instead of the embedded database, e.g.
+    /// `postgres://presence@db.internal/presence` (several nodes may share it).
+    #[arg(long, global = true, env = "PRESENCE_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
     /// A TOML file of settings (same names as the flags, with underscores).
     #[arg(long, global = true, env = "PRESENCE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -213,6 +218,9 @@ impl GlobalArgs {
                 $(if let Some(value) = self.$field.clone() { config.$field = value; })*
             };
         }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
+        }
         apply!(
             data_dir,
             listen,
@@ -255,6 +263,9 @@ enum Command {
     User(UserCommand),
     /// Print the OpenAPI document of the API (JSON) on standard output.
     Openapi,
+    /// Bring the database's schema up to date and exit (every start does
+    /// this too; safe while other nodes start or run).
+    Migrate,
     /// Write everything in the store (ids kept, keys hashed) as JSON Lines.
     Export {
         /// The file to write [default: standard output].
@@ -262,8 +273,7 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Add everything in a dump to the store, in one transaction. Meant for
-    /// a new data directory or a stopped server: a running server picks up
-    /// the realms and users but not the presence records.
+    /// a new store; running servers pick up what it adds.
     Import {
         /// The dump to read, or `-` for standard input.
         file: PathBuf,
@@ -369,14 +379,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::openapi::document_json());
             Ok(())
         }
+        Command::Migrate => {
+            open_store(&config)?;
+            eprintln!("the schema of {} is up to date", store_name(&config));
+            Ok(())
+        }
         Command::Export { output } => export_command(&config, output),
         Command::Import { file } => import_command(&config, &file),
     }
 }
 
-fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
+/// Opens the store the configuration names (applying schema migrations).
+fn open_store(config: &Config) -> anyhow::Result<Box<dyn Store>> {
+    let store: Box<dyn Store> = match &config.database_url {
+        Some(url) => Box::new(PgStore::open(url)?),
+        None => Box::new(SqliteStore::open(&config.data_dir)?),
+    };
+    Ok(store).with_context(|| format!("cannot open the store {}", store_name(config)))
+}
+
+/// The store a configuration names, for messages: a database URL without
+/// its password, or the SQLite file.
+fn store_name(config: &Config) -> String {
+    match &config.database_url {
+        Some(url) => redact_password(url),
+        None => config
+            .data_dir
+            .join(crate::store::sqlite::DATABASE_FILE)
+            .display()
+            .to_string(),
+    }
 }
 
 /// The least time the writer gets to commit what it holds at shutdown,
@@ -391,10 +423,10 @@ fn serve_command(config: Config) -> anyhow::Result<()> {
     let grace = Duration::from_secs_f64(config.shutdown_grace_secs);
     let result = runtime.block_on(async {
         let store = open_store(&config)?;
-        tracing::info!(database = %store.path().display(), "store opened");
+        tracing::info!(database = %store_name(&config), "store opened");
         let loading = std::time::Instant::now();
         let service = Arc::new(Service::start(
-            Box::new(store),
+            store,
             &config,
             Arc::new(SystemClock),
         )?);
@@ -463,6 +495,27 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// A connection string without its password, for logs and messages: the
+/// part between `user:` and `@` of a URL, or the value of `password=`.
+fn redact_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            return format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn export_command(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> {
     let dump = open_store(config)?.export()?;
     match output {
@@ -511,7 +564,7 @@ fn realm_command(config: &Config, command: RealmCommand) -> anyhow::Result<()> {
     let mut store = open_store(config)?;
     match command {
         RealmCommand::Create { string_id, name } => {
-            let realm = admin::create_realm(&mut store, &string_id, name.as_deref(), now())?;
+            let realm = admin::create_realm(store.as_mut(), &string_id, name.as_deref(), now())?;
             eprintln!("created realm {} ({})", realm.string_id, realm.name);
         }
         RealmCommand::Deactivate { string_id } => {
@@ -538,7 +591,7 @@ fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             full_name,
             bot,
         } => {
-            let (_, key) = admin::create_user(&mut store, &realm, &email, &full_name, bot, now())?;
+            let (_, key) = admin::create_user(store.as_mut(), &realm, &email, &full_name, bot, now())?;
             println!("{key}");
         }
         UserCommand::Deactivate(user) => {
@@ -559,9 +612,30 @@ fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::ResetKey(user) => {
-            let key = admin::reset_key(&mut store, &user.realm, &user.email)?;
+            let key = admin::reset_key(store.as_mut(), &user.realm, &user.email)?;
             println!("{key}");
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/presence?sslmode=disable"),
+            "postgres://app:***@db:5432/presence?sslmode=disable"
+        );
+        assert_eq!(
+            redact_password("postgres://app@db/presence"),
+            "postgres://app@db/presence"
+        );
+        assert_eq!(
+            redact_password("host=db user=app password=s3cret dbname=presence"),
+            "host=db user=app password=*** dbname=presence"
+        );
+    }
 }

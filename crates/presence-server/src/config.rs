@@ -21,6 +21,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the embedded store keeps its database.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL: use the shared store there instead of the embedded
+    /// one (several nodes may share it).
+    pub database_url: Option<String>,
     /// Seconds after the last report at which a user counts as offline (Zulip: 200).
     pub offline_threshold_secs: i64,
     /// Reports closer together than this many seconds are coalesced (Zulip: 55).
@@ -82,6 +85,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9991)),
             data_dir: PathBuf::from("./presence-data"),
+            database_url: None,
             offline_threshold_secs: 200,
             presence_update_min_freq_secs: 55,
             ping_interval_secs: 60,

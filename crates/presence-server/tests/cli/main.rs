@@ -1,13 +1,14 @@
 //! Tests of the `presence-server` binary as scripts and operators use it:
 //! the admin commands' output and exit codes, a server process honouring
 //! admin changes, durability across `kill -9`, graceful shutdown, secrets
-//! kept out of the log and the database, and the official Python client
-//! `zulip` against a real server process.
+//! kept out of the log and the database, the official Python client `zulip`
+//! against a real server process, and the same on PostgreSQL with two nodes.
 
 mod support;
 
 mod admin_commands;
 mod crash;
+mod postgres;
 mod python_client;
 mod security;
 mod serve;

@@ -1,0 +1,608 @@
+//! Several server nodes on one PostgreSQL database (DESIGN.md, "Several
+//! nodes"): what one node or the admin command writes is served by the
+//! other within a second, incremental readers never miss a change while two
+//! nodes take writes at once, and a node that loses its database refuses
+//! writes cleanly, keeps serving reads and recovers by itself.
+//!
+//! Every test needs `PRESENCE_TEST_DATABASE_URL`; without it each says so
+//! and returns (under `CI` it fails instead). Each test has a schema of its
+//! own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use presence_server::clock::{Clock, ManualClock};
+use presence_server::config::Config;
+use presence_server::store::{Dump, Store};
+use presence_tests::{Backing, Options, START, TestServer, User};
+use serde_json::Value;
+
+/// How soon the issue's contract says another node must show a change.
+const PROPAGATION: Duration = Duration::from_secs(1);
+
+/// Node settings for these tests. The poll is slow on purpose, so that
+/// meeting [`PROPAGATION`] takes the store's notifications.
+fn node_config() -> Config {
+    Config {
+        directory_poll_ms: 5_000,
+        max_clients_per_user: 1_000,
+        ..Options::default().config
+    }
+}
+
+/// Two nodes on a new schema, sharing one clock; `None` without a database.
+async fn two_nodes(config: Config) -> Option<(TestServer, TestServer)> {
+    let backing = Backing::postgres()?;
+    let clock = Arc::new(ManualClock::new(START));
+    let a = TestServer::start_on(backing.clone(), clock.clone(), config.clone()).await;
+    let b = TestServer::start_on(backing, clock, config).await;
+    Some((a, b))
+}
+
+/// Waits until `check` holds, failing if that takes longer than [`PROPAGATION`].
+async fn within_propagation<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + PROPAGATION;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not seen within {PROPAGATION:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The realm's users, known to both nodes.
+async fn users_on_both(a: &TestServer, b: &TestServer, n: usize) -> Vec<User> {
+    let users = a.realm_with_users("acme", n).await;
+    for user in &users {
+        within_propagation("a new user on the other node", || async {
+            b.get(user, "/users/me").await.status == 200
+        })
+        .await;
+    }
+    users
+}
+
+#[tokio::test]
+async fn changes_through_one_node_are_served_by_the_other() {
+    let Some((a, b)) = two_nodes(node_config()).await else {
+        return;
+    };
+    let users = users_on_both(&a, &b, 2).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let before = b.incremental(bob, -1).await["presence_last_update_id"]
+        .as_i64()
+        .unwrap();
+
+    a.report(alice, "website", "active").await;
+    within_propagation("single-user GET", || async {
+        let p = b.get(bob, &format!("/users/{}/presence", alice.email)).await;
+        p.status == 200 && p.body["presence"]["website"]["status"] == "active"
+    })
+    .await;
+    let realm = b.get(bob, "/realm/presence").await.ok();
+    assert_eq!(
+        realm["presences"][&alice.email]["website"]["timestamp"],
+        START
+    );
+    let since = b.incremental(bob, before).await;
+    let changed = since["presences"].as_object().unwrap();
+    assert!(changed.contains_key(&alice.id.to_string()), "{since}");
+    assert!(since["presence_last_update_id"].as_i64().unwrap() > before);
+
+    // The other way round, with a later report.
+    a.clock.advance(Duration::from_secs(100));
+    b.report(alice, "ZulipMobile", "idle").await;
+    within_propagation("a report through the second node", || async {
+        let p = a.presence_of(bob, &alice.email).await;
+        p.get("ZulipMobile").is_some_and(|c| c["status"] == "idle")
+    })
+    .await;
+
+    // Settings and push devices count too.
+    a.report(bob, "website", "active").await;
+    a.patch(bob, "/settings", &[("presence_enabled", "false")])
+        .await
+        .ok();
+    let offline_before = a.clock.now_secs() - a.config.offline_threshold_secs;
+    within_propagation("presence_enabled turned off", || async {
+        // Turning presence off backdates the user's records.
+        let p = b.presence_of(alice, &bob.email).await;
+        p["website"]["timestamp"].as_i64().unwrap() < offline_before
+    })
+    .await;
+    a.post(
+        alice,
+        "/users/me/android_gcm_reg_id",
+        &[("token", "fcm-token-1")],
+    )
+    .await
+    .ok();
+    within_propagation("a push device", || async {
+        b.presence_of(bob, &alice.email).await["website"]["pushable"] == true
+    })
+    .await;
+    // The device registered through A can be removed through B.
+    b.delete(
+        alice,
+        "/users/me/android_gcm_reg_id",
+        &[("token", "fcm-token-1")],
+    )
+    .await
+    .ok();
+    within_propagation("a removed push device", || async {
+        a.presence_of(bob, &alice.email).await["website"]["pushable"] == false
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn admin_changes_are_honoured_by_every_node() {
+    let Some((a, b)) = two_nodes(node_config()).await else {
+        return;
+    };
+    let users = users_on_both(&a, &b, 1).await;
+    let admin = &users[0];
+
+    // Created through the admin path (a third connection, as the admin
+    // command on any machine): both nodes let the user in.
+    let mut store = a.admin_store();
+    let (row, key) = presence_server::admin::create_user(
+        store.as_mut(),
+        "acme",
+        "carol@acme.test",
+        "Carol",
+        false,
+        a.clock.now_secs(),
+    )
+    .unwrap();
+    let carol = User {
+        id: row.id,
+        email: row.email,
+        key,
+    };
+    for node in [&a, &b] {
+        within_propagation("a created user", || async {
+            node.get(&carol, "/users/me").await.status == 200
+        })
+        .await;
+    }
+    b.report(&carol, "website", "active").await;
+
+    store.set_user_active("acme", &carol.email, false).unwrap();
+    for node in [&a, &b] {
+        within_propagation("a deactivated user", || async {
+            node.get(&carol, "/users/me").await.status == 401
+        })
+        .await;
+        node.get(admin, &format!("/users/{}/presence", carol.email))
+            .await
+            .error(400, "BAD_REQUEST", "No such user");
+    }
+
+    store.set_realm_presence_disabled("acme", true).unwrap();
+    for node in [&a, &b] {
+        within_propagation("a realm setting", || async {
+            node.get(admin, "/realm/presence").await.ok()["presences"] == serde_json::json!({})
+        })
+        .await;
+    }
+    store.set_realm_deactivated("acme", true).unwrap();
+    for node in [&a, &b] {
+        within_propagation("a deactivated realm", || async {
+            node.get(admin, "/users/me").await.status == 401
+        })
+        .await;
+    }
+}
+
+/// What an incremental reader knows: each user's modern presence.
+type Picture = BTreeMap<String, Value>;
+
+/// The modern presence of every user with records, as the database holds it.
+fn picture_of(dump: &Dump) -> Picture {
+    let joined: HashMap<i64, i64> = dump.users.iter().map(|u| (u.id, u.date_joined)).collect();
+    let mut out = Picture::new();
+    let mut by_user: BTreeMap<i64, (Option<i64>, i64)> = BTreeMap::new();
+    for p in &dump.presence {
+        let entry = by_user.entry(p.user_id).or_insert((None, i64::MIN));
+        entry.0 = entry.0.max(p.last_active_time);
+        entry.1 = entry.1.max(p.last_connected_time);
+    }
+    for (user, (active, connected)) in by_user {
+        let joined = joined[&user];
+        out.insert(
+            user.to_string(),
+            serde_json::json!({
+                "active_timestamp": active.unwrap_or(joined),
+                "idle_timestamp": connected,
+            }),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
+    // The default bound on clients per user, so that records are also
+    // removed (the oldest make room for new ones).
+    let config = Config {
+        max_clients_per_user: 32,
+        ..node_config()
+    };
+    let Some((a, b)) = two_nodes(config).await else {
+        return;
+    };
+    const WRITERS: usize = 24;
+    const REPORTS: usize = 120;
+    let users = users_on_both(&a, &b, WRITERS + 1).await;
+    let reader = users[WRITERS].clone();
+    let nodes = Arc::new([a, b]);
+
+    // Every report names a new client, so every one is a change with an id
+    // of its own; the clock moves meanwhile, so the times differ.
+    let mut writers = Vec::new();
+    for (w, user) in users[..WRITERS].iter().cloned().enumerate() {
+        let nodes = nodes.clone();
+        writers.push(tokio::spawn(async move {
+            for r in 0..REPORTS {
+                let node = &nodes[(w + r) % 2];
+                let status = if r % 3 == 0 { "idle" } else { "active" };
+                let client = format!("c{r}");
+                node.post(
+                    &user,
+                    "/users/me/presence",
+                    &[("status", status), ("client", &client), ("ping_only", "true")],
+                )
+                .await
+                .ok();
+                if r % 10 == 0 {
+                    nodes[0].clock.advance(Duration::from_secs(1));
+                }
+            }
+        }));
+    }
+
+    let mut picture = Picture::new();
+    let mut last = -1_i64;
+    let mut fetches = 0;
+    let mut read = |answer: Value, node: usize| {
+        let id = answer["presence_last_update_id"].as_i64().unwrap();
+        assert!(
+            id >= last,
+            "node {node} answered presence_last_update_id {id} after {last}"
+        );
+        for (user, presence) in answer["presences"].as_object().unwrap() {
+            picture.insert(user.clone(), presence.clone());
+        }
+        last = id;
+    };
+    while writers.iter().any(|w| !w.is_finished()) {
+        let node = fetches % 2;
+        read(nodes[node].incremental(&reader, last).await, node);
+        fetches += 1;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    // Both nodes settle on the database's last id; then the reader's
+    // picture is the database's.
+    let dump = nodes[0].admin_store().export().unwrap();
+    let stored_last = dump.presence.iter().map(|p| p.update_id).max().unwrap();
+    assert!(
+        stored_last >= (WRITERS * REPORTS) as i64,
+        "every report took an id of its own ({stored_last})"
+    );
+    for _ in 0..2 {
+        for node in 0..2 {
+            let deadline = Instant::now() + PROPAGATION;
+            loop {
+                read(nodes[node].incremental(&reader, last).await, node);
+                fetches += 1;
+                if last >= stored_last {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "node {node} did not catch up");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    let dump = nodes[0].admin_store().export().unwrap();
+    assert_eq!(picture, picture_of(&dump), "after {fetches} fetches");
+
+    // Each node's memory is the database's, records removed included.
+    for node in nodes.iter() {
+        for user in &users[..WRITERS] {
+            let shown = node.presence_of(&reader, &user.email).await;
+            let mut clients: Vec<&str> = shown
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .filter(|c| *c != "aggregated")
+                .collect();
+            clients.sort_unstable();
+            let mut stored: Vec<&str> = dump
+                .presence
+                .iter()
+                .filter(|p| p.user_id == user.id)
+                .map(|p| p.client.as_str())
+                .collect();
+            stored.sort_unstable();
+            assert_eq!(clients, stored, "{}", user.email);
+        }
+    }
+}
+
+/// A TCP relay to PostgreSQL that a test can cut: the database "goes away"
+/// for the node behind it, as on a network or server failure.
+struct Relay {
+    address: std::net::SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn to(upstream: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (is_cut, open_links) = (cut.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let link = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                open_links.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        Relay {
+            address,
+            cut,
+            links,
+            accept,
+        }
+    }
+
+    /// Breaks every open connection and refuses new ones.
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `url` with its `host:port` replaced by `address`.
+fn through(url: &str, address: std::net::SocketAddr) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let start = rest.find('@').map_or(0, |at| at + 1);
+    let end = rest[start..]
+        .find(['/', '?'])
+        .map_or(rest.len(), |i| start + i);
+    let mut upstream = rest[start..end].to_owned();
+    if !upstream.contains(':') {
+        upstream.push_str(":5432");
+    }
+    let relayed = format!("{scheme}://{}{address}{}", &rest[..start], &rest[end..]);
+    (relayed, upstream)
+}
+
+/// Writes from several users, each naming a new client per report, until
+/// `stop`; returns the acknowledged (user id, client) pairs. Every answer
+/// must come within a few seconds, and every refusal must be a clean 503.
+fn spawn_writers(
+    node: Arc<TestServer>,
+    users: &[User],
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<(Vec<(i64, String)>, usize)>> {
+    users
+        .iter()
+        .cloned()
+        .map(|user| {
+            let (node, stop) = (node.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut refused = 0;
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 1;
+                    let client = format!("c{n}");
+                    let started = Instant::now();
+                    let answer = node
+                        .post(
+                            &user,
+                            "/users/me/presence",
+                            &[("status", "active"), ("client", &client), ("ping_only", "true")],
+                        )
+                        .await;
+                    assert!(
+                        started.elapsed() < Duration::from_secs(8),
+                        "a write hung for {:?}",
+                        started.elapsed()
+                    );
+                    match answer.status.as_u16() {
+                        200 => acknowledged.push((user.id, client)),
+                        503 => {
+                            assert_eq!(answer.body["code"], "SERVICE_UNAVAILABLE", "{}", answer.body);
+                            refused += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        other => panic!("a write answered {other}: {}", answer.body),
+                    }
+                }
+                (acknowledged, refused)
+            })
+        })
+        .collect()
+}
+
+/// Reads realm presence until `stop`; every read must succeed.
+fn spawn_reader(
+    node: Arc<TestServer>,
+    reader: User,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut reads = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            node.get(&reader, "/realm/presence").await.ok();
+            reads += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        reads
+    })
+}
+
+/// Every acknowledged record is in the database.
+fn assert_all_stored(dump: &Dump, acknowledged: &[(i64, String)]) {
+    let stored: std::collections::HashSet<(i64, &str)> = dump
+        .presence
+        .iter()
+        .map(|p| (p.user_id, p.client.as_str()))
+        .collect();
+    for (user, client) in acknowledged {
+        assert!(
+            stored.contains(&(*user, client.as_str())),
+            "acknowledged ({user}, {client}) is not in the database"
+        );
+    }
+}
+
+/// Waits until a write through `node` succeeds again.
+async fn recovered(node: &TestServer, user: &User) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = node
+            .post(
+                user,
+                "/users/me/presence",
+                &[("status", "active"), ("client", "after"), ("ping_only", "true")],
+            )
+            .await;
+        if answer.status == 200 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the node did not recover: {}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn killed_database_connections_refuse_writes_cleanly_and_lose_nothing() {
+    let Some(backing) = Backing::postgres() else {
+        return;
+    };
+    let Backing::Postgres(schema) = &backing else {
+        unreachable!()
+    };
+    let clock = Arc::new(ManualClock::new(START));
+    let node = Arc::new(TestServer::start_on(backing.clone(), clock, node_config()).await);
+    let users = node.realm_with_users("acme", 5).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = spawn_writers(node.clone(), &users[..4], stop.clone());
+    let reader = spawn_reader(node.clone(), users[4].clone(), stop.clone());
+
+    // The test's own connection kills every other connection of this schema's nodes.
+    let mut killer = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+    let mut killed = 0;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rows = killer
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&schema.name()],
+            )
+            .unwrap();
+        killed += rows.len();
+    }
+    assert!(killed >= 3, "the node's connections were cut ({killed})");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap().0);
+    }
+    assert!(reader.await.unwrap() > 0);
+    recovered(&node, &users[0]).await;
+    assert!(!acknowledged.is_empty());
+    assert_all_stored(&node.admin_store().export().unwrap(), &acknowledged);
+}
+
+#[tokio::test]
+async fn a_node_without_its_database_serves_reads_and_catches_up_after() {
+    let Some(backing) = Backing::postgres() else {
+        return;
+    };
+    let Backing::Postgres(schema) = &backing else {
+        unreachable!()
+    };
+    let (relayed_url, upstream) = through(&schema.url(), "127.0.0.1:1".parse().unwrap());
+    let relay = Relay::to(upstream).await;
+    let (relayed_url, _) = through(&relayed_url, relay.address);
+    let clock = Arc::new(ManualClock::new(START));
+    // Node A reaches the database through the relay; node B directly.
+    let a_config = Config {
+        database_url: Some(relayed_url),
+        ..node_config()
+    };
+    let a = Arc::new(TestServer::start_on(backing.clone(), clock.clone(), a_config).await);
+    let b = TestServer::start_on(backing.clone(), clock, node_config()).await;
+    let users = users_on_both(&a, &b, 5).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = spawn_writers(a.clone(), &users[..4], stop.clone());
+    let reader = spawn_reader(a.clone(), users[4].clone(), stop.clone());
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.cut();
+    // Meanwhile the other node takes a change that A must catch up with.
+    b.report(&users[4], "during-outage", "active").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    relay.restore();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for writer in writers {
+        let (acked, failed) = writer.await.unwrap();
+        acknowledged.extend(acked);
+        refused += failed;
+    }
+    assert!(refused > 0, "writes during two seconds without a database were refused");
+    assert!(reader.await.unwrap() > 0);
+    recovered(&a, &users[0]).await;
+    within_propagation("the change made during the outage", || async {
+        a.presence_of(&users[0], &users[4].email)
+            .await
+            .get("during-outage")
+            .is_some()
+    })
+    .await;
+    assert_all_stored(&a.admin_store().export().unwrap(), &acknowledged);
+}
