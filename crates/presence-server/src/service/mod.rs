@@ -31,7 +31,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventSettings, Hub};
 use crate::keys;
-use crate::store::{DeviceKind, Store, StoreError};
+use crate::store::{DeviceKind, Notice, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
 use model::{Account, KeyId};
 use model::{Directory, Realm, SharedRealm};
@@ -134,7 +134,9 @@ impl From<WriteError> for ServiceError {
 /// The presence service. Cheap to share behind an `Arc`.
 pub struct Service {
     directory: Arc<RwLock<Directory>>,
-    commands: RwLock<Option<mpsc::Sender<Command>>>,
+    /// The writer's queue. The store's subscription holds only a weak
+    /// reference, so that taking this out stops the writer.
+    commands: RwLock<Option<Arc<mpsc::Sender<Command>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     clock: SharedClock,
     rules: RuleSettings,
@@ -148,6 +150,20 @@ impl Service {
         config: &Config,
         clock: SharedClock,
     ) -> Result<Service, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let tx = Arc::new(tx);
+        // Subscribed before loading, so that nothing committed after the
+        // load's snapshot goes unnoticed.
+        let writer_queue = Arc::downgrade(&tx);
+        store.subscribe(Box::new(move |notice| match writer_queue.upgrade() {
+            Some(queue) => {
+                if notice == Notice::Changed {
+                    let _ = queue.send(Command::CatchUp);
+                }
+                true
+            }
+            None => false,
+        }))?;
         let mut builder = writer::DirectoryBuilder::default();
         let version = store.load(&mut |item| builder.add(item))?;
         let directory = Arc::new(RwLock::new(builder.finish()));
@@ -162,7 +178,6 @@ impl Service {
             hub.clone(),
             clock.clone(),
         );
-        let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("presence-writer".to_owned())
             .spawn(move || writer.run(rx))

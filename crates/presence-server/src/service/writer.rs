@@ -8,9 +8,19 @@
 //! repeat; readers never see a change that is not yet durable; and a failed
 //! commit leaves memory exactly as it was.
 //!
-//! Between batches (at most every `directory_poll_ms`) the thread asks the
-//! store whether someone else (the admin command) changed realms or users,
-//! and loads just those rows.
+//! Others write to the store too: the admin command, and other server nodes
+//! sharing a PostgreSQL database. Between batches (at most every
+//! `directory_poll_ms`, and at once when the store's subscription says so)
+//! the thread asks the store what changed since it last looked, realms and
+//! users by directory version, presence by each realm's update id, and
+//! installs just that.
+//!
+//! Update ids never leave a gap for an incremental reader, on any node: a
+//! batch starts by locking the sequences of its realms in the store, and if
+//! the store is ahead of memory (another node wrote), the thread first
+//! installs what it missed, under that lock. So memory always holds a
+//! realm's state as of some update id, every change up to it and none
+//! after, and the ids this node takes continue the stored sequence.
 //!
 //! Presence events are produced here too, at the one point where a change
 //! becomes visible: after commit, while the batch is applied to memory. The
@@ -23,9 +33,8 @@
 //! Events are handed to the hub before the batch is acknowledged, so a
 //! client whose report was acknowledged finds its event already queued.
 //!
-//! With several nodes, changes another node committed would be applied
-//! here as well (from the shared store's change feed), and produce this
-//! node's events through the same path.
+//! Changes another node committed are installed here as well and produce
+//! this node's events through the same path.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -44,7 +53,7 @@ use super::rules::{
 use super::views;
 use crate::clock::SharedClock;
 use crate::events::{Hub, PresenceChange, PresenceEvents};
-use crate::store::{DeviceKind, Loaded, Mutation, PresenceRow, Store};
+use crate::store::{DeviceKind, Loaded, Mutation, PresenceChanges, PresenceRow, Store, StoreError};
 
 /// How many commands one transaction takes at most.
 const MAX_BATCH: usize = 4096;
@@ -126,6 +135,32 @@ pub enum Command {
         /// Where the outcome goes.
         ack: Ack,
     },
+    /// Someone else wrote to the store: look for changes now.
+    CatchUp,
+}
+
+impl Command {
+    /// Where the outcome goes, if the command is a change.
+    fn into_ack(self) -> Option<Ack> {
+        match self {
+            Command::Report { ack, .. }
+            | Command::Settings { ack, .. }
+            | Command::AddDevice { ack, .. }
+            | Command::RemoveDevice { ack, .. } => Some(ack),
+            Command::CatchUp => None,
+        }
+    }
+
+    /// The realm a change is made in, if the command is a change.
+    fn realm_id(&self) -> Option<i64> {
+        match self {
+            Command::Report { who, .. }
+            | Command::Settings { who, .. }
+            | Command::AddDevice { who, .. }
+            | Command::RemoveDevice { who, .. } => Some(who.realm_id),
+            Command::CatchUp => None,
+        }
+    }
 }
 
 /// A user, with the realm it lives in.
@@ -156,8 +191,9 @@ impl DirectoryBuilder {
     /// Takes one loaded item.
     pub fn add(&mut self, item: Loaded) {
         match item {
-            Loaded::Realm(row, users) => {
+            Loaded::Realm(row, users, last_update_id) => {
                 let mut realm = Realm::new(row);
+                realm.last_update_id = last_update_id;
                 realm.reserve(users);
                 self.keys.reserve(users);
                 self.realms.insert(realm.row().id, realm);
@@ -251,6 +287,9 @@ struct Staged {
 #[derive(Default)]
 struct Batch {
     users: HashMap<UserRef, Staged>,
+    /// Each staged realm's last update id before the batch.
+    first_ids: HashMap<i64, i64>,
+    /// Each staged realm's last update id with the batch's changes.
     last_ids: HashMap<i64, i64>,
     devices: HashMap<(i64, DeviceKind, String), bool>,
     mutations: Vec<Mutation>,
@@ -281,6 +320,8 @@ pub struct Writer {
     /// (Unix second, realm id, user id). Entries made stale by a later
     /// report are harmless: a due entry is judged again from the state.
     deadlines: BTreeSet<(i64, i64, i64)>,
+    /// The last look at the store failed (logged once, until it answers).
+    store_failing: bool,
 }
 
 impl Writer {
@@ -322,6 +363,7 @@ impl Writer {
             clock,
             shown,
             deadlines,
+            store_failing: false,
         }
     }
 
@@ -331,16 +373,25 @@ impl Writer {
         let mut last_sweep = Instant::now();
         loop {
             let wait = self.poll_every.saturating_sub(last_poll.elapsed());
+            let mut catch_up = false;
             match commands.recv_timeout(wait) {
                 Ok(first) => {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match commands.try_recv() {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
+                    let mut batch = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(command) = next {
+                        match command {
+                            Command::CatchUp => catch_up = true,
+                            change => batch.push(change),
                         }
+                        next = if batch.len() < MAX_BATCH {
+                            commands.try_recv().ok()
+                        } else {
+                            None
+                        };
                     }
-                    self.process(batch);
+                    if !batch.is_empty() {
+                        self.process(batch);
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -350,14 +401,28 @@ impl Writer {
                 self.hub.sweep();
                 last_sweep = Instant::now();
             }
-            if last_poll.elapsed() >= self.poll_every {
-                if let Err(e) = self.poll_directory() {
-                    tracing::warn!(error = %e, "could not read directory changes from the store");
-                }
+            if catch_up || last_poll.elapsed() >= self.poll_every {
+                let looked = self.catch_up();
+                self.note_store_health(looked.as_ref().err());
                 last_poll = Instant::now();
             }
         }
         tracing::debug!("writer stopped");
+    }
+
+    /// Logs the store going away and coming back, once each.
+    fn note_store_health(&mut self, failure: Option<&StoreError>) {
+        match (failure, self.store_failing) {
+            (Some(e), false) => {
+                tracing::warn!(error = %e, "cannot read changes from the store; retrying");
+                self.store_failing = true;
+            }
+            (None, true) => {
+                tracing::info!("the store answers again; caught up");
+                self.store_failing = false;
+            }
+            _ => {}
+        }
     }
 
     fn realm(&self, realm_id: i64) -> Option<SharedRealm> {
@@ -366,6 +431,20 @@ impl Writer {
 
     /// Evaluates a batch, commits it, applies it, and answers every command.
     fn process(&mut self, commands: Vec<Command>) {
+        let mut realms: Vec<i64> = commands.iter().filter_map(Command::realm_id).collect();
+        realms.sort_unstable();
+        realms.dedup();
+        if let Err(e) = self.begin(&realms) {
+            tracing::error!(error = %e, "cannot start a batch; it is refused");
+            self.note_store_health(Some(&e));
+            let failure = WriteError::Store(e.to_string());
+            for command in commands {
+                if let Some(ack) = command.into_ack() {
+                    let _ = ack.send(Err(failure.clone()));
+                }
+            }
+            return;
+        }
         let mut batch = Batch::default();
         for command in commands {
             let (ack, outcome) = self.evaluate(&mut batch, command);
@@ -373,9 +452,16 @@ impl Writer {
         }
         let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
+            self.store.abort_batch();
             Ok(())
         } else {
-            self.store.commit(&batch.mutations)
+            let sequences: Vec<(i64, i64)> = batch
+                .last_ids
+                .iter()
+                .filter(|&(realm, &last)| batch.first_ids.get(realm) != Some(&last))
+                .map(|(&realm, &last)| (realm, last))
+                .collect();
+            self.store.commit_batch(&batch.mutations, &sequences)
         };
         tracing::debug!(
             commands = batch.outcomes.len(),
@@ -392,6 +478,9 @@ impl Writer {
                 }
             }
             Err(e) => {
+                // If the commit's outcome is unknown (the connection broke
+                // while committing), the next look at the store installs
+                // whatever did commit.
                 tracing::error!(error = %e, "commit failed; the batch is refused");
                 let failure = WriteError::Store(e.to_string());
                 for (ack, outcome) in batch.outcomes {
@@ -401,8 +490,57 @@ impl Writer {
         }
     }
 
+    /// Opens a batch over `realms` and brings them up to the store's state
+    /// under the batch's lock. Users another node created a moment ago may
+    /// not be known yet; then the batch is given up, the directory read, and
+    /// the batch started again.
+    fn begin(&mut self, realms: &[i64]) -> Result<(), StoreError> {
+        for attempt in 0.. {
+            let stored = self.store.begin_batch(realms)?;
+            let mut missing_users = false;
+            for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
+                if stored_last <= self.known_last_id(realm_id) {
+                    continue;
+                }
+                let changes = match self
+                    .store
+                    .presence_changes(realm_id, self.known_last_id(realm_id))
+                {
+                    Ok(changes) => changes,
+                    Err(e) => {
+                        self.store.abort_batch();
+                        return Err(e);
+                    }
+                };
+                if !self.install_remote(realm_id, changes) {
+                    missing_users = true;
+                    break;
+                }
+            }
+            if !missing_users {
+                return Ok(());
+            }
+            self.store.abort_batch();
+            if attempt > 0 {
+                // The directory was just read; the store is inconsistent.
+                return Err(StoreError::Unavailable(
+                    "presence records of users the store does not list".to_owned(),
+                ));
+            }
+            self.poll_directory()?;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// This node's last update id of a realm (0 for a realm it does not know).
+    fn known_last_id(&self, realm_id: i64) -> i64 {
+        self.realm(realm_id)
+            .map_or(0, |realm| realm.read().last_update_id)
+    }
+
     fn evaluate(&mut self, batch: &mut Batch, command: Command) -> (Ack, Result<(), WriteError>) {
         match command {
+            Command::CatchUp => unreachable!("the loop keeps catch-up requests out of batches"),
             Command::Report {
                 who,
                 client,
@@ -504,6 +642,10 @@ impl Writer {
             .users
             .get(&who.user_id)
             .ok_or(WriteError::UnknownUser)?;
+        batch
+            .first_ids
+            .entry(who.realm_id)
+            .or_insert(realm.last_update_id);
         batch
             .last_ids
             .entry(who.realm_id)
@@ -784,6 +926,97 @@ impl Writer {
                 ),
             }
         }
+    }
+
+    /// Installs what others wrote since the last look: realms and users
+    /// first (presence may belong to a user created a moment ago), then
+    /// each realm's presence changes.
+    fn catch_up(&mut self) -> Result<(), StoreError> {
+        self.poll_directory()?;
+        for (realm_id, stored_last) in self.store.sequences()? {
+            let known = self.known_last_id(realm_id);
+            if stored_last <= known {
+                continue;
+            }
+            let changes = self.store.presence_changes(realm_id, known)?;
+            if !self.install_remote(realm_id, changes) {
+                // A user newer than the directory read above: read it again.
+                self.poll_directory()?;
+                let changes = self.store.presence_changes(realm_id, known)?;
+                if !self.install_remote(realm_id, changes) {
+                    tracing::error!(realm_id, "presence of users the store does not list");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs another writer's presence changes in a realm and publishes
+    /// their events. Returns false, installing nothing, if a changed user is
+    /// not known here yet (the directory is behind).
+    fn install_remote(&mut self, realm_id: i64, changes: PresenceChanges) -> bool {
+        let Some(shared) = self.realm(realm_id) else {
+            return changes.users.is_empty();
+        };
+        let now = self.clock.now_secs();
+        let mut produced = Vec::new();
+        {
+            let mut realm = shared.write();
+            if changes
+                .users
+                .iter()
+                .any(|(user_id, _)| realm.users.get(user_id).is_none())
+            {
+                return false;
+            }
+            let mut users: Vec<(i64, i64, Vec<PresenceRow>)> = changes
+                .users
+                .into_iter()
+                .map(|(user_id, rows)| {
+                    let update_id = rows.iter().map(|r| r.update_id).max().unwrap_or(0);
+                    (update_id, user_id, rows)
+                })
+                .collect();
+            // The change index takes ids in increasing order.
+            users.sort_unstable_by_key(|&(update_id, user_id, _)| (update_id, user_id));
+            for (update_id, user_id, rows) in users {
+                let user = realm.users.get(&user_id).expect("checked above");
+                if update_id <= user.update_id {
+                    continue;
+                }
+                let had_records = !user.clients.is_empty();
+                let previous_active = user.last_active();
+                let clients: Vec<ClientRecord> = rows
+                    .into_iter()
+                    .map(|row| {
+                        // Share the name string with the user's earlier record.
+                        let name = user
+                            .client(&row.client)
+                            .map_or_else(|| Arc::from(row.client.as_str()), |r| r.client.clone());
+                        let times = Times {
+                            last_connected: row.last_connected_time,
+                            last_active: row.last_active_time,
+                        };
+                        ClientRecord::new(name, times)
+                    })
+                    .collect();
+                let latest_active = clients.iter().filter_map(|r| r.times().last_active).max();
+                let came_online = comes_online(
+                    had_records,
+                    previous_active,
+                    latest_active > previous_active,
+                    latest_active.unwrap_or(now),
+                    self.rules.offline_threshold_secs,
+                    self.rules.ping_interval_secs,
+                );
+                realm.put_presence(user_id, clients, update_id);
+                let who = UserRef { realm_id, user_id };
+                produced.extend(self.transition(who, &mut realm, now, came_online));
+            }
+            realm.last_update_id = realm.last_update_id.max(changes.last_update_id);
+        }
+        self.publish(produced);
+        true
     }
 
     /// Loads realms and users that changed in the store since the last look.

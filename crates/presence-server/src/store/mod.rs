@@ -384,7 +384,10 @@ pub trait Store: Send {
     /// [`Notice::Quiet`] at least once a second otherwise. The thread ends,
     /// releasing its connection, once `on_change` returns false. A store
     /// that cannot tell does nothing: its reader finds changes by polling.
-    fn subscribe(&mut self, on_change: Box<dyn Fn(Notice) -> bool + Send>) -> Result<(), StoreError> {
+    fn subscribe(
+        &mut self,
+        on_change: Box<dyn Fn(Notice) -> bool + Send>,
+    ) -> Result<(), StoreError> {
         drop(on_change);
         Ok(())
     }

@@ -15,7 +15,7 @@ use super::{
 };
 
 /// The schema version this program writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -65,6 +65,19 @@ CREATE TABLE client_presence (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: each realm's last update id in a row of its own, which a batch
+/// holds while it takes ids (the PostgreSQL store shares the design).
+const SCHEMA_V2: &str = "
+CREATE TABLE realm_sequences (
+    realm_id       INTEGER PRIMARY KEY REFERENCES realms (id),
+    last_update_id INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO realm_sequences (realm_id, last_update_id)
+SELECT r.id, COALESCE((SELECT MAX(p.update_id) FROM client_presence p
+                       JOIN users u ON u.id = p.user_id WHERE u.realm_id = r.id), 0)
+FROM realms r;
+";
+
 const USER_COLUMNS: &str = "u.id, u.realm_id, u.email, u.full_name, u.is_bot, u.is_active, \
      u.date_joined, u.api_key_hash, u.presence_enabled, u.enable_offline_push_notifications, \
      (SELECT COUNT(*) FROM push_devices d WHERE d.user_id = u.id)";
@@ -78,6 +91,8 @@ pub const DATABASE_FILE: &str = "presence.sqlite3";
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// A batch's write transaction is open on `conn`.
+    in_batch: bool,
 }
 
 impl SqliteStore {
@@ -95,7 +110,11 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = SqliteStore { conn, path };
+        let mut store = SqliteStore {
+            conn,
+            path,
+            in_batch: false,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -118,8 +137,13 @@ impl SqliteStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        if version == 0 {
+        if version < 1 {
             tx.execute_batch(SCHEMA)?;
+        }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()?;
@@ -173,7 +197,7 @@ impl SqliteStore {
 }
 
 /// Takes the next directory version inside a write transaction.
-fn next_directory_version(tx: &Transaction<'_>) -> Result<i64, StoreError> {
+fn next_directory_version(tx: &Connection) -> Result<i64, StoreError> {
     Ok(tx.query_row(
         "UPDATE meta SET value = value + 1 WHERE key = 'directory_version' RETURNING value",
         [],
@@ -261,12 +285,139 @@ fn query_all<T>(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-fn touch_user(tx: &Transaction<'_>, user_id: i64) -> Result<(), StoreError> {
+fn touch_user(tx: &Connection, user_id: i64) -> Result<(), StoreError> {
     let version = next_directory_version(tx)?;
     tx.execute(
         "UPDATE users SET row_version = ?1 WHERE id = ?2",
         params![version, user_id],
     )?;
+    Ok(())
+}
+
+/// Each realm's last update id, in the order asked (0 for a realm without one).
+fn read_sequences(conn: &Connection, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT last_update_id FROM realm_sequences WHERE realm_id = ?1")?;
+    let mut last = Vec::with_capacity(realms.len());
+    for &realm in realms {
+        last.push(
+            stmt.query_row([realm], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0),
+        );
+    }
+    Ok(last)
+}
+
+/// The users of a realm changed after `since`, with all their records.
+fn read_presence_changes(
+    conn: &Connection,
+    realm_id: i64,
+    since: i64,
+) -> Result<PresenceChanges, StoreError> {
+    let last_update_id = read_sequences(conn, &[realm_id])?[0];
+    let rows = query_all(
+        conn,
+        "SELECT p.user_id, p.client, p.last_connected_time, p.last_active_time, p.update_id \
+         FROM client_presence p WHERE p.user_id IN \
+         (SELECT c.user_id FROM client_presence c JOIN users u ON u.id = c.user_id \
+          WHERE u.realm_id = ?1 AND c.update_id > ?2) \
+         ORDER BY p.user_id, p.client",
+        params![realm_id, since],
+        presence_row,
+    )?;
+    let mut users: Vec<(i64, Vec<PresenceRow>)> = Vec::new();
+    for row in rows {
+        match users.last_mut() {
+            Some((user, records)) if *user == row.user_id => records.push(row),
+            _ => users.push((row.user_id, vec![row])),
+        }
+    }
+    Ok(PresenceChanges {
+        last_update_id,
+        users,
+    })
+}
+
+/// Writes a batch's mutations and new sequence values inside the open
+/// write transaction.
+fn write_batch(
+    tx: &Connection,
+    batch: &[Mutation],
+    sequences: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    for mutation in batch {
+        match mutation {
+            Mutation::PutPresence(p) => {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO client_presence \
+                         (user_id, client, last_connected_time, last_active_time, update_id) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (user_id, client) DO UPDATE SET \
+                         last_connected_time = excluded.last_connected_time, \
+                         last_active_time = excluded.last_active_time, \
+                         update_id = excluded.update_id",
+                )?;
+                stmt.execute(params![
+                    p.user_id,
+                    p.client,
+                    p.last_connected_time,
+                    p.last_active_time,
+                    p.update_id
+                ])?;
+            }
+            Mutation::DeletePresence { user_id, client } => {
+                tx.execute(
+                    "DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2",
+                    params![user_id, client],
+                )?;
+            }
+            Mutation::SetUserSettings {
+                user_id,
+                presence_enabled,
+                enable_offline_push_notifications,
+            } => {
+                tx.execute(
+                    "UPDATE users SET presence_enabled = ?1, \
+                         enable_offline_push_notifications = ?2 WHERE id = ?3",
+                    params![presence_enabled, enable_offline_push_notifications, user_id],
+                )?;
+                touch_user(tx, *user_id)?;
+            }
+            Mutation::AddDevice {
+                user_id,
+                kind,
+                token,
+                appid,
+            } => {
+                tx.execute(
+                    "INSERT INTO push_devices (user_id, kind, token, appid) \
+                         VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (user_id, kind, token) DO UPDATE SET appid = excluded.appid",
+                    params![user_id, kind.as_str(), token, appid],
+                )?;
+                touch_user(tx, *user_id)?;
+            }
+            Mutation::RemoveDevice {
+                user_id,
+                kind,
+                token,
+            } => {
+                tx.execute(
+                    "DELETE FROM push_devices WHERE user_id = ?1 AND kind = ?2 AND token = ?3",
+                    params![user_id, kind.as_str(), token],
+                )?;
+                touch_user(tx, *user_id)?;
+            }
+        }
+    }
+    let mut set_sequence = tx.prepare_cached(
+        "INSERT INTO realm_sequences (realm_id, last_update_id) VALUES (?1, ?2) \
+         ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id",
+    )?;
+    for &(realm, last) in sequences {
+        set_sequence.execute([realm, last])?;
+    }
     Ok(())
 }
 
@@ -290,10 +441,18 @@ impl Store for SqliteStore {
         each(
             &format!(
                 "SELECT {REALM_COLUMNS}, \
-                 (SELECT COUNT(*) FROM users u WHERE u.realm_id = realms.id) \
+                 (SELECT COUNT(*) FROM users u WHERE u.realm_id = realms.id), \
+                 COALESCE((SELECT last_update_id FROM realm_sequences s \
+                           WHERE s.realm_id = realms.id), 0) \
                  FROM realms ORDER BY id"
             ),
-            &mut |r| Ok(Loaded::Realm(realm_row(r)?, r.get::<_, i64>(6)? as usize)),
+            &mut |r| {
+                Ok(Loaded::Realm(
+                    realm_row(r)?,
+                    r.get::<_, i64>(6)? as usize,
+                    r.get(7)?,
+                ))
+            },
         )?;
         each(
             &format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"),
@@ -311,75 +470,68 @@ impl Store for SqliteStore {
         Ok(directory_version)
     }
 
-    fn commit(&mut self, batch: &[Mutation]) -> Result<(), StoreError> {
-        self.write(|tx| {
-            for mutation in batch {
-                match mutation {
-                    Mutation::PutPresence(p) => {
-                        let mut stmt = tx.prepare_cached(
-                            "INSERT INTO client_presence \
-                             (user_id, client, last_connected_time, last_active_time, update_id) \
-                             VALUES (?1, ?2, ?3, ?4, ?5) \
-                             ON CONFLICT (user_id, client) DO UPDATE SET \
-                             last_connected_time = excluded.last_connected_time, \
-                             last_active_time = excluded.last_active_time, \
-                             update_id = excluded.update_id",
-                        )?;
-                        stmt.execute(params![
-                            p.user_id,
-                            p.client,
-                            p.last_connected_time,
-                            p.last_active_time,
-                            p.update_id
-                        ])?;
-                    }
-                    Mutation::DeletePresence { user_id, client } => {
-                        tx.execute(
-                            "DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2",
-                            params![user_id, client],
-                        )?;
-                    }
-                    Mutation::SetUserSettings {
-                        user_id,
-                        presence_enabled,
-                        enable_offline_push_notifications,
-                    } => {
-                        tx.execute(
-                            "UPDATE users SET presence_enabled = ?1, \
-                             enable_offline_push_notifications = ?2 WHERE id = ?3",
-                            params![presence_enabled, enable_offline_push_notifications, user_id],
-                        )?;
-                        touch_user(tx, *user_id)?;
-                    }
-                    Mutation::AddDevice {
-                        user_id,
-                        kind,
-                        token,
-                        appid,
-                    } => {
-                        tx.execute(
-                            "INSERT INTO push_devices (user_id, kind, token, appid) \
-                             VALUES (?1, ?2, ?3, ?4) \
-                             ON CONFLICT (user_id, kind, token) DO UPDATE SET appid = excluded.appid",
-                            params![user_id, kind.as_str(), token, appid],
-                        )?;
-                        touch_user(tx, *user_id)?;
-                    }
-                    Mutation::RemoveDevice {
-                        user_id,
-                        kind,
-                        token,
-                    } => {
-                        tx.execute(
-                            "DELETE FROM push_devices WHERE user_id = ?1 AND kind = ?2 AND token = ?3",
-                            params![user_id, kind.as_str(), token],
-                        )?;
-                        touch_user(tx, *user_id)?;
-                    }
-                }
+    fn begin_batch(&mut self, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+        self.abort_batch();
+        // IMMEDIATE takes the database's write lock: the sequences cannot
+        // move under the batch.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_batch = true;
+        let read = read_sequences(&self.conn, realms);
+        if read.is_err() {
+            self.abort_batch();
+        }
+        read
+    }
+
+    fn commit_batch(
+        &mut self,
+        batch: &[Mutation],
+        sequences: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        if !self.in_batch {
+            return Err(StoreError::NoBatch);
+        }
+        let written = write_batch(&self.conn, batch, sequences)
+            .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+        if written.is_err() {
+            self.abort_batch();
+        }
+        self.in_batch = false;
+        written
+    }
+
+    fn abort_batch(&mut self) {
+        if self.in_batch {
+            self.in_batch = false;
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::warn!(error = %e, "rollback failed");
             }
-            Ok(())
-        })
+        }
+    }
+
+    fn sequences(&mut self) -> Result<Vec<(i64, i64)>, StoreError> {
+        query_all(
+            &self.conn,
+            "SELECT realm_id, last_update_id FROM realm_sequences ORDER BY realm_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn presence_changes(
+        &mut self,
+        realm_id: i64,
+        since: i64,
+    ) -> Result<PresenceChanges, StoreError> {
+        // Inside a batch the write lock already fixes the view; outside, a
+        // read transaction is one snapshot (WAL mode).
+        if self.in_batch {
+            return read_presence_changes(&self.conn, realm_id, since);
+        }
+        let tx = self.conn.transaction()?;
+        let read = read_presence_changes(&tx, realm_id, since)?;
+        tx.commit()?;
+        Ok(read)
     }
 
     fn directory_version(&mut self) -> Result<i64, StoreError> {
@@ -457,8 +609,13 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4)",
                 params![string_id, name, now, version],
             )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO realm_sequences (realm_id, last_update_id) VALUES (?1, 0)",
+                [id],
+            )?;
             Ok(RealmRow {
-                id: tx.last_insert_rowid(),
+                id,
                 string_id: string_id.to_owned(),
                 name: name.to_owned(),
                 presence_disabled: false,
@@ -712,6 +869,15 @@ impl Store for SqliteStore {
             for d in &dump.devices {
                 insert_device.execute(params![d.user_id, d.kind.as_str(), d.token, d.appid])?;
             }
+            // Each imported realm continues from its largest imported id.
+            let mut insert_sequence = tx.prepare_cached(
+                "INSERT INTO realm_sequences (realm_id, last_update_id) \
+                 SELECT ?1, COALESCE(MAX(p.update_id), 0) FROM client_presence p \
+                 JOIN users u ON u.id = p.user_id WHERE u.realm_id = ?1",
+            )?;
+            for realm in &dump.realms {
+                insert_sequence.execute([realm.id])?;
+            }
             Ok(())
         })
     }
@@ -721,6 +887,31 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::store::same_email;
+
+    #[test]
+    fn a_version_1_database_gets_its_realm_sequences() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO realms (id, string_id, name, date_created, row_version)
+                     VALUES (1, 'a', 'A', 0, 1), (2, 'b', 'B', 0, 1);
+                 INSERT INTO users (id, realm_id, email, email_key, full_name, is_bot,
+                     date_joined, api_key_hash, row_version)
+                     VALUES (7, 1, 'x@a', 'x@a', 'X', 0, 0, x'00', 1);
+                 INSERT INTO client_presence VALUES (7, 'website', 10, 10, 41), (7, 'cli', 9, NULL, 40);",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.sequences().unwrap(), vec![(1, 41), (2, 0)]);
+        let changes = store.presence_changes(1, 40).unwrap();
+        assert_eq!(changes.last_update_id, 41);
+        assert_eq!(changes.users.len(), 1);
+        assert_eq!(changes.users[0].1.len(), 2, "all of the user's records");
+    }
 
     #[test]
     fn same_email_agrees_with_the_key() {
