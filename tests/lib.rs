@@ -137,7 +137,9 @@ pub enum Backing {
 impl Backing {
     /// A new SQLite directory.
     pub fn sqlite() -> Backing {
-        Backing::Sqlite(Arc::new(tempfile::tempdir().expect("a temporary directory")))
+        Backing::Sqlite(Arc::new(
+            tempfile::tempdir().expect("a temporary directory"),
+        ))
     }
 
     /// A new PostgreSQL schema, or `None` (said loudly) when
@@ -151,7 +153,9 @@ impl Backing {
     /// A new connection to the store, as the admin command has.
     pub fn open(&self) -> Box<dyn Store> {
         match self {
-            Backing::Sqlite(dir) => Box::new(SqliteStore::open(dir.path()).expect("the store opens")),
+            Backing::Sqlite(dir) => {
+                Box::new(SqliteStore::open(dir.path()).expect("the store opens"))
+            }
             Backing::Postgres(schema) => {
                 Box::new(PgStore::open(&schema.url()).expect("the store opens"))
             }
@@ -180,19 +184,29 @@ impl TestServer {
         clock: Arc<ManualClock>,
         mut config: Config,
     ) -> TestServer {
-        let store: Box<dyn Store> = match &backing {
-            Backing::Sqlite(dir) => {
-                config.data_dir = dir.path().to_path_buf();
-                backing.open()
-            }
+        match &backing {
+            Backing::Sqlite(dir) => config.data_dir = dir.path().to_path_buf(),
+            // A node may be given a way of its own to the same database.
             Backing::Postgres(schema) => {
-                // A node may be given a way of its own to the same database.
-                let url = config.database_url.get_or_insert_with(|| schema.url());
-                Box::new(PgStore::open(url).expect("the store opens"))
+                config.database_url.get_or_insert_with(|| schema.url());
             }
-        };
-        let service =
-            Arc::new(Service::start(store, &config, clock.clone()).expect("the service starts"));
+        }
+        // The stores block (PostgreSQL's client runs a runtime of its own),
+        // so they are opened and loaded off the async workers.
+        let (opening, started_config, service_clock) =
+            (backing.clone(), config.clone(), clock.clone());
+        let service = tokio::task::spawn_blocking(move || {
+            let store: Box<dyn Store> = match (&opening, &started_config.database_url) {
+                (Backing::Postgres(_), Some(url)) => {
+                    Box::new(PgStore::open(url).expect("the store opens"))
+                }
+                _ => opening.open(),
+            };
+            Service::start(store, &started_config, service_clock).expect("the service starts")
+        })
+        .await
+        .expect("the service starts");
+        let service = Arc::new(service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -251,33 +265,50 @@ impl TestServer {
         self.backing.clone()
     }
 
-    /// A second connection to the server's store, as the admin command has.
+    /// A second connection to the server's store, as the admin command has
+    /// (SQLite only: a PostgreSQL store must not be used on an async
+    /// worker; use [`TestServer::with_admin`]).
     pub fn admin_store(&self) -> Box<dyn Store> {
+        assert!(
+            matches!(self.backing, Backing::Sqlite(_)),
+            "use with_admin on PostgreSQL"
+        );
         self.backing.open()
+    }
+
+    /// Runs `f` on a second connection to the server's store, as the admin
+    /// command has, on a thread of its own (any store may block there).
+    pub fn with_admin<T: Send>(&self, f: impl FnOnce(&mut dyn Store) -> T + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| f(self.backing.open().as_mut()))
+                .join()
+                .expect("the admin work does not panic")
+        })
     }
 
     /// Creates a realm through the admin path.
     pub fn create_realm(&self, string_id: &str) {
-        presence_server::admin::create_realm(
-            self.admin_store().as_mut(),
-            string_id,
-            None,
-            self.clock.now_secs(),
-        )
-        .expect("the realm is created");
+        let now = self.clock.now_secs();
+        self.with_admin(|store| presence_server::admin::create_realm(store, string_id, None, now))
+            .expect("the realm is created");
     }
 
     /// Creates a user through the admin path and waits until the server knows it.
     pub async fn create_user(&self, realm: &str, email: &str, is_bot: bool) -> User {
-        let (row, key) = presence_server::admin::create_user(
-            self.admin_store().as_mut(),
-            realm,
-            email,
-            &format!("Name of {email}"),
-            is_bot,
-            self.clock.now_secs(),
-        )
-        .expect("the user is created");
+        let now = self.clock.now_secs();
+        let (row, key) = self
+            .with_admin(|store| {
+                presence_server::admin::create_user(
+                    store,
+                    realm,
+                    email,
+                    &format!("Name of {email}"),
+                    is_bot,
+                    now,
+                )
+            })
+            .expect("the user is created");
         let user = User {
             id: row.id,
             email: email.to_owned(),

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use presence_server::store::Store;
 use presence_tests::TestServer;
 use serde_json::json;
 
@@ -59,7 +58,7 @@ async fn created_deactivated_reactivated_and_rekeyed_users() {
     assert_eq!(p["aggregated"]["client"], "website");
 
     // A new key: the old one stops working, the new one works.
-    let new_key = presence_server::admin::reset_key(&mut store, "acme", &carol.email).unwrap();
+    let new_key = presence_server::admin::reset_key(store.as_mut(), "acme", &carol.email).unwrap();
     server
         .wait_until(|| async { server.get(&carol, "/users/me").await.status == 401 })
         .await;

@@ -97,7 +97,6 @@ async fn deactivated_user_and_realm_are_refused() {
     let server = TestServer::start().await;
     let users = server.realm_with_users("acme", 2).await;
     let mut store = server.admin_store();
-    use presence_server::store::Store;
     store
         .set_user_active("acme", &users[0].email, false)
         .unwrap();

@@ -531,8 +531,6 @@ async fn events_stay_in_their_realm() {
 
 #[tokio::test]
 async fn a_deactivated_users_queues_are_dropped() {
-    use presence_server::store::Store;
-
     let server = TestServer::start().await;
     let users = server.realm_with_users("acme", 1).await;
     let user = &users[0];

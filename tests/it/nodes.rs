@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use presence_server::clock::{Clock, ManualClock};
 use presence_server::config::Config;
-use presence_server::store::{Dump, Store};
+use presence_server::store::Dump;
 use presence_tests::{Backing, Options, START, TestServer, User};
 use serde_json::Value;
 
@@ -81,7 +81,9 @@ async fn changes_through_one_node_are_served_by_the_other() {
 
     a.report(alice, "website", "active").await;
     within_propagation("single-user GET", || async {
-        let p = b.get(bob, &format!("/users/{}/presence", alice.email)).await;
+        let p = b
+            .get(bob, &format!("/users/{}/presence", alice.email))
+            .await;
         p.status == 200 && p.body["presence"]["website"]["status"] == "active"
     })
     .await;
@@ -96,7 +98,7 @@ async fn changes_through_one_node_are_served_by_the_other() {
     assert!(since["presence_last_update_id"].as_i64().unwrap() > before);
 
     // The other way round, with a later report.
-    a.clock.advance(Duration::from_secs(100));
+    a.clock.advance(100);
     b.report(alice, "ZulipMobile", "idle").await;
     within_propagation("a report through the second node", || async {
         let p = a.presence_of(bob, &alice.email).await;
@@ -151,16 +153,19 @@ async fn admin_changes_are_honoured_by_every_node() {
 
     // Created through the admin path (a third connection, as the admin
     // command on any machine): both nodes let the user in.
-    let mut store = a.admin_store();
-    let (row, key) = presence_server::admin::create_user(
-        store.as_mut(),
-        "acme",
-        "carol@acme.test",
-        "Carol",
-        false,
-        a.clock.now_secs(),
-    )
-    .unwrap();
+    let now = a.clock.now_secs();
+    let (row, key) = a
+        .with_admin(|store| {
+            presence_server::admin::create_user(
+                store,
+                "acme",
+                "carol@acme.test",
+                "Carol",
+                false,
+                now,
+            )
+        })
+        .unwrap();
     let carol = User {
         id: row.id,
         email: row.email,
@@ -174,7 +179,8 @@ async fn admin_changes_are_honoured_by_every_node() {
     }
     b.report(&carol, "website", "active").await;
 
-    store.set_user_active("acme", &carol.email, false).unwrap();
+    a.with_admin(|store| store.set_user_active("acme", &carol.email, false))
+        .unwrap();
     for node in [&a, &b] {
         within_propagation("a deactivated user", || async {
             node.get(&carol, "/users/me").await.status == 401
@@ -185,14 +191,16 @@ async fn admin_changes_are_honoured_by_every_node() {
             .error(400, "BAD_REQUEST", "No such user");
     }
 
-    store.set_realm_presence_disabled("acme", true).unwrap();
+    a.with_admin(|store| store.set_realm_presence_disabled("acme", true))
+        .unwrap();
     for node in [&a, &b] {
         within_propagation("a realm setting", || async {
             node.get(admin, "/realm/presence").await.ok()["presences"] == serde_json::json!({})
         })
         .await;
     }
-    store.set_realm_deactivated("acme", true).unwrap();
+    a.with_admin(|store| store.set_realm_deactivated("acme", true))
+        .unwrap();
     for node in [&a, &b] {
         within_propagation("a deactivated realm", || async {
             node.get(admin, "/users/me").await.status == 401
@@ -203,6 +211,28 @@ async fn admin_changes_are_honoured_by_every_node() {
 
 /// What an incremental reader knows: each user's modern presence.
 type Picture = BTreeMap<String, Value>;
+
+/// An incremental reader: its picture and the last id it was given.
+struct Reader {
+    picture: Picture,
+    last: i64,
+}
+
+impl Reader {
+    /// Takes in an incremental answer from `node`; ids must never go back.
+    fn read(&mut self, answer: Value, node: usize) {
+        let id = answer["presence_last_update_id"].as_i64().unwrap();
+        assert!(
+            id >= self.last,
+            "node {node} answered presence_last_update_id {id} after {}",
+            self.last
+        );
+        for (user, presence) in answer["presences"].as_object().unwrap() {
+            self.picture.insert(user.clone(), presence.clone());
+        }
+        self.last = id;
+    }
+}
 
 /// The modern presence of every user with records, as the database holds it.
 fn picture_of(dump: &Dump) -> Picture {
@@ -257,34 +287,29 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
                 node.post(
                     &user,
                     "/users/me/presence",
-                    &[("status", status), ("client", &client), ("ping_only", "true")],
+                    &[
+                        ("status", status),
+                        ("client", &client),
+                        ("ping_only", "true"),
+                    ],
                 )
                 .await
                 .ok();
                 if r % 10 == 0 {
-                    nodes[0].clock.advance(Duration::from_secs(1));
+                    nodes[0].clock.advance(1);
                 }
             }
         }));
     }
 
-    let mut picture = Picture::new();
-    let mut last = -1_i64;
-    let mut fetches = 0;
-    let mut read = |answer: Value, node: usize| {
-        let id = answer["presence_last_update_id"].as_i64().unwrap();
-        assert!(
-            id >= last,
-            "node {node} answered presence_last_update_id {id} after {last}"
-        );
-        for (user, presence) in answer["presences"].as_object().unwrap() {
-            picture.insert(user.clone(), presence.clone());
-        }
-        last = id;
+    let mut seen = Reader {
+        picture: Picture::new(),
+        last: -1,
     };
+    let mut fetches = 0;
     while writers.iter().any(|w| !w.is_finished()) {
         let node = fetches % 2;
-        read(nodes[node].incremental(&reader, last).await, node);
+        seen.read(nodes[node].incremental(&reader, seen.last).await, node);
         fetches += 1;
     }
     for writer in writers {
@@ -292,7 +317,7 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
     }
     // Both nodes settle on the database's last id; then the reader's
     // picture is the database's.
-    let dump = nodes[0].admin_store().export().unwrap();
+    let dump = nodes[0].with_admin(|store| store.export()).unwrap();
     let stored_last = dump.presence.iter().map(|p| p.update_id).max().unwrap();
     assert!(
         stored_last >= (WRITERS * REPORTS) as i64,
@@ -302,9 +327,9 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
         for node in 0..2 {
             let deadline = Instant::now() + PROPAGATION;
             loop {
-                read(nodes[node].incremental(&reader, last).await, node);
+                seen.read(nodes[node].incremental(&reader, seen.last).await, node);
                 fetches += 1;
-                if last >= stored_last {
+                if seen.last >= stored_last {
                     break;
                 }
                 assert!(Instant::now() < deadline, "node {node} did not catch up");
@@ -312,8 +337,8 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
             }
         }
     }
-    let dump = nodes[0].admin_store().export().unwrap();
-    assert_eq!(picture, picture_of(&dump), "after {fetches} fetches");
+    let dump = nodes[0].with_admin(|store| store.export()).unwrap();
+    assert_eq!(seen.picture, picture_of(&dump), "after {fetches} fetches");
 
     // Each node's memory is the database's, records removed included.
     for node in nodes.iter() {
@@ -438,7 +463,11 @@ fn spawn_writers(
                         .post(
                             &user,
                             "/users/me/presence",
-                            &[("status", "active"), ("client", &client), ("ping_only", "true")],
+                            &[
+                                ("status", "active"),
+                                ("client", &client),
+                                ("ping_only", "true"),
+                            ],
                         )
                         .await;
                     assert!(
@@ -449,7 +478,11 @@ fn spawn_writers(
                     match answer.status.as_u16() {
                         200 => acknowledged.push((user.id, client)),
                         503 => {
-                            assert_eq!(answer.body["code"], "SERVICE_UNAVAILABLE", "{}", answer.body);
+                            assert_eq!(
+                                answer.body["code"], "SERVICE_UNAVAILABLE",
+                                "{}",
+                                answer.body
+                            );
                             refused += 1;
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
@@ -502,13 +535,21 @@ async fn recovered(node: &TestServer, user: &User) {
             .post(
                 user,
                 "/users/me/presence",
-                &[("status", "active"), ("client", "after"), ("ping_only", "true")],
+                &[
+                    ("status", "active"),
+                    ("client", "after"),
+                    ("ping_only", "true"),
+                ],
             )
             .await;
         if answer.status == 200 {
             return;
         }
-        assert!(Instant::now() < deadline, "the node did not recover: {}", answer.body);
+        assert!(
+            Instant::now() < deadline,
+            "the node did not recover: {}",
+            answer.body
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -528,19 +569,26 @@ async fn killed_database_connections_refuse_writes_cleanly_and_lose_nothing() {
     let writers = spawn_writers(node.clone(), &users[..4], stop.clone());
     let reader = spawn_reader(node.clone(), users[4].clone(), stop.clone());
 
-    // The test's own connection kills every other connection of this schema's nodes.
-    let mut killer = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+    // A connection of the test's own kills every other connection of this
+    // schema's nodes (on a thread: the blocking client may not run on the
+    // test's async worker).
     let mut killed = 0;
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let rows = killer
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
-                &[&schema.name()],
-            )
-            .unwrap();
-        killed += rows.len();
+        let (url, name) = (schema.url(), schema.name().to_owned());
+        killed += std::thread::spawn(move || {
+            let mut killer = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            killer
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+                .unwrap()
+                .len()
+        })
+        .join()
+        .unwrap();
     }
     assert!(killed >= 3, "the node's connections were cut ({killed})");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -552,7 +600,10 @@ async fn killed_database_connections_refuse_writes_cleanly_and_lose_nothing() {
     assert!(reader.await.unwrap() > 0);
     recovered(&node, &users[0]).await;
     assert!(!acknowledged.is_empty());
-    assert_all_stored(&node.admin_store().export().unwrap(), &acknowledged);
+    assert_all_stored(
+        &node.with_admin(|store| store.export()).unwrap(),
+        &acknowledged,
+    );
 }
 
 #[tokio::test]
@@ -594,7 +645,10 @@ async fn a_node_without_its_database_serves_reads_and_catches_up_after() {
         acknowledged.extend(acked);
         refused += failed;
     }
-    assert!(refused > 0, "writes during two seconds without a database were refused");
+    assert!(
+        refused > 0,
+        "writes during two seconds without a database were refused"
+    );
     assert!(reader.await.unwrap() > 0);
     recovered(&a, &users[0]).await;
     within_propagation("the change made during the outage", || async {
@@ -604,5 +658,8 @@ async fn a_node_without_its_database_serves_reads_and_catches_up_after() {
             .is_some()
     })
     .await;
-    assert_all_stored(&a.admin_store().export().unwrap(), &acknowledged);
+    assert_all_stored(
+        &a.with_admin(|store| store.export()).unwrap(),
+        &acknowledged,
+    );
 }

@@ -1,7 +1,6 @@
 //! Realm-wide answers: `GET /realm/presence` and the fetch of
 //! `POST /users/me/presence`, in the legacy and the modern format.
 
-use presence_server::store::Store;
 use presence_tests::{START, TestServer};
 use serde_json::json;
 

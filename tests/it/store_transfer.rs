@@ -5,11 +5,16 @@
 //!
 //! Needs `PRESENCE_TEST_DATABASE_URL` (see `nodes.rs`).
 
-use presence_server::store::{Dump, Store};
+use presence_server::store::Dump;
 use presence_tests::{Backing, Options, TestServer};
 
-/// The answers a reader gets that should not depend on the store.
-async fn answers(server: &TestServer, reader: &presence_tests::User, emails: &[&str]) -> Vec<serde_json::Value> {
+/// The answers a reader gets that should not depend on the store (the
+/// incremental fetch also reports the reader's own `reader` client).
+async fn answers(
+    server: &TestServer,
+    reader: &presence_tests::User,
+    emails: &[&str],
+) -> Vec<serde_json::Value> {
     let mut out = vec![
         server.get(reader, "/realm/presence").await.ok()["presences"].take(),
         server.incremental(reader, 0).await["presences"].take(),
@@ -29,7 +34,9 @@ async fn a_realm_moves_from_sqlite_to_postgres_and_back_exactly() {
     let embedded = TestServer::start().await;
     let users = embedded.realm_with_users("acme", 4).await;
     embedded.create_realm("other");
-    embedded.create_user("other", "someone@other.test", false).await;
+    embedded
+        .create_user("other", "someone@other.test", false)
+        .await;
     embedded.create_user("acme", "bot@acme.test", true).await;
     let (alice, bob, carol, dave) = (&users[0], &users[1], &users[2], &users[3]);
     embedded.report(alice, "website", "active").await;
@@ -40,7 +47,11 @@ async fn a_realm_moves_from_sqlite_to_postgres_and_back_exactly() {
         .await
         .ok();
     embedded
-        .patch(bob, "/settings", &[("enable_offline_push_notifications", "false")])
+        .patch(
+            bob,
+            "/settings",
+            &[("enable_offline_push_notifications", "false")],
+        )
         .await
         .ok();
     embedded
@@ -55,20 +66,45 @@ async fn a_realm_moves_from_sqlite_to_postgres_and_back_exactly() {
     let reader = alice;
     embedded
         .wait_until(|| async {
-            embedded.get(reader, &format!("/users/{}/presence", dave.email)).await.status == 400
+            embedded
+                .get(reader, &format!("/users/{}/presence", dave.email))
+                .await
+                .status
+                == 400
         })
         .await;
-    let emails = [alice.email.as_str(), bob.email.as_str(), carol.email.as_str()];
+    let emails = [
+        alice.email.as_str(),
+        bob.email.as_str(),
+        carol.email.as_str(),
+    ];
+    // The incremental fetch reports the reader's own client: the first
+    // round records it, the second changes nothing and is the reference.
+    answers(&embedded, reader, &emails).await;
     let served = answers(&embedded, reader, &emails).await;
 
     let dump: Dump = embedded.admin_store().export().unwrap();
     assert_eq!(dump.realms.len(), 2);
     assert!(dump.presence.len() >= 4 && !dump.devices.is_empty());
-    postgres.open().import(&dump).unwrap();
-    assert_eq!(postgres.open().export().unwrap(), dump, "PostgreSQL holds the dump exactly");
+    let imported = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut store = postgres.open();
+                store.import(&dump).unwrap();
+                store.export().unwrap()
+            })
+            .join()
+            .unwrap()
+    });
+    assert_eq!(imported, dump, "PostgreSQL holds the dump exactly");
 
     // A node on the imported data serves the same answers.
-    let node = TestServer::start_on(postgres.clone(), embedded.clock.clone(), Options::default().config).await;
+    let node = TestServer::start_on(
+        postgres.clone(),
+        embedded.clock.clone(),
+        Options::default().config,
+    )
+    .await;
     assert_eq!(answers(&node, reader, &emails).await, served);
 
     // And continues: new users and new changes take fresh ids.
@@ -76,8 +112,12 @@ async fn a_realm_moves_from_sqlite_to_postgres_and_back_exactly() {
     let newcomer = node.create_user("acme", "newcomer@acme.test", false).await;
     assert!(dump.users.iter().all(|u| u.id < newcomer.id));
     node.report(&newcomer, "website", "active").await;
-    let moved_on = postgres.open().export().unwrap();
-    let newest = moved_on.presence.iter().find(|p| p.user_id == newcomer.id).unwrap();
+    let moved_on = node.with_admin(|store| store.export()).unwrap();
+    let newest = moved_on
+        .presence
+        .iter()
+        .find(|p| p.user_id == newcomer.id)
+        .unwrap();
     assert_eq!(newest.update_id, last_id + 1);
 
     // And back to a new embedded store, exactly.

@@ -18,9 +18,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, RateLimit};
 use crate::http::{App, serve};
 use crate::service::Service;
-use crate::store::Store;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
 use crate::transfer;
 
 /// A Zulip-compatible presence server.
@@ -391,11 +391,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Opens the store the configuration names (applying schema migrations).
 fn open_store(config: &Config) -> anyhow::Result<Box<dyn Store>> {
-    let store: Box<dyn Store> = match &config.database_url {
-        Some(url) => Box::new(PgStore::open(url)?),
-        None => Box::new(SqliteStore::open(&config.data_dir)?),
+    let opened: Result<Box<dyn Store>, StoreError> = match &config.database_url {
+        Some(url) => PgStore::open(url).map(|store| Box::new(store) as Box<dyn Store>),
+        None => SqliteStore::open(&config.data_dir).map(|store| Box::new(store) as Box<dyn Store>),
     };
-    Ok(store).with_context(|| format!("cannot open the store {}", store_name(config)))
+    opened.with_context(|| format!("cannot open the store {}", store_name(config)))
 }
 
 /// The store a configuration names, for messages: a database URL without
@@ -422,14 +422,18 @@ fn serve_command(config: Config) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let grace = Duration::from_secs_f64(config.shutdown_grace_secs);
     let result = runtime.block_on(async {
-        let store = open_store(&config)?;
-        tracing::info!(database = %store_name(&config), "store opened");
+        // Stores block (PostgreSQL's client runs a runtime of its own), so
+        // opening and loading happen off the async workers.
         let loading = std::time::Instant::now();
-        let service = Arc::new(Service::start(
-            store,
-            &config,
-            Arc::new(SystemClock),
-        )?);
+        let opening = config.clone();
+        let service = tokio::task::spawn_blocking(move || {
+            let store = open_store(&opening)?;
+            tracing::info!(database = %store_name(&opening), "store opened");
+            anyhow::Ok(Service::start(store, &opening, Arc::new(SystemClock))?)
+        })
+        .await
+        .context("the loading thread failed")??;
+        let service = Arc::new(service);
         tracing::info!(
             millis = loading.elapsed().as_millis() as u64,
             "state loaded into memory"
@@ -591,7 +595,8 @@ fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             full_name,
             bot,
         } => {
-            let (_, key) = admin::create_user(store.as_mut(), &realm, &email, &full_name, bot, now())?;
+            let (_, key) =
+                admin::create_user(store.as_mut(), &realm, &email, &full_name, bot, now())?;
             println!("{key}");
         }
         UserCommand::Deactivate(user) => {

@@ -1466,14 +1466,28 @@ impl ScratchSchema {
     /// Creates a schema with a name no other test uses in the database at
     /// `base_url`.
     pub fn create(base_url: &str) -> Result<ScratchSchema, StoreError> {
-        let mut client = connect(&configure(base_url)?)?;
         let name = format!(
             "presence_t_{}_{}_{:08x}",
             std::process::id(),
             SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed),
             rand::random::<u32>()
         );
-        client.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(&name)))?;
+        // On a thread of its own: the blocking client must not run on an
+        // async worker, and tests call this from async code.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut client = connect(&configure(base_url)?)?;
+                    client.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(&name)))?;
+                    Ok::<(), StoreError>(())
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "the schema thread panicked".to_owned(),
+                    ))
+                })
+        })?;
         Ok(ScratchSchema {
             base_url: base_url.to_owned(),
             name,
@@ -1494,25 +1508,32 @@ impl ScratchSchema {
 impl Drop for ScratchSchema {
     fn drop(&mut self) {
         // Best effort: a schema left behind costs disk space, not
-        // correctness, since names never repeat.
-        if let Ok(mut client) = configure(&self.base_url).and_then(|c| connect(&c)) {
-            let _ = client.batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE",
-                quote_ident(&self.name)
-            ));
-        }
+        // correctness, since names never repeat. On a thread of its own,
+        // because the last holder may be an async test.
+        let (base_url, name) = (self.base_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            if let Ok(mut client) = configure(&base_url).and_then(|c| connect(&c)) {
+                let _ = client.batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS {} CASCADE",
+                    quote_ident(&name)
+                ));
+            }
+        });
+        let _ = dropped.join();
     }
 }
 
-/// Adds a search path to a connection string, in URL or `key=value` form.
+/// Adds a search path to a connection string, in URL or `key=value` form,
+/// and names the connections after the schema too (`application_name`), so
+/// that a test can find its own nodes' connections, e.g. to cut them.
 /// `schema` must need no quoting (scratch names are lower-case letters,
 /// digits and underscores).
 fn with_search_path(base: &str, schema: &str) -> String {
     if base.starts_with("postgres://") || base.starts_with("postgresql://") {
         let separator = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{separator}options=-csearch_path%3D{schema}")
+        format!("{base}{separator}options=-csearch_path%3D{schema}&application_name={schema}")
     } else {
-        format!("{base} options='-csearch_path={schema}'")
+        format!("{base} options='-csearch_path={schema}' application_name={schema}")
     }
 }
 
@@ -1600,15 +1621,15 @@ mod tests {
     fn search_path_is_added_to_both_forms() {
         assert_eq!(
             with_search_path("postgres://u@h/db", "s1"),
-            "postgres://u@h/db?options=-csearch_path%3Ds1"
+            "postgres://u@h/db?options=-csearch_path%3Ds1&application_name=s1"
         );
         assert_eq!(
             with_search_path("postgresql://u@h/db?sslmode=disable", "s1"),
-            "postgresql://u@h/db?sslmode=disable&options=-csearch_path%3Ds1"
+            "postgresql://u@h/db?sslmode=disable&options=-csearch_path%3Ds1&application_name=s1"
         );
         assert_eq!(
             with_search_path("host=h user=u", "s1"),
-            "host=h user=u options='-csearch_path=s1'"
+            "host=h user=u options='-csearch_path=s1' application_name=s1"
         );
         for url in [
             with_search_path("postgres://u@h/db", "s1"),
@@ -1616,6 +1637,7 @@ mod tests {
         ] {
             let config: Config = url.parse().expect("parse");
             assert_eq!(config.get_options(), Some("-csearch_path=s1"));
+            assert_eq!(config.get_application_name(), Some("s1"));
         }
     }
 

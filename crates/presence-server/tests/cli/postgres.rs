@@ -65,20 +65,48 @@ async fn an_installation_moves_to_postgres_and_runs_on_two_nodes() {
     .to_owned();
     assert_eq!(bob.len(), 32);
     let list = pg_admin(&["user", "list", "--realm", "acme"]);
-    assert!(list.contains("alice@acme.test") && list.contains("bob@acme.test"), "{list}");
-    let args = on_pg(&["user", "create", "--realm", "acme", "--email", "BOB@acme.test", "--full-name", "B"]);
+    assert!(
+        list.contains("alice@acme.test") && list.contains("bob@acme.test"),
+        "{list}"
+    );
+    let args = on_pg(&[
+        "user",
+        "create",
+        "--realm",
+        "acme",
+        "--email",
+        "BOB@acme.test",
+        "--full-name",
+        "B",
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(unused.path(), &args);
     assert_eq!(out.status.code(), Some(1), "a duplicate email is refused");
 
     // Two server processes on the database are two nodes.
-    let node_a = ServerProcess::start(unused.path(), &on_pg(&["serve"]).iter().map(String::as_str).collect::<Vec<_>>());
-    let node_b = ServerProcess::start(unused.path(), &on_pg(&["serve"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let node_a = ServerProcess::start(
+        unused.path(),
+        &on_pg(&["serve"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let node_b = ServerProcess::start(
+        unused.path(),
+        &on_pg(&["serve"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     let http = reqwest::Client::new();
     let status = http
         .post(node_a.url("/users/me/presence"))
         .basic_auth("alice@acme.test", Some(&alice))
-        .form(&[("status", "active"), ("ping_only", "true"), ("client", "website")])
+        .form(&[
+            ("status", "active"),
+            ("ping_only", "true"),
+            ("client", "website"),
+        ])
         .send()
         .await
         .unwrap()
@@ -86,16 +114,32 @@ async fn an_installation_moves_to_postgres_and_runs_on_two_nodes() {
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let (status, body) = get(&node_b, "bob@acme.test", &bob, "/users/alice@acme.test/presence").await;
+        let (status, body) = get(
+            &node_b,
+            "bob@acme.test",
+            &bob,
+            "/users/alice@acme.test/presence",
+        )
+        .await;
         if status == 200 && body["presence"]["website"]["status"] == "active" {
             break;
         }
-        assert!(Instant::now() < deadline, "node B did not show node A's change: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "node B did not show node A's change: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // A user deactivated by the admin command is refused by both nodes.
-    pg_admin(&["user", "deactivate", "--realm", "acme", "--email", "bob@acme.test"]);
+    pg_admin(&[
+        "user",
+        "deactivate",
+        "--realm",
+        "acme",
+        "--email",
+        "bob@acme.test",
+    ]);
     for node in [&node_a, &node_b] {
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
