@@ -438,6 +438,10 @@ fn through(url: &str, address: std::net::SocketAddr) -> (String, String) {
     (relayed, upstream)
 }
 
+/// What a writer task ends with: the acknowledged (user id, client) pairs,
+/// and how many writes were refused.
+type WriterOutcome = (Vec<(i64, String)>, usize);
+
 /// Writes from several users, each naming a new client per report, until
 /// `stop`; returns the acknowledged (user id, client) pairs. Every answer
 /// must come within a few seconds, and every refusal must be a clean 503.
@@ -445,7 +449,7 @@ fn spawn_writers(
     node: Arc<TestServer>,
     users: &[User],
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<(Vec<(i64, String)>, usize)>> {
+) -> Vec<tokio::task::JoinHandle<WriterOutcome>> {
     users
         .iter()
         .cloned()
