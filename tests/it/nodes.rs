@@ -1,6 +1,7 @@
 //! Several server nodes on one PostgreSQL database (DESIGN.md, "Several
 //! nodes"): what one node or the admin command writes is served by the
-//! other within a second, incremental readers never miss a change while two
+//! other within a second (and reaches its event queues), incremental
+//! readers never miss a change while two
 //! nodes take writes at once, and a node that loses its database refuses
 //! writes cleanly, keeps serving reads and recovers by itself.
 //!
@@ -141,6 +142,22 @@ async fn changes_through_one_node_are_served_by_the_other() {
         a.presence_of(bob, &alice.email).await["website"]["pushable"] == false
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_queue_on_one_node_gets_events_of_changes_made_through_another() {
+    let Some((a, b)) = two_nodes(node_config()).await else {
+        return;
+    };
+    let users = users_on_both(&a, &b, 2).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let registered = b.register(bob, &[("event_types", r#"["presence"]"#)]).await;
+    let queue = registered["queue_id"].as_str().unwrap().to_owned();
+    a.report(alice, "website", "active").await;
+    let events = b.next_presence(bob, &queue, &mut -1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["user_id"], alice.id);
+    assert_eq!(events[0]["presence"]["website"]["status"], "active");
 }
 
 #[tokio::test]
