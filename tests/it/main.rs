@@ -1,7 +1,6 @@
 //! End-to-end tests: each starts a real server on `127.0.0.1:0` with a real
 //! store (SQLite, or PostgreSQL for the several-node tests) and talks to it
-//! over HTTP. One binary for all of them keeps
-//! link time down.
+//! over HTTP. One binary for all of them keeps link time down.
 
 mod admin_live;
 mod client;

@@ -1,9 +1,9 @@
 //! Several server nodes on one PostgreSQL database (DESIGN.md, "Several
 //! nodes"): what one node or the admin command writes is served by the
 //! other within a second (and reaches its event queues), incremental
-//! readers never miss a change while two
-//! nodes take writes at once, and a node that loses its database refuses
-//! writes cleanly, keeps serving reads and recovers by itself.
+//! readers never miss a change while two nodes take writes at once, and a
+//! node that loses its database refuses writes cleanly, keeps serving reads
+//! and recovers by itself.
 //!
 //! Every test needs `PRESENCE_TEST_DATABASE_URL`; without it each says so
 //! and returns (under `CI` it fails instead). Each test has a schema of its
