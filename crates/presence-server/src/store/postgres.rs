@@ -97,10 +97,11 @@ CREATE INDEX client_presence_realm_update ON client_presence (realm_id, update_i
 const MIGRATION_LOCK: i64 = 0x7072_6573_656e_6365;
 
 /// Run on every new connection so that a statement or a lock wait cannot
-/// hold a writer for long, and a transaction left open by a stuck client
-/// does not hold its locks forever.
+/// hold a writer for long, and a transaction left open by a stuck node
+/// does not hold its realms' sequence locks for long (a batch is never idle
+/// in its transaction for more than the moment its writer evaluates it).
 const SESSION_SETTINGS: &str = "SET statement_timeout = '5s'; SET lock_timeout = '5s'; \
-     SET idle_in_transaction_session_timeout = '60s'";
+     SET idle_in_transaction_session_timeout = '10s'";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(5);
