@@ -340,9 +340,12 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
         stored_last >= (WRITERS * REPORTS) as i64,
         "every report took an id of its own ({stored_last})"
     );
+    // Settling is bounded generously: this test is about what the reader
+    // sees, and the machine is busy; the other tests hold the one-second
+    // bound.
     for _ in 0..2 {
         for node in 0..2 {
-            let deadline = Instant::now() + PROPAGATION;
+            let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 seen.read(nodes[node].incremental(&reader, seen.last).await, node);
                 fetches += 1;
