@@ -14,7 +14,7 @@ use parking_lot::RwLock;
 
 use super::answers::AnswerCache;
 use super::rules::Times;
-use crate::store::{RealmRow, UserRow};
+use crate::store::{RealmRow, UserRow, email_key, same_email};
 
 /// A realm shared between readers and the writer.
 pub type SharedRealm = Arc<RwLock<Realm>>;
@@ -358,17 +358,12 @@ impl Realm {
 }
 
 /// Users by email without a second copy of the emails: the table holds
-/// user ids, hashed and compared through the users' own emails, trimmed and
-/// lower-cased on the fly.
+/// user ids, hashed and compared through the users' own emails by their
+/// [`email_key`] (trimmed, lower-cased), computed on the fly.
 #[derive(Default)]
 struct EmailIndex {
     ids: HashTable<i64>,
     hasher: DefaultHashBuilder,
-}
-
-/// An email as lookups compare it: trimmed, lower-cased.
-fn email_chars(email: &str) -> impl Iterator<Item = char> + '_ {
-    email.trim().chars().flat_map(char::to_lowercase)
 }
 
 /// Update id to user, for the incremental answer: a vector in id order, 16
@@ -480,10 +475,21 @@ impl Users {
     }
 }
 
+/// The hash of an email's [`email_key`], the one definition of "same
+/// email" the store uses too; an ASCII email (nearly all) is hashed without
+/// building the key.
 fn hash_email(hasher: &DefaultHashBuilder, email: &str) -> u64 {
     let mut h = hasher.build_hasher();
-    for c in email_chars(email) {
-        h.write_u32(c as u32);
+    let trimmed = email.trim();
+    if trimmed.is_ascii() {
+        for b in trimmed.bytes() {
+            h.write_u32(u32::from(b.to_ascii_lowercase()));
+        }
+    } else {
+        // Whole-string lower-casing, which knows a final sigma from others.
+        for c in email_key(email).chars() {
+            h.write_u32(c as u32);
+        }
     }
     h.finish()
 }
@@ -512,7 +518,7 @@ impl EmailIndex {
             .find(hash, |id| {
                 users
                     .get(id)
-                    .is_some_and(|u| email_chars(u.account.email()).eq(email_chars(email)))
+                    .is_some_and(|u| same_email(u.account.email(), email))
             })
             .copied()
     }
@@ -548,6 +554,45 @@ mod tests {
             }));
         }
         realm
+    }
+
+    #[test]
+    fn email_lookups_agree_with_the_stores_key() {
+        let mut realm = realm_with_users(0);
+        let stored = ["ΟΔΟΣ@x.gr", "Émile@X.fr", "plain@x.test"];
+        for (i, email) in stored.iter().enumerate() {
+            realm.put_account(Account::from(UserRow {
+                id: i as i64 + 1,
+                realm_id: 1,
+                email: (*email).to_owned(),
+                full_name: "n".into(),
+                is_bot: false,
+                is_active: true,
+                date_joined: 0,
+                api_key_hash: [0; 32],
+                presence_enabled: true,
+                enable_offline_push_notifications: true,
+                push_devices: 0,
+            }));
+        }
+        for asked in [
+            "οδος@x.gr",
+            "ΟΔΟΣ@X.GR",
+            " émile@x.FR ",
+            "emile@x.fr",
+            "PLAIN@x.test",
+            "οδοσ@x.gr",
+        ] {
+            let expected = stored
+                .iter()
+                .position(|e| email_key(e) == email_key(asked))
+                .map(|i| i as i64 + 1);
+            assert_eq!(
+                realm.find_active(asked).map(|u| u.account.id),
+                expected,
+                "{asked}"
+            );
+        }
     }
 
     fn record(t: i64) -> Vec<ClientRecord> {
