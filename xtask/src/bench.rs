@@ -1,13 +1,18 @@
-//! `cargo xtask bench [ARGS...]`: builds the server and the benchmark in
-//! release mode and runs `presence-bench run ARGS...`, which prints the
-//! table of BENCHMARKS.md.
+//! `cargo xtask bench [--] [ARGS...]`: builds the server and the benchmark
+//! in release mode and runs `presence-bench run ARGS...`, which prints the
+//! table of BENCHMARKS.md. `--database-url URL` (or the environment's
+//! `PRESENCE_BENCH_DATABASE_URL`), `--nodes N` and `--stores` reach it
+//! unchanged, so the same command measures the PostgreSQL store.
 
 use std::process::Command;
 
 use crate::workspace_root;
 
-/// Builds, then runs the benchmark with `args` passed through.
+/// Builds, then runs the benchmark with `args` passed through (after a
+/// leading `--`, if any, which is the usual way to say "these are not
+/// xtask's").
 pub fn run(args: &[&str]) -> Result<(), String> {
+    let args = args.strip_prefix(&["--"]).unwrap_or(args);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let root = workspace_root();
     let built = Command::new(&cargo)

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use crate::process::Process;
 use crate::provision::{self, User};
 use crate::scenarios::{Plan, server_args};
+use crate::stores::Storage;
 
 /// One request on a fresh connection; the answer's status and body.
 async fn request(
@@ -75,16 +76,16 @@ async fn register(address: &str, user: &User) -> anyhow::Result<String> {
 
 /// Runs scenario G with `queues` users and prints its table.
 pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<()> {
-    let data = dir.join("events");
+    let storage = Storage::Dir(dir.join("events"));
     let dump = dir.join("events.jsonl");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
     // The last user has never reported: its first report is "coming online".
     let realms = provision::write_dump_with(&dump, &[queues + 1], now, |i| i < queues)?;
-    provision::import(&plan.server, &data, &dump)?;
+    provision::import(&plan.server, &storage, &dump)?;
     let users = Arc::new(realms[0].users.clone());
-    let mut args = server_args(&data);
+    let mut args = server_args(&storage);
     // Polls wait for the event, not for a heartbeat.
     args.extend(["--event-heartbeat-ms".to_owned(), "600000".to_owned()]);
     // Every waiting poll holds a connection: room for all of them, and for

@@ -89,21 +89,23 @@ impl Outcome {
     }
 }
 
-/// Drives `workload` at `address` from `connections` connections: `warmup`
-/// unmeasured, then `window` measured.
+/// Drives `workload` from `connections` connections: `warmup` unmeasured,
+/// then `window` measured. Connection `i` goes to `addresses[i % len]`, so
+/// the load is spread evenly over several server nodes.
 pub async fn run(
-    address: &str,
+    addresses: &[String],
     workload: Arc<dyn Workload>,
     connections: usize,
     warmup: Duration,
     window: Duration,
 ) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(!addresses.is_empty(), "no server to drive");
     let start = Instant::now();
     let measure_from = start + warmup;
     let stop_at = measure_from + window;
     let mut tasks = Vec::new();
     for index in 0..connections {
-        let address = address.to_owned();
+        let address = addresses[index % addresses.len()].clone();
         let workload = workload.clone();
         tasks.push(tokio::spawn(async move {
             connection(&address, workload, index, measure_from, stop_at).await

@@ -1,11 +1,13 @@
 //! `presence-bench`: the benchmark that `cargo xtask bench` runs.
 //!
-//! `presence-bench run` provisions realms in a temporary data directory,
-//! starts the release `presence-server` with rate limiting off, and for each
-//! scenario drives it and then a bare hyper server answering the same number
-//! of bytes (`presence-bench baseline`), printing one table row per run.
-//! The machines are shared and noisy: compare the ratios, not the absolute
-//! figures.
+//! `presence-bench run` provisions realms in a temporary data directory (or,
+//! with `--database-url`, in a scratch schema of a PostgreSQL database),
+//! starts the release `presence-server` with rate limiting off (one process,
+//! or `--nodes 2` on PostgreSQL), and for each scenario drives it and then a
+//! bare hyper server answering the same number of bytes (`presence-bench
+//! baseline`), printing one table row per run. `--stores` runs several
+//! stores one after the other. The machines are shared and noisy: compare
+//! the ratios, not the absolute figures.
 
 mod baseline;
 mod events;
@@ -14,12 +16,16 @@ mod process;
 mod provision;
 mod report;
 mod scenarios;
+mod stores;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::bail;
 use clap::{Parser, Subcommand};
+
+use crate::stores::{MAX_NODES, Store};
 
 #[derive(Parser)]
 #[command(name = "presence-bench", about = "The presence server's benchmark")]
@@ -59,6 +65,25 @@ enum Command {
         /// Event queues, each with a waiting long poll, of scenario G.
         #[arg(long, default_value_t = 10_000)]
         queues: usize,
+        /// Run on PostgreSQL at this URL instead of the embedded store; each
+        /// run imports into a scratch schema of its own, dropped afterwards.
+        #[arg(
+            long,
+            env = "PRESENCE_BENCH_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        database_url: Option<String>,
+        /// Server processes on the PostgreSQL store, sharing its schema;
+        /// connection i goes to node i % N [default: 1].
+        #[arg(long, value_name = "N", conflicts_with = "stores")]
+        nodes: Option<usize>,
+        /// Stores to run A to E on, one after the other, comma-separated:
+        /// `sqlite`, `postgres1`, `postgres2` (the PostgreSQL ones need
+        /// `--database-url`) [default: `postgres<N>` with `--database-url`,
+        /// else `sqlite`].
+        #[arg(long, value_delimiter = ',', value_name = "STORES")]
+        stores: Vec<Store>,
     },
     /// Serve a fixed body of N bytes to every request (the baseline).
     Baseline {
@@ -90,7 +115,11 @@ fn main() -> anyhow::Result<()> {
             server,
             only,
             queues,
+            database_url,
+            nodes,
+            stores,
         } => {
+            let stores = choose_stores(stores, nodes, database_url.as_deref())?;
             let this = std::env::current_exe()?;
             let server = server.unwrap_or_else(|| {
                 this.parent()
@@ -108,6 +137,8 @@ fn main() -> anyhow::Result<()> {
                 this,
                 only: only.into_iter().map(|c| c.to_ascii_uppercase()).collect(),
                 queues,
+                stores,
+                database_url,
             };
             // The load generator keeps to one thread, leaving the other
             // core to the server under test (and the same to the baseline).
@@ -120,4 +151,30 @@ fn main() -> anyhow::Result<()> {
                 })
         }
     }
+}
+
+/// The stores a run measures: `--stores` as given, else one from
+/// `--database-url` and `--nodes`; refuses PostgreSQL without a URL.
+fn choose_stores(
+    stores: Vec<Store>,
+    nodes: Option<usize>,
+    database_url: Option<&str>,
+) -> anyhow::Result<Vec<Store>> {
+    if let Some(n) = nodes.filter(|n| !(1..=MAX_NODES).contains(n)) {
+        bail!("--nodes {n}: 1 to {MAX_NODES} nodes");
+    }
+    let stores = match (stores.is_empty(), database_url, nodes) {
+        (false, _, _) => stores,
+        (true, Some(_), nodes) => vec![Store::Postgres {
+            nodes: nodes.unwrap_or(1),
+        }],
+        (true, None, None) => vec![Store::Sqlite],
+        (true, None, Some(_)) => {
+            bail!("--nodes needs --database-url (or PRESENCE_BENCH_DATABASE_URL)")
+        }
+    };
+    if database_url.is_none() && stores.iter().any(|s| s.is_postgres()) {
+        bail!("the PostgreSQL stores need --database-url (or PRESENCE_BENCH_DATABASE_URL)");
+    }
+    Ok(stores)
 }

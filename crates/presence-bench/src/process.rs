@@ -30,6 +30,9 @@ impl Process {
         let mut child = Command::new(program)
             .args(args)
             .env("RUST_LOG", log_filter)
+            // The store is chosen by the flags alone, so that a run labelled
+            // `sqlite` cannot quietly use a database named in the environment.
+            .env_remove("PRESENCE_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

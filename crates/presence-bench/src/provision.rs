@@ -1,5 +1,6 @@
 //! Realms of generated users, written as a dump and loaded with
-//! `presence-server import`, with keys the benchmark knows.
+//! `presence-server import` (into a data directory or a PostgreSQL schema),
+//! with keys the benchmark knows.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,6 +10,8 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderValue;
+
+use crate::stores::Storage;
 
 /// The client names records are spread over (1 to 3 per user).
 pub const CLIENTS: [&str; 3] = ["website", "ZulipMobile", "ZulipTerminal"];
@@ -113,11 +116,12 @@ pub fn write_dump_with(
     Ok(realms)
 }
 
-/// Loads a dump into a data directory with the server's own `import`.
-pub fn import(server: &Path, data_dir: &Path, dump: &Path) -> anyhow::Result<()> {
+/// Loads a dump into a data directory or a database with the server's own
+/// `import`.
+pub fn import(server: &Path, storage: &Storage, dump: &Path) -> anyhow::Result<()> {
     let output = Command::new(server)
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(storage.flags())
+        .env_remove("PRESENCE_DATABASE_URL")
         .arg("import")
         .arg(dump)
         .output()

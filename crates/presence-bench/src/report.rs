@@ -8,9 +8,11 @@ pub struct Row {
     pub scenario: String,
     /// Users in the realm.
     pub users: usize,
+    /// The store and node count the server ran with (`sqlite`, `postgres x2`).
+    pub store: String,
     /// Our server's outcome.
     pub ours: Outcome,
-    /// Our server's CPU seconds over the window.
+    /// Our server's CPU seconds over the window (all its nodes together).
     pub ours_cpu: f64,
     /// The baseline's outcome.
     pub baseline: Outcome,
@@ -20,8 +22,8 @@ pub struct Row {
 
 /// The header of the table.
 pub fn header() -> String {
-    "| scenario | users | ours req/s | baseline req/s | ratio | ours p50 / p99 ms | baseline p50 / p99 ms | ours CPU s per 1k req | baseline CPU s per 1k req | body bytes | non-2xx |\n\
-     |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| scenario | users | store | ours req/s | baseline req/s | ratio | ours p50 / p99 ms | baseline p50 / p99 ms | ours CPU s per 1k req | baseline CPU s per 1k req | body bytes | non-2xx |\n\
+     |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         .to_owned()
 }
 
@@ -38,9 +40,10 @@ impl Row {
     /// The row as markdown.
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.3} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.3} | {:.3} | {} | {} |",
             self.scenario,
             self.users,
+            self.store,
             self.ours.rate(),
             self.baseline.rate(),
             self.ratio(),
@@ -54,4 +57,13 @@ impl Row {
             self.ours.failures,
         )
     }
+}
+
+/// The rows of several stores' runs of the same scenarios, each scenario's
+/// rows together (in the order of `runs`), so that stores sit side by side.
+pub fn side_by_side(runs: &[Vec<Row>]) -> Vec<&Row> {
+    let longest = runs.iter().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| runs.iter().filter_map(move |rows| rows.get(i)))
+        .collect()
 }

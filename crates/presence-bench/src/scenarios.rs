@@ -1,6 +1,8 @@
 //! The scenarios of the benchmark, each run against our server and then,
 //! with the same requests, against the baseline answering the same number
-//! of bytes.
+//! of bytes. A, B, C, D and E run once per store of the plan (SQLite, or
+//! PostgreSQL with one or two nodes), each store freshly provisioned; F and
+//! G run on the embedded store only.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use crate::load::{self, Connection, Request, Workload};
 use crate::process::Process;
 use crate::provision::{self, Realm};
 use crate::report::{self, Row};
+use crate::stores::{Fresh, Storage, Store};
 
 /// How a run is sized.
 #[derive(Debug, Clone)]
@@ -39,6 +42,10 @@ pub struct Plan {
     pub only: Vec<char>,
     /// Event queues (and long polls) of scenario G.
     pub queues: usize,
+    /// The stores to run A to E on, one after the other.
+    pub stores: Vec<Store>,
+    /// The PostgreSQL database the PostgreSQL stores make scratch schemas in.
+    pub database_url: Option<String>,
 }
 
 impl Plan {
@@ -154,65 +161,75 @@ fn last_update_id(body: &[u8]) -> Option<i64> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
-/// The flags every benchmarked server runs with.
-pub fn server_args(data_dir: &Path) -> Vec<String> {
-    [
-        "--data-dir",
-        &data_dir.display().to_string(),
-        "--rate-limit",
-        "off",
-        "--ip-rate-limit",
-        "off",
-        // Long enough that a provisioned record stays fresh for the whole
-        // run, so scenario B's pings really change nothing.
-        "--presence-update-min-freq-secs",
-        "3600",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+/// The flags every benchmarked server runs with, on `storage`.
+pub fn server_args(storage: &Storage) -> Vec<String> {
+    let mut args = storage.flags();
+    args.extend(
+        [
+            "--rate-limit",
+            "off",
+            "--ip-rate-limit",
+            "off",
+            // Long enough that a provisioned record stays fresh for the whole
+            // run, so scenario B's pings really change nothing.
+            "--presence-update-min-freq-secs",
+            "3600",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    args
 }
 
-/// Runs `workload` against our server, then against a baseline answering
-/// the mean number of bytes ours did; `trickle` runs beside both.
+/// User plus system CPU seconds of all the nodes so far.
+fn cpu_seconds(nodes: &[Process]) -> anyhow::Result<f64> {
+    nodes.iter().map(Process::cpu_seconds).sum()
+}
+
+/// Runs `workload` against our server (its connections spread over the
+/// nodes), then against a baseline answering the mean number of bytes ours
+/// did; `trickle` runs beside both, on the first node.
 async fn compare(
     plan: &Plan,
-    ours: &Process,
+    store: Store,
+    ours: &[Process],
     name: &str,
     users: usize,
     workload: Arc<dyn Workload>,
     trickle: Option<Arc<dyn Workload>>,
 ) -> anyhow::Result<Row> {
-    let measure =
-        |address: String, workload: Arc<dyn Workload>, trickle: Option<Arc<dyn Workload>>| {
-            let plan = plan.clone();
-            async move {
-                let background = trickle.map(|t| {
-                    let address = address.clone();
-                    let (warmup, window) = (plan.warmup, plan.window);
-                    tokio::spawn(async move { load::run(&address, t, 1, warmup, window).await })
-                });
-                let outcome = load::run(
-                    &address,
-                    workload,
-                    plan.connections,
-                    plan.warmup,
-                    plan.window,
-                )
-                .await;
-                if let Some(background) = background {
-                    background.await??;
-                }
-                outcome
+    let measure = |addresses: Vec<String>,
+                   workload: Arc<dyn Workload>,
+                   trickle: Option<Arc<dyn Workload>>| {
+        let plan = plan.clone();
+        async move {
+            let background = trickle.map(|t| {
+                let first = addresses[..1].to_vec();
+                let (warmup, window) = (plan.warmup, plan.window);
+                tokio::spawn(async move { load::run(&first, t, 1, warmup, window).await })
+            });
+            let outcome = load::run(
+                &addresses,
+                workload,
+                plan.connections,
+                plan.warmup,
+                plan.window,
+            )
+            .await;
+            if let Some(background) = background {
+                background.await??;
             }
-        };
-    let cpu_before = ours.cpu_seconds()?;
-    let ours_outcome = measure(ours.address.clone(), workload.clone(), trickle.clone()).await?;
+            outcome
+        }
+    };
+    let addresses = ours.iter().map(|node| node.address.clone()).collect();
+    let cpu_before = cpu_seconds(ours)?;
+    let ours_outcome = measure(addresses, workload.clone(), trickle.clone()).await?;
     // The warm-up's CPU is included; it is the same share for both servers.
-    let ours_cpu = (ours.cpu_seconds()? - cpu_before) * plan.window.as_secs_f64()
+    let ours_cpu = (cpu_seconds(ours)? - cpu_before) * plan.window.as_secs_f64()
         / (plan.window + plan.warmup).as_secs_f64();
 
     let baseline = Process::start(
@@ -227,12 +244,13 @@ async fn compare(
         Duration::from_secs(10),
     )?;
     let cpu_before = baseline.cpu_seconds()?;
-    let baseline_outcome = measure(baseline.address.clone(), workload, trickle).await?;
+    let baseline_outcome = measure(vec![baseline.address.clone()], workload, trickle).await?;
     let baseline_cpu = (baseline.cpu_seconds()? - cpu_before) * plan.window.as_secs_f64()
         / (plan.window + plan.warmup).as_secs_f64();
     let row = Row {
         scenario: name.to_owned(),
         users,
+        store: store.to_string(),
         ours: ours_outcome,
         ours_cpu,
         baseline: baseline_outcome,
@@ -245,7 +263,6 @@ async fn compare(
 /// Runs every scenario and prints the table; returns the rows.
 pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
     let dump = dir.path().join("dump.jsonl");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -256,7 +273,62 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
     }
     eprintln!("provisioning realms of {sizes:?} users");
     let realms = provision::write_dump(&dump, &sizes, now)?;
-    provision::import(&plan.server, &data, &dump)?;
+
+    println!("{}", report::header());
+    let mut runs = Vec::new();
+    for (index, &store) in plan.stores.iter().enumerate() {
+        let data_dir = dir.path().join(format!("data-{index}"));
+        runs.push(run_store(plan, store, &data_dir, &dump, &realms).await?);
+    }
+    if runs.len() > 1 {
+        println!();
+        println!("The same rows, the stores side by side:");
+        println!();
+        println!("{}", report::header());
+        for row in report::side_by_side(&runs) {
+            println!("{}", row.markdown());
+        }
+    }
+
+    let on_sqlite = plan.stores.contains(&Store::Sqlite);
+    let skipped: Vec<String> = plan
+        .stores
+        .iter()
+        .filter(|store| store.is_postgres())
+        .map(Store::to_string)
+        .collect();
+    for (letter, name) in [('F', "memory and start-up"), ('G', "event fan-out")] {
+        if plan.wants(letter) && !skipped.is_empty() {
+            println!();
+            println!(
+                "{letter} ({name}) not run on {}: it runs on the embedded store only{}.",
+                skipped.join(", "),
+                if on_sqlite { " (below)" } else { "" }
+            );
+        }
+    }
+    if on_sqlite && plan.wants('F') {
+        memory(plan, dir.path()).await?;
+    }
+    if on_sqlite && plan.wants('G') {
+        crate::events::fan_out(plan, dir.path(), plan.queues).await?;
+    }
+    Ok(runs.into_iter().flatten().collect())
+}
+
+/// A, B, D, E and C on one store: provisions a fresh data directory or
+/// scratch schema from `dump`, starts the store's nodes, drives them, and
+/// stops them before the storage is removed.
+async fn run_store(
+    plan: &Plan,
+    store: Store,
+    data_dir: &Path,
+    dump: &Path,
+    realms: &[Realm],
+) -> anyhow::Result<Vec<Row>> {
+    eprintln!("{store}: importing");
+    let fresh = Fresh::create(store, data_dir, plan.database_url.as_deref())?;
+    provision::import(&plan.server, &fresh.storage, dump)?;
     let realm = |size: usize| {
         realms
             .iter()
@@ -264,50 +336,79 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
             .cloned()
             .expect("provisioned")
     };
+    let mut nodes = Vec::new();
+    for _ in 0..store.nodes() {
+        nodes.push(Process::start(
+            &plan.server,
+            &server_args(&fresh.storage),
+            Duration::from_secs(60),
+        )?);
+    }
+    let rows = drive(plan, store, &nodes, &realm).await;
+    // The servers go before their schema: DROP SCHEMA would wait on them.
+    drop(nodes);
+    drop(fresh);
+    rows
+}
 
-    let server = Process::start(&plan.server, &server_args(&data), Duration::from_secs(60))?;
-    println!("{}", report::header());
+/// The scenarios A to E against running `nodes`, printing each row.
+async fn drive(
+    plan: &Plan,
+    store: Store,
+    nodes: &[Process],
+    realm: &dyn Fn(usize) -> Realm,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     // C goes last: its reports add client records, which would make the
     // other scenarios' realms bigger than provisioned.
     for &size in &plan.sizes {
-        let r = realm(size);
+        if plan.wants('A') {
+            let workload = Arc::new(ReadOneUser(realm(size)));
+            rows.push(
+                compare(
+                    plan,
+                    store,
+                    nodes,
+                    "A. GET one user's presence",
+                    size,
+                    workload,
+                    None,
+                )
+                .await?,
+            );
+        }
+        if plan.wants('B') {
+            let workload = Arc::new(IdlePing(realm(size)));
+            rows.push(
+                compare(
+                    plan,
+                    store,
+                    nodes,
+                    "B. ping that changes nothing",
+                    size,
+                    workload,
+                    None,
+                )
+                .await?,
+            );
+        }
+    }
+    if plan.wants('D') {
+        let workload = Arc::new(FullAnswer(realm(plan.full_answer_size)));
         rows.push(
             compare(
                 plan,
-                &server,
-                "A. GET one user's presence",
-                size,
-                Arc::new(ReadOneUser(r.clone())),
-                None,
-            )
-            .await?,
-        );
-        rows.push(
-            compare(
-                plan,
-                &server,
-                "B. ping that changes nothing",
-                size,
-                Arc::new(IdlePing(r)),
+                store,
+                nodes,
+                "D. full legacy realm answer",
+                plan.full_answer_size,
+                workload,
                 None,
             )
             .await?,
         );
     }
-    let r = realm(plan.full_answer_size);
-    rows.push(
-        compare(
-            plan,
-            &server,
-            "D. full legacy realm answer",
-            plan.full_answer_size,
-            Arc::new(FullAnswer(r)),
-            None,
-        )
-        .await?,
-    );
-    for &size in &plan.sizes {
+    for &size in plan.sizes.iter().filter(|_| plan.wants('E')) {
         let r = realm(size);
         // About a hundred changes a second by other users of the realm.
         let trickle = Arc::new(ChangingReport {
@@ -318,7 +419,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
         rows.push(
             compare(
                 plan,
-                &server,
+                store,
+                nodes,
                 "E. incremental answer, trickle of changes",
                 size,
                 Arc::new(IncrementalReader(r)),
@@ -336,7 +438,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
         rows.push(
             compare(
                 plan,
-                &server,
+                store,
+                nodes,
                 "C. report that changes state (durable)",
                 size,
                 changing,
@@ -345,19 +448,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
             .await?,
         );
     }
-    drop(server);
-    if plan.wants('F') {
-        memory(plan, dir.path()).await?;
-    }
-    if plan.wants('G') {
-        crate::events::fan_out(plan, dir.path(), plan.queues).await?;
-    }
     Ok(rows)
 }
 
 /// F: resident bytes per client record, and the time to start with them.
 async fn memory(plan: &Plan, dir: &Path) -> anyhow::Result<()> {
-    let empty_dir = dir.join("empty");
+    let empty_dir = Storage::Dir(dir.join("empty"));
     let empty = Process::start(
         &plan.server,
         &server_args(&empty_dir),
@@ -369,7 +465,7 @@ async fn memory(plan: &Plan, dir: &Path) -> anyhow::Result<()> {
 
     // Two records per user on average (1, 2, 3, 1, 2, 3, ...).
     let users = plan.memory_records / 2;
-    let full_dir = dir.join("full");
+    let full_dir = Storage::Dir(dir.join("full"));
     let dump = dir.join("memory.jsonl");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
