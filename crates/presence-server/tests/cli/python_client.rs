@@ -4,7 +4,7 @@
 //! developer's machine; under CI (`CI` set) a missing client is a failure.
 
 use std::ffi::OsStr;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +28,11 @@ fn skip(test: &str) -> bool {
         std::env::var_os("CI").is_none(),
         "CI is set but the Python package `zulip` is not installed"
     );
-    eprintln!("SKIPPED {test}: `pip install zulip` to run it");
+    // Straight to the process's stderr: the harness captures `eprintln!`.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: `pip install zulip` to run it"
+    );
     true
 }
 
