@@ -410,11 +410,12 @@ impl Writer {
         tracing::debug!("writer stopped");
     }
 
-    /// Logs the store going away and coming back, once each.
+    /// Logs the store going away and coming back, once each: while it is
+    /// away, writes are refused and changes by others are not seen.
     fn note_store_health(&mut self, failure: Option<&StoreError>) {
         match (failure, self.store_failing) {
             (Some(e), false) => {
-                tracing::warn!(error = %e, "cannot read changes from the store; retrying");
+                tracing::error!(error = %e, "the store fails; refusing writes and retrying");
                 self.store_failing = true;
             }
             (None, true) => {
@@ -435,7 +436,7 @@ impl Writer {
         realms.sort_unstable();
         realms.dedup();
         if let Err(e) = self.begin(&realms) {
-            tracing::error!(error = %e, "cannot start a batch; it is refused");
+            // Logged once per outage (by `note_store_health`), not per batch.
             self.note_store_health(Some(&e));
             let failure = WriteError::Store(e.to_string());
             for command in commands {
