@@ -134,6 +134,10 @@ const PRESENCE_COLUMNS: &str =
     "p.user_id, p.client, p.last_connected_time, p.last_active_time, p.update_id";
 
 /// A `Store` over one PostgreSQL connection, shared with other nodes.
+///
+/// Its client blocks on a runtime of its own: open, use and drop it on a
+/// thread that may block (the server's writer thread, a blocking task),
+/// never on an async worker, where the client panics.
 pub struct PgStore {
     conn: Connection,
     names: Names,
