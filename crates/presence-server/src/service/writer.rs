@@ -500,13 +500,11 @@ impl Writer {
             let stored = self.store.begin_batch(realms)?;
             let mut missing_users = false;
             for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
-                if stored_last <= self.known_last_id(realm_id) {
+                let known = self.known_last_id(realm_id);
+                if stored_last <= known {
                     continue;
                 }
-                let changes = match self
-                    .store
-                    .presence_changes(realm_id, self.known_last_id(realm_id))
-                {
+                let changes = match self.store.presence_changes(realm_id, known) {
                     Ok(changes) => changes,
                     Err(e) => {
                         self.store.abort_batch();

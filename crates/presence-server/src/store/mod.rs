@@ -119,6 +119,26 @@ pub struct PresenceChanges {
     pub users: Vec<(i64, Vec<PresenceRow>)>,
 }
 
+impl PresenceChanges {
+    /// Groups records that come ordered by user into one entry per user.
+    pub fn from_records(
+        last_update_id: i64,
+        records: impl IntoIterator<Item = PresenceRow>,
+    ) -> PresenceChanges {
+        let mut users: Vec<(i64, Vec<PresenceRow>)> = Vec::new();
+        for record in records {
+            match users.last_mut() {
+                Some((user, records)) if *user == record.user_id => records.push(record),
+                _ => users.push((record.user_id, vec![record])),
+            }
+        }
+        PresenceChanges {
+            last_update_id,
+            users,
+        }
+    }
+}
+
 /// The kind of a push device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeviceKind {
@@ -290,6 +310,27 @@ pub struct NewUser<'a> {
     pub api_key_hash: [u8; 32],
     /// Unix seconds of creation.
     pub date_joined: i64,
+}
+
+impl NewUser<'_> {
+    /// The row a store holds for this user once created with `id` in the
+    /// realm `realm_id`: active, presence on, push on, no devices, and the
+    /// email as given but trimmed.
+    pub fn created_row(&self, id: i64, realm_id: i64) -> UserRow {
+        UserRow {
+            id,
+            realm_id,
+            email: self.email.trim().to_owned(),
+            full_name: self.full_name.to_owned(),
+            is_bot: self.is_bot,
+            is_active: true,
+            date_joined: self.date_joined,
+            api_key_hash: self.api_key_hash,
+            presence_enabled: true,
+            enable_offline_push_notifications: true,
+            push_devices: 0,
+        }
+    }
 }
 
 /// Durable storage for realms, users, settings, push devices and presence.

@@ -1069,18 +1069,11 @@ impl Store for PgStore {
                 ),
                 &[&realm_id, &since],
             )?;
-            let mut users: Vec<(i64, Vec<PresenceRow>)> = Vec::new();
-            for row in &rows {
-                let record = presence_row(row)?;
-                match users.last_mut() {
-                    Some((user, records)) if *user == record.user_id => records.push(record),
-                    _ => users.push((record.user_id, vec![record])),
-                }
-            }
-            Ok(PresenceChanges {
-                last_update_id,
-                users,
-            })
+            let records = rows
+                .iter()
+                .map(presence_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(PresenceChanges::from_records(last_update_id, records))
         })
     }
 
@@ -1239,19 +1232,7 @@ impl Store for PgStore {
                     _ => e.into(),
                 })?;
             notify(c, names)?;
-            Ok(UserRow {
-                id: row.try_get(0)?,
-                realm_id,
-                email: email.to_owned(),
-                full_name: user.full_name.to_owned(),
-                is_bot: user.is_bot,
-                is_active: true,
-                date_joined: user.date_joined,
-                api_key_hash: user.api_key_hash,
-                presence_enabled: true,
-                enable_offline_push_notifications: true,
-                push_devices: 0,
-            })
+            Ok(user.created_row(row.try_get(0)?, realm_id))
         })
     }
 

@@ -326,17 +326,7 @@ fn read_presence_changes(
         params![realm_id, since],
         presence_row,
     )?;
-    let mut users: Vec<(i64, Vec<PresenceRow>)> = Vec::new();
-    for row in rows {
-        match users.last_mut() {
-            Some((user, records)) if *user == row.user_id => records.push(row),
-            _ => users.push((row.user_id, vec![row])),
-        }
-    }
-    Ok(PresenceChanges {
-        last_update_id,
-        users,
-    })
+    Ok(PresenceChanges::from_records(last_update_id, rows))
 }
 
 /// Writes a batch's mutations and new sequence values inside the open
@@ -674,19 +664,7 @@ impl Store for SqliteStore {
                     version
                 ],
             )?;
-            Ok(UserRow {
-                id: tx.last_insert_rowid(),
-                realm_id,
-                email: email.to_owned(),
-                full_name: user.full_name.to_owned(),
-                is_bot: user.is_bot,
-                is_active: true,
-                date_joined: user.date_joined,
-                api_key_hash: user.api_key_hash,
-                presence_enabled: true,
-                enable_offline_push_notifications: true,
-                push_devices: 0,
-            })
+            Ok(user.created_row(tx.last_insert_rowid(), realm_id))
         })
     }
 
