@@ -6,66 +6,13 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use presence_server::config::RateLimit;
+use presence_tests::raw::{address, closed_within, read_answer};
 use presence_tests::{Options, TestServer, contract};
 use reqwest::Method;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-fn address(server: &TestServer) -> String {
-    server.base.trim_start_matches("http://").to_owned()
-}
-
-/// Reads one HTTP answer (head and a `content-length` body) from a raw
-/// socket: status and body. Fails the test if none comes within 5 s.
-async fn read_answer(stream: &mut TcpStream) -> (u16, String) {
-    tokio::time::timeout(Duration::from_secs(5), read_answer_now(stream))
-        .await
-        .expect("an answer within 5 s")
-}
-
-async fn read_answer_now(stream: &mut TcpStream) -> (u16, String) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            while buf.len() < end + 4 + length {
-                let n = stream.read(&mut chunk).await.expect("the body arrives");
-                assert!(n > 0, "the connection closed inside a body");
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let status = head[9..12].parse().expect("a status");
-            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).to_string();
-            return (status, body);
-        }
-        let n = stream.read(&mut chunk).await.expect("the answer arrives");
-        assert!(n > 0, "the connection closed before an answer");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// Waits until the server closes `stream`, at most `limit`; how long it took.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let mut chunk = [0u8; 1024];
-    loop {
-        let left = limit.checked_sub(started.elapsed())?;
-        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
-            Err(_) => return None,
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
 
 const SETTINGS_REQUEST: &[u8] = b"GET /api/v1/server_settings HTTP/1.1\r\nhost: x\r\n\r\n";
 
@@ -304,12 +251,19 @@ async fn a_request_past_its_deadline_is_answered_503() {
     let server = TestServer::start_with(options).await;
     let alice = server.realm_with_users("acme", 1).await.remove(0);
 
-    // A body that never comes in full.
+    // A body that never comes in full, from a caller whose credentials
+    // are good (without them, the request is refused before its body).
     let mut stream = TcpStream::connect(address(&server)).await.unwrap();
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", alice.email, alice.key));
     stream
         .write_all(
-            b"POST /api/v1/users/me/presence HTTP/1.1\r\nhost: x\r\n\
-              content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\nstatus=",
+            format!(
+                "POST /api/v1/users/me/presence HTTP/1.1\r\nhost: x\r\n\
+                 authorization: Basic {credentials}\r\n\
+                 content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\nstatus="
+            )
+            .as_bytes(),
         )
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 
 mod admin_live;
 mod client;
+mod connections;
 mod errors;
 mod events;
 mod isolation;
@@ -14,5 +15,6 @@ mod realm_views;
 mod restart;
 mod settings_devices;
 mod store_transfer;
+mod streams;
 mod update_rule;
 mod user_presence;

@@ -123,6 +123,14 @@ struct GlobalArgs {
         value_name = "N"
     )]
     max_connections: Option<usize>,
+    /// Most connections open at once from one address (IPv6: one /64) [default: 256].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_CONNECTIONS_PER_IP",
+        value_name = "N"
+    )]
+    max_connections_per_ip: Option<usize>,
     /// Seconds a client has to send a request's headers [default: 30].
     #[arg(
         long,
@@ -196,6 +204,14 @@ struct GlobalArgs {
         value_name = "N"
     )]
     max_queues_per_user: Option<usize>,
+    /// Presence streams one user may have open at once [default: 16].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_STREAMS_PER_USER",
+        value_name = "N"
+    )]
+    max_streams_per_user: Option<usize>,
     /// Events one queue may hold before it is dropped [default: 1000].
     #[arg(
         long,
@@ -235,6 +251,7 @@ impl GlobalArgs {
             max_url_bytes,
             max_header_bytes,
             max_connections,
+            max_connections_per_ip,
             header_read_timeout_secs,
             keep_alive_timeout_secs,
             request_timeout_secs,
@@ -244,6 +261,7 @@ impl GlobalArgs {
             event_stream_keepalive_ms,
             event_stream_max_ms,
             max_queues_per_user,
+            max_streams_per_user,
             max_events_per_queue
         );
         config.validate()?;

@@ -48,6 +48,10 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// The most connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// The most connections open at once from one client address (an IPv6
+    /// address counts by its /64), so that one client cannot take every
+    /// connection; more from it are answered 503 and closed.
+    pub max_connections_per_ip: usize,
     /// Seconds a client has to send a request's headers, counted from the
     /// connection's start or the request's first byte.
     pub header_read_timeout_secs: f64,
@@ -75,6 +79,9 @@ pub struct Config {
     /// The most event queues one user may hold; registering another drops
     /// the user's least recently polled one.
     pub max_queues_per_user: usize,
+    /// The most presence streams one user may have open at once; another
+    /// is answered 429 until one closes.
+    pub max_streams_per_user: usize,
     /// The most events one queue holds; a queue whose client stops polling
     /// is dropped when it would exceed this, and its client registers again.
     pub max_events_per_queue: usize,
@@ -100,6 +107,7 @@ impl Default for Config {
             max_url_bytes: 8 * 1024,
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
+            max_connections_per_ip: 256,
             header_read_timeout_secs: 30.0,
             keep_alive_timeout_secs: 75.0,
             request_timeout_secs: 30.0,
@@ -110,6 +118,7 @@ impl Default for Config {
             event_stream_keepalive_ms: 15_000,
             event_stream_max_ms: 1_800_000,
             max_queues_per_user: 32,
+            max_streams_per_user: 16,
             max_events_per_queue: 1000,
         }
     }
@@ -203,6 +212,7 @@ impl Config {
             ("max_url_bytes", self.max_url_bytes),
             ("max_header_bytes", self.max_header_bytes),
             ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
         ];
         for (name, value) in sizes {
             // Bounded so that the limits derived from them cannot overflow.
@@ -235,6 +245,7 @@ impl Config {
         }
         let counts = [
             ("max_queues_per_user", self.max_queues_per_user),
+            ("max_streams_per_user", self.max_streams_per_user),
             ("max_events_per_queue", self.max_events_per_queue),
         ];
         for (name, value) in counts {

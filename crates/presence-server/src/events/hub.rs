@@ -1,5 +1,6 @@
 //! The registry of event queues: who owns which, fan-out by realm, the
-//! per-user cap, expiry, and the long-poll of `GET /events`.
+//! per-user caps on queues and on open streams, expiry, and the long-poll
+//! of `GET /events`.
 //!
 //! Lock order: a realm's lock may be held while taking the registry's (a
 //! queue is registered under the realm's read lock); never the other way
@@ -10,19 +11,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 
 use super::encode::{EncodedEvent, PresenceEvents};
 use super::queue::{Closed, Consumer, Entry, Queue, Wake};
-use super::{EventError, EventFormat, EventSettings};
+use super::{EventError, EventFormat, EventSettings, Owner};
 use crate::clock::SharedClock;
 
 /// What a new queue is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueSpec {
     /// The owner.
-    pub user_id: i64,
+    pub owner: Owner,
     /// The owner's realm, whose events it receives.
     pub realm_id: i64,
     /// The shape of its presence events.
@@ -31,6 +32,8 @@ pub struct QueueSpec {
     pub wants_presence: bool,
     /// The realm's event sequence number its snapshot reflects.
     pub start_seq: u64,
+    /// Seconds without a consumer after which it expires.
+    pub timeout_secs: i64,
 }
 
 /// Counts for monitoring and benchmarks.
@@ -48,7 +51,7 @@ pub struct EventStats {
 struct Registry {
     by_id: HashMap<Arc<str>, Arc<Queue>>,
     by_realm: HashMap<i64, Vec<Arc<Queue>>>,
-    by_user: HashMap<i64, Vec<Arc<Queue>>>,
+    by_owner: HashMap<Owner, Vec<Arc<Queue>>>,
 }
 
 impl Registry {
@@ -57,8 +60,8 @@ impl Registry {
             .entry(queue.realm_id())
             .or_default()
             .push(queue.clone());
-        self.by_user
-            .entry(queue.user_id())
+        self.by_owner
+            .entry(queue.owner())
             .or_default()
             .push(queue.clone());
         self.by_id.insert(queue.id().clone(), queue);
@@ -68,7 +71,7 @@ impl Registry {
     fn remove_all(&mut self, queues: &[Arc<Queue>]) {
         let gone: HashSet<*const Queue> = queues.iter().map(Arc::as_ptr).collect();
         let mut realms = HashSet::new();
-        let mut users = HashSet::new();
+        let mut owners = HashSet::new();
         for queue in queues {
             if self
                 .by_id
@@ -78,7 +81,7 @@ impl Registry {
                 self.by_id.remove(queue.id());
             }
             realms.insert(queue.realm_id());
-            users.insert(queue.user_id());
+            owners.insert(queue.owner());
         }
         let keep = |list: &mut Vec<Arc<Queue>>| {
             list.retain(|q| !gone.contains(&Arc::as_ptr(q)));
@@ -91,17 +94,21 @@ impl Registry {
                 self.by_realm.remove(&realm_id);
             }
         }
-        for user_id in users {
-            if let Some(list) = self.by_user.get_mut(&user_id)
+        for owner in owners {
+            if let Some(list) = self.by_owner.get_mut(&owner)
                 && !keep(list)
             {
-                self.by_user.remove(&user_id);
+                self.by_owner.remove(&owner);
             }
         }
     }
 
     fn remove(&mut self, queue: &Arc<Queue>) {
-        fn take(map: &mut HashMap<i64, Vec<Arc<Queue>>>, key: i64, queue: &Arc<Queue>) {
+        fn take<K: std::hash::Hash + Eq>(
+            map: &mut HashMap<K, Vec<Arc<Queue>>>,
+            key: K,
+            queue: &Arc<Queue>,
+        ) {
             if let Some(list) = map.get_mut(&key) {
                 if let Some(i) = list.iter().position(|q| Arc::ptr_eq(q, queue)) {
                     list.swap_remove(i);
@@ -119,7 +126,7 @@ impl Registry {
             self.by_id.remove(queue.id());
         }
         take(&mut self.by_realm, queue.realm_id(), queue);
-        take(&mut self.by_user, queue.user_id(), queue);
+        take(&mut self.by_owner, queue.owner(), queue);
     }
 }
 
@@ -128,6 +135,8 @@ pub struct Hub {
     settings: EventSettings,
     clock: SharedClock,
     registry: RwLock<Registry>,
+    /// Open presence streams per owner.
+    streams: Mutex<HashMap<Owner, usize>>,
     stopped: AtomicBool,
 }
 
@@ -154,6 +163,7 @@ impl Hub {
             settings,
             clock,
             registry: RwLock::new(Registry::default()),
+            streams: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
         }
     }
@@ -163,27 +173,25 @@ impl Hub {
         &self.settings
     }
 
-    /// Opens a queue. If its owner already holds the most queues allowed,
-    /// the least recently used of them is dropped first (its client gets
-    /// `BAD_EVENT_QUEUE_ID` and registers again, as Zulip clients do).
+    /// Opens a queue. If its owner is a user who already holds the most
+    /// queues allowed, the least recently used of them is dropped first
+    /// (its client gets `BAD_EVENT_QUEUE_ID` and registers again, as Zulip
+    /// clients do). An embed key's queues, one per page that streams, are
+    /// bounded by the connections their streams hold and expire soon after.
     pub fn open(&self, spec: QueueSpec) -> Result<Arc<Queue>, EventError> {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(EventError::ShuttingDown);
         }
         let now = self.clock.now_secs();
-        let queue = Arc::new(Queue::new(
-            new_queue_id(),
-            spec.user_id,
-            spec.realm_id,
-            spec.format,
-            spec.wants_presence,
-            spec.start_seq,
-            now,
-        ));
+        let queue = Arc::new(Queue::new(new_queue_id(), &spec, now));
+        let cap = match spec.owner {
+            Owner::User(_) => self.settings.max_queues_per_user,
+            Owner::EmbedKey(_) => usize::MAX,
+        };
         let mut registry = self.registry.write();
         loop {
-            let mine = registry.by_user.get(&spec.user_id);
-            if mine.is_none_or(|list| list.len() < self.settings.max_queues_per_user) {
+            let mine = registry.by_owner.get(&spec.owner);
+            if mine.is_none_or(|list| list.len() < cap) {
                 break;
             }
             let oldest = mine
@@ -198,8 +206,8 @@ impl Hub {
     }
 
     /// The caller's open queue `queue_id`; `BAD_EVENT_QUEUE_ID` for an
-    /// unknown, closed or expired queue, or one of another user.
-    pub fn find(&self, user_id: i64, queue_id: &str) -> Result<Arc<Queue>, EventError> {
+    /// unknown, closed or expired queue, or one of another owner.
+    pub fn find(&self, owner: Owner, queue_id: &str) -> Result<Arc<Queue>, EventError> {
         let bad = || EventError::BadQueueId(queue_id.to_owned());
         let queue = self
             .registry
@@ -208,12 +216,11 @@ impl Hub {
             .get(queue_id)
             .cloned()
             .ok_or_else(bad)?;
-        if queue.user_id() != user_id {
+        if queue.owner() != owner {
             return Err(bad());
         }
         let now = self.clock.now_secs();
-        let timeout = self.settings.queue_timeout_secs;
-        let (closed, expired) = queue.with_state(|s| (s.closed(), s.is_expired(now, timeout)));
+        let (closed, expired) = queue.with_state(|s| (s.closed(), s.is_expired(now)));
         if closed.is_some() || expired {
             // The periodic sweep may not have come by yet; judge now.
             queue.close(Closed::Expired);
@@ -228,12 +235,12 @@ impl Hub {
     /// heartbeat interval without events the answer is a `heartbeat` event.
     pub async fn get_events(
         &self,
-        user_id: i64,
+        owner: Owner,
         queue_id: &str,
         last_event_id: i64,
         dont_block: bool,
     ) -> Result<Vec<Entry>, EventError> {
-        let queue = self.find(user_id, queue_id)?;
+        let queue = self.find(owner, queue_id)?;
         queue.with_state(|s| s.acknowledge(last_event_id))?;
         // A request still waiting on this queue answers now, as in Zulip:
         // its client has moved on to this one.
@@ -281,11 +288,11 @@ impl Hub {
     /// event up to that id acknowledged.
     pub fn resume(
         &self,
-        user_id: i64,
+        owner: Owner,
         queue_id: &str,
         last_event_id: i64,
     ) -> Result<Arc<Queue>, EventError> {
-        let queue = self.find(user_id, queue_id)?;
+        let queue = self.find(owner, queue_id)?;
         queue.with_state(|s| s.acknowledge(last_event_id))?;
         Ok(queue)
     }
@@ -296,8 +303,8 @@ impl Hub {
     }
 
     /// `DELETE /events`.
-    pub fn delete(&self, user_id: i64, queue_id: &str) -> Result<(), EventError> {
-        let queue = self.find(user_id, queue_id)?;
+    pub fn delete(&self, owner: Owner, queue_id: &str) -> Result<(), EventError> {
+        let queue = self.find(owner, queue_id)?;
         queue.close(Closed::Deleted);
         self.registry.write().remove(&queue);
         Ok(())
@@ -328,16 +335,17 @@ impl Hub {
     fn drop_overflowed(&self, queue: &Arc<Queue>) {
         tracing::info!(
             queue = %queue.id(),
-            user_id = queue.user_id(),
+            owner = ?queue.owner(),
             "dropping an event queue whose client does not keep up"
         );
         queue.close(Closed::Overflowed);
         self.registry.write().remove(queue);
     }
 
-    /// Drops every queue of a user (who was deactivated).
-    pub fn drop_user(&self, user_id: i64) {
-        let queues = self.registry.read().by_user.get(&user_id).cloned();
+    /// Drops every queue of an owner (a user deactivated, an embed key
+    /// revoked): waiting polls are refused and streams end.
+    pub fn drop_owner(&self, owner: Owner) {
+        let queues = self.registry.read().by_owner.get(&owner).cloned();
         self.drop_deactivated(queues.unwrap_or_default());
     }
 
@@ -357,16 +365,15 @@ impl Hub {
         self.registry.write().remove_all(&queues);
     }
 
-    /// Drops every queue unused for the queue timeout.
+    /// Drops every queue unused for its timeout.
     pub fn sweep(&self) {
         let now = self.clock.now_secs();
-        let timeout = self.settings.queue_timeout_secs;
         let expired: Vec<Arc<Queue>> = self
             .registry
             .read()
             .by_id
             .values()
-            .filter(|q| q.with_state(|s| s.is_expired(now, timeout)))
+            .filter(|q| q.with_state(|s| s.is_expired(now)))
             .cloned()
             .collect();
         if expired.is_empty() {
@@ -389,6 +396,32 @@ impl Hub {
         }
     }
 
+    /// A place for one more open presence stream of `owner`, held until the
+    /// stream ends; refused when a user has as many open as allowed. An
+    /// embed key's streams are bounded per address, by the connections
+    /// they hold, not per key: one key serves every page of a site.
+    pub fn stream_slot(self: &Arc<Self>, owner: Owner) -> Result<StreamSlot, EventError> {
+        let cap = match owner {
+            Owner::User(_) => self.settings.max_streams_per_user,
+            Owner::EmbedKey(_) => usize::MAX,
+        };
+        let mut streams = self.streams.lock();
+        let open = streams.entry(owner).or_insert(0);
+        if *open >= cap {
+            return Err(EventError::TooManyStreams);
+        }
+        *open += 1;
+        Ok(StreamSlot {
+            hub: self.clone(),
+            owner,
+        })
+    }
+
+    /// How many presence streams are open.
+    pub fn open_streams(&self) -> usize {
+        self.streams.lock().values().sum()
+    }
+
     /// Counts of queues, waiting consumers and held events.
     pub fn stats(&self) -> EventStats {
         let registry = self.registry.read();
@@ -406,6 +439,32 @@ impl Hub {
     }
 }
 
+/// An open presence stream's place in its owner's count.
+pub struct StreamSlot {
+    hub: Arc<Hub>,
+    owner: Owner,
+}
+
+impl std::fmt::Debug for StreamSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSlot")
+            .field("owner", &self.owner)
+            .finish()
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut streams = self.hub.streams.lock();
+        if let Some(open) = streams.get_mut(&self.owner) {
+            *open -= 1;
+            if *open == 0 {
+                streams.remove(&self.owner);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -420,18 +479,24 @@ mod tests {
             stream_keepalive: Duration::from_millis(50),
             stream_max: None,
             max_queues_per_user: 2,
+            max_streams_per_user: 2,
             max_events_per_queue: 3,
         }
     }
 
     fn spec(user_id: i64, realm_id: i64) -> QueueSpec {
         QueueSpec {
-            user_id,
+            owner: Owner::User(user_id),
             realm_id,
             format: EventFormat::Legacy,
             wants_presence: true,
             start_seq: 0,
+            timeout_secs: 600,
         }
+    }
+
+    fn user(id: i64) -> Owner {
+        Owner::User(id)
     }
 
     fn change(user_id: i64) -> PresenceEvents {
@@ -464,16 +529,16 @@ mod tests {
         clock.advance(1);
         let second = hub.open(spec(1, 1)).unwrap();
         clock.advance(1);
-        hub.find(1, first.id())
+        hub.find(user(1), first.id())
             .unwrap()
             .with_state(|s| s.touch(1002));
         let third = hub.open(spec(1, 1)).unwrap();
-        assert!(hub.find(1, first.id()).is_ok());
+        assert!(hub.find(user(1), first.id()).is_ok());
         assert_eq!(
-            hub.find(1, second.id()).unwrap_err(),
+            hub.find(user(1), second.id()).unwrap_err(),
             EventError::BadQueueId(second.id().to_string())
         );
-        assert!(hub.find(1, third.id()).is_ok());
+        assert!(hub.find(user(1), third.id()).is_ok());
         assert!(hub.open(spec(2, 1)).is_ok(), "the cap is per user");
     }
 
@@ -505,7 +570,7 @@ mod tests {
         for seq in 1..=4 {
             hub.publish(1, seq, &change(9));
         }
-        assert!(hub.find(1, queue.id()).is_err());
+        assert!(hub.find(user(1), queue.id()).is_err());
         assert_eq!(hub.stats().queues, 0);
     }
 
@@ -516,12 +581,12 @@ mod tests {
         let gone = hub.open(spec(1, 1)).unwrap();
         let kept = hub.open(spec(2, 1)).unwrap();
         let elsewhere = hub.open(spec(3, 2)).unwrap();
-        hub.drop_user(1);
-        assert!(hub.find(1, gone.id()).is_err());
-        assert!(hub.find(2, kept.id()).is_ok());
+        hub.drop_owner(user(1));
+        assert!(hub.find(user(1), gone.id()).is_err());
+        assert!(hub.find(user(2), kept.id()).is_ok());
         hub.drop_realm(1);
-        assert!(hub.find(2, kept.id()).is_err());
-        assert!(hub.find(3, elsewhere.id()).is_ok());
+        assert!(hub.find(user(2), kept.id()).is_err());
+        assert!(hub.find(user(3), elsewhere.id()).is_ok());
     }
 
     #[test]
@@ -531,7 +596,7 @@ mod tests {
         let queue = hub.open(spec(1, 1)).unwrap();
         clock.advance(599);
         hub.sweep();
-        assert!(hub.find(1, queue.id()).is_ok());
+        assert!(hub.find(user(1), queue.id()).is_ok());
         let other = hub.open(spec(2, 1)).unwrap();
         clock.advance(1);
         hub.sweep();
@@ -540,12 +605,30 @@ mod tests {
             1,
             "only the queue unused for 600 s goes"
         );
-        assert!(hub.find(2, other.id()).is_ok());
+        assert!(hub.find(user(2), other.id()).is_ok());
         clock.advance(600);
         hub.sweep();
         assert_eq!(hub.stats().queues, 0);
         assert!(hub.registry.read().by_realm.is_empty());
-        assert!(hub.registry.read().by_user.is_empty());
+        assert!(hub.registry.read().by_owner.is_empty());
+    }
+
+    #[test]
+    fn a_user_has_a_bounded_number_of_open_streams() {
+        let hub = Arc::new(Hub::new(settings(), Arc::new(ManualClock::new(0))));
+        let first = hub.stream_slot(user(1)).unwrap();
+        let _second = hub.stream_slot(user(1)).unwrap();
+        assert_eq!(
+            hub.stream_slot(user(1)).unwrap_err(),
+            EventError::TooManyStreams
+        );
+        assert!(hub.stream_slot(user(2)).is_ok(), "the cap is per user");
+        let pages: Vec<_> = (0..5)
+            .map(|_| hub.stream_slot(Owner::EmbedKey(1)).unwrap())
+            .collect();
+        assert_eq!(hub.open_streams(), 2 + pages.len());
+        drop(first);
+        assert!(hub.stream_slot(user(1)).is_ok());
     }
 
     #[tokio::test]
@@ -553,11 +636,14 @@ mod tests {
         let clock = Arc::new(ManualClock::new(1000));
         let hub = Hub::new(settings(), clock);
         let queue = hub.open(spec(1, 1)).unwrap();
-        let events = hub.get_events(1, queue.id(), -1, false).await.unwrap();
+        let events = hub
+            .get_events(user(1), queue.id(), -1, false)
+            .await
+            .unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].id, 0);
         assert_eq!(events[0].event.kind(), "heartbeat");
-        let events = hub.get_events(1, queue.id(), 0, true).await.unwrap();
+        let events = hub.get_events(user(1), queue.id(), 0, true).await.unwrap();
         assert!(events.is_empty());
     }
 }

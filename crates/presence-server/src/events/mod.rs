@@ -25,12 +25,14 @@
 //! clock (tests move a manual clock), while waiting (the heartbeat, stream
 //! keep-alives) is real time, since it is about connections.
 //!
-//! Several nodes: queues live in one process. With a shared store, each
-//! node would produce events for its own queues from the changes it applies
-//! to memory, its own and those it learns of from other nodes, through the
-//! same writer path (see `service::writer`); a `queue_id` is then only good
-//! on the node that made it, so a load balancer must keep a client on one
-//! node (or route by a node prefix in the id). Nothing of that exists yet.
+//! Several nodes: queues live in one process. Each node produces events for
+//! its own queues from every change it applies to memory, its own and those
+//! it learns of from other nodes, through the same writer path (see
+//! `service::writer`); a `queue_id` is only good on the node that made it,
+//! so a load balancer keeps a client on one node.
+//!
+//! Owners: a queue belongs to a user, or to an embed key (a page's stream,
+//! see `service::embed`); only its owner may read, resume or delete it.
 
 pub mod encode;
 pub mod hub;
@@ -43,8 +45,22 @@ use thiserror::Error;
 
 use crate::config::Config;
 pub use encode::{EncodedEvent, PresenceChange, PresenceEvents};
-pub use hub::{EventStats, Hub, QueueSpec};
+pub use hub::{EventStats, Hub, QueueSpec, StreamSlot};
 pub use queue::{Consumer, Entry, Queue, Wake};
+
+/// Who an event queue belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A user, by id.
+    User(i64),
+    /// An embed key, by id: the streams of the pages that use it.
+    EmbedKey(i64),
+}
+
+/// The longest a queue opened by a presence stream outlives its stream:
+/// enough for a client to reconnect and resume, short enough that pages
+/// that went away free their queues soon.
+pub const STREAM_QUEUE_TIMEOUT_SECS: i64 = 120;
 
 /// The event system's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +75,8 @@ pub struct EventSettings {
     pub stream_max: Option<Duration>,
     /// The most queues per user.
     pub max_queues_per_user: usize,
+    /// The most presence streams one user may have open at once.
+    pub max_streams_per_user: usize,
     /// The most events per queue.
     pub max_events_per_queue: usize,
 }
@@ -73,6 +91,7 @@ impl EventSettings {
             stream_max: (config.event_stream_max_ms > 0)
                 .then(|| Duration::from_millis(config.event_stream_max_ms)),
             max_queues_per_user: config.max_queues_per_user,
+            max_streams_per_user: config.max_streams_per_user,
             max_events_per_queue: config.max_events_per_queue,
         }
     }
@@ -111,4 +130,7 @@ pub enum EventError {
     /// The server is stopping and takes no new queues.
     #[error("The server is shutting down; try again")]
     ShuttingDown,
+    /// The caller has as many presence streams open as it may.
+    #[error("Too many open presence streams")]
+    TooManyStreams,
 }

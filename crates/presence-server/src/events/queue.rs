@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::encode::EncodedEvent;
-use super::{EventError, EventFormat};
+use super::{EventError, EventFormat, Owner};
 use crate::clock::SharedClock;
 
 /// An event in a queue.
@@ -59,20 +59,24 @@ pub struct QueueState {
     newest_pruned_id: i64,
     delivered_through: i64,
     last_used: i64,
+    /// Seconds without a consumer after which the queue expires.
+    timeout: i64,
     consumers: u32,
     generation: u64,
     closed: Option<Closed>,
 }
 
 impl QueueState {
-    /// An empty queue, last used at `now` (service clock seconds).
-    pub fn new(now: i64) -> Self {
+    /// An empty queue, last used at `now` (service clock seconds), that
+    /// expires `timeout` seconds after its last use.
+    pub fn new(now: i64, timeout: i64) -> Self {
         QueueState {
             events: VecDeque::new(),
             next_id: 0,
             newest_pruned_id: -1,
             delivered_through: -1,
             last_used: now,
+            timeout,
             consumers: 0,
             generation: 0,
             closed: None,
@@ -148,9 +152,9 @@ impl QueueState {
         self.last_used = self.last_used.max(now);
     }
 
-    /// Whether the queue has been unused for `timeout` seconds at `now`.
-    pub fn is_expired(&self, now: i64, timeout: i64) -> bool {
-        self.consumers == 0 && now.saturating_sub(self.last_used) >= timeout
+    /// Whether the queue has been unused for its timeout at `now`.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.consumers == 0 && now.saturating_sub(self.last_used) >= self.timeout
     }
 
     /// Why the queue is closed, if it is.
@@ -183,7 +187,7 @@ impl QueueState {
 #[derive(Debug)]
 pub struct Queue {
     id: Arc<str>,
-    user_id: i64,
+    owner: Owner,
     realm_id: i64,
     format: EventFormat,
     wants_presence: bool,
@@ -193,24 +197,16 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// A new, empty queue.
-    pub fn new(
-        id: Arc<str>,
-        user_id: i64,
-        realm_id: i64,
-        format: EventFormat,
-        wants_presence: bool,
-        start_seq: u64,
-        now: i64,
-    ) -> Self {
+    /// A new, empty queue of `spec`'s kind, last used at `now`.
+    pub fn new(id: Arc<str>, spec: &super::QueueSpec, now: i64) -> Self {
         Queue {
             id,
-            user_id,
-            realm_id,
-            format,
-            wants_presence,
-            start_seq,
-            state: Mutex::new(QueueState::new(now)),
+            owner: spec.owner,
+            realm_id: spec.realm_id,
+            format: spec.format,
+            wants_presence: spec.wants_presence,
+            start_seq: spec.start_seq,
+            state: Mutex::new(QueueState::new(now, spec.timeout_secs)),
             wake: Notify::new(),
         }
     }
@@ -221,8 +217,8 @@ impl Queue {
     }
 
     /// The owner.
-    pub fn user_id(&self) -> i64 {
-        self.user_id
+    pub fn owner(&self) -> Owner {
+        self.owner
     }
 
     /// The owner's realm.
@@ -333,6 +329,20 @@ impl Consumer {
         state.has_after(after).then_some(Wake::Events)
     }
 
+    /// Completes once the queue is closed or taken over: what a stream
+    /// stuck writing to a client that does not read must not miss.
+    pub async fn ended(&self) -> Wake {
+        loop {
+            let notified = self.queue.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(wake) = self.check(i64::MAX) {
+                return wake;
+            }
+            notified.await;
+        }
+    }
+
     /// Waits, at most `timeout`, until the queue holds an event after
     /// `after`, is closed, or is taken over.
     pub async fn wait(&self, after: i64, timeout: Duration) -> Wake {
@@ -373,13 +383,24 @@ mod tests {
         EncodedEvent::heartbeat()
     }
 
+    fn spec() -> crate::events::QueueSpec {
+        crate::events::QueueSpec {
+            owner: Owner::User(1),
+            realm_id: 1,
+            format: EventFormat::Legacy,
+            wants_presence: true,
+            start_seq: 0,
+            timeout_secs: 600,
+        }
+    }
+
     fn ids(entries: &[Entry]) -> Vec<i64> {
         entries.iter().map(|e| e.id).collect()
     }
 
     #[test]
     fn acknowledging_follows_zulips_rules() {
-        let mut q = QueueState::new(0);
+        let mut q = QueueState::new(0, 600);
         assert_eq!(q.acknowledge(-1), Ok(()));
         assert_eq!(q.acknowledge(0), Err(EventError::NotInQueue(0)));
         for _ in 0..3 {
@@ -396,7 +417,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_only_what_it_handed_out() {
-        let mut q = QueueState::new(0);
+        let mut q = QueueState::new(0, 600);
         q.push(hb(), 2).unwrap();
         q.push(hb(), 2).unwrap();
         assert_eq!(q.push(hb(), 2), Err(Overflow), "nothing was handed out");
@@ -409,35 +430,19 @@ mod tests {
     #[test]
     fn expiry_needs_no_consumer_and_the_full_timeout() {
         let clock: SharedClock = Arc::new(ManualClock::new(1000));
-        let queue = Arc::new(Queue::new(
-            Arc::from("q"),
-            1,
-            1,
-            EventFormat::Legacy,
-            true,
-            0,
-            1000,
-        ));
-        assert!(!queue.with_state(|s| s.is_expired(1599, 600)));
-        assert!(queue.with_state(|s| s.is_expired(1600, 600)));
+        let queue = Arc::new(Queue::new(Arc::from("q"), &spec(), 1000));
+        assert!(!queue.with_state(|s| s.is_expired(1599)));
+        assert!(queue.with_state(|s| s.is_expired(1600)));
         let consumer = queue.attach(clock);
-        assert!(!queue.with_state(|s| s.is_expired(5000, 600)));
+        assert!(!queue.with_state(|s| s.is_expired(5000)));
         drop(consumer);
-        assert!(queue.with_state(|s| s.is_expired(1600, 600)));
+        assert!(queue.with_state(|s| s.is_expired(1600)));
     }
 
     #[tokio::test]
     async fn a_waiting_consumer_wakes_for_an_event_and_gives_way_to_a_newer_one() {
         let clock: SharedClock = Arc::new(ManualClock::new(0));
-        let queue = Arc::new(Queue::new(
-            Arc::from("q"),
-            1,
-            1,
-            EventFormat::Legacy,
-            true,
-            0,
-            0,
-        ));
+        let queue = Arc::new(Queue::new(Arc::from("q"), &spec(), 0));
         let first = queue.attach(clock.clone());
         let waiting = {
             let queue = queue.clone();
@@ -462,5 +467,22 @@ mod tests {
             second.wait(0, Duration::from_secs(5)).await,
             Wake::Closed(Closed::Deleted)
         );
+    }
+
+    #[tokio::test]
+    async fn ended_waits_for_closing_not_for_events() {
+        let clock: SharedClock = Arc::new(ManualClock::new(0));
+        let queue = Arc::new(Queue::new(Arc::from("q"), &spec(), 0));
+        let consumer = queue.attach(clock);
+        let ended = tokio::spawn({
+            let queue = queue.clone();
+            async move {
+                queue.push(EncodedEvent::heartbeat(), 10).unwrap();
+                tokio::task::yield_now().await;
+                queue.close(Closed::Overflowed);
+            }
+        });
+        assert_eq!(consumer.ended().await, Wake::Closed(Closed::Overflowed));
+        ended.await.unwrap();
     }
 }

@@ -118,8 +118,13 @@ impl Body {
         Self::from_parts(compression::gzip(pieces).into_iter().map(Part::Plain))
     }
 
-    /// The whole body in one piece (a stream's frames not included): for a
-    /// stream's first message, and for tests.
+    /// The chunks of a body of known length, shared parts not copied: for
+    /// a stream's first message.
+    pub fn into_chunks(self) -> Vec<Bytes> {
+        self.parts.into_iter().map(|p| p.bytes().clone()).collect()
+    }
+
+    /// The whole body in one piece (a stream's frames not included).
     pub fn to_vec(&self) -> Vec<u8> {
         self.parts
             .iter()

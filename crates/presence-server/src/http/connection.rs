@@ -1,14 +1,19 @@
 //! Connections: how many may be open, how long each may sit idle or take
-//! to send its headers, and how they end at shutdown.
+//! to send its headers, how long a stream may go on, and how they end at
+//! shutdown.
 //!
 //! hyper's own header timer cannot tell an idle keep-alive connection from
-//! one that is sending its headers slowly, so both timers live here. Each
+//! one that is sending its headers slowly, so the timers live here. Each
 //! connection's socket is wrapped in [`Watched`], which notes when bytes
-//! move; the request pipeline marks when a request starts and ends. A small
-//! loop per connection closes it when it has been idle past the keep-alive
-//! timeout, or has spent longer than the header timeout on headers (the
-//! slow-client attack). Once a request's headers are in, the request
-//! deadline of `handle` takes over.
+//! move; the request pipeline marks when a request starts and ends, and
+//! when its answer turns out to be a stream. A small loop per connection
+//! closes it when it has been idle past the keep-alive timeout, has spent
+//! longer than the header timeout on headers (the slow-client attack), or
+//! holds a stream that has sent nothing for longer than a reading client
+//! ever waits (its reader stopped reading) or has outlived its hard
+//! deadline. Between a
+//! request's headers and its answer, the request deadline of `handle`
+//! governs.
 
 use std::io;
 use std::pin::Pin;
@@ -18,19 +23,17 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use presence_types::{ErrorBody, ErrorCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 
 /// What a connection is doing, for its timers.
 const HEAD: u8 = 0;
 const IN_REQUEST: u8 = 1;
 const IDLE: u8 = 2;
+const STREAMING: u8 = 3;
 
 /// Milliseconds since the first call, a cheap clock that fits an atomic.
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
@@ -44,6 +47,9 @@ pub struct ConnState {
     since: AtomicU64,
     /// When bytes last moved either way (ms).
     last_io: AtomicU64,
+    /// When bytes last went out (ms): a stream's reader can keep the
+    /// connection busy by sending, but not by reading nothing.
+    last_out: AtomicU64,
 }
 
 /// Why a connection's watch loop closed it.
@@ -53,6 +59,24 @@ pub enum Expiry {
     HeaderTimeout,
     /// The connection sat idle past the keep-alive timeout.
     IdleTimeout,
+    /// A stream sent nothing for its stall timeout: its reader is not
+    /// reading (a reading client gets a keep-alive comment well before).
+    StreamStalled,
+    /// A stream outlived its hard deadline.
+    StreamDeadline,
+}
+
+/// The timers of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time to send a request's headers.
+    pub header: Duration,
+    /// Time idle.
+    pub idle: Duration,
+    /// A stream's time without sending anything.
+    pub stream_stall: Duration,
+    /// The longest a stream's answer may last, whatever it is doing.
+    pub stream: Duration,
 }
 
 impl ConnState {
@@ -63,6 +87,7 @@ impl ConnState {
             phase: AtomicU8::new(HEAD),
             since: AtomicU64::new(now),
             last_io: AtomicU64::new(now),
+            last_out: AtomicU64::new(now),
         })
     }
 
@@ -87,43 +112,53 @@ impl ConnState {
     }
 
     fn saw_bytes_out(&self) {
-        self.last_io.store(now_ms(), Ordering::Relaxed);
+        let now = now_ms();
+        self.last_io.store(now, Ordering::Relaxed);
+        self.last_out.store(now, Ordering::Relaxed);
     }
 
     /// When the connection is due to be checked again, or why it must close
     /// now.
     ///
-    /// Never later than the shorter timeout from now: the phase may change
-    /// right after this look (a slow head becomes a request, then idle), and
-    /// the new phase's deadline is at least that far off.
-    fn next_check(&self, header_timeout: Duration, idle_timeout: Duration) -> Result<u64, Expiry> {
+    /// Never later than the shorter of the header and idle timeouts from
+    /// now: the phase may change right after this look (a slow head becomes
+    /// a request, then idle or a stream), and the new phase's deadline is at
+    /// least that far off.
+    fn next_check(&self, timeouts: &Timeouts) -> Result<u64, Expiry> {
         let now = now_ms();
-        let header_ms = header_timeout.as_millis() as u64;
-        let idle_ms = idle_timeout.as_millis() as u64;
+        let header_ms = timeouts.header.as_millis() as u64;
+        let idle_ms = timeouts.idle.as_millis() as u64;
         let soonest = now + header_ms.min(idle_ms);
-        self.due(now, header_ms, idle_ms)
-            .map(|due| due.min(soonest))
+        self.due(now, timeouts).map(|due| due.min(soonest))
     }
 
-    fn due(&self, now: u64, header_ms: u64, idle_ms: u64) -> Result<u64, Expiry> {
+    fn due(&self, now: u64, timeouts: &Timeouts) -> Result<u64, Expiry> {
+        let header_ms = timeouts.header.as_millis() as u64;
+        let idle_ms = timeouts.idle.as_millis() as u64;
+        let expires = |due: u64, why: Expiry| if now >= due { Err(why) } else { Ok(due) };
         match self.phase.load(Ordering::Relaxed) {
-            HEAD => {
-                let due = self.since.load(Ordering::Relaxed) + header_ms;
-                if now >= due {
-                    Err(Expiry::HeaderTimeout)
-                } else {
-                    Ok(due)
-                }
-            }
-            IDLE => {
-                // Measured from the last byte either way, so a response that
-                // the client does not read also ends here.
-                let due = self.last_io.load(Ordering::Relaxed) + idle_ms;
-                if now >= due {
-                    Err(Expiry::IdleTimeout)
-                } else {
-                    Ok(due)
-                }
+            HEAD => expires(
+                self.since.load(Ordering::Relaxed) + header_ms,
+                Expiry::HeaderTimeout,
+            ),
+            // Measured from the last byte either way, so a response that the
+            // client does not read also ends here.
+            IDLE => expires(
+                self.last_io.load(Ordering::Relaxed) + idle_ms,
+                Expiry::IdleTimeout,
+            ),
+            STREAMING => {
+                let stream_ms = timeouts.stream.as_millis() as u64;
+                let stall_ms = timeouts.stream_stall.as_millis() as u64;
+                let deadline = expires(
+                    self.since.load(Ordering::Relaxed).saturating_add(stream_ms),
+                    Expiry::StreamDeadline,
+                )?;
+                let stalled = expires(
+                    self.last_out.load(Ordering::Relaxed) + stall_ms,
+                    Expiry::StreamStalled,
+                )?;
+                Ok(deadline.min(stalled))
             }
             // The request deadline governs; look again later.
             _ => Ok(now + header_ms.min(idle_ms)),
@@ -134,6 +169,18 @@ impl ConnState {
 /// Marks the end of a request on its connection when dropped.
 #[derive(Debug)]
 pub struct RequestGuard(Arc<ConnState>);
+
+impl RequestGuard {
+    /// The answer is a stream that goes on after its head: from now until
+    /// the guard is dropped (with the body), the stream timers govern.
+    pub fn streaming(self) -> RequestGuard {
+        let now = now_ms();
+        self.0.since.store(now, Ordering::Relaxed);
+        self.0.last_out.store(now, Ordering::Relaxed);
+        self.0.phase.store(STREAMING, Ordering::Relaxed);
+        self
+    }
+}
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
@@ -211,13 +258,9 @@ impl AsyncWrite for Watched {
 }
 
 /// Waits until the connection is due a look, and says if it must close.
-pub async fn expired(
-    state: &ConnState,
-    header_timeout: Duration,
-    idle_timeout: Duration,
-) -> Expiry {
+pub async fn expired(state: &ConnState, timeouts: &Timeouts) -> Expiry {
     loop {
-        match state.next_check(header_timeout, idle_timeout) {
+        match state.next_check(timeouts) {
             Err(expiry) => return expiry,
             Ok(due) => {
                 let wait = due.saturating_sub(now_ms()).max(1);
@@ -227,130 +270,73 @@ pub async fn expired(
     }
 }
 
-/// How many over-limit connections may be getting their 503 at once; past
-/// that they are closed without a word, so refusing costs little too.
-const MAX_REFUSALS_IN_FLIGHT: usize = 64;
-
-/// How long a refused connection may take to receive its answer.
-const REFUSAL_TIME: Duration = Duration::from_secs(2);
-
-/// The complete HTTP answer to a connection over the limit.
-fn overloaded_answer() -> Bytes {
-    static ANSWER: OnceLock<Bytes> = OnceLock::new();
-    ANSWER
-        .get_or_init(|| {
-            let body = serde_json::to_string(&ErrorBody::new(
-                ErrorCode::ServiceUnavailable,
-                "The server has too many open connections; try again",
-            ))
-            .expect("an error body serializes");
-            Bytes::from(format!(
-                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-                 content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            ))
-        })
-        .clone()
-}
-
-/// Refuses a connection that would go over the limit: answers 503 with a
-/// JSON body and closes, without ever reading a request through hyper.
-pub struct Refuser {
-    in_flight: Arc<Semaphore>,
-    /// Refusals not yet logged, and when the last log line was (ms): a
-    /// flood is logged once a second, not once a connection.
-    unlogged: AtomicU64,
-    logged_at: AtomicU64,
-}
-
-impl Refuser {
-    /// A refuser with its own small budget of concurrent refusals.
-    pub fn new() -> Self {
-        Refuser {
-            in_flight: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
-            unlogged: AtomicU64::new(0),
-            logged_at: AtomicU64::new(0),
-        }
-    }
-
-    /// Answers 503 on `stream` and closes it, in the background; `limit`
-    /// is the connection limit, for the log.
-    pub fn refuse(&self, mut stream: TcpStream, limit: usize) {
-        let refused = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = now_ms();
-        let last = self.logged_at.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 1000
-            && self
-                .logged_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.unlogged.fetch_sub(refused, Ordering::Relaxed);
-            tracing::warn!(
-                refused,
-                limit,
-                "too many open connections; refusing new ones"
-            );
-        }
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return;
-        };
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _ = tokio::time::timeout(REFUSAL_TIME, async {
-                stream.write_all(&overloaded_answer()).await?;
-                stream.shutdown().await?;
-                // Read what the client sends until it closes: closing with
-                // unread input would reset the connection, and the client
-                // could lose the answer.
-                let mut sink = [0u8; 4096];
-                let mut total = 0usize;
-                while total < 1 << 16 {
-                    match stream.read(&mut sink).await? {
-                        0 => break,
-                        n => total += n,
-                    }
-                }
-                Ok::<_, io::Error>(())
-            })
-            .await;
-        });
-    }
-}
-
-impl Default for Refuser {
-    fn default() -> Self {
-        Refuser::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn timeouts(header: Duration, idle: Duration) -> Timeouts {
+        Timeouts {
+            header,
+            idle,
+            stream_stall: idle,
+            stream: Duration::from_secs(3600),
+        }
+    }
 
     #[test]
     fn phases_drive_the_timers() {
         let state = ConnState::new();
         let long = Duration::from_secs(60);
-        assert!(state.next_check(long, long).is_ok());
+        let zero = Duration::ZERO;
+        assert!(state.next_check(&timeouts(long, long)).is_ok());
         // A new connection that sends nothing is on the header clock.
         assert_eq!(
-            state.next_check(Duration::ZERO, long),
+            state.next_check(&timeouts(zero, long)),
             Err(Expiry::HeaderTimeout)
         );
         let guard = state.request_started();
-        assert!(state.next_check(Duration::ZERO, Duration::ZERO).is_ok());
+        assert!(state.next_check(&timeouts(zero, zero)).is_ok());
         drop(guard);
         assert_eq!(
-            state.next_check(long, Duration::ZERO),
+            state.next_check(&timeouts(long, zero)),
             Err(Expiry::IdleTimeout)
         );
-        assert!(state.next_check(Duration::ZERO, long).is_ok());
+        assert!(state.next_check(&timeouts(zero, long)).is_ok());
         state.saw_bytes_in();
         assert_eq!(
-            state.next_check(Duration::ZERO, long),
+            state.next_check(&timeouts(zero, long)),
             Err(Expiry::HeaderTimeout)
         );
+    }
+
+    #[test]
+    fn a_stream_ends_when_it_stalls_or_outlives_its_deadline() {
+        let state = ConnState::new();
+        let long = Duration::from_secs(60);
+        let guard = state.request_started().streaming();
+        // Neither the header clock nor the idle clock of a quiet connection
+        // applies; what counts is bytes going out.
+        assert!(state.next_check(&timeouts(Duration::ZERO, long)).is_ok());
+        assert_eq!(
+            state.next_check(&timeouts(long, Duration::ZERO)),
+            Err(Expiry::StreamStalled)
+        );
+        // A reader that sends bytes but reads none does not keep it alive.
+        state.saw_bytes_in();
+        assert_eq!(
+            state.next_check(&timeouts(long, Duration::ZERO)),
+            Err(Expiry::StreamStalled)
+        );
+        state.saw_bytes_out();
+        let ended = Timeouts {
+            header: long,
+            idle: long,
+            stream_stall: long,
+            stream: Duration::ZERO,
+        };
+        assert_eq!(state.next_check(&ended), Err(Expiry::StreamDeadline));
+        drop(guard);
+        assert!(state.next_check(&ended).is_ok(), "idle again");
     }
 
     #[test]
@@ -360,19 +346,11 @@ mod tests {
         // must still be heard in time.
         let state = ConnState::new();
         let due = state
-            .next_check(Duration::from_secs(60), Duration::from_millis(500))
+            .next_check(&timeouts(
+                Duration::from_secs(60),
+                Duration::from_millis(500),
+            ))
             .unwrap();
         assert!(due <= now_ms() + 500, "{due}");
-    }
-
-    #[test]
-    fn the_refusal_is_a_complete_json_answer() {
-        let answer = overloaded_answer();
-        let text = std::str::from_utf8(&answer).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 503 "));
-        assert!(head.contains(&format!("content-length: {}", body.len())));
-        let body: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
     }
 }

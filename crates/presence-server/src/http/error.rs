@@ -188,6 +188,13 @@ impl From<EventError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             EventError::ShuttingDown => ApiError::unavailable(e.to_string()),
+            // A stream frees its place when it closes; a few seconds is a
+            // fair wait before trying again.
+            EventError::TooManyStreams => {
+                let mut error = ApiError::rate_limited(5.0);
+                error.body.msg = e.to_string();
+                error
+            }
         }
     }
 }

@@ -268,10 +268,11 @@ pub fn presence_stream(
     let start = service.open_stream(caller, &options, resume)?;
     let mut first = vec![sse::preamble()];
     if let Some(registration) = &start.registration {
-        let json = register_answer(service, registration, None)
+        // The snapshot goes out as the realm's shared answer, never copied.
+        let chunks = register_answer(service, registration, None)
             .into_body()
-            .to_vec();
-        first.push(sse::register_frame(registration.queue.id(), &json));
+            .into_chunks();
+        first.extend(sse::register_frames(registration.queue.id(), chunks));
     }
     let settings = service.event_settings();
     let timing = StreamTiming {
@@ -285,6 +286,7 @@ pub fn presence_stream(
         first,
         frames,
         timing,
+        start.slot,
     ));
     Ok(response.body(Body::stream(body)).expect("a valid response"))
 }

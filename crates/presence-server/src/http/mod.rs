@@ -7,12 +7,14 @@
 //! stream's, which is Server-Sent Events; every answer carries an
 //! `X-Request-Id`.
 //!
-//! Every resource a client can hold is bounded: open connections (a
-//! semaphore; over it, 503 and close), time to send headers and time idle
+//! Every resource a client can hold is bounded: open connections, in all
+//! and per address (see [`admission`]; over either, 503 and close), time to
+//! send headers, time idle, and a stream's time without progress and in all
 //! (see [`connection`]), header and URL size (JSON 431 and 414 up to twice
 //! the limits; hyper's own bare 431 beyond, which bounds the buffer), body
 //! size (413), and time per request (503 past the deadline).
 
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod client_name;
@@ -42,13 +44,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::compression;
 use crate::config::Config;
 use crate::service::{Caller, Service};
+use admission::{Admission, Refuser};
 use body::Body;
-use connection::{ConnState, Refuser, Watched};
+use connection::{ConnState, Timeouts, Watched};
 use error::ApiError;
 use handlers::HandlerResult;
 use params::Params;
@@ -67,6 +70,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one address (or IPv6 /64).
+    pub max_connections_per_ip: usize,
     /// Time to send a request's headers.
     pub header_read_timeout: Duration,
     /// Time an idle keep-alive connection stays open.
@@ -75,6 +80,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Time in-flight requests get once shutdown starts.
     pub shutdown_grace: Duration,
+    /// How long a stream may send nothing before it counts as stalled: its
+    /// keep-alive interval, plus the keep-alive timeout any connection gets.
+    pub stream_stall: Duration,
+    /// The longest a stream's answer lasts, whatever its reader does: the
+    /// stream's own end, with a few seconds to write it.
+    pub stream_deadline: Duration,
 }
 
 impl Limits {
@@ -85,10 +96,29 @@ impl Limits {
             max_url_bytes: config.max_url_bytes,
             max_header_bytes: config.max_header_bytes,
             max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
             header_read_timeout: Duration::from_secs_f64(config.header_read_timeout_secs),
             keep_alive_timeout: Duration::from_secs_f64(config.keep_alive_timeout_secs),
             request_timeout: Duration::from_secs_f64(config.request_timeout_secs),
             shutdown_grace: Duration::from_secs_f64(config.shutdown_grace_secs),
+            stream_stall: Duration::from_millis(config.event_stream_keepalive_ms)
+                + Duration::from_secs_f64(config.keep_alive_timeout_secs),
+            stream_deadline: match config.event_stream_max_ms {
+                // A stream the server never ends is bounded by its
+                // progress alone.
+                0 => Duration::MAX,
+                max => Duration::from_millis(max) + STREAM_END_GRACE,
+            },
+        }
+    }
+
+    /// The timers of every connection.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            header: self.header_read_timeout,
+            idle: self.keep_alive_timeout,
+            stream_stall: self.stream_stall,
+            stream: self.stream_deadline,
         }
     }
 
@@ -99,6 +129,13 @@ impl Limits {
         2 * (self.max_url_bytes + self.max_header_bytes) + 1024
     }
 }
+
+/// How long a stream that has reached its end may take to write it, before
+/// its connection is closed all the same.
+const STREAM_END_GRACE: Duration = Duration::from_secs(2);
+
+/// The most bytes of answers a connection's socket holds unsent.
+const UNSENT_BYTES_PER_CONNECTION: u32 = 128 * 1024;
 
 /// What every request handler shares.
 pub struct App {
@@ -154,7 +191,8 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         .header_read_timeout(None)
         .max_header_size(hard_head)
         .max_buf_size(hard_head.max(64 * 1024));
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let admission = Admission::new(limits.max_connections, limits.max_connections_per_ip);
+    let timeouts = limits.timeouts();
     let refuser = Refuser::new();
     let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
     tokio::pin!(shutdown);
@@ -171,23 +209,31 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            refuser.refuse(stream, limits.max_connections);
-            continue;
+        let ip = ip_key(peer.ip());
+        let slot = match admission.admit(ip) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                refuser.refuse(stream, refusal);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
+        // The kernel holds at most this much of an answer not yet sent, so
+        // a reader that stops reading blocks the writes (and its stream is
+        // seen to stall) instead of filling megabytes of socket buffer.
+        let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(UNSENT_BYTES_PER_CONNECTION);
         let state = ConnState::new();
         let app = app.clone();
-        let ip = ip_key(peer.ip());
         let request_state = state.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
             let guard = request_state.request_started();
             async move {
                 let mut response = handle(&app, req, ip).await;
-                // A stream is still in progress when its head is ready.
+                // A stream is still in progress when its head is ready: its
+                // connection is on the stream timers until the body ends.
                 if response.body().is_stream() {
-                    response.body_mut().hold(guard);
+                    response.body_mut().hold(guard.streaming());
                 } else {
                     drop(guard);
                 }
@@ -209,7 +255,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                         }
                         return;
                     }
-                    expiry = connection::expired(&state, limits.header_read_timeout, limits.keep_alive_timeout) => {
+                    expiry = connection::expired(&state, &timeouts) => {
                         tracing::debug!(%peer, ?expiry, "closing a connection");
                         return;
                     }
@@ -235,14 +281,12 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     let _ = phase_tx.send(Phase::Draining);
     // Every connection holds a slot until it ends, so having them all back
     // means every connection has closed.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    match tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await {
-        Ok(_) => tracing::info!("all connections closed"),
-        Err(_) => {
-            tracing::warn!("shutdown grace period over; closing remaining connections");
-            let _ = phase_tx.send(Phase::Stopped);
-            let _ = tokio::time::timeout(Duration::from_secs(1), slots.acquire_many(all)).await;
-        }
+    if admission.all_closed(limits.shutdown_grace).await {
+        tracing::info!("all connections closed");
+    } else {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+        let _ = phase_tx.send(Phase::Stopped);
+        admission.all_closed(Duration::from_secs(1)).await;
     }
 }
 
@@ -400,6 +444,12 @@ async fn dispatch(
 
 /// Routes, authenticates and answers one request; sets `user_id` once the
 /// caller is authenticated.
+///
+/// The order is what keeps refusals cheap: everything the head alone
+/// decides (size limits, route, credentials, rate limits) comes before the
+/// body is read or its parameters parsed, so a request that is refused
+/// costs no body work at all; a caller without credentials from an address
+/// over its limit is refused before even that.
 async fn answer(
     app: &App,
     req: Request<Incoming>,
@@ -424,32 +474,22 @@ async fn answer(
     if declared.is_some_and(|n| n > max_body as u64) {
         return Err(ApiError::body_too_large(max_body));
     }
-    let body = read_body(body, max_body).await?;
-    // GET carries its parameters in the query string only.
-    let form: &[u8] = if parts.method == Method::GET || parts.method == Method::HEAD {
-        b""
-    } else {
-        &body
-    };
-    let params = Params::parse(parts.uri.query(), form)?;
-    params.accept("client");
-
     if !route.needs_auth() {
+        read_params(&parts, body, max_body).await?;
         return handlers::server_settings();
     }
-    let header = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(ApiError::not_logged_in)?;
-    let credentials = auth::parse_basic(header.as_bytes())?;
-    let service = &app.service;
-    let caller = service.authenticate(&credentials.email, &credentials.key)?;
+    // A failure here counts against the address (see `handle`), which
+    // answers 429 instead once the address is over its limit.
+    let caller = authenticate(&app.service, &parts.headers)?;
     *user_id = Some(caller.user_id());
-
+    let service = &app.service;
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
     let result = match decision {
         Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ => endpoint(service, &route, &caller, &params, &parts).await,
+        _ => match read_params(&parts, body, max_body).await {
+            Ok(params) => endpoint(service, &route, &caller, &params, &parts).await,
+            Err(e) => Err(e),
+        },
     };
     let mut response = result.unwrap_or_else(error_response);
     if let Some(decision) = decision {
@@ -458,6 +498,33 @@ async fn answer(
         }
     }
     Ok(response)
+}
+
+/// The caller that a request's `Authorization` header names.
+fn authenticate(service: &Service, headers: &http::HeaderMap) -> Result<Caller, ApiError> {
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(ApiError::not_logged_in)?;
+    let credentials = auth::parse_basic(header.as_bytes())?;
+    Ok(service.authenticate(&credentials.email, &credentials.key)?)
+}
+
+/// Reads a request's body (bounded) and parses its parameters: the query
+/// string, and for methods other than GET and HEAD the form body too.
+async fn read_params(
+    parts: &http::request::Parts,
+    body: Incoming,
+    max_body: usize,
+) -> Result<Params, ApiError> {
+    let body = read_body(body, max_body).await?;
+    let form: &[u8] = if parts.method == Method::GET || parts.method == Method::HEAD {
+        b""
+    } else {
+        &body
+    };
+    let params = Params::parse(parts.uri.query(), form)?;
+    params.accept("client");
+    Ok(params)
 }
 
 /// Calls the endpoint's handler for an authenticated caller.

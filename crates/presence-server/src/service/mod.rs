@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::events::{EventSettings, Hub};
+use crate::events::{EventSettings, Hub, Owner};
 use crate::keys;
 use crate::store::{DeviceKind, Notice, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
@@ -78,6 +78,11 @@ impl Caller {
     /// The caller's user id.
     pub fn user_id(&self) -> i64 {
         self.who.user_id
+    }
+
+    /// Whose event queues the caller's are.
+    pub fn owner(&self) -> Owner {
+        Owner::User(self.who.user_id)
     }
 }
 

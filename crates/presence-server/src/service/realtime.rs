@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{Caller, Format, Service, SharedAnswer};
 use crate::events::{
     Consumer, Entry, EventError, EventFormat, EventSettings, EventStats, Queue, QueueSpec,
+    STREAM_QUEUE_TIMEOUT_SECS, StreamSlot,
 };
 
 /// The event type this server produces.
@@ -95,6 +96,8 @@ pub struct StreamStart {
     pub cursor: i64,
     /// Set when a new queue was opened: the client starts from this.
     pub registration: Option<Registration>,
+    /// The stream's place in its owner's count of open streams.
+    pub slot: StreamSlot,
 }
 
 impl Service {
@@ -105,6 +108,18 @@ impl Service {
         &self,
         caller: &Caller,
         options: &RegisterOptions,
+    ) -> Result<Registration, EventError> {
+        let timeout = self.hub.settings().queue_timeout_secs;
+        self.open_queue(caller, options, timeout)
+    }
+
+    /// Opens a queue that expires `timeout_secs` after its last use, with
+    /// its snapshot (see [`Service::register`]).
+    fn open_queue(
+        &self,
+        caller: &Caller,
+        options: &RegisterOptions,
+        timeout_secs: i64,
     ) -> Result<Registration, EventError> {
         let realm = caller.realm.read();
         let snapshot = options.fetches_presence().then(|| {
@@ -120,11 +135,12 @@ impl Service {
             }
         });
         let queue = self.hub.open(QueueSpec {
-            user_id: caller.who.user_id,
+            owner: caller.owner(),
             realm_id: caller.who.realm_id,
             format: options.format(),
             wants_presence: options.receives_presence(),
             start_seq: realm.event_seq,
+            timeout_secs,
         })?;
         Ok(Registration { queue, snapshot })
     }
@@ -138,34 +154,35 @@ impl Service {
         dont_block: bool,
     ) -> Result<Vec<Entry>, EventError> {
         self.hub
-            .get_events(caller.who.user_id, queue_id, last_event_id, dont_block)
+            .get_events(caller.owner(), queue_id, last_event_id, dont_block)
             .await
     }
 
     /// Deletes one of the caller's queues.
     pub fn delete_queue(&self, caller: &Caller, queue_id: &str) -> Result<(), EventError> {
-        self.hub.delete(caller.who.user_id, queue_id)
+        self.hub.delete(caller.owner(), queue_id)
     }
 
     /// Starts a presence stream: after `resume` (queue id and last event id
     /// the client has) on that queue if it is still there, else on a new
-    /// queue registered with `options`.
+    /// queue registered with `options`, which outlives the stream only
+    /// long enough for a resume. Refused when the caller has as many
+    /// streams open as allowed.
     pub fn open_stream(
         &self,
         caller: &Caller,
         options: &RegisterOptions,
         resume: Option<(String, i64)>,
     ) -> Result<StreamStart, EventError> {
+        let slot = self.hub.stream_slot(caller.owner())?;
         if let Some((queue_id, last_event_id)) = resume {
-            match self
-                .hub
-                .resume(caller.who.user_id, &queue_id, last_event_id)
-            {
+            match self.hub.resume(caller.owner(), &queue_id, last_event_id) {
                 Ok(queue) => {
                     return Ok(StreamStart {
                         consumer: self.hub.attach(&queue),
                         cursor: last_event_id,
                         registration: None,
+                        slot,
                     });
                 }
                 Err(e) => tracing::debug!(error = %e, "stream not resumable; starting afresh"),
@@ -176,11 +193,13 @@ impl Service {
             fetch_event_types: None,
             ..options.clone()
         };
-        let registration = self.register(caller, &options)?;
+        let timeout = STREAM_QUEUE_TIMEOUT_SECS.min(self.hub.settings().queue_timeout_secs);
+        let registration = self.open_queue(caller, &options, timeout)?;
         Ok(StreamStart {
             consumer: self.hub.attach(&registration.queue),
             cursor: -1,
             registration: Some(registration),
+            slot,
         })
     }
 

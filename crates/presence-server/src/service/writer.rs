@@ -52,7 +52,7 @@ use super::rules::{
 };
 use super::views;
 use crate::clock::SharedClock;
-use crate::events::{Hub, PresenceChange, PresenceEvents};
+use crate::events::{Hub, Owner, PresenceChange, PresenceEvents};
 use crate::store::{DeviceKind, Loaded, Mutation, PresenceChanges, PresenceRow, Store, StoreError};
 
 /// How many commands one transaction takes at most.
@@ -1049,7 +1049,7 @@ impl Writer {
                 continue;
             };
             if !row.is_active {
-                self.hub.drop_user(row.id);
+                self.hub.drop_owner(Owner::User(row.id));
             }
             if let Some(owner) = KeyOwner::new(row.realm_id, row.id) {
                 keys.push((KeyId::of(&row.api_key_hash), owner));

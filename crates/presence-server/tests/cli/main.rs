@@ -12,4 +12,5 @@ mod postgres;
 mod python_client;
 mod security;
 mod serve;
+mod streams;
 mod transfer;
