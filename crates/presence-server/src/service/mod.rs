@@ -46,6 +46,8 @@ pub struct RuleSettings {
     pub min_freq_secs: i64,
     /// The most client records per user.
     pub max_clients_per_user: usize,
+    /// The most push devices per user.
+    pub max_devices_per_user: usize,
     /// The default history window, in days.
     pub history_limit_days: i64,
     /// How often clients are told to report, in seconds.
@@ -59,6 +61,7 @@ impl RuleSettings {
             offline_threshold_secs: config.offline_threshold_secs,
             min_freq_secs: config.presence_update_min_freq_secs,
             max_clients_per_user: config.max_clients_per_user,
+            max_devices_per_user: config.max_devices_per_user,
             history_limit_days: config.history_limit_days,
             ping_interval_secs: config.ping_interval_secs,
         }
@@ -116,6 +119,9 @@ pub enum ServiceError {
     /// The push device to remove is not registered.
     #[error("Token does not exist")]
     TokenDoesNotExist,
+    /// The user has as many push devices as one may have (the limit).
+    #[error("Too many push devices (the limit is {0}); remove one first")]
+    TooManyDevices(usize),
     /// The change could not be made durable; nothing changed.
     #[error("The server could not save the change; try again")]
     Unavailable,
@@ -125,6 +131,7 @@ impl From<WriteError> for ServiceError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::TokenDoesNotExist => ServiceError::TokenDoesNotExist,
+            WriteError::TooManyDevices(limit) => ServiceError::TooManyDevices(limit),
             WriteError::UnknownUser => ServiceError::NoSuchUser,
             WriteError::Store(_) | WriteError::Stopped => ServiceError::Unavailable,
         }

@@ -83,24 +83,9 @@ impl Writer {
                 appid,
                 ack,
             } => {
-                let outcome = self.stage(batch, who).and_then(|()| {
-                    if self.device_exists(batch, who.user_id, kind, &token)? {
-                        return Ok(());
-                    }
-                    batch
-                        .devices
-                        .insert((who.user_id, kind, token.clone()), true);
-                    let staged = batch.users.get_mut(&who).expect("staged above");
-                    staged.account.push_devices += 1;
-                    staged.account_changed = true;
-                    batch.mutations.push(Mutation::AddDevice {
-                        user_id: who.user_id,
-                        kind,
-                        token,
-                        appid,
-                    });
-                    Ok(())
-                });
+                let outcome = self
+                    .stage(batch, who)
+                    .and_then(|()| self.add_device(batch, who, kind, token, appid));
                 (ack, outcome)
             }
             Command::RemoveDevice {
@@ -109,26 +94,71 @@ impl Writer {
                 token,
                 ack,
             } => {
-                let outcome = self.stage(batch, who).and_then(|()| {
-                    if !self.device_exists(batch, who.user_id, kind, &token)? {
-                        return Err(WriteError::TokenDoesNotExist);
-                    }
-                    batch
-                        .devices
-                        .insert((who.user_id, kind, token.clone()), false);
-                    let staged = batch.users.get_mut(&who).expect("staged above");
-                    staged.account.push_devices = staged.account.push_devices.saturating_sub(1);
-                    staged.account_changed = true;
-                    batch.mutations.push(Mutation::RemoveDevice {
-                        user_id: who.user_id,
-                        kind,
-                        token,
-                    });
-                    Ok(())
-                });
+                let outcome = self
+                    .stage(batch, who)
+                    .and_then(|()| self.remove_device(batch, who, kind, token));
                 (ack, outcome)
             }
         }
+    }
+
+    /// Registers a device for a staged user, unless the user has it; a new
+    /// one only while the user is under the device limit. The count is the
+    /// staged account's: memory's, plus what the batch added or removed
+    /// before.
+    fn add_device(
+        &mut self,
+        batch: &mut Batch,
+        who: UserRef,
+        kind: DeviceKind,
+        token: String,
+        appid: Option<String>,
+    ) -> Result<(), WriteError> {
+        if self.device_exists(batch, who.user_id, kind, &token)? {
+            return Ok(());
+        }
+        let limit = self.rules.max_devices_per_user;
+        let staged = batch.users.get_mut(&who).expect("staged by the caller");
+        if staged.account.push_devices as usize >= limit {
+            return Err(WriteError::TooManyDevices(limit));
+        }
+        staged.account.push_devices += 1;
+        staged.account_changed = true;
+        batch
+            .devices
+            .insert((who.user_id, kind, token.clone()), true);
+        batch.mutations.push(Mutation::AddDevice {
+            user_id: who.user_id,
+            kind,
+            token,
+            appid,
+        });
+        Ok(())
+    }
+
+    /// Removes a staged user's device.
+    fn remove_device(
+        &mut self,
+        batch: &mut Batch,
+        who: UserRef,
+        kind: DeviceKind,
+        token: String,
+    ) -> Result<(), WriteError> {
+        if !self.device_exists(batch, who.user_id, kind, &token)? {
+            return Err(WriteError::TokenDoesNotExist);
+        }
+        batch
+            .devices
+            .insert((who.user_id, kind, token.clone()), false);
+        let staged = batch.users.get_mut(&who).expect("staged by the caller");
+        staged.account.push_devices = staged.account.push_devices.saturating_sub(1);
+        staged.account_changed = true;
+        batch.mutations.push(Mutation::RemoveDevice {
+            user_id: who.user_id,
+            kind,
+            token,
+        });
+        Ok(())
     }
 
     /// Copies a user into the batch, if not there yet.

@@ -74,6 +74,9 @@ pub enum WriteError {
     /// The device token to remove is not registered for this user.
     #[error("Token does not exist")]
     TokenDoesNotExist,
+    /// The user has as many push devices as one may have (the limit).
+    #[error("too many push devices (the limit is {0})")]
+    TooManyDevices(usize),
     /// The user or realm is gone.
     #[error("unknown user")]
     UnknownUser,
