@@ -4,6 +4,7 @@
 
 mod admin_live;
 mod client;
+mod client_names;
 mod errors;
 mod events;
 mod isolation;

@@ -209,7 +209,7 @@ pub(super) fn with_presences<T: Serialize>(
              "presence_last_update_id": 2, "presences": {
                  "1": {"active_timestamp": 1795915346, "idle_timestamp": 1795915346},
                  "2": {"active_timestamp": 1795915300, "idle_timestamp": 1795915346}}})),
-        (status = 400, description = "`Missing 'status' argument`, `Invalid status: {status}`, a parameter that does not parse, `Invalid client name`, or `This endpoint does not accept bot requests.`", body = ErrorBody,
+        (status = 400, description = "`Missing 'status' argument`, `Invalid status: {status}`, a parameter that does not parse, `Invalid client name` (a `client` parameter that is empty, over 30 characters, `aggregated` in any case, or holds a bidirectional control, an invisible or control character; a User-Agent never fails), or `This endpoint does not accept bot requests.`", body = ErrorBody,
          example = json!({"result": "error", "msg": "Missing 'status' argument", "code": "REQUEST_VARIABLE_MISSING", "var_name": "status"})),
     )
 )]
@@ -332,7 +332,7 @@ pub(super) fn empty_success(params: &Params) -> HandlerResult {
     responses(
         (status = 200, description = "The settings are durable", body = EmptySuccess,
          example = json!({"result": "success", "msg": ""})),
-        (status = 400, description = "A value that is not a JSON boolean, or `Invalid client name`", body = ErrorBody,
+        (status = 400, description = "A value that is not a JSON boolean, or `Invalid client name` (a `client` parameter only; a User-Agent never fails)", body = ErrorBody,
          example = json!({"result": "error", "msg": "presence_enabled is not a boolean", "code": "BAD_REQUEST"})),
     )
 )]
