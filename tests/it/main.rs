@@ -3,6 +3,7 @@
 //! over HTTP. One binary for all of them keeps link time down.
 
 mod admin_live;
+mod answer_cache;
 mod client;
 mod client_names;
 mod errors;
