@@ -18,3 +18,4 @@ mod settings_devices;
 mod store_transfer;
 mod update_rule;
 mod user_presence;
+mod writer_panics;

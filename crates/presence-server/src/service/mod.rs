@@ -36,7 +36,7 @@ pub use answers::{Format, SharedAnswer};
 use answers::{Span, Window};
 use model::{Account, KeyId};
 use model::{Directory, Realm, SharedRealm};
-use writer::{Command, UserRef, WriteError, Writer};
+use writer::{Change, Command, UserRef, WriteError, Writer};
 
 /// The settings the presence rules use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +134,9 @@ impl From<WriteError> for ServiceError {
             WriteError::TokenDoesNotExist => ServiceError::TokenDoesNotExist,
             WriteError::TooManyDevices(limit) => ServiceError::TooManyDevices(limit),
             WriteError::UnknownUser => ServiceError::NoSuchUser,
-            WriteError::Store(_) | WriteError::Stopped => ServiceError::Unavailable,
+            WriteError::Store(_) | WriteError::Stopped | WriteError::Panicked => {
+                ServiceError::Unavailable
+            }
         }
     }
 }
@@ -266,13 +268,13 @@ impl Service {
         Ok(Caller { realm, who, is_bot })
     }
 
-    async fn send(&self, make: impl FnOnce(writer::Ack) -> Command) -> Result<(), ServiceError> {
+    async fn send(&self, change: Change) -> Result<(), ServiceError> {
         let (ack, done) = oneshot::channel();
         {
             let commands = self.commands.read();
             let sender = commands.as_ref().ok_or(ServiceError::Unavailable)?;
             sender
-                .send(make(ack))
+                .send(Command::Change(change, ack))
                 .map_err(|_| ServiceError::Unavailable)?;
         }
         done.await.map_err(|_| ServiceError::Unavailable)??;
@@ -294,12 +296,11 @@ impl Service {
         if !self.report_would_change(caller, &client, active, now) {
             return Ok(());
         }
-        self.send(|ack| Command::Report {
+        self.send(Change::Report {
             who: caller.who,
             client,
             active,
             now,
-            ack,
         })
         .await
     }
@@ -423,13 +424,12 @@ impl Service {
             return Ok(());
         }
         let now = self.clock.now_secs();
-        self.send(|ack| Command::Settings {
+        self.send(Change::Settings {
             who: caller.who,
             client,
             presence_enabled,
             enable_offline_push_notifications,
             now,
-            ack,
         })
         .await
     }
@@ -442,12 +442,11 @@ impl Service {
         token: String,
         appid: Option<String>,
     ) -> Result<(), ServiceError> {
-        self.send(|ack| Command::AddDevice {
+        self.send(Change::AddDevice {
             who: caller.who,
             kind,
             token,
             appid,
-            ack,
         })
         .await
     }
@@ -459,11 +458,10 @@ impl Service {
         kind: DeviceKind,
         token: String,
     ) -> Result<(), ServiceError> {
-        self.send(|ack| Command::RemoveDevice {
+        self.send(Change::RemoveDevice {
             who: caller.who,
             kind,
             token,
-            ack,
         })
         .await
     }

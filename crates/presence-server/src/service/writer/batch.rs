@@ -1,12 +1,12 @@
 //! A batch evaluated against memory plus its own earlier effects: the
-//! mutations to commit and each command's outcome.
+//! mutations to commit and each change's outcome.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::super::model::{Account, ClientRecord};
 use super::super::rules::{Times, apply_report, backdate, comes_online};
-use super::{Ack, Command, UserRef, WriteError, Writer};
+use super::{Change, UserRef, WriteError, Writer};
 use crate::store::{DeviceKind, Mutation, PresenceRow};
 
 /// A user's state while a batch is being evaluated.
@@ -30,75 +30,47 @@ pub(super) struct Batch {
     pub(super) last_ids: HashMap<i64, i64>,
     pub(super) devices: HashMap<(i64, DeviceKind, String), bool>,
     pub(super) mutations: Vec<Mutation>,
-    pub(super) outcomes: Vec<(Ack, Result<(), WriteError>)>,
 }
 
 impl Writer {
-    pub(super) fn evaluate(
-        &mut self,
-        batch: &mut Batch,
-        command: Command,
-    ) -> (Ack, Result<(), WriteError>) {
-        match command {
-            Command::CatchUp => unreachable!("the loop keeps catch-up requests out of batches"),
-            Command::Report {
-                who,
+    /// Evaluates one change against memory and the batch so far, adding
+    /// its mutations to the batch; its outcome if the batch commits.
+    pub(super) fn evaluate(&mut self, batch: &mut Batch, change: Change) -> Result<(), WriteError> {
+        let who = change.who();
+        self.stage(batch, who)?;
+        match change {
+            Change::Report {
                 client,
                 active,
                 now,
-                ack,
+                ..
             } => {
-                let outcome = self.stage(batch, who).map(|()| {
-                    let staged = &batch.users[&who];
-                    if staged.account.presence_enabled {
-                        self.report(batch, who, &client, active, now);
-                    }
-                });
-                (ack, outcome)
+                if batch.users[&who].account.presence_enabled {
+                    self.report(batch, who, &client, active, now);
+                }
+                Ok(())
             }
-            Command::Settings {
-                who,
+            Change::Settings {
                 client,
                 presence_enabled,
                 enable_offline_push_notifications,
                 now,
-                ack,
+                ..
             } => {
-                let outcome = self.stage(batch, who).map(|()| {
-                    self.settings(
-                        batch,
-                        who,
-                        &client,
-                        presence_enabled,
-                        enable_offline_push_notifications,
-                        now,
-                    )
-                });
-                (ack, outcome)
+                self.settings(
+                    batch,
+                    who,
+                    &client,
+                    presence_enabled,
+                    enable_offline_push_notifications,
+                    now,
+                );
+                Ok(())
             }
-            Command::AddDevice {
-                who,
-                kind,
-                token,
-                appid,
-                ack,
-            } => {
-                let outcome = self
-                    .stage(batch, who)
-                    .and_then(|()| self.add_device(batch, who, kind, token, appid));
-                (ack, outcome)
-            }
-            Command::RemoveDevice {
-                who,
-                kind,
-                token,
-                ack,
-            } => {
-                let outcome = self
-                    .stage(batch, who)
-                    .and_then(|()| self.remove_device(batch, who, kind, token));
-                (ack, outcome)
-            }
+            Change::AddDevice {
+                kind, token, appid, ..
+            } => self.add_device(batch, who, kind, token, appid),
+            Change::RemoveDevice { kind, token, .. } => self.remove_device(batch, who, kind, token),
         }
     }
 

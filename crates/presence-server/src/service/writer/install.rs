@@ -11,7 +11,7 @@ use super::super::rules::{Availability, Times, availability, comes_online, next_
 use super::super::views;
 use super::{Batch, UserRef, Writer};
 use crate::events::{PresenceChange, PresenceEvents};
-use crate::store::{PresenceChanges, PresenceRow, StoreError};
+use crate::store::{DirectoryChanges, PresenceChanges, PresenceRow, StoreError};
 
 /// A presence event made under a realm's lock, published after it.
 pub(super) struct Produced {
@@ -160,9 +160,7 @@ impl Writer {
         let Some(shared) = self.realm(realm_id) else {
             return changes.users.is_empty();
         };
-        let now = self.clock.now_secs();
-        let mut produced = Vec::new();
-        {
+        let produced = {
             let mut realm = shared.write();
             if changes
                 .users
@@ -171,54 +169,68 @@ impl Writer {
             {
                 return false;
             }
-            let mut users: Vec<(i64, i64, Vec<PresenceRow>)> = changes
-                .users
-                .into_iter()
-                .map(|(user_id, rows)| {
-                    let update_id = rows.iter().map(|r| r.update_id).max().unwrap_or(0);
-                    (update_id, user_id, rows)
-                })
-                .collect();
-            // The change index takes ids in increasing order.
-            users.sort_unstable_by_key(|&(update_id, user_id, _)| (update_id, user_id));
-            for (update_id, user_id, rows) in users {
-                let user = realm.users.get(&user_id).expect("checked above");
-                if update_id <= user.update_id {
-                    continue;
-                }
-                let had_records = !user.clients.is_empty();
-                let previous_active = user.last_active();
-                let clients: Vec<ClientRecord> = rows
-                    .into_iter()
-                    .map(|row| {
-                        // Share the name string with the user's earlier record.
-                        let name = user
-                            .client(&row.client)
-                            .map_or_else(|| Arc::from(row.client.as_str()), |r| r.client.clone());
-                        let times = Times {
-                            last_connected: row.last_connected_time,
-                            last_active: row.last_active_time,
-                        };
-                        ClientRecord::new(name, times)
-                    })
-                    .collect();
-                let latest_active = clients.iter().filter_map(|r| r.times().last_active).max();
-                let came_online = comes_online(
-                    had_records,
-                    previous_active,
-                    latest_active > previous_active,
-                    latest_active.unwrap_or(now),
-                    self.rules.offline_threshold_secs,
-                    self.rules.ping_interval_secs,
-                );
-                realm.put_presence(user_id, clients, update_id);
-                let who = UserRef { realm_id, user_id };
-                produced.extend(self.transition(who, &mut realm, now, came_online));
-            }
-            realm.last_update_id = realm.last_update_id.max(changes.last_update_id);
-        }
+            self.changing_memory(|w| w.install_users(realm_id, &mut realm, changes))
+        };
         self.publish(produced);
         true
+    }
+
+    /// Installs the changed users' records in a realm whose lock the caller
+    /// holds; the events they make.
+    fn install_users(
+        &mut self,
+        realm_id: i64,
+        realm: &mut Realm,
+        changes: PresenceChanges,
+    ) -> Vec<Produced> {
+        let now = self.clock.now_secs();
+        let mut produced = Vec::new();
+        let mut users: Vec<(i64, i64, Vec<PresenceRow>)> = changes
+            .users
+            .into_iter()
+            .map(|(user_id, rows)| {
+                let update_id = rows.iter().map(|r| r.update_id).max().unwrap_or(0);
+                (update_id, user_id, rows)
+            })
+            .collect();
+        // The change index takes ids in increasing order.
+        users.sort_unstable_by_key(|&(update_id, user_id, _)| (update_id, user_id));
+        for (update_id, user_id, rows) in users {
+            let user = realm.users.get(&user_id).expect("checked above");
+            if update_id <= user.update_id {
+                continue;
+            }
+            let had_records = !user.clients.is_empty();
+            let previous_active = user.last_active();
+            let clients: Vec<ClientRecord> = rows
+                .into_iter()
+                .map(|row| {
+                    // Share the name string with the user's earlier record.
+                    let name = user
+                        .client(&row.client)
+                        .map_or_else(|| Arc::from(row.client.as_str()), |r| r.client.clone());
+                    let times = Times {
+                        last_connected: row.last_connected_time,
+                        last_active: row.last_active_time,
+                    };
+                    ClientRecord::new(name, times)
+                })
+                .collect();
+            let latest_active = clients.iter().filter_map(|r| r.times().last_active).max();
+            let came_online = comes_online(
+                had_records,
+                previous_active,
+                latest_active > previous_active,
+                latest_active.unwrap_or(now),
+                self.rules.offline_threshold_secs,
+                self.rules.ping_interval_secs,
+            );
+            realm.put_presence(user_id, clients, update_id);
+            let who = UserRef { realm_id, user_id };
+            produced.extend(self.transition(who, realm, now, came_online));
+        }
+        realm.last_update_id = realm.last_update_id.max(changes.last_update_id);
+        produced
     }
 
     /// Loads realms and users that changed in the store since the last look.
@@ -228,6 +240,12 @@ impl Writer {
             return Ok(());
         }
         let changes = self.store.directory_changes(self.directory_version)?;
+        self.changing_memory(|w| w.install_directory(changes));
+        Ok(())
+    }
+
+    /// Installs changed realms and users.
+    fn install_directory(&mut self, changes: DirectoryChanges) {
         for row in changes.realms {
             if row.deactivated {
                 // Nobody of it can poll any more; free its queues now.
@@ -276,6 +294,5 @@ impl Writer {
             "loaded directory changes"
         );
         self.directory_version = changes.version;
-        Ok(())
     }
 }

@@ -35,8 +35,44 @@
 //!
 //! Changes another node committed are installed here as well and produce
 //! this node's events through the same path.
+//!
+//! **Panics.** Without a boundary, a panic here (a bug, in this code or in
+//! a store) would end the thread, and every write after it would be
+//! refused until a restart, with nothing said. Each step of the loop runs
+//! under `catch_unwind` instead, and what follows a panic depends on
+//! whether memory was being changed when it hit.
+//!
+//! - While a batch is evaluated or committed, memory is not touched: the
+//!   batch is staged apart, and only the store is written. The panic is
+//!   logged at error level with its message, the store's open batch is
+//!   ended, and memory is brought to what the store holds by the same
+//!   catch-up that installs other nodes' changes: a commit whose outcome
+//!   is unknown (the panic came inside `commit_batch`, perhaps after the
+//!   database committed) is installed if it went through, and nothing is
+//!   if not. Only then is every change of the batch answered
+//!   [`WriteError::Panicked`] (503), so a client that is refused already
+//!   reads what the store has. The loop then takes the next batch. A panic
+//!   between batches (publishing idle and offline, dropping queues,
+//!   looking for others' changes) is logged and the loop goes on the same
+//!   way.
+//! - While memory is changed (a committed batch applied, or others'
+//!   changes installed), the process exits with status
+//!   [`EXIT_MEMORY_UNKNOWN`] after an error line that says why, for the
+//!   supervisor to restart it. Re-reading the realms' changes from the
+//!   store is not sound there: catch-up installs only users whose update
+//!   id memory lacks and trusts the realm's last update id, and an
+//!   interrupted apply may have advanced either while leaving other users,
+//!   the change index or the account of the same batch behind. Memory may
+//!   then hold a state that no code path expects, and serving from it
+//!   would show readers what the store does not hold. The store is right
+//!   (the batch committed, its clients were not yet told), and starting
+//!   again loads memory from it by the one path that assumes nothing:
+//!   the start-up load. Event queues are lost with the process, and their
+//!   clients register again, as after any restart.
 
+use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -83,13 +119,17 @@ pub enum WriteError {
     /// The writer thread has stopped (the server is shutting down).
     #[error("the server is shutting down")]
     Stopped,
+    /// The writer panicked while it held this change's batch: the batch is
+    /// refused, and memory shows what the store holds.
+    #[error("the writer failed on this batch")]
+    Panicked,
 }
 
 /// The sending half of a command's acknowledgement.
 pub type Ack = oneshot::Sender<Result<(), WriteError>>;
 
 /// A change asked of the writer.
-pub enum Command {
+pub enum Change {
     /// A presence report (SPEC.md §3).
     Report {
         /// Who reports.
@@ -100,8 +140,6 @@ pub enum Command {
         active: bool,
         /// The server's time of the report.
         now: i64,
-        /// Where the outcome goes.
-        ack: Ack,
     },
     /// A change of the caller's settings.
     Settings {
@@ -115,8 +153,6 @@ pub enum Command {
         enable_offline_push_notifications: Option<bool>,
         /// The server's time of the request.
         now: i64,
-        /// Where the outcome goes.
-        ack: Ack,
     },
     /// Register a push device.
     AddDevice {
@@ -128,8 +164,6 @@ pub enum Command {
         token: String,
         /// The app id (APNs).
         appid: Option<String>,
-        /// Where the outcome goes.
-        ack: Ack,
     },
     /// Remove a push device.
     RemoveDevice {
@@ -139,35 +173,27 @@ pub enum Command {
         kind: DeviceKind,
         /// The token.
         token: String,
-        /// Where the outcome goes.
-        ack: Ack,
     },
-    /// Someone else wrote to the store: look for changes now.
-    CatchUp,
 }
 
-impl Command {
-    /// Where the outcome goes, if the command is a change.
-    fn into_ack(self) -> Option<Ack> {
+impl Change {
+    /// The user the change is made for.
+    fn who(&self) -> UserRef {
         match self {
-            Command::Report { ack, .. }
-            | Command::Settings { ack, .. }
-            | Command::AddDevice { ack, .. }
-            | Command::RemoveDevice { ack, .. } => Some(ack),
-            Command::CatchUp => None,
+            Change::Report { who, .. }
+            | Change::Settings { who, .. }
+            | Change::AddDevice { who, .. }
+            | Change::RemoveDevice { who, .. } => *who,
         }
     }
+}
 
-    /// The realm a change is made in, if the command is a change.
-    fn realm_id(&self) -> Option<i64> {
-        match self {
-            Command::Report { who, .. }
-            | Command::Settings { who, .. }
-            | Command::AddDevice { who, .. }
-            | Command::RemoveDevice { who, .. } => Some(who.realm_id),
-            Command::CatchUp => None,
-        }
-    }
+/// What the writer is sent.
+pub enum Command {
+    /// A change, and where its outcome goes.
+    Change(Change, Ack),
+    /// Someone else wrote to the store: look for changes now.
+    CatchUp,
 }
 
 /// A user, with the realm it lives in.
@@ -198,6 +224,8 @@ pub struct Writer {
     deadlines: BTreeSet<(i64, i64, i64)>,
     /// The last look at the store failed (logged once, until it answers).
     store_failing: bool,
+    /// Memory is being changed: a panic now leaves it unknown.
+    changing_memory: bool,
 }
 
 impl Writer {
@@ -240,6 +268,7 @@ impl Writer {
             shown,
             deadlines,
             store_failing: false,
+            changing_memory: false,
         }
     }
 
@@ -257,7 +286,7 @@ impl Writer {
                     while let Some(command) = next {
                         match command {
                             Command::CatchUp => catch_up = true,
-                            change => batch.push(change),
+                            Command::Change(change, ack) => batch.push((change, ack)),
                         }
                         next = if batch.len() < MAX_BATCH {
                             commands.try_recv().ok()
@@ -272,18 +301,78 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            self.publish_due_transitions();
+            self.guarded("publishing idle and offline", Self::publish_due_transitions);
             if last_sweep.elapsed() >= QUEUE_SWEEP_EVERY {
-                self.hub.sweep();
+                self.guarded("dropping expired queues", |w| w.hub.sweep());
                 last_sweep = Instant::now();
             }
             if catch_up || last_poll.elapsed() >= self.poll_every {
-                let looked = self.catch_up();
-                self.note_store_health(looked.as_ref().err());
+                if let Some(looked) = self.guarded("looking for changes by others", Self::catch_up)
+                {
+                    self.note_store_health(looked.as_ref().err());
+                }
                 last_poll = Instant::now();
             }
         }
         tracing::debug!("writer stopped");
+    }
+
+    /// Runs one step of the loop and catches a panic in it; see the
+    /// module's documentation for what follows one.
+    fn guarded<T>(&mut self, step: &str, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
+        // Unwind safety: what `f` leaves half done is the batch it built
+        // (dropped with it), the store's open batch (ended below), and
+        // memory, which is never changed without `changing_memory` set.
+        match panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(out) => Some(out),
+            Err(payload) => {
+                self.recover(step, &panic_message(payload.as_ref()));
+                None
+            }
+        }
+    }
+
+    /// After a panic in `step`: if memory was being changed, exits (see
+    /// the module's documentation); else ends whatever batch the store had
+    /// open and reads what the store holds, so that memory equals it
+    /// whether or not a commit went through.
+    fn recover(&mut self, step: &str, message: &str) {
+        if self.changing_memory {
+            exit_with_memory_unknown(step, message);
+        }
+        tracing::error!(
+            step,
+            panic = message,
+            "the writer panicked; what it was doing is refused, and it goes on"
+        );
+        let looked = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.store.abort_batch();
+            self.catch_up()
+        }));
+        match looked {
+            Ok(looked) => self.note_store_health(looked.as_ref().err()),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                if self.changing_memory {
+                    exit_with_memory_unknown("catching up after a panic", &message);
+                }
+                // Memory is as it was: the next look at the store installs
+                // whatever the failed step committed.
+                tracing::error!(
+                    panic = message,
+                    "the writer panicked again reading the store; it tries again later"
+                );
+            }
+        }
+    }
+
+    /// Runs `f`, which changes memory, marked as doing so: a panic inside
+    /// it leaves memory neither as it was nor as the store has it.
+    fn changing_memory<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.changing_memory = true;
+        let out = f(self);
+        self.changing_memory = false;
+        out
     }
 
     /// Logs the store going away and coming back, once each: while it is
@@ -306,27 +395,35 @@ impl Writer {
         self.directory.read().realms.get(&realm_id).cloned()
     }
 
-    /// Evaluates a batch, commits it, applies it, and answers every command.
-    fn process(&mut self, commands: Vec<Command>) {
-        let mut realms: Vec<i64> = commands.iter().filter_map(Command::realm_id).collect();
+    /// Evaluates a batch, commits it, applies it, and answers every
+    /// change: each with its outcome, or all with [`WriteError::Panicked`]
+    /// if a panic stopped the batch (answered once memory equals the store
+    /// again).
+    fn process(&mut self, batch: Vec<(Change, Ack)>) {
+        let (changes, acks): (Vec<Change>, Vec<Ack>) = batch.into_iter().unzip();
+        let outcomes = self
+            .guarded("processing a batch", |w| w.run_batch(changes))
+            .unwrap_or_else(|| vec![Err(WriteError::Panicked); acks.len()]);
+        for (ack, outcome) in acks.into_iter().zip(outcomes) {
+            let _ = ack.send(outcome);
+        }
+    }
+
+    /// Evaluates, commits and applies a batch; each change's outcome.
+    fn run_batch(&mut self, changes: Vec<Change>) -> Vec<Result<(), WriteError>> {
+        let mut realms: Vec<i64> = changes.iter().map(|c| c.who().realm_id).collect();
         realms.sort_unstable();
         realms.dedup();
         if let Err(e) = self.begin(&realms) {
             // Logged once per outage (by `note_store_health`), not per batch.
             self.note_store_health(Some(&e));
-            let failure = WriteError::Store(e.to_string());
-            for command in commands {
-                if let Some(ack) = command.into_ack() {
-                    let _ = ack.send(Err(failure.clone()));
-                }
-            }
-            return;
+            return vec![Err(WriteError::Store(e.to_string())); changes.len()];
         }
         let mut batch = Batch::default();
-        for command in commands {
-            let (ack, outcome) = self.evaluate(&mut batch, command);
-            batch.outcomes.push((ack, outcome));
-        }
+        let outcomes: Vec<Result<(), WriteError>> = changes
+            .into_iter()
+            .map(|change| self.evaluate(&mut batch, change))
+            .collect();
         let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
             self.store.abort_batch();
@@ -341,18 +438,16 @@ impl Writer {
             self.store.commit_batch(&batch.mutations, &sequences)
         };
         tracing::debug!(
-            commands = batch.outcomes.len(),
+            commands = outcomes.len(),
             mutations = batch.mutations.len(),
             commit_micros = started.elapsed().as_micros() as u64,
             "batch"
         );
         match committed {
             Ok(()) => {
-                let produced = self.apply(&mut batch);
+                let produced = self.changing_memory(|w| w.apply(&mut batch));
                 self.publish(produced);
-                for (ack, outcome) in batch.outcomes {
-                    let _ = ack.send(outcome);
-                }
+                outcomes
             }
             Err(e) => {
                 // If the commit's outcome is unknown (the connection broke
@@ -360,9 +455,10 @@ impl Writer {
                 // whatever did commit.
                 tracing::error!(error = %e, "commit failed; the batch is refused");
                 let failure = WriteError::Store(e.to_string());
-                for (ack, outcome) in batch.outcomes {
-                    let _ = ack.send(outcome.and(Err(failure.clone())));
-                }
+                outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.and(Err(failure.clone())))
+                    .collect()
             }
         }
     }
@@ -411,5 +507,49 @@ impl Writer {
     fn known_last_id(&self, realm_id: i64) -> i64 {
         self.realm(realm_id)
             .map_or(0, |realm| realm.read().last_update_id)
+    }
+}
+
+/// The exit status when a panic left memory unknown: 70, `EX_SOFTWARE`
+/// (an internal error), for the supervisor to restart the server.
+pub const EXIT_MEMORY_UNKNOWN: i32 = 70;
+
+/// Exits the process after a panic while memory was being changed, saying
+/// so in the log first.
+fn exit_with_memory_unknown(step: &str, message: &str) -> ! {
+    tracing::error!(
+        step,
+        panic = message,
+        status = EXIT_MEMORY_UNKNOWN,
+        "the writer panicked while changing memory, which may no longer match the store; \
+         exiting, so that a restart loads memory from the store"
+    );
+    crate::log_writer::flush();
+    std::process::exit(EXIT_MEMORY_UNKNOWN)
+}
+
+/// The message a panic was raised with.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_messages_are_read_from_either_payload() {
+        let literal = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(panic_message(literal.as_ref()), "plain");
+        let formatted = std::panic::catch_unwind(|| panic!("{} {}", "made", 1)).unwrap_err();
+        assert_eq!(panic_message(formatted.as_ref()), "made 1");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(7)).unwrap_err();
+        assert_eq!(panic_message(other.as_ref()), "(a panic without a message)");
     }
 }
