@@ -77,7 +77,10 @@ impl Writer {
     /// Registers a device for a staged user, unless the user has it; a new
     /// one only while the user is under the device limit. The count is the
     /// staged account's: memory's, plus what the batch added or removed
-    /// before.
+    /// before. On several nodes, another node's registrations count once
+    /// this node has read them (the directory poll, or PostgreSQL's
+    /// notification at once), so registrations racing through different
+    /// nodes may pass the limit by the few that race.
     fn add_device(
         &mut self,
         batch: &mut Batch,
