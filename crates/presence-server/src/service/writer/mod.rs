@@ -321,8 +321,10 @@ impl Writer {
     /// module's documentation for what follows one.
     fn guarded<T>(&mut self, step: &str, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
         // Unwind safety: what `f` leaves half done is the batch it built
-        // (dropped with it), the store's open batch (ended below), and
-        // memory, which is never changed without `changing_memory` set.
+        // (dropped with it), the store's open batch (ended below), what
+        // the writer remembers of the events it made (at worst an event is
+        // not sent), and memory of the store's data, which is never changed
+        // without `changing_memory` set.
         match panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
             Ok(out) => Some(out),
             Err(payload) => {
