@@ -180,10 +180,18 @@ impl TestServer {
     /// started on one PostgreSQL backing share its data. A node on
     /// PostgreSQL connects through `config.database_url` if it is set (a
     /// relay to the same database), else straight to the backing's schema.
-    pub async fn start_on(
+    pub async fn start_on(backing: Backing, clock: Arc<ManualClock>, config: Config) -> TestServer {
+        Self::start_wrapped(backing, clock, config, |store| store).await
+    }
+
+    /// Starts a server as [`TestServer::start_on`] does, its store passed
+    /// through `wrap` first: a test wraps the real store in one of its own
+    /// to make a chosen call fail or panic.
+    pub async fn start_wrapped(
         backing: Backing,
         clock: Arc<ManualClock>,
         mut config: Config,
+        wrap: impl FnOnce(Box<dyn Store>) -> Box<dyn Store> + Send + 'static,
     ) -> TestServer {
         match &backing {
             Backing::Sqlite(dir) => config.data_dir = dir.path().to_path_buf(),
@@ -203,7 +211,7 @@ impl TestServer {
                 }
                 _ => opening.open(),
             };
-            Service::start(store, &started_config, service_clock).expect("the service starts")
+            Service::start(wrap(store), &started_config, service_clock).expect("the service starts")
         })
         .await
         .expect("the service starts");
@@ -259,6 +267,12 @@ impl TestServer {
             Backing::Sqlite(dir) => dir.path(),
             Backing::Postgres(_) => panic!("a PostgreSQL-backed server has no data directory"),
         }
+    }
+
+    /// The running service, for tests that look at what it shares between
+    /// requests (answers served from memory), which no HTTP answer shows.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
     }
 
     /// Where the server keeps its data (start another node on it).

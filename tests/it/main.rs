@@ -3,7 +3,9 @@
 //! over HTTP. One binary for all of them keeps link time down.
 
 mod admin_live;
+mod answer_cache;
 mod client;
+mod client_names;
 mod connections;
 mod errors;
 mod events;
@@ -18,3 +20,4 @@ mod store_transfer;
 mod streams;
 mod update_rule;
 mod user_presence;
+mod writer_panics;

@@ -101,6 +101,14 @@ struct GlobalArgs {
         value_name = "N"
     )]
     max_clients_per_user: Option<usize>,
+    /// Push devices one user may register [default: 32].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_MAX_DEVICES_PER_USER",
+        value_name = "N"
+    )]
+    max_devices_per_user: Option<usize>,
     /// Largest request body accepted, in bytes [default: 65536].
     #[arg(long, global = true, env = "PRESENCE_MAX_BODY_BYTES", value_name = "N")]
     max_body_bytes: Option<usize>,
@@ -247,6 +255,7 @@ impl GlobalArgs {
             rate_limit,
             ip_rate_limit,
             max_clients_per_user,
+            max_devices_per_user,
             max_body_bytes,
             max_url_bytes,
             max_header_bytes,

@@ -40,6 +40,9 @@ pub struct Config {
     /// The most client records one user keeps; a new client beyond it
     /// replaces the least recently connected one.
     pub max_clients_per_user: usize,
+    /// The most push devices one user may register; past it, registering
+    /// a new device is refused (re-registering one the user has is not).
+    pub max_devices_per_user: usize,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// The longest request target (path and query) accepted, in bytes.
@@ -103,6 +106,7 @@ impl Default for Config {
                 per_secs: 60,
             },
             max_clients_per_user: 32,
+            max_devices_per_user: 32,
             max_body_bytes: 64 * 1024,
             max_url_bytes: 8 * 1024,
             max_header_bytes: 16 * 1024,
@@ -244,6 +248,7 @@ impl Config {
             )));
         }
         let counts = [
+            ("max_devices_per_user", self.max_devices_per_user),
             ("max_queues_per_user", self.max_queues_per_user),
             ("max_streams_per_user", self.max_streams_per_user),
             ("max_events_per_queue", self.max_events_per_queue),
@@ -351,6 +356,10 @@ mod tests {
             },
             Config {
                 max_connections: 0,
+                ..Config::default()
+            },
+            Config {
+                max_devices_per_user: 0,
                 ..Config::default()
             },
             Config {

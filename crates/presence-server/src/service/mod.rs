@@ -33,9 +33,10 @@ use crate::events::{EventSettings, Hub, Owner};
 use crate::keys;
 use crate::store::{DeviceKind, Notice, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
+use answers::{Span, Window};
 use model::{Account, KeyId};
 use model::{Directory, Realm, SharedRealm};
-use writer::{Command, UserRef, WriteError, Writer};
+use writer::{Change, Command, UserRef, WriteError, Writer};
 
 /// The settings the presence rules use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct RuleSettings {
     pub min_freq_secs: i64,
     /// The most client records per user.
     pub max_clients_per_user: usize,
+    /// The most push devices per user.
+    pub max_devices_per_user: usize,
     /// The default history window, in days.
     pub history_limit_days: i64,
     /// How often clients are told to report, in seconds.
@@ -59,6 +62,7 @@ impl RuleSettings {
             offline_threshold_secs: config.offline_threshold_secs,
             min_freq_secs: config.presence_update_min_freq_secs,
             max_clients_per_user: config.max_clients_per_user,
+            max_devices_per_user: config.max_devices_per_user,
             history_limit_days: config.history_limit_days,
             ping_interval_secs: config.ping_interval_secs,
         }
@@ -121,6 +125,9 @@ pub enum ServiceError {
     /// The push device to remove is not registered.
     #[error("Token does not exist")]
     TokenDoesNotExist,
+    /// The user has as many push devices as one may have (the limit).
+    #[error("Too many push devices (the limit is {0}); remove one first")]
+    TooManyDevices(usize),
     /// The change could not be made durable; nothing changed.
     #[error("The server could not save the change; try again")]
     Unavailable,
@@ -130,8 +137,11 @@ impl From<WriteError> for ServiceError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::TokenDoesNotExist => ServiceError::TokenDoesNotExist,
+            WriteError::TooManyDevices(limit) => ServiceError::TooManyDevices(limit),
             WriteError::UnknownUser => ServiceError::NoSuchUser,
-            WriteError::Store(_) | WriteError::Stopped => ServiceError::Unavailable,
+            WriteError::Store(_) | WriteError::Stopped | WriteError::Panicked => {
+                ServiceError::Unavailable
+            }
         }
     }
 }
@@ -263,13 +273,13 @@ impl Service {
         Ok(Caller { realm, who, is_bot })
     }
 
-    async fn send(&self, make: impl FnOnce(writer::Ack) -> Command) -> Result<(), ServiceError> {
+    async fn send(&self, change: Change) -> Result<(), ServiceError> {
         let (ack, done) = oneshot::channel();
         {
             let commands = self.commands.read();
             let sender = commands.as_ref().ok_or(ServiceError::Unavailable)?;
             sender
-                .send(make(ack))
+                .send(Command::Change(change, ack))
                 .map_err(|_| ServiceError::Unavailable)?;
         }
         done.await.map_err(|_| ServiceError::Unavailable)??;
@@ -291,12 +301,11 @@ impl Service {
         if !self.report_would_change(caller, &client, active, now) {
             return Ok(());
         }
-        self.send(|ack| Command::Report {
+        self.send(Change::Report {
             who: caller.who,
             client,
             active,
             now,
-            ack,
         })
         .await
     }
@@ -349,19 +358,14 @@ impl Service {
         Ok(presence)
     }
 
-    /// The earliest `last_connected_time` inside a history window of `days`,
-    /// or `None` when the window is empty (0 days or fewer).
-    fn window_start(&self, days: i64, now: i64) -> Option<i64> {
-        (days > 0).then(|| now.saturating_sub(days.saturating_mul(86_400)))
-    }
-
     /// Everyone's presence in the caller's realm, serialized.
     ///
     /// With `since > 0` (modern format only) just the users changed after
     /// that update id, found through the realm's change index with no time
     /// window; otherwise everyone with a report inside the history window
     /// (`days`, default from the settings), shared between readers until
-    /// the realm changes.
+    /// the realm changes (see [`answers`] for what is shared and why no
+    /// caller can make it be built for others again).
     pub fn realm_presence(
         &self,
         caller: &Caller,
@@ -388,16 +392,7 @@ impl Service {
         if let (Format::Modern, Some(since)) = (format, since.filter(|&s| s > 0)) {
             return Arc::new(changed_since(realm, since));
         }
-        let days = days.unwrap_or(self.rules.history_limit_days);
-        let Some(start) = self.window_start(days, now) else {
-            return SharedAnswer::empty();
-        };
-        let window = days.saturating_mul(86_400);
-        realm
-            .answers
-            .get_or_build(format, days, realm.version, now, || {
-                everyone_since(realm, format, start, window)
-            })
+        window_answer(realm, format, days, self.rules.history_limit_days, now)
     }
 
     /// The caller's own account.
@@ -434,13 +429,12 @@ impl Service {
             return Ok(());
         }
         let now = self.clock.now_secs();
-        self.send(|ack| Command::Settings {
+        self.send(Change::Settings {
             who: caller.who,
             client,
             presence_enabled,
             enable_offline_push_notifications,
             now,
-            ack,
         })
         .await
     }
@@ -453,12 +447,11 @@ impl Service {
         token: String,
         appid: Option<String>,
     ) -> Result<(), ServiceError> {
-        self.send(|ack| Command::AddDevice {
+        self.send(Change::AddDevice {
             who: caller.who,
             kind,
             token,
             appid,
-            ack,
         })
         .await
     }
@@ -470,11 +463,10 @@ impl Service {
         kind: DeviceKind,
         token: String,
     ) -> Result<(), ServiceError> {
-        self.send(|ack| Command::RemoveDevice {
+        self.send(Change::RemoveDevice {
             who: caller.who,
             kind,
             token,
-            ack,
         })
         .await
     }
@@ -503,55 +495,80 @@ fn changed_since(realm: &model::Realm, since: i64) -> SharedAnswer {
     }
 }
 
-/// Everyone with a report at or after `start`, and the last second at which
-/// all of them are still inside a window of `window` seconds.
-fn everyone_since(
-    realm: &model::Realm,
+/// The earliest `last_connected_time` inside a history window of `days`,
+/// or `None` when the window is empty (0 days or fewer). A window reaching
+/// back past the Unix epoch reaches to it: no stored time is earlier, so
+/// any number of days beyond is the same window.
+fn window_start(days: i64, now: i64) -> Option<i64> {
+    (days > 0).then(|| now.saturating_sub(days.saturating_mul(86_400)).max(0))
+}
+
+/// Everyone in a realm with a report inside a history window of `days`
+/// (`default_days` if not given) at `now`, shared through the realm's
+/// answers.
+fn window_answer(
+    realm: &Realm,
     format: Format,
-    start: i64,
-    window: i64,
-) -> (SharedAnswer, i64) {
-    let listed = realm
-        .users
-        .values()
-        .filter(|u| u.is_listed())
-        .filter_map(|u| Some((u, u.last_connected().filter(|&t| t >= start)?)));
-    let mut last = None;
-    let mut oldest = i64::MAX;
-    let mut note = |user: &model::UserEntry, seen: i64| {
-        last = Some(last.map_or(user.update_id, |l: i64| l.max(user.update_id)));
-        oldest = oldest.min(seen);
+    days: Option<i64>,
+    default_days: i64,
+    now: i64,
+) -> Arc<SharedAnswer> {
+    let days = days.unwrap_or(default_days);
+    let window = if days == default_days {
+        Window::Default
+    } else {
+        Window::Other
     };
+    let Some(start) = window_start(days, now) else {
+        return SharedAnswer::empty();
+    };
+    realm
+        .answers
+        .get_or_build(format, window, realm.version, start, || {
+            everyone_since(realm, format, start)
+        })
+}
+
+/// Everyone with a report at or after `start`, and the span of starts
+/// whose answer this also is.
+fn everyone_since(realm: &model::Realm, format: Format, start: i64) -> (SharedAnswer, Span) {
+    let mut span = Span::default();
+    let mut last = None;
+    let mut legacy = BTreeMap::new();
+    let mut modern = BTreeMap::new();
+    for user in realm.users.values().filter(|u| u.is_listed()) {
+        let Some(seen) = user.last_connected() else {
+            continue;
+        };
+        if seen < start {
+            span.leave_out(seen);
+            continue;
+        }
+        match format {
+            Format::Legacy => {
+                let Some(presence) = views::legacy(user) else {
+                    continue;
+                };
+                legacy.insert(user.account.email(), presence);
+            }
+            Format::Modern => {
+                modern.insert(user.account.id, views::modern(user));
+            }
+        }
+        span.keep(seen);
+        last = Some(last.map_or(user.update_id, |l: i64| l.max(user.update_id)));
+    }
     let presences = match format {
-        Format::Legacy => {
-            let mut out = BTreeMap::new();
-            for (user, seen) in listed {
-                if let Some(presence) = views::legacy(user) {
-                    note(user, seen);
-                    out.insert(user.account.email(), presence);
-                }
-            }
-            serde_json::to_vec(&out)
-        }
-        Format::Modern => {
-            let mut out = BTreeMap::new();
-            for (user, seen) in listed {
-                note(user, seen);
-                out.insert(user.account.id, views::modern(user));
-            }
-            serde_json::to_vec(&out)
-        }
+        Format::Legacy => serde_json::to_vec(&legacy),
+        Format::Modern => serde_json::to_vec(&modern),
     }
     .expect("presence serializes");
-    let valid_until = oldest.saturating_add(window);
-    (
-        SharedAnswer {
-            presences: Bytes::from(presences),
-            deflated: OnceLock::new(),
-            last_update_id: last,
-        },
-        valid_until,
-    )
+    let answer = SharedAnswer {
+        presences: Bytes::from(presences),
+        deflated: OnceLock::new(),
+        last_update_id: last,
+    };
+    (answer, span)
 }
 
 fn user_view(account: &Account) -> User {
@@ -590,7 +607,86 @@ pub fn iso8601(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::iso8601;
+    use proptest::prelude::*;
+
+    use super::model::{Account, ClientRecord, Realm};
+    use super::rules::Times;
+    use super::*;
+    use crate::store::{RealmRow, UserRow};
+
+    /// A realm whose user `i` last reported `seen[i]` days before `now`
+    /// (never, for `None`), each with update id `i + 1`.
+    fn realm(seen: &[Option<i64>], now: i64) -> Realm {
+        let mut realm = Realm::new(RealmRow {
+            id: 1,
+            string_id: "r".into(),
+            name: "r".into(),
+            presence_disabled: false,
+            deactivated: false,
+            date_created: 0,
+        });
+        for (i, days) in seen.iter().enumerate() {
+            let id = i as i64 + 1;
+            realm.put_account(Account::from(UserRow {
+                id,
+                realm_id: 1,
+                email: format!("u{id}@r.test"),
+                full_name: format!("U{id}"),
+                is_bot: false,
+                is_active: true,
+                date_joined: 0,
+                api_key_hash: [0; 32],
+                presence_enabled: true,
+                enable_offline_push_notifications: true,
+                push_devices: 0,
+            }));
+            if let Some(days) = days {
+                let times = Times {
+                    last_connected: now - days * 86_400 - id,
+                    last_active: None,
+                };
+                let record = ClientRecord::new(Arc::from("website"), times);
+                realm.put_presence(id, vec![record], id);
+            }
+        }
+        realm
+    }
+
+    proptest! {
+        /// Whatever windows are asked for, in whatever order, as time
+        /// passes and the realm changes, a shared answer has the bytes and
+        /// update id of the answer built afresh.
+        #[test]
+        fn shared_answers_are_the_answers_built_afresh(
+            seen in proptest::collection::vec(proptest::option::of(0i64..30), 1..12),
+            asks in proptest::collection::vec(
+                (any::<bool>(), proptest::option::of(-1i64..40), 0i64..200_000, 0usize..20),
+                1..60,
+            ),
+        ) {
+            let mut now = 1_800_000_000;
+            let mut realm = realm(&seen, now);
+            let mut next_id = seen.len() as i64 + 1;
+            for (modern, days, wait, touch) in asks {
+                now += wait;
+                if touch < seen.len() && wait % 3 == 0 {
+                    // Someone reports: the realm's version moves.
+                    let times = Times { last_connected: now, last_active: Some(now) };
+                    let record = ClientRecord::new(Arc::from("website"), times);
+                    realm.put_presence(touch as i64 + 1, vec![record], next_id);
+                    next_id += 1;
+                }
+                let format = if modern { Format::Modern } else { Format::Legacy };
+                let shared = window_answer(&realm, format, days, 14, now);
+                let fresh = match window_start(days.unwrap_or(14), now) {
+                    Some(start) => Arc::new(everyone_since(&realm, format, start).0),
+                    None => SharedAnswer::empty(),
+                };
+                prop_assert_eq!(&shared.presences, &fresh.presences);
+                prop_assert_eq!(shared.last_update_id, fresh.last_update_id);
+            }
+        }
+    }
 
     #[test]
     fn iso8601_formats_known_instants() {

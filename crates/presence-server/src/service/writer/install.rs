@@ -1,0 +1,298 @@
+//! Installing committed changes in memory, this node's batches and what
+//! others committed, and the presence events they make.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::super::model::{Account, ClientRecord, KeyId, KeyOwner, Realm};
+use super::super::rules::{Availability, Times, availability, comes_online, next_change};
+use super::super::views;
+use super::{Batch, UserRef, Writer};
+use crate::events::{Owner, PresenceChange, PresenceEvents};
+use crate::store::{DirectoryChanges, PresenceChanges, PresenceRow, StoreError};
+
+/// A presence event made under a realm's lock, published after it.
+pub(super) struct Produced {
+    realm_id: i64,
+    seq: u64,
+    change: PresenceChange,
+}
+
+impl Writer {
+    /// Installs a committed batch in memory and returns the events it makes.
+    pub(super) fn apply(&mut self, batch: &mut Batch) -> Vec<Produced> {
+        let now = self.clock.now_secs();
+        let mut produced = Vec::new();
+        for (who, staged) in batch.users.drain() {
+            if !staged.presence_changed && !staged.account_changed {
+                continue;
+            }
+            let Some(realm) = self.realm(who.realm_id) else {
+                continue;
+            };
+            let mut realm = realm.write();
+            if staged.account_changed {
+                realm.put_account(staged.account);
+            }
+            if staged.presence_changed {
+                realm.put_presence(who.user_id, staged.clients, staged.update_id);
+                produced.extend(self.transition(who, &mut realm, now, staged.came_online));
+            }
+        }
+        produced
+    }
+
+    /// Judges what others see of a user at `now` against what they were
+    /// last shown, schedules the next change, and describes the news, if
+    /// any, under the realm's next event number.
+    ///
+    /// News is a change of availability, or coming online by Zulip's rule.
+    /// Nothing is produced for a realm with presence disabled, nor for a
+    /// user who is not listed (deactivated, or a bot).
+    fn transition(
+        &mut self,
+        who: UserRef,
+        realm: &mut Realm,
+        now: i64,
+        came_online: bool,
+    ) -> Option<Produced> {
+        let threshold = self.rules.offline_threshold_secs;
+        let disabled = realm.row().presence_disabled;
+        let user = realm.users.get(&who.user_id)?;
+        let (active, connected) = (user.last_active(), user.last_connected());
+        let now_shown = availability(active, connected, now, threshold);
+        let before = if now_shown == Availability::Offline {
+            self.shown.remove(&who.user_id)
+        } else {
+            self.shown.insert(who.user_id, now_shown)
+        };
+        let news = came_online || now_shown != before.unwrap_or_default();
+        if let Some(at) = next_change(active, connected, now, threshold) {
+            self.deadlines.insert((at, who.realm_id, who.user_id));
+        }
+        if !news || disabled || !user.is_listed() {
+            return None;
+        }
+        let change = PresenceChange {
+            user_id: who.user_id,
+            email: user.account.email().to_owned(),
+            clients: views::legacy(user)
+                .map(|presence| presence.clients)
+                .unwrap_or_default(),
+            modern: views::modern(user),
+            server_timestamp: self.clock.now_f64(),
+        };
+        realm.event_seq += 1;
+        Some(Produced {
+            realm_id: who.realm_id,
+            seq: realm.event_seq,
+            change,
+        })
+    }
+
+    /// Produces the events of availability changes that are due by the
+    /// service clock: reports aging into idle or offline.
+    pub(super) fn publish_due_transitions(&mut self) {
+        let now = self.clock.now_secs();
+        let mut produced = Vec::new();
+        while let Some(&(at, realm_id, user_id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(realm) = self.realm(realm_id) else {
+                continue;
+            };
+            let mut realm = realm.write();
+            let who = UserRef { realm_id, user_id };
+            produced.extend(self.transition(who, &mut realm, now, false));
+        }
+        self.publish(produced);
+    }
+
+    /// Encodes each event once and hands it to the hub, in the order made.
+    pub(super) fn publish(&self, produced: Vec<Produced>) {
+        for Produced {
+            realm_id,
+            seq,
+            change,
+        } in produced
+        {
+            match PresenceEvents::encode(&change) {
+                Some(events) => self.hub.publish(realm_id, seq, &events),
+                None => tracing::error!(
+                    user_id = change.user_id,
+                    "a presence event could not be encoded"
+                ),
+            }
+        }
+    }
+
+    /// Installs what others wrote since the last look: realms and users
+    /// first (presence may belong to a user created a moment ago), then
+    /// each realm's presence changes.
+    pub(super) fn catch_up(&mut self) -> Result<(), StoreError> {
+        self.poll_directory()?;
+        for (realm_id, stored_last) in self.store.sequences()? {
+            let known = self.known_last_id(realm_id);
+            if stored_last <= known {
+                continue;
+            }
+            let changes = self.store.presence_changes(realm_id, known)?;
+            if !self.install_remote(realm_id, changes) {
+                // A user newer than the directory read above: read it again.
+                self.poll_directory()?;
+                let changes = self.store.presence_changes(realm_id, known)?;
+                if !self.install_remote(realm_id, changes) {
+                    tracing::error!(realm_id, "presence of users the store does not list");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs another writer's presence changes in a realm and publishes
+    /// their events. Returns false, installing nothing, if a changed user is
+    /// not known here yet (the directory is behind).
+    pub(super) fn install_remote(&mut self, realm_id: i64, changes: PresenceChanges) -> bool {
+        let Some(shared) = self.realm(realm_id) else {
+            return changes.users.is_empty();
+        };
+        let produced = {
+            let mut realm = shared.write();
+            if changes
+                .users
+                .iter()
+                .any(|(user_id, _)| realm.users.get(user_id).is_none())
+            {
+                return false;
+            }
+            self.changing_memory(|w| w.install_users(realm_id, &mut realm, changes))
+        };
+        self.publish(produced);
+        true
+    }
+
+    /// Installs the changed users' records in a realm whose lock the caller
+    /// holds; the events they make.
+    fn install_users(
+        &mut self,
+        realm_id: i64,
+        realm: &mut Realm,
+        changes: PresenceChanges,
+    ) -> Vec<Produced> {
+        let now = self.clock.now_secs();
+        let mut produced = Vec::new();
+        let mut users: Vec<(i64, i64, Vec<PresenceRow>)> = changes
+            .users
+            .into_iter()
+            .map(|(user_id, rows)| {
+                let update_id = rows.iter().map(|r| r.update_id).max().unwrap_or(0);
+                (update_id, user_id, rows)
+            })
+            .collect();
+        // The change index takes ids in increasing order.
+        users.sort_unstable_by_key(|&(update_id, user_id, _)| (update_id, user_id));
+        for (update_id, user_id, rows) in users {
+            let user = realm.users.get(&user_id).expect("checked above");
+            if update_id <= user.update_id {
+                continue;
+            }
+            let had_records = !user.clients.is_empty();
+            let previous_active = user.last_active();
+            let clients: Vec<ClientRecord> = rows
+                .into_iter()
+                .map(|row| {
+                    // Share the name string with the user's earlier record.
+                    let name = user
+                        .client(&row.client)
+                        .map_or_else(|| Arc::from(row.client.as_str()), |r| r.client.clone());
+                    let times = Times {
+                        last_connected: row.last_connected_time,
+                        last_active: row.last_active_time,
+                    };
+                    ClientRecord::new(name, times)
+                })
+                .collect();
+            let latest_active = clients.iter().filter_map(|r| r.times().last_active).max();
+            let came_online = comes_online(
+                had_records,
+                previous_active,
+                latest_active > previous_active,
+                latest_active.unwrap_or(now),
+                self.rules.offline_threshold_secs,
+                self.rules.ping_interval_secs,
+            );
+            realm.put_presence(user_id, clients, update_id);
+            let who = UserRef { realm_id, user_id };
+            produced.extend(self.transition(who, realm, now, came_online));
+        }
+        realm.last_update_id = realm.last_update_id.max(changes.last_update_id);
+        produced
+    }
+
+    /// Loads realms and users that changed in the store since the last look.
+    pub(super) fn poll_directory(&mut self) -> Result<(), crate::store::StoreError> {
+        let version = self.store.directory_version()?;
+        if version == self.directory_version {
+            return Ok(());
+        }
+        let changes = self.store.directory_changes(self.directory_version)?;
+        self.changing_memory(|w| w.install_directory(changes));
+        Ok(())
+    }
+
+    /// Installs changed realms and users.
+    fn install_directory(&mut self, changes: DirectoryChanges) {
+        for row in changes.realms {
+            if row.deactivated {
+                // Nobody of it can poll any more; free its queues now.
+                self.hub.drop_realm(row.id);
+            }
+            let existing = self.realm(row.id);
+            match existing {
+                Some(realm) => realm.write().set_row(row),
+                None => {
+                    let id = row.id;
+                    self.directory
+                        .write()
+                        .realms
+                        .insert(id, Arc::new(RwLock::new(Realm::new(row))));
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        let mut changed = HashSet::new();
+        for row in changes.users {
+            let Some(realm) = self.realm(row.realm_id) else {
+                continue;
+            };
+            if !row.is_active {
+                self.hub.drop_owner(Owner::User(row.id));
+            }
+            if let Some(owner) = KeyOwner::new(row.realm_id, row.id) {
+                keys.push((KeyId::of(&row.api_key_hash), owner));
+            }
+            changed.insert(row.id);
+            realm.write().put_account(Account::from(row));
+        }
+        if !changed.is_empty() {
+            // Accounts do not keep their key, so drop every key of the
+            // changed users and put the current ones back: a reset key stops
+            // working here. Admin changes are rare; one pass is cheap enough.
+            let mut directory = self.directory.write();
+            directory
+                .keys
+                .retain(|_, owner| !changed.contains(&owner.user_id()));
+            directory.keys.extend(keys);
+        }
+        tracing::debug!(
+            from = self.directory_version,
+            to = changes.version,
+            "loaded directory changes"
+        );
+        self.directory_version = changes.version;
+    }
+}

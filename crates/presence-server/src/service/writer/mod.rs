@@ -1,0 +1,557 @@
+//! The writer thread: the only place that changes state.
+//!
+//! Requests that would change something send a [`Command`] here. The thread
+//! takes every command waiting (group commit), evaluates each against the
+//! current state plus the batch's own earlier effects, writes the resulting
+//! mutations in one transaction, and only then applies them to memory and
+//! acknowledges. So: update ids are assigned by one thread and never skip or
+//! repeat; readers never see a change that is not yet durable; and a failed
+//! commit leaves memory exactly as it was.
+//!
+//! Others write to the store too: the admin command, and other server nodes
+//! sharing a PostgreSQL database. Between batches (at most every
+//! `directory_poll_ms`, and at once when the store's subscription says so)
+//! the thread asks the store what changed since it last looked, realms and
+//! users by directory version, presence by each realm's update id, and
+//! installs just that.
+//!
+//! Update ids never leave a gap for an incremental reader, on any node: a
+//! batch starts by locking the sequences of its realms in the store, and if
+//! the store is ahead of memory (another node wrote), the thread first
+//! installs what it missed, under that lock. So memory always holds a
+//! realm's state as of some update id, every change up to it and none
+//! after, and the ids this node takes continue the stored sequence.
+//!
+//! Presence events are produced here too, at the one point where a change
+//! becomes visible: after commit, while the batch is applied to memory. The
+//! thread remembers for each user what others were last shown (active, idle
+//! or offline) and when that will change by itself (a report ages past the
+//! offline threshold); on every turn of its loop it looks at the changes
+//! that are due by the service clock. So idle and offline are noticed by
+//! the server within `directory_poll_ms` of the threshold, without waiting
+//! for anyone's poll, and a test moves the clock instead of sleeping.
+//! Events are handed to the hub before the batch is acknowledged, so a
+//! client whose report was acknowledged finds its event already queued.
+//!
+//! Changes another node committed are installed here as well and produce
+//! this node's events through the same path.
+//!
+//! **Panics.** Without a boundary, a panic here (a bug, in this code or in
+//! a store) would end the thread, and every write after it would be
+//! refused until a restart, with nothing said. Each step of the loop runs
+//! under `catch_unwind` instead, and what follows a panic depends on
+//! whether memory was being changed when it hit.
+//!
+//! - While a batch is evaluated or committed, memory is not touched: the
+//!   batch is staged apart, and only the store is written. The panic is
+//!   logged at error level with its message, the store's open batch is
+//!   ended, and memory is brought to what the store holds by the same
+//!   catch-up that installs other nodes' changes: a commit whose outcome
+//!   is unknown (the panic came inside `commit_batch`, perhaps after the
+//!   database committed) is installed if it went through, and nothing is
+//!   if not. Only then is every change of the batch answered
+//!   [`WriteError::Panicked`] (503), so a client that is refused already
+//!   reads what the store has. The loop then takes the next batch. A panic
+//!   between batches (publishing idle and offline, dropping queues,
+//!   looking for others' changes) is logged and the loop goes on the same
+//!   way.
+//! - While memory is changed (a committed batch applied, or others'
+//!   changes installed), the process exits with status
+//!   [`EXIT_MEMORY_UNKNOWN`] after an error line that says why, for the
+//!   supervisor to restart it. Re-reading the realms' changes from the
+//!   store is not sound there: catch-up installs only users whose update
+//!   id memory lacks and trusts the realm's last update id, and an
+//!   interrupted apply may have advanced either while leaving other users,
+//!   the change index or the account of the same batch behind. Memory may
+//!   then hold a state that no code path expects, and serving from it
+//!   would show readers what the store does not hold. The store is right
+//!   (the batch committed, its clients were not yet told), and starting
+//!   again loads memory from it by the one path that assumes nothing:
+//!   the start-up load. Event queues are lost with the process, and their
+//!   clients register again, as after any restart.
+
+use std::any::Any;
+use std::collections::{BTreeSet, HashMap};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use super::RuleSettings;
+use super::model::{Directory, SharedRealm};
+use super::rules::{Availability, availability, next_change};
+use crate::clock::SharedClock;
+use crate::events::Hub;
+use crate::store::{DeviceKind, Store, StoreError};
+
+mod batch;
+mod builder;
+mod install;
+
+use batch::Batch;
+pub use builder::DirectoryBuilder;
+
+/// How many commands one transaction takes at most.
+const MAX_BATCH: usize = 4096;
+
+/// How often expired event queues are looked for.
+const QUEUE_SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a write was not made.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum WriteError {
+    /// The store refused or failed; nothing was changed.
+    #[error("the store failed: {0}")]
+    Store(String),
+    /// The device token to remove is not registered for this user.
+    #[error("Token does not exist")]
+    TokenDoesNotExist,
+    /// The user has as many push devices as one may have (the limit).
+    #[error("too many push devices (the limit is {0})")]
+    TooManyDevices(usize),
+    /// The user or realm is gone.
+    #[error("unknown user")]
+    UnknownUser,
+    /// The writer thread has stopped (the server is shutting down).
+    #[error("the server is shutting down")]
+    Stopped,
+    /// The writer panicked while it held this change's batch: the batch is
+    /// refused, and memory shows what the store holds.
+    #[error("the writer failed on this batch")]
+    Panicked,
+}
+
+/// The sending half of a command's acknowledgement.
+pub type Ack = oneshot::Sender<Result<(), WriteError>>;
+
+/// A change asked of the writer.
+pub enum Change {
+    /// A presence report (SPEC.md §3).
+    Report {
+        /// Who reports.
+        who: UserRef,
+        /// From which client.
+        client: Arc<str>,
+        /// Active (else idle).
+        active: bool,
+        /// The server's time of the report.
+        now: i64,
+    },
+    /// A change of the caller's settings.
+    Settings {
+        /// Whose settings.
+        who: UserRef,
+        /// The client that asked (presence on records the user active on it).
+        client: Arc<str>,
+        /// New `presence_enabled`, if given.
+        presence_enabled: Option<bool>,
+        /// New `enable_offline_push_notifications`, if given.
+        enable_offline_push_notifications: Option<bool>,
+        /// The server's time of the request.
+        now: i64,
+    },
+    /// Register a push device.
+    AddDevice {
+        /// The owner.
+        who: UserRef,
+        /// APNs or FCM.
+        kind: DeviceKind,
+        /// The token.
+        token: String,
+        /// The app id (APNs).
+        appid: Option<String>,
+    },
+    /// Remove a push device.
+    RemoveDevice {
+        /// The owner.
+        who: UserRef,
+        /// APNs or FCM.
+        kind: DeviceKind,
+        /// The token.
+        token: String,
+    },
+}
+
+impl Change {
+    /// The user the change is made for.
+    fn who(&self) -> UserRef {
+        match self {
+            Change::Report { who, .. }
+            | Change::Settings { who, .. }
+            | Change::AddDevice { who, .. }
+            | Change::RemoveDevice { who, .. } => *who,
+        }
+    }
+}
+
+/// What the writer is sent.
+pub enum Command {
+    /// A change, and where its outcome goes.
+    Change(Change, Ack),
+    /// Someone else wrote to the store: look for changes now.
+    CatchUp,
+}
+
+/// A user, with the realm it lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserRef {
+    /// The realm's id.
+    pub realm_id: i64,
+    /// The user's id.
+    pub user_id: i64,
+}
+
+/// The thread's state.
+pub struct Writer {
+    store: Box<dyn Store>,
+    directory: Arc<RwLock<Directory>>,
+    rules: RuleSettings,
+    directory_version: i64,
+    poll_every: Duration,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+    /// What others were last shown of each user with presence (by an
+    /// event, or as the state was when the server started); a change is
+    /// news when it differs. Absent means offline.
+    shown: HashMap<i64, Availability>,
+    /// When each user's availability changes by itself next:
+    /// (Unix second, realm id, user id). Entries made stale by a later
+    /// report are harmless: a due entry is judged again from the state.
+    deadlines: BTreeSet<(i64, i64, i64)>,
+    /// The last look at the store failed (logged once, until it answers).
+    store_failing: bool,
+    /// Memory is being changed: a panic now leaves it unknown.
+    changing_memory: bool,
+}
+
+impl Writer {
+    /// A writer over `store`, whose snapshot at `directory_version` built
+    /// `directory`, producing events into `hub`. What every user is shown
+    /// as now is taken as known, so starting produces no events.
+    pub fn new(
+        store: Box<dyn Store>,
+        directory: Arc<RwLock<Directory>>,
+        rules: RuleSettings,
+        directory_version: i64,
+        poll_every: Duration,
+        hub: Arc<Hub>,
+        clock: SharedClock,
+    ) -> Self {
+        let now = clock.now_secs();
+        let threshold = rules.offline_threshold_secs;
+        let mut shown = HashMap::new();
+        let mut deadlines = BTreeSet::new();
+        for (&realm_id, realm) in &directory.read().realms {
+            for user in realm.read().users.values() {
+                let (active, connected) = (user.last_active(), user.last_connected());
+                let now_shown = availability(active, connected, now, threshold);
+                if now_shown != Availability::Offline {
+                    shown.insert(user.account.id, now_shown);
+                }
+                if let Some(at) = next_change(active, connected, now, threshold) {
+                    deadlines.insert((at, realm_id, user.account.id));
+                }
+            }
+        }
+        Writer {
+            store,
+            directory,
+            rules,
+            directory_version,
+            poll_every,
+            hub,
+            clock,
+            shown,
+            deadlines,
+            store_failing: false,
+            changing_memory: false,
+        }
+    }
+
+    /// Runs until every sender of `commands` is gone.
+    pub fn run(mut self, commands: Receiver<Command>) {
+        let mut last_poll = Instant::now();
+        let mut last_sweep = Instant::now();
+        loop {
+            let wait = self.poll_every.saturating_sub(last_poll.elapsed());
+            let mut catch_up = false;
+            match commands.recv_timeout(wait) {
+                Ok(first) => {
+                    let mut batch = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(command) = next {
+                        match command {
+                            Command::CatchUp => catch_up = true,
+                            Command::Change(change, ack) => batch.push((change, ack)),
+                        }
+                        next = if batch.len() < MAX_BATCH {
+                            commands.try_recv().ok()
+                        } else {
+                            None
+                        };
+                    }
+                    if !batch.is_empty() {
+                        self.process(batch);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.guarded("publishing idle and offline", Self::publish_due_transitions);
+            if last_sweep.elapsed() >= QUEUE_SWEEP_EVERY {
+                self.guarded("dropping expired queues", |w| w.hub.sweep());
+                last_sweep = Instant::now();
+            }
+            if catch_up || last_poll.elapsed() >= self.poll_every {
+                if let Some(looked) = self.guarded("looking for changes by others", Self::catch_up)
+                {
+                    self.note_store_health(looked.as_ref().err());
+                }
+                last_poll = Instant::now();
+            }
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    /// Runs one step of the loop and catches a panic in it; see the
+    /// module's documentation for what follows one.
+    fn guarded<T>(&mut self, step: &str, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
+        // Unwind safety: what `f` leaves half done is the batch it built
+        // (dropped with it), the store's open batch (ended below), what
+        // the writer remembers of the events it made (at worst an event is
+        // not sent), and memory of the store's data, which is never changed
+        // without `changing_memory` set.
+        match panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(out) => Some(out),
+            Err(payload) => {
+                self.recover(step, &panic_message(payload.as_ref()));
+                None
+            }
+        }
+    }
+
+    /// After a panic in `step`: if memory was being changed, exits (see
+    /// the module's documentation); else ends whatever batch the store had
+    /// open and reads what the store holds, so that memory equals it
+    /// whether or not a commit went through.
+    fn recover(&mut self, step: &str, message: &str) {
+        if self.changing_memory {
+            exit_with_memory_unknown(step, message);
+        }
+        tracing::error!(
+            step,
+            panic = message,
+            "the writer panicked; what it was doing is refused, and it goes on"
+        );
+        let looked = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.store.abort_batch();
+            self.catch_up()
+        }));
+        match looked {
+            Ok(looked) => self.note_store_health(looked.as_ref().err()),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                if self.changing_memory {
+                    exit_with_memory_unknown("catching up after a panic", &message);
+                }
+                // Memory is as it was: the next look at the store installs
+                // whatever the failed step committed.
+                tracing::error!(
+                    panic = message,
+                    "the writer panicked again reading the store; it tries again later"
+                );
+            }
+        }
+    }
+
+    /// Runs `f`, which changes memory, marked as doing so: a panic inside
+    /// it leaves memory neither as it was nor as the store has it.
+    fn changing_memory<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.changing_memory = true;
+        let out = f(self);
+        self.changing_memory = false;
+        out
+    }
+
+    /// Logs the store going away and coming back, once each: while it is
+    /// away, writes are refused and changes by others are not seen.
+    fn note_store_health(&mut self, failure: Option<&StoreError>) {
+        match (failure, self.store_failing) {
+            (Some(e), false) => {
+                tracing::error!(error = %e, "the store fails; refusing writes and retrying");
+                self.store_failing = true;
+            }
+            (None, true) => {
+                tracing::info!("the store answers again; caught up");
+                self.store_failing = false;
+            }
+            _ => {}
+        }
+    }
+
+    fn realm(&self, realm_id: i64) -> Option<SharedRealm> {
+        self.directory.read().realms.get(&realm_id).cloned()
+    }
+
+    /// Evaluates a batch, commits it, applies it, and answers every
+    /// change: each with its outcome, or all with [`WriteError::Panicked`]
+    /// if a panic stopped the batch (answered once memory equals the store
+    /// again).
+    fn process(&mut self, batch: Vec<(Change, Ack)>) {
+        let (changes, acks): (Vec<Change>, Vec<Ack>) = batch.into_iter().unzip();
+        let outcomes = self
+            .guarded("processing a batch", |w| w.run_batch(changes))
+            .unwrap_or_else(|| vec![Err(WriteError::Panicked); acks.len()]);
+        for (ack, outcome) in acks.into_iter().zip(outcomes) {
+            let _ = ack.send(outcome);
+        }
+    }
+
+    /// Evaluates, commits and applies a batch; each change's outcome.
+    fn run_batch(&mut self, changes: Vec<Change>) -> Vec<Result<(), WriteError>> {
+        let mut realms: Vec<i64> = changes.iter().map(|c| c.who().realm_id).collect();
+        realms.sort_unstable();
+        realms.dedup();
+        if let Err(e) = self.begin(&realms) {
+            // Logged once per outage (by `note_store_health`), not per batch.
+            self.note_store_health(Some(&e));
+            return vec![Err(WriteError::Store(e.to_string())); changes.len()];
+        }
+        let mut batch = Batch::default();
+        let outcomes: Vec<Result<(), WriteError>> = changes
+            .into_iter()
+            .map(|change| self.evaluate(&mut batch, change))
+            .collect();
+        let started = Instant::now();
+        let committed = if batch.mutations.is_empty() {
+            self.store.abort_batch();
+            Ok(())
+        } else {
+            let sequences: Vec<(i64, i64)> = batch
+                .last_ids
+                .iter()
+                .filter(|&(realm, &last)| batch.first_ids.get(realm) != Some(&last))
+                .map(|(&realm, &last)| (realm, last))
+                .collect();
+            self.store.commit_batch(&batch.mutations, &sequences)
+        };
+        tracing::debug!(
+            commands = outcomes.len(),
+            mutations = batch.mutations.len(),
+            commit_micros = started.elapsed().as_micros() as u64,
+            "batch"
+        );
+        match committed {
+            Ok(()) => {
+                let produced = self.changing_memory(|w| w.apply(&mut batch));
+                self.publish(produced);
+                outcomes
+            }
+            Err(e) => {
+                // If the commit's outcome is unknown (the connection broke
+                // while committing), the next look at the store installs
+                // whatever did commit.
+                tracing::error!(error = %e, "commit failed; the batch is refused");
+                let failure = WriteError::Store(e.to_string());
+                outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.and(Err(failure.clone())))
+                    .collect()
+            }
+        }
+    }
+
+    /// Opens a batch over `realms` and brings them up to the store's state
+    /// under the batch's lock. Users another node created a moment ago may
+    /// not be known yet; then the batch is given up, the directory read, and
+    /// the batch started again.
+    fn begin(&mut self, realms: &[i64]) -> Result<(), StoreError> {
+        for attempt in 0.. {
+            let stored = self.store.begin_batch(realms)?;
+            let mut missing_users = false;
+            for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
+                let known = self.known_last_id(realm_id);
+                if stored_last <= known {
+                    continue;
+                }
+                let changes = match self.store.presence_changes(realm_id, known) {
+                    Ok(changes) => changes,
+                    Err(e) => {
+                        self.store.abort_batch();
+                        return Err(e);
+                    }
+                };
+                if !self.install_remote(realm_id, changes) {
+                    missing_users = true;
+                    break;
+                }
+            }
+            if !missing_users {
+                return Ok(());
+            }
+            self.store.abort_batch();
+            if attempt > 0 {
+                // The directory was just read; the store is inconsistent.
+                return Err(StoreError::Unavailable(
+                    "presence records of users the store does not list".to_owned(),
+                ));
+            }
+            self.poll_directory()?;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// This node's last update id of a realm (0 for a realm it does not know).
+    fn known_last_id(&self, realm_id: i64) -> i64 {
+        self.realm(realm_id)
+            .map_or(0, |realm| realm.read().last_update_id)
+    }
+}
+
+/// The exit status when a panic left memory unknown: 70, `EX_SOFTWARE`
+/// (an internal error), for the supervisor to restart the server.
+pub const EXIT_MEMORY_UNKNOWN: i32 = 70;
+
+/// Exits the process after a panic while memory was being changed, saying
+/// so in the log first.
+fn exit_with_memory_unknown(step: &str, message: &str) -> ! {
+    tracing::error!(
+        step,
+        panic = message,
+        status = EXIT_MEMORY_UNKNOWN,
+        "the writer panicked while changing memory, which may no longer match the store; \
+         exiting, so that a restart loads memory from the store"
+    );
+    crate::log_writer::flush();
+    std::process::exit(EXIT_MEMORY_UNKNOWN)
+}
+
+/// The message a panic was raised with.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_messages_are_read_from_either_payload() {
+        let literal = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(panic_message(literal.as_ref()), "plain");
+        let formatted = std::panic::catch_unwind(|| panic!("{} {}", "made", 1)).unwrap_err();
+        assert_eq!(panic_message(formatted.as_ref()), "made 1");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(7)).unwrap_err();
+        assert_eq!(panic_message(other.as_ref()), "(a panic without a message)");
+    }
+}
