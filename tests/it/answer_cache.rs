@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use presence_server::service::{Caller, Format};
+use presence_server::service::{Caller, Format, Reader};
 use presence_tests::{TestServer, User};
 
 const DAY: i64 = 86_400;
@@ -59,8 +59,8 @@ async fn other_windows_never_push_out_the_default_answer() {
     let server = TestServer::start().await;
     let (users, caller) = spread_realm(&server, 1).await;
     let service = server.service();
-    let legacy = service.realm_presence(&caller, Format::Legacy, None, None);
-    let modern = service.realm_presence(&caller, Format::Modern, None, None);
+    let legacy = service.realm_presence(Reader::User(&caller), Format::Legacy, None, None);
+    let modern = service.realm_presence(Reader::User(&caller), Format::Modern, None, None);
     // Another user asks for every window from 1 to 40 days, twice over,
     // and gets each window's own answer.
     for days in (1..=40).chain(1..=40) {
@@ -76,8 +76,8 @@ async fn other_windows_never_push_out_the_default_answer() {
             "{days} days"
         );
     }
-    let legacy_again = service.realm_presence(&caller, Format::Legacy, None, None);
-    let modern_again = service.realm_presence(&caller, Format::Modern, None, None);
+    let legacy_again = service.realm_presence(Reader::User(&caller), Format::Legacy, None, None);
+    let modern_again = service.realm_presence(Reader::User(&caller), Format::Modern, None, None);
     assert!(
         Arc::ptr_eq(&legacy, &legacy_again),
         "the default legacy answer was built again"
@@ -94,7 +94,9 @@ async fn windows_that_give_the_same_answer_share_it() {
     // Reports 0, 2, 4, ... 18 days ago.
     let (_users, caller) = spread_realm(&server, 2).await;
     let service = server.service();
-    let answer = |days: Option<i64>| service.realm_presence(&caller, Format::Modern, None, days);
+    let answer = |days: Option<i64>| {
+        service.realm_presence(Reader::User(&caller), Format::Modern, None, days)
+    };
     // 2 and 3 days reach the same reports; 4 days one more.
     let two = answer(Some(2));
     assert!(Arc::ptr_eq(&two, &answer(Some(3))));

@@ -332,13 +332,14 @@ async fn unknown_paths_and_wrong_methods() {
     assert_eq!(answer.body["allowed_methods"], serde_json::json!(["POST"]));
     assert_eq!(answer.header("allow"), Some("POST"));
 
+    // Pages' browsers may also ask what a read endpoint allows.
     let answer = server
         .send(server.request(Method::PUT, &alice, "/realm/presence"))
         .await;
     assert_eq!(answer.status, 405);
     assert_eq!(
         answer.body["allowed_methods"],
-        serde_json::json!(["GET", "HEAD"])
+        serde_json::json!(["GET", "HEAD", "OPTIONS"])
     );
 }
 

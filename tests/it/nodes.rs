@@ -386,21 +386,33 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
 
 /// A TCP relay to PostgreSQL that a test can cut: the database "goes away"
 /// for the node behind it, as on a network or server failure.
+///
+/// It runs on a runtime of its own: a node's store blocks its caller, and a
+/// test that stops a node (which waits for its writer) on the test's own
+/// runtime must not stall the relay the writer's last queries go through.
 struct Relay {
     address: std::net::SocketAddr,
     cut: Arc<std::sync::atomic::AtomicBool>,
     links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
     accept: tokio::task::JoinHandle<()>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Relay {
     async fn to(upstream: String) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let address = listener.local_addr().unwrap();
         let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let links = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (is_cut, open_links) = (cut.clone(), links.clone());
-        let accept = tokio::spawn(async move {
+        let accept = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
                     continue; // dropped: the connection is refused
@@ -419,6 +431,7 @@ impl Relay {
             cut,
             links,
             accept,
+            runtime: Some(runtime),
         }
     }
 
@@ -440,6 +453,9 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.cut();
         self.accept.abort();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

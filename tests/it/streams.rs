@@ -85,7 +85,7 @@ async fn a_reader_too_slow_to_finish_is_cut_off_at_the_hard_deadline() {
     // Then the rest, quickly: what the server had written before it closed
     // the connection, and no more.
     let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+    tokio::time::timeout(presence_tests::PATIENCE, stream.read_to_end(&mut rest))
         .await
         .expect("the connection ends")
         .ok();

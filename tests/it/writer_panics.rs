@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use presence_server::clock::ManualClock;
 use presence_server::store::{
-    DeviceKind, DirectoryChanges, Dump, Loaded, Mutation, NewUser, Notice, PresenceChanges,
-    RealmRow, Store, StoreError, UserRow,
+    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey, NewUser,
+    NodeRow, Notice, PresenceChanges, RealmRow, Store, StoreError, UserRow,
 };
 use presence_tests::{Backing, Options, START, TestServer, User};
 use serde_json::Value;
@@ -103,6 +103,32 @@ impl Store for Panicky {
         since: i64,
     ) -> Result<PresenceChanges, StoreError> {
         self.inner.presence_changes(realm_id, since)
+    }
+    fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
+        self.inner.create_embed_key(key)
+    }
+    fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError> {
+        self.inner.list_embed_keys(realm)
+    }
+    fn revoke_embed_key(
+        &mut self,
+        realm: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<EmbedKeyRow, StoreError> {
+        self.inner.revoke_embed_key(realm, name, now)
+    }
+    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+        self.inner.record_embed_key_use(uses)
+    }
+    fn report_node(&mut self, node: &NodeRow, forget_before: i64) -> Result<(), StoreError> {
+        self.inner.report_node(node, forget_before)
+    }
+    fn remove_node(&mut self, id: &str) -> Result<(), StoreError> {
+        self.inner.remove_node(id)
+    }
+    fn nodes(&mut self) -> Result<Vec<NodeRow>, StoreError> {
+        self.inner.nodes()
     }
     fn directory_version(&mut self) -> Result<i64, StoreError> {
         self.inner.directory_version()

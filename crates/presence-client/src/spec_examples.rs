@@ -109,8 +109,19 @@ fn every_spec_example_round_trips_through_the_wire_types() {
                     Err(e) => failures.push(format!("{method} {path} {status}: {e}")),
                 }
             }
+            // The web embed's files and browsers' preflights answer no JSON.
+            let answers_json = operation["responses"]
+                .as_object()
+                .expect("responses")
+                .iter()
+                .filter(|(status, _)| status.starts_with('2'))
+                .any(|(_, response)| {
+                    let content = &response["content"];
+                    content.get("application/json").is_some()
+                        || content.get("text/event-stream").is_some()
+                });
             assert!(
-                has_success_example,
+                has_success_example || !answers_json,
                 "{method} {path} has no success example"
             );
         }

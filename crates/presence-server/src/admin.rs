@@ -1,14 +1,21 @@
 //! What the admin commands do: create and change realms and users, with
 //! input checked before anything is written.
 //!
-//! They write to the store directly, also while a server runs on it; the
+//! They write to the store directly, also while servers run on it; a
 //! server notices through the store's directory version (see
-//! `service::writer`).
+//! `service::writer`). A command that changed something then waits until
+//! every running server has installed its change ([`wait_until_applied`]),
+//! so that it holds from the next request any of them receives: a key just
+//! printed works at once, and a revoked one is refused at once.
+
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
 use crate::keys;
-use crate::store::{NewUser, RealmRow, Store, StoreError, UserRow};
+use crate::service::embed;
+use crate::service::writer::NODE_GONE_AFTER_SECS;
+use crate::store::{EmbedKeyRow, NewEmbedKey, NewUser, RealmRow, Store, StoreError, UserRow};
 
 /// Why an admin command failed.
 #[derive(Debug, Error)]
@@ -108,6 +115,92 @@ pub fn reset_key(store: &mut dyn Store, realm: &str, email: &str) -> Result<Stri
     Ok(key)
 }
 
+/// Checks an embed key's name: 1-40 letters, digits, dashes, dots and
+/// underscores (it names the key in commands and logs).
+pub fn validate_key_name(name: &str) -> Result<(), AdminError> {
+    let ok = (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "invalid embed key name {name:?}: use 1-40 letters, digits, dashes, dots and underscores"
+        )))
+    }
+}
+
+/// The most origins one embed key may list.
+pub const MAX_ORIGINS_PER_KEY: usize = 32;
+
+/// Creates an embed key for the pages on `origins` and returns it with the
+/// key itself (shown only now).
+pub fn create_embed_key(
+    store: &mut dyn Store,
+    realm: &str,
+    name: &str,
+    origins: &[String],
+    now: i64,
+) -> Result<(EmbedKeyRow, String), AdminError> {
+    validate_key_name(name)?;
+    if origins.is_empty() || origins.len() > MAX_ORIGINS_PER_KEY {
+        return Err(AdminError::Invalid(format!(
+            "an embed key needs 1 to {MAX_ORIGINS_PER_KEY} origins (--origin https://intranet.example.com)"
+        )));
+    }
+    let mut normal = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let origin =
+            embed::normalize_origin(origin).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        if !normal.contains(&origin) {
+            normal.push(origin);
+        }
+    }
+    let key = embed::generate_key();
+    let row = store.create_embed_key(&NewEmbedKey {
+        realm,
+        name,
+        key_hash: keys::hash(&key),
+        origins: &normal,
+        now,
+    })?;
+    Ok((row, key))
+}
+
+/// The longest an admin command waits for running servers to install its
+/// change.
+pub const APPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// How often an admin command looks at the nodes' reports while it waits.
+const APPLY_POLL: Duration = Duration::from_millis(5);
+
+/// Waits, at most `limit`, until every server node that is alive (it
+/// reported within [`NODE_GONE_AFTER_SECS`] of `now`) has installed the
+/// store's current directory version. Returns the ids of the nodes that
+/// had not when the time ran out (none when all did, or none run).
+pub fn wait_until_applied(
+    store: &mut dyn Store,
+    now: impl Fn() -> i64,
+    limit: Duration,
+) -> Result<Vec<String>, AdminError> {
+    let version = store.directory_version()?;
+    let deadline = Instant::now() + limit;
+    loop {
+        let live_since = now() - NODE_GONE_AFTER_SECS;
+        let lagging: Vec<String> = store
+            .nodes()?
+            .into_iter()
+            .filter(|node| node.seen_at >= live_since && node.directory_version < version)
+            .map(|node| node.id)
+            .collect();
+        if lagging.is_empty() || Instant::now() >= deadline {
+            return Ok(lagging);
+        }
+        std::thread::sleep(APPLY_POLL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +218,9 @@ mod tests {
         assert!(validate_name("Alice").is_ok());
         assert!(validate_name(" ").is_err());
         assert!(validate_name("a\u{7}").is_err());
+        assert!(validate_key_name("intranet-2026_v1.0").is_ok());
+        assert!(validate_key_name("").is_err());
+        assert!(validate_key_name("a b").is_err());
+        assert!(validate_key_name(&"x".repeat(41)).is_err());
     }
 }

@@ -93,6 +93,14 @@ struct GlobalArgs {
         value_name = "RULE"
     )]
     ip_rate_limit: Option<RateLimit>,
+    /// Limit per embed key, shared by every page using it, `REQUESTS/SECONDS` or `off` [default: 6000/60].
+    #[arg(
+        long,
+        global = true,
+        env = "PRESENCE_EMBED_RATE_LIMIT",
+        value_name = "RULE"
+    )]
+    embed_rate_limit: Option<RateLimit>,
     /// Client records kept per user [default: 32].
     #[arg(
         long,
@@ -254,6 +262,7 @@ impl GlobalArgs {
             history_limit_days,
             rate_limit,
             ip_rate_limit,
+            embed_rate_limit,
             max_clients_per_user,
             max_devices_per_user,
             max_body_bytes,
@@ -288,6 +297,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage embed keys: read-only keys for web pages (see README).
+    #[command(subcommand)]
+    EmbedKey(EmbedKeyCommand),
     /// Print the OpenAPI document of the API (JSON) on standard output.
     Openapi,
     /// Bring the database's schema up to date and exit (every start does
@@ -373,6 +385,38 @@ enum UserCommand {
     ResetKey(UserRef),
 }
 
+#[derive(Debug, Subcommand)]
+enum EmbedKeyCommand {
+    /// Create a key for the pages on the given origins and print it.
+    Create {
+        /// The realm's id.
+        #[arg(long)]
+        realm: String,
+        /// The key's name (unique among the realm's keys).
+        #[arg(long)]
+        name: String,
+        /// An origin whose pages may use the key, e.g.
+        /// `https://intranet.example.com` (repeat for more).
+        #[arg(long = "origin", value_name = "ORIGIN", required = true)]
+        origins: Vec<String>,
+    },
+    /// List a realm's keys (never the keys themselves), tab-separated.
+    List {
+        /// The realm's id.
+        #[arg(long)]
+        realm: String,
+    },
+    /// Revoke a key: pages using it stop working at once.
+    Revoke {
+        /// The realm's id.
+        #[arg(long)]
+        realm: String,
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -402,6 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve_command(config),
         Command::Realm(command) => realm_command(&config, command),
         Command::User(command) => user_command(&config, command),
+        Command::EmbedKey(command) => embed_key_command(&config, command),
         Command::Openapi => {
             print!("{}", crate::openapi::document_json());
             Ok(())
@@ -576,7 +621,9 @@ fn import_command(config: &Config, file: &std::path::Path) -> anyhow::Result<()>
         transfer::read_dump(std::io::BufReader::new(opened))
             .with_context(|| format!("{} is not a valid dump", file.display()))?
     };
-    open_store(config)?.import(&dump)?;
+    let mut store = open_store(config)?;
+    store.import(&dump)?;
+    applied(store.as_mut())?;
     eprintln!(
         "imported {} realms, {} users, {} presence records, {} devices",
         dump.realms.len(),
@@ -591,15 +638,33 @@ fn now() -> i64 {
     SystemClock.now_secs()
 }
 
+/// Waits until the running servers have installed what the command just
+/// changed; says so on standard error if some did not in time.
+fn applied(store: &mut dyn Store) -> anyhow::Result<()> {
+    let lagging = admin::wait_until_applied(store, now, admin::APPLY_WAIT)?;
+    if !lagging.is_empty() {
+        eprintln!(
+            "warning: {} running server node(s) ({}) did not confirm the change within {} s; \
+             they will apply it when they catch up",
+            lagging.len(),
+            lagging.join(", "),
+            admin::APPLY_WAIT.as_secs()
+        );
+    }
+    Ok(())
+}
+
 fn realm_command(config: &Config, command: RealmCommand) -> anyhow::Result<()> {
     let mut store = open_store(config)?;
     match command {
         RealmCommand::Create { string_id, name } => {
             let realm = admin::create_realm(store.as_mut(), &string_id, name.as_deref(), now())?;
+            applied(store.as_mut())?;
             eprintln!("created realm {} ({})", realm.string_id, realm.name);
         }
         RealmCommand::Deactivate { string_id } => {
             store.set_realm_deactivated(&string_id, true)?;
+            applied(store.as_mut())?;
             eprintln!("deactivated realm {string_id}");
         }
         RealmCommand::Set {
@@ -607,6 +672,7 @@ fn realm_command(config: &Config, command: RealmCommand) -> anyhow::Result<()> {
             presence_disabled,
         } => {
             store.set_realm_presence_disabled(&string_id, presence_disabled)?;
+            applied(store.as_mut())?;
             eprintln!("realm {string_id}: presence_disabled = {presence_disabled}");
         }
     }
@@ -624,14 +690,17 @@ fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
         } => {
             let (_, key) =
                 admin::create_user(store.as_mut(), &realm, &email, &full_name, bot, now())?;
+            applied(store.as_mut())?;
             println!("{key}");
         }
         UserCommand::Deactivate(user) => {
             store.set_user_active(&user.realm, &user.email, false)?;
+            applied(store.as_mut())?;
             eprintln!("deactivated {}", user.email);
         }
         UserCommand::Reactivate(user) => {
             store.set_user_active(&user.realm, &user.email, true)?;
+            applied(store.as_mut())?;
             eprintln!("reactivated {}", user.email);
         }
         UserCommand::List { realm } => {
@@ -645,7 +714,43 @@ fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::ResetKey(user) => {
             let key = admin::reset_key(store.as_mut(), &user.realm, &user.email)?;
+            applied(store.as_mut())?;
             println!("{key}");
+        }
+    }
+    Ok(())
+}
+
+fn embed_key_command(config: &Config, command: EmbedKeyCommand) -> anyhow::Result<()> {
+    let mut store = open_store(config)?;
+    match command {
+        EmbedKeyCommand::Create {
+            realm,
+            name,
+            origins,
+        } => {
+            let (_, key) = admin::create_embed_key(store.as_mut(), &realm, &name, &origins, now())?;
+            applied(store.as_mut())?;
+            println!("{key}");
+        }
+        EmbedKeyCommand::List { realm } => {
+            println!("name\torigins\tcreated\tlast_used\trevoked");
+            let time = |t: Option<i64>| t.map(crate::service::iso8601).unwrap_or_default();
+            for key in store.list_embed_keys(&realm)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.name,
+                    key.origins.join(" "),
+                    time(Some(key.created_at)),
+                    time(key.last_used_at),
+                    time(key.revoked_at)
+                );
+            }
+        }
+        EmbedKeyCommand::Revoke { realm, name } => {
+            store.revoke_embed_key(&realm, &name, now())?;
+            applied(store.as_mut())?;
+            eprintln!("revoked embed key {name} of realm {realm}");
         }
     }
     Ok(())

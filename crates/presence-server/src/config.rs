@@ -36,7 +36,10 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// The per-address limit on requests that are not authenticated
     /// (no credentials, or credentials that fail), or off (Zulip's `api_by_ip`).
+    /// Requests with an embed key count against it too.
     pub ip_rate_limit: RateLimit,
+    /// The limit per embed key, shared by every page that uses the key, or off.
+    pub embed_rate_limit: RateLimit,
     /// The most client records one user keeps; a new client beyond it
     /// replaces the least recently connected one.
     pub max_clients_per_user: usize,
@@ -103,6 +106,10 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             ip_rate_limit: RateLimit::PerUser {
                 requests: 100,
+                per_secs: 60,
+            },
+            embed_rate_limit: RateLimit::PerUser {
+                requests: 6000,
                 per_secs: 60,
             },
             max_clients_per_user: 32,

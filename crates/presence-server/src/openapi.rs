@@ -18,10 +18,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
+use crate::http::embed::spec::EmbedOperations;
 use crate::http::{event_handlers, handlers};
 
-/// The name of the security scheme in the document.
+/// The name of the users' security scheme in the document.
 const BASIC_AUTH: &str = "basicAuth";
+
+/// The name of the pages' security scheme in the document.
+const EMBED_KEY: &str = "embedKey";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,7 +35,9 @@ const BASIC_AUTH: &str = "basicAuth";
         description = "A Zulip-compatible presence API: who is active, idle or offline, per client, \
 with Zulip's exact formats and errors. Every body is JSON. Non-string parameters are JSON inside \
 form fields (`ping_only=true`, `last_update_id=-1`). Unknown parameters of POST/PATCH/DELETE are \
-listed in `ignored_parameters_unsupported`. Authenticate with HTTP Basic: the user's email and API key.",
+listed in `ignored_parameters_unsupported`. Authenticate with HTTP Basic: the user's email and API key. \
+Web pages read a realm's presence and directory with an embed key instead (`Authorization: Bearer \
+embed_...`), from the origins the key names: see the `embed` tag.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     servers((url = "http://127.0.0.1:9991", description = "A local server with the default settings")),
@@ -58,11 +64,12 @@ listed in `ignored_parameters_unsupported`. Authenticate with HTTP Basic: the us
         (name = "push devices", description = "Devices that make a user `pushable`"),
         (name = "events", description = "Real-time presence: event queues, and the same events as a stream"),
         (name = "server", description = "About the server"),
+        (name = "embed", description = "Presence on other sites: the web components, the who's-online page, and browsers' preflights"),
     ),
     // utoipa does not collect the value schema of a flattened map, so the
     // legacy format's per-client entry is named here.
     components(schemas(presence_types::ClientPresence)),
-    modifiers(&SharedResponses),
+    modifiers(&EmbedOperations, &SharedResponses),
 )]
 struct ApiDoc;
 
@@ -83,7 +90,8 @@ pub fn document_json() -> String {
 /// Adds what every authenticated operation shares.
 struct SharedResponses;
 
-fn error_response(description: &str, example: serde_json::Value) -> ResponseBuilder {
+/// An error answer's description in the document.
+pub(crate) fn error_response(description: &str, example: serde_json::Value) -> ResponseBuilder {
     ResponseBuilder::new().description(description).content(
         "application/json",
         ContentBuilder::new()
@@ -107,7 +115,8 @@ fn number_header(description: &str) -> utoipa::openapi::header::Header {
         .build()
 }
 
-fn string_header(description: &str) -> utoipa::openapi::header::Header {
+/// A header whose value is text, described.
+pub(crate) fn string_header(description: &str) -> utoipa::openapi::header::Header {
     HeaderBuilder::new()
         .schema(ObjectBuilder::new().schema_type(Type::String))
         .description(Some(description))
@@ -115,9 +124,26 @@ fn string_header(description: &str) -> utoipa::openapi::header::Header {
 }
 
 impl SharedResponses {
-    fn authenticated(operation: &mut Operation, writes: bool) {
-        operation.security = Some(vec![SecurityRequirement::new::<_, _, &str>(BASIC_AUTH, [])]);
+    fn authenticated(operation: &mut Operation, writes: bool, embeddable: bool) {
+        let mut security = vec![SecurityRequirement::new::<_, _, &str>(BASIC_AUTH, [])];
+        if embeddable {
+            security.push(SecurityRequirement::new::<_, _, &str>(EMBED_KEY, []));
+        }
+        operation.security = Some(security);
         let responses = &mut operation.responses.responses;
+        responses.insert(
+            "403".to_owned(),
+            error_response(
+                if embeddable {
+                    "An embed key used from a page on an origin it does not name: \
+                     `This embed key may not be used from this origin`"
+                } else {
+                    "An embed key, which may only read: `This endpoint does not accept embed keys`"
+                },
+                serde_json::json!({"result": "error", "msg": "This endpoint does not accept embed keys", "code": "BAD_REQUEST"}),
+            )
+            .into(),
+        );
         responses
             .entry("400".to_owned())
             .or_insert_with(|| {
@@ -132,10 +158,14 @@ impl SharedResponses {
             error_response(
                 "No or rejected credentials: `Not logged in: API authentication or user session required`, \
                  `Invalid authorization header for basic auth`, `Malformed API key`, `Invalid API key`, \
-                 `Account is deactivated`, `This organization has been deactivated`",
+                 `Account is deactivated`, `This organization has been deactivated`; for an embed key, \
+                 `Invalid embed key` or `This embed key has been revoked`",
                 serde_json::json!({"result": "error", "msg": "Invalid API key", "code": "UNAUTHORIZED"}),
             )
-            .header("WWW-Authenticate", string_header("Always `Basic realm=\"zulip\"`"))
+            .header(
+                "WWW-Authenticate",
+                string_header("`Basic realm=\"zulip\"`; `Bearer realm=\"zulip\"` for an embed key"),
+            )
             .into(),
         );
         responses.insert(
@@ -247,6 +277,18 @@ impl Modify for SharedResponses {
                         .build(),
                 ),
             );
+            components.add_security_scheme(
+                EMBED_KEY,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "An embed key (`embed_` and 32 letters and digits), for web pages: it \
+                             reads its realm's presence and directory, from the origins it names",
+                        ))
+                        .build(),
+                ),
+            );
             // The error body is referenced by every operation's refusals.
             let schema = <ErrorBody as utoipa::PartialSchema>::schema();
             components
@@ -255,12 +297,18 @@ impl Modify for SharedResponses {
                 .or_insert(schema);
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if path == "/api/v1/server_settings" {
+            // Needing no credentials: the server's settings, the web
+            // embed's files, and browsers' preflights.
+            if path == "/api/v1/server_settings" || !path.starts_with("/api/v1/") {
                 if let Some(op) = item.get.as_mut() {
                     Self::limits(op, false);
                 }
                 continue;
             }
+            if let Some(op) = item.options.as_mut() {
+                Self::limits(op, false);
+            }
+            let embeddable = crate::http::embed::spec::EMBEDDABLE_PATHS.contains(&path.as_str());
             let PathItem {
                 get,
                 post,
@@ -269,11 +317,14 @@ impl Modify for SharedResponses {
                 ..
             } = item;
             if let Some(op) = get.as_mut() {
-                Self::authenticated(op, false);
+                Self::authenticated(op, false, embeddable);
                 Self::limits(op, true);
+                if embeddable {
+                    crate::http::embed::spec::add_grant_headers(op);
+                }
             }
             for op in [post, patch, delete].into_iter().flatten() {
-                Self::authenticated(op, true);
+                Self::authenticated(op, true, false);
                 Self::limits(op, true);
             }
         }

@@ -7,6 +7,7 @@
 //! {"type":"user","id":1,"realm_id":1,"email":"alice@acme.test","full_name":"Alice","date_joined":1795915346,"api_key_hash":"9f86d0..."}
 //! {"type":"presence","user_id":1,"client":"website","last_connected_time":1795915346,"last_active_time":1795915346,"update_id":1}
 //! {"type":"device","user_id":1,"kind":"fcm","token":"..."}
+//! {"type":"embed_key","id":1,"realm_id":1,"name":"intranet","key_hash":"5e88...","origins":["https://intranet.acme.test"],"created_at":1795915346}
 //! ```
 //!
 //! On import a user may carry `api_key` (clear) instead of `api_key_hash`;
@@ -21,7 +22,7 @@ use thiserror::Error;
 use crate::admin;
 use crate::http::client_name::MAX_CLIENT_NAME_CHARS;
 use crate::keys;
-use crate::store::{DeviceKind, DeviceRow, Dump, PresenceRow, RealmRow, UserRow};
+use crate::store::{DeviceKind, DeviceRow, Dump, EmbedKeyRow, PresenceRow, RealmRow, UserRow};
 
 /// The `format` of the header line.
 const FORMAT: &str = "presence-dump";
@@ -82,6 +83,18 @@ enum Line {
         token: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         appid: Option<String>,
+    },
+    EmbedKey {
+        id: i64,
+        realm_id: i64,
+        name: String,
+        key_hash: String,
+        origins: Vec<String>,
+        created_at: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_used_at: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revoked_at: Option<i64>,
     },
 }
 
@@ -152,6 +165,18 @@ pub fn write_dump(dump: &Dump, out: &mut impl Write) -> Result<(), TransferError
             kind: d.kind.as_str().to_owned(),
             token: d.token.clone(),
             appid: d.appid.clone(),
+        })?;
+    }
+    for k in &dump.embed_keys {
+        put(&Line::EmbedKey {
+            id: k.id,
+            realm_id: k.realm_id,
+            name: k.name.clone(),
+            key_hash: to_hex(&k.key_hash),
+            origins: k.origins.clone(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
         })?;
     }
     out.flush()?;
@@ -293,6 +318,31 @@ pub fn read_dump(input: impl BufRead) -> Result<Dump, TransferError> {
                     appid,
                 });
             }
+            Line::EmbedKey {
+                id,
+                realm_id,
+                name,
+                key_hash,
+                origins,
+                created_at,
+                last_used_at,
+                revoked_at,
+            } => dump.embed_keys.push(
+                embed_key(
+                    id,
+                    realm_id,
+                    name,
+                    &key_hash,
+                    origins,
+                    [
+                        created_at,
+                        last_used_at.unwrap_or(0),
+                        revoked_at.unwrap_or(0),
+                    ],
+                    (last_used_at.is_some(), revoked_at.is_some()),
+                )
+                .map_err(invalid)?,
+            ),
         }
     }
     if !saw_header {
@@ -302,6 +352,44 @@ pub fn read_dump(input: impl BufRead) -> Result<Dump, TransferError> {
         });
     }
     Ok(dump)
+}
+
+/// An embed key line, checked as `embed-key create` checks its input.
+fn embed_key(
+    id: i64,
+    realm_id: i64,
+    name: String,
+    key_hash: &str,
+    origins: Vec<String>,
+    [created_at, last_used_at, revoked_at]: [i64; 3],
+    (used, revoked): (bool, bool),
+) -> Result<EmbedKeyRow, String> {
+    admin::validate_key_name(&name).map_err(|e| e.to_string())?;
+    let key_hash = from_hex(key_hash).ok_or("key_hash is not 64 hex digits")?;
+    if origins.is_empty() || origins.len() > admin::MAX_ORIGINS_PER_KEY {
+        return Err(format!(
+            "an embed key needs 1 to {} origins",
+            admin::MAX_ORIGINS_PER_KEY
+        ));
+    }
+    for origin in &origins {
+        let normal = crate::service::embed::normalize_origin(origin).map_err(|e| e.to_string())?;
+        if &normal != origin {
+            return Err(format!(
+                "origin {origin:?} is not in its normal form {normal:?}"
+            ));
+        }
+    }
+    Ok(EmbedKeyRow {
+        id,
+        realm_id,
+        name,
+        key_hash,
+        origins,
+        created_at,
+        last_used_at: used.then_some(last_used_at),
+        revoked_at: revoked.then_some(revoked_at),
+    })
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -358,6 +446,16 @@ mod tests {
                 kind: DeviceKind::Apns,
                 token: "abcd".into(),
                 appid: Some("org.zulip.Zulip".into()),
+            }],
+            embed_keys: vec![EmbedKeyRow {
+                id: 2,
+                realm_id: 3,
+                name: "intranet".into(),
+                key_hash: keys::hash("embed_k"),
+                origins: vec!["https://intranet.acme.test".into()],
+                created_at: 100,
+                last_used_at: None,
+                revoked_at: Some(300),
             }],
         }
     }

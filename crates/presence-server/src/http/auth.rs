@@ -1,9 +1,12 @@
-//! HTTP Basic credentials, parsed the way Zulip parses them (SPEC.md §6).
+//! Credentials: HTTP Basic (a user's email and API key), parsed the way
+//! Zulip parses them, or a Bearer token (an embed key, see
+//! `service::embed`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::error::ApiError;
+use crate::service::embed::EMBED_KEY_PREFIX;
 
 /// An email and API key from an `Authorization: Basic ...` header.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,7 +17,36 @@ pub struct Credentials {
     pub key: String,
 }
 
+/// What an `Authorization` header carries.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Authorization {
+    /// A user's email and API key.
+    Basic(Credentials),
+    /// A Bearer token: an embed key, for pages.
+    Bearer(String),
+}
+
 /// Parses the value of an `Authorization` header.
+///
+/// `Basic` (any case) must be followed by exactly one base64 token that
+/// decodes to UTF-8 `email:key` with exactly one colon. `Bearer` followed
+/// by one token that starts as embed keys do is a page's; any other
+/// scheme or token gets Zulip's refusal of whatever is not Basic.
+pub fn parse_authorization(header: &[u8]) -> Result<Authorization, ApiError> {
+    let invalid = || ApiError::unauthorized("Invalid authorization header for basic auth");
+    let text = std::str::from_utf8(header).map_err(|_| invalid())?;
+    let mut words = text.split_whitespace();
+    let scheme = words.next().ok_or_else(invalid)?;
+    if scheme.eq_ignore_ascii_case("bearer")
+        && let (Some(token), None) = (words.next(), words.next())
+        && token.starts_with(EMBED_KEY_PREFIX)
+    {
+        return Ok(Authorization::Bearer(token.to_owned()));
+    }
+    parse_basic(header).map(Authorization::Basic)
+}
+
+/// Parses the value of an `Authorization` header that must be `Basic`.
 ///
 /// The scheme must be `Basic` (any case), followed by exactly one base64
 /// token that decodes to UTF-8 `email:key` with exactly one colon.
@@ -67,6 +99,28 @@ mod tests {
             let parsed = parse_basic(header.as_bytes()).unwrap();
             proptest::prop_assert_eq!(parsed, Credentials { email, key });
         }
+    }
+
+    #[test]
+    fn bearer_tokens_are_embed_keys() {
+        assert_eq!(
+            parse_authorization(b"Bearer embed_abc").unwrap(),
+            Authorization::Bearer("embed_abc".to_owned())
+        );
+        // Other tokens are refused as Zulip refuses anything but Basic.
+        for other in ["Bearer abc", "Bearer", "Bearer embed_a embed_b"] {
+            let e = parse_authorization(other.as_bytes()).unwrap_err();
+            assert_eq!(e.status, http::StatusCode::BAD_REQUEST, "{other}");
+        }
+        assert_eq!(
+            parse_authorization(basic("a@b.c:K").as_bytes()).unwrap(),
+            Authorization::Basic(Credentials {
+                email: "a@b.c".to_owned(),
+                key: "K".to_owned()
+            })
+        );
+        let e = parse_authorization(b"Digest x").unwrap_err();
+        assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
     }
 
     #[test]

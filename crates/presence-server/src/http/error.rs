@@ -7,10 +7,14 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use presence_types::{ErrorBody, ErrorCode};
 
 use crate::events::EventError;
+use crate::service::embed::EmbedAuthError;
 use crate::service::{AuthError, ServiceError};
 
 /// The value of `WWW-Authenticate` on 401 answers.
 pub const WWW_AUTHENTICATE: &str = "Basic realm=\"zulip\"";
+
+/// The value of `WWW-Authenticate` on 401 answers to embed keys.
+pub const EMBED_WWW_AUTHENTICATE: &str = "Bearer realm=\"zulip\"";
 
 /// A refusal: status, JSON body and any headers it needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +51,22 @@ impl ApiError {
             HeaderValue::from_static(WWW_AUTHENTICATE),
         ));
         e
+    }
+
+    /// A 401 `UNAUTHORIZED` for an embed key. Its challenge is `Bearer`, not
+    /// `Basic`: a browser shows no login prompt for it.
+    pub fn embed_unauthorized(msg: impl Into<String>) -> Self {
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg);
+        e.headers.push((
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(EMBED_WWW_AUTHENTICATE),
+        ));
+        e
+    }
+
+    /// A 403: the caller may not do this (Zulip's shape for access denied).
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::BadRequest, msg)
     }
 
     /// No `Authorization` header on an endpoint that needs one.
@@ -168,6 +188,17 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Unavailable => ApiError::unavailable(e.to_string()),
             other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+impl From<EmbedAuthError> for ApiError {
+    fn from(e: EmbedAuthError) -> Self {
+        match e {
+            EmbedAuthError::OriginNotAllowed => ApiError::forbidden(e.to_string()),
+            EmbedAuthError::Invalid
+            | EmbedAuthError::Revoked
+            | EmbedAuthError::RealmDeactivated => ApiError::embed_unauthorized(e.to_string()),
         }
     }
 }

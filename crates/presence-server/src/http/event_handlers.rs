@@ -26,7 +26,7 @@ use super::params::Params;
 use crate::events::Entry;
 use crate::events::sse::{self, StreamTiming};
 use crate::service::realtime::{PresenceSnapshot, RegisterOptions, Registration};
-use crate::service::{Caller, Format, Service};
+use crate::service::{Caller, Format, Reader, Service};
 
 /// Register parameters Zulip accepts that concern messages, not presence:
 /// checked for their type, then without effect.
@@ -246,7 +246,7 @@ pub fn delete_queue(service: &Service, caller: &Caller, params: &Params) -> Hand
 )]
 pub fn presence_stream(
     service: &Service,
-    caller: &Caller,
+    reader: Reader<'_>,
     params: &Params,
     headers: &HeaderMap,
     head: bool,
@@ -265,7 +265,7 @@ pub fn presence_stream(
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
         .and_then(sse::parse_last_event_id);
-    let start = service.open_stream(caller, &options, resume)?;
+    let start = service.open_stream(reader, &options, resume)?;
     let mut first = vec![sse::preamble()];
     if let Some(registration) = &start.registration {
         // The snapshot goes out as the realm's shared answer, never copied.

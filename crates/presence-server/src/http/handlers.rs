@@ -26,7 +26,7 @@ use super::body::Body;
 use super::client_name::client_name;
 use super::error::ApiError;
 use super::params::Params;
-use crate::service::{Caller, Format, Service, SharedAnswer};
+use crate::service::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::store::DeviceKind;
 
 /// The Zulip API feature level whose presence behaviour this server
@@ -130,8 +130,8 @@ pub fn server_settings() -> HandlerResult {
          example = json!({"result": "error", "msg": "No such user", "code": "BAD_REQUEST"})),
     )
 )]
-pub fn get_user_presence(service: &Service, caller: &Caller, target: &str) -> HandlerResult {
-    let presence = service.user_presence(caller, target)?;
+pub fn get_user_presence(service: &Service, reader: Reader<'_>, target: &str) -> HandlerResult {
+    let presence = service.user_presence(reader, target)?;
     ok(&GetUserPresenceResponse {
         result: SuccessTag::Success,
         msg: String::new(),
@@ -155,8 +155,8 @@ pub fn get_user_presence(service: &Service, caller: &Caller, target: &str) -> Ha
                  "ZulipMobile": {"client": "ZulipMobile", "status": "active", "timestamp": 1795915346, "pushable": false}}}})),
     )
 )]
-pub fn get_realm_presence(service: &Service, caller: &Caller) -> HandlerResult {
-    let answer = service.realm_presence(caller, Format::Legacy, None, None);
+pub fn get_realm_presence(service: &Service, reader: Reader<'_>) -> HandlerResult {
+    let answer = service.realm_presence(reader, Format::Legacy, None, None);
     Ok(with_presences(
         &GetRealmPresenceResponse {
             result: SuccessTag::Success,
@@ -253,7 +253,12 @@ pub async fn update_presence(
     } else {
         (Format::Legacy, Presences::Legacy(BTreeMap::new()))
     };
-    let answer = service.realm_presence(caller, format, last_update_id, history_limit_days);
+    let answer = service.realm_presence(
+        Reader::User(caller),
+        format,
+        last_update_id,
+        history_limit_days,
+    );
     response.server_timestamp = Some(service.now_f64());
     // The largest id returned; with nobody returned, the id the caller sent, or -1.
     response.presence_last_update_id = Some(answer.last_update_id.or(last_update_id).unwrap_or(-1));
@@ -295,7 +300,10 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     tag = "users",
     operation_id = "get_users",
     summary = "Every user of the caller's realm, by id",
-    description = "Bots and deactivated users included; use it to put names to the emails of presence answers.",
+    description = "Bots and deactivated users included; use it to put names to the emails of presence answers. With an embed key (a page), only active users, and bots only with `include_bots=true`.",
+    params(
+        ("include_bots" = Option<bool>, Query, description = "With an embed key: list bots too (default false); ignored otherwise"),
+    ),
     responses(
         (status = 200, description = "The realm's users", body = GetUsersResponse,
          example = json!({"result": "success", "msg": "", "members": [
@@ -303,11 +311,16 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
              {"user_id": 2, "email": "bob@acme.test", "full_name": "Bob", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"}]})),
     )
 )]
-pub fn users(service: &Service, caller: &Caller) -> HandlerResult {
+pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerResult {
+    // Pages list people; they ask for bots when they want them.
+    let include_bots = match reader {
+        Reader::Embed(_) => params.bool("include_bots")?.unwrap_or(false),
+        Reader::User(_) => false,
+    };
     ok(&GetUsersResponse {
         result: SuccessTag::Success,
         msg: String::new(),
-        members: service.users(caller),
+        members: service.users(reader, include_bots),
     })
 }
 

@@ -19,45 +19,35 @@ pub mod auth;
 pub mod body;
 pub mod client_name;
 pub mod connection;
+pub mod embed;
 pub mod error;
 pub mod event_handlers;
 pub mod handlers;
 pub mod params;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 
-use std::any::Any;
+pub use pipeline::handle;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::compression;
 use crate::config::Config;
-use crate::service::{Caller, Service};
+use crate::service::Service;
 use admission::{Admission, Refuser};
-use body::Body;
 use connection::{ConnState, Timeouts, Watched};
-use error::ApiError;
-use handlers::HandlerResult;
-use params::Params;
 use rate_limit::{RateLimiter, ip_key};
 use request_id::RequestIds;
-use routes::Route;
 
 /// The limits the HTTP layer enforces, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,6 +133,8 @@ pub struct App {
     pub service: Arc<Service>,
     limiter: RateLimiter<i64>,
     ip_limiter: RateLimiter<IpAddr>,
+    /// Per embed key: every page that uses one shares its budget.
+    embed_limiter: RateLimiter<i64>,
     limits: Limits,
     /// The longest a `GET /events` waits for events before it answers.
     long_poll_wait: Duration,
@@ -156,6 +148,7 @@ impl App {
             service,
             limiter: RateLimiter::new(config.rate_limit),
             ip_limiter: RateLimiter::new(config.ip_rate_limit),
+            embed_limiter: RateLimiter::new(config.embed_rate_limit),
             limits: Limits::from_config(config),
             long_poll_wait: Duration::from_millis(config.event_heartbeat_ms),
             request_ids: RequestIds::new(),
@@ -287,281 +280,5 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         tracing::warn!("shutdown grace period over; closing remaining connections");
         let _ = phase_tx.send(Phase::Stopped);
         admission.all_closed(Duration::from_secs(1)).await;
-    }
-}
-
-/// Answers one request from `ip` (the client's address, keyed as
-/// [`ip_key`] does); never fails, since every refusal is a JSON answer.
-pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<Body> {
-    let started = Instant::now();
-    let request_id = app
-        .request_ids
-        .for_request(req.headers().get(request_id::HEADER));
-    let method = req.method().clone();
-    // The path only: a query string may carry anything, secrets included.
-    let path = req.uri().path().to_owned();
-    // A long poll waits for events by design: its deadline counts from the
-    // end of that wait.
-    let deadline = match routes::route(&method, &path) {
-        Ok(Route::GetEvents) if method == Method::GET => {
-            app.limits.request_timeout + app.long_poll_wait
-        }
-        _ => app.limits.request_timeout,
-    };
-    let mut user_id = None;
-    let work = CatchPanic(Box::pin(dispatch(app, req, ip, &mut user_id)));
-    let mut response = match tokio::time::timeout(deadline, work).await {
-        Ok(Ok(Ok(response))) => response,
-        Ok(Ok(Err(error))) => error_response(error),
-        Ok(Err(_)) => {
-            tracing::error!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request handler panicked");
-            error_response(ApiError::internal())
-        }
-        Err(_) => {
-            tracing::warn!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request deadline passed");
-            error_response(ApiError::deadline_passed())
-        }
-    };
-    if user_id.is_none() {
-        // Not authenticated (no credentials, or bad ones): the request
-        // counts against its address.
-        if let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
-            && !decision.allowed
-        {
-            response = ip_limited(decision);
-        }
-    }
-    response
-        .headers_mut()
-        .insert(request_id::HEADER, request_id.clone());
-    // Both print bare: a URI path has no spaces or line breaks, and a
-    // request id is checked or made to have none.
-    tracing::info!(
-        request_id = %request_id.to_str().unwrap_or(""),
-        %ip,
-        %method,
-        path = %path,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        user_id,
-        "request"
-    );
-    response
-}
-
-fn ip_limited(decision: rate_limit::Decision) -> Response<Body> {
-    let mut response = error_response(ApiError::rate_limited(decision.retry_after));
-    for (name, value) in decision.headers() {
-        response.headers_mut().insert(name, value);
-    }
-    response
-}
-
-/// Polls a request's future and turns a panic into an `Err`, so that a bug
-/// costs one request a 500 answer instead of costing the connection.
-struct CatchPanic<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for CatchPanic<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    }
-}
-
-fn error_response(error: ApiError) -> Response<Body> {
-    let mut response = handlers::json(error.status, &error.body);
-    for (name, value) in error.headers {
-        response.headers_mut().append(name, value);
-    }
-    response
-}
-
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::body_too_large(limit))
-        }
-        Err(_) => Err(ApiError::bad_request("The request body could not be read")),
-    }
-}
-
-/// Checks the request head against the size limits.
-fn check_head(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiError> {
-    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-    if target > limits.max_url_bytes {
-        return Err(ApiError::url_too_long(limits.max_url_bytes));
-    }
-    // As on the wire: `name: value\r\n`.
-    let header_bytes: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if header_bytes > limits.max_header_bytes {
-        return Err(ApiError::headers_too_large(limits.max_header_bytes));
-    }
-    Ok(())
-}
-
-/// Answers a request, compressing whole answers for clients that accept
-/// gzip; sets `user_id` once the caller is authenticated.
-async fn dispatch(
-    app: &App,
-    req: Request<Incoming>,
-    ip: IpAddr,
-    user_id: &mut Option<i64>,
-) -> HandlerResult {
-    let gzip = req
-        .headers()
-        .get(http::header::ACCEPT_ENCODING)
-        .is_some_and(|v| compression::accepts_gzip(v.as_bytes()));
-    let mut response = answer(app, req, ip, user_id).await?;
-    // A stream is written as it comes; only whole answers are compressed.
-    if !response.body().is_stream() && response.body().len() >= compression::MIN_COMPRESSED_BYTES {
-        let headers = response.headers_mut();
-        headers.insert(
-            http::header::VARY,
-            http::HeaderValue::from_static("accept-encoding"),
-        );
-        if gzip {
-            headers.insert(
-                http::header::CONTENT_ENCODING,
-                http::HeaderValue::from_static("gzip"),
-            );
-            let compressed = response.body().gzip();
-            *response.body_mut() = compressed;
-        }
-    }
-    Ok(response)
-}
-
-/// Routes, authenticates and answers one request; sets `user_id` once the
-/// caller is authenticated.
-///
-/// The order is what keeps refusals cheap: everything the head alone
-/// decides (size limits, route, credentials, rate limits) comes before the
-/// body is read or its parameters parsed, so a request that is refused
-/// costs no body work at all; a caller without credentials from an address
-/// over its limit is refused before even that.
-async fn answer(
-    app: &App,
-    req: Request<Incoming>,
-    ip: IpAddr,
-    user_id: &mut Option<i64>,
-) -> HandlerResult {
-    let has_credentials = req.headers().contains_key(http::header::AUTHORIZATION);
-    if !has_credentials && app.ip_limiter.is_exhausted(ip, app.service.now_f64()) {
-        // Spare the work: `handle` answers 429, since this request too
-        // counts against the address and finds nothing left.
-        return Err(ApiError::not_logged_in());
-    }
-    check_head(&app.limits, &req)?;
-    let route = routes::route(req.method(), req.uri().path())?;
-    let (parts, body) = req.into_parts();
-    let max_body = app.limits.max_body_bytes;
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body as u64) {
-        return Err(ApiError::body_too_large(max_body));
-    }
-    if !route.needs_auth() {
-        read_params(&parts, body, max_body).await?;
-        return handlers::server_settings();
-    }
-    // A failure here counts against the address (see `handle`), which
-    // answers 429 instead once the address is over its limit.
-    let caller = authenticate(&app.service, &parts.headers)?;
-    *user_id = Some(caller.user_id());
-    let service = &app.service;
-    let decision = app.limiter.check(caller.user_id(), service.now_f64());
-    let result = match decision {
-        Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ => match read_params(&parts, body, max_body).await {
-            Ok(params) => endpoint(service, &route, &caller, &params, &parts).await,
-            Err(e) => Err(e),
-        },
-    };
-    let mut response = result.unwrap_or_else(error_response);
-    if let Some(decision) = decision {
-        for (name, value) in decision.headers() {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    Ok(response)
-}
-
-/// The caller that a request's `Authorization` header names.
-fn authenticate(service: &Service, headers: &http::HeaderMap) -> Result<Caller, ApiError> {
-    let header = headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(ApiError::not_logged_in)?;
-    let credentials = auth::parse_basic(header.as_bytes())?;
-    Ok(service.authenticate(&credentials.email, &credentials.key)?)
-}
-
-/// Reads a request's body (bounded) and parses its parameters: the query
-/// string, and for methods other than GET and HEAD the form body too.
-async fn read_params(
-    parts: &http::request::Parts,
-    body: Incoming,
-    max_body: usize,
-) -> Result<Params, ApiError> {
-    let body = read_body(body, max_body).await?;
-    let form: &[u8] = if parts.method == Method::GET || parts.method == Method::HEAD {
-        b""
-    } else {
-        &body
-    };
-    let params = Params::parse(parts.uri.query(), form)?;
-    params.accept("client");
-    Ok(params)
-}
-
-/// Calls the endpoint's handler for an authenticated caller.
-async fn endpoint(
-    service: &Service,
-    route: &Route,
-    caller: &Caller,
-    params: &Params,
-    parts: &http::request::Parts,
-) -> HandlerResult {
-    let user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| v.as_bytes());
-    let head = parts.method == Method::HEAD;
-    match route {
-        Route::ServerSettings => handlers::server_settings(),
-        Route::UserPresence(target) => handlers::get_user_presence(service, caller, target),
-        Route::RealmPresence => handlers::get_realm_presence(service, caller),
-        Route::UpdatePresence => {
-            handlers::update_presence(service, caller, params, user_agent).await
-        }
-        Route::OwnUser => handlers::own_user(service, caller),
-        Route::Users => handlers::users(service, caller),
-        Route::UpdateSettings => {
-            handlers::update_settings(service, caller, params, user_agent).await
-        }
-        Route::AddApnsToken => handlers::add_apns_token(service, caller, params).await,
-        Route::RemoveApnsToken => handlers::remove_apns_token(service, caller, params).await,
-        Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,
-        Route::RemoveAndroidToken => handlers::remove_android_token(service, caller, params).await,
-        Route::Register => event_handlers::register(service, caller, params),
-        // HEAD only looks: it never waits for events, nor starts a stream.
-        Route::GetEvents => event_handlers::get_events(service, caller, params, head).await,
-        Route::DeleteQueue => event_handlers::delete_queue(service, caller, params),
-        Route::PresenceStream => {
-            event_handlers::presence_stream(service, caller, params, &parts.headers, head)
-        }
     }
 }

@@ -44,12 +44,40 @@ pub enum Route {
     DeleteQueue,
     /// `GET /presence/stream`.
     PresenceStream,
+    /// `OPTIONS` on an endpoint that pages may call: a browser's CORS
+    /// preflight.
+    Preflight,
+    /// A file of the web embed, outside the API.
+    Asset(Asset),
+}
+
+/// The files of the web embed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asset {
+    /// `GET /embed/presence.js`: the web components.
+    Components,
+    /// `GET /embed/directory.js`: the who's-online page's own script.
+    DirectoryScript,
+    /// `GET /directory`: the who's-online page.
+    DirectoryPage,
 }
 
 impl Route {
     /// Whether the route needs an authenticated caller.
     pub fn needs_auth(&self) -> bool {
-        !matches!(self, Route::ServerSettings)
+        !matches!(
+            self,
+            Route::ServerSettings | Route::Preflight | Route::Asset(_)
+        )
+    }
+
+    /// Whether a page may call the route with an embed key: the reads of a
+    /// realm's presence and directory, nothing else.
+    pub fn is_embeddable(&self) -> bool {
+        matches!(
+            self,
+            Route::UserPresence(_) | Route::RealmPresence | Route::Users | Route::PresenceStream
+        )
     }
 }
 
@@ -71,6 +99,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("DELETE", "/api/v1/events"),
     ("GET", "/api/v1/presence/stream"),
+    ("OPTIONS", "/api/v1/users/{user_id_or_email}/presence"),
+    ("OPTIONS", "/api/v1/realm/presence"),
+    ("OPTIONS", "/api/v1/users"),
+    ("OPTIONS", "/api/v1/presence/stream"),
+    ("GET", "/embed/presence.js"),
+    ("GET", "/embed/directory.js"),
+    ("GET", "/directory"),
 ];
 
 /// A path's resource, before the method is looked at.
@@ -87,9 +122,19 @@ enum Resource {
     Register,
     Events,
     PresenceStream,
+    Asset(Asset),
 }
 
 fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
+    let asset = match path {
+        "/embed/presence.js" => Some(Asset::Components),
+        "/embed/directory.js" => Some(Asset::DirectoryScript),
+        "/directory" => Some(Asset::DirectoryPage),
+        _ => None,
+    };
+    if let Some(asset) = asset {
+        return Ok(Some(Resource::Asset(asset)));
+    }
     let Some(rest) = path
         .strip_prefix(API_PREFIX)
         .and_then(|r| r.strip_prefix('/'))
@@ -125,14 +170,26 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let get = *method == Method::GET || *method == Method::HEAD;
     let post = *method == Method::POST;
     let delete = *method == Method::DELETE;
+    let options = *method == Method::OPTIONS;
     const GET: &[&str] = &["GET", "HEAD"];
+    // What pages may call is also open to their browsers' preflights.
+    const READ: &[&str] = &["GET", "HEAD", "OPTIONS"];
+    let read = |route: Route| {
+        if get {
+            Some(route)
+        } else if options {
+            Some(Route::Preflight)
+        } else {
+            None
+        }
+    };
     let (route, allowed): (Option<Route>, &[&str]) = match resource {
         Resource::ServerSettings => (get.then_some(Route::ServerSettings), GET),
-        Resource::UserPresence(target) => (get.then_some(Route::UserPresence(target)), GET),
+        Resource::UserPresence(target) => (read(Route::UserPresence(target)), READ),
         Resource::OwnPresence => (post.then_some(Route::UpdatePresence), &["POST"]),
-        Resource::RealmPresence => (get.then_some(Route::RealmPresence), GET),
+        Resource::RealmPresence => (read(Route::RealmPresence), READ),
         Resource::OwnUser => (get.then_some(Route::OwnUser), GET),
-        Resource::Users => (get.then_some(Route::Users), GET),
+        Resource::Users => (read(Route::Users), READ),
         Resource::Settings => (
             (*method == Method::PATCH).then_some(Route::UpdateSettings),
             &["PATCH"],
@@ -168,7 +225,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             },
             &["GET", "HEAD", "DELETE"],
         ),
-        Resource::PresenceStream => (get.then_some(Route::PresenceStream), GET),
+        Resource::PresenceStream => (read(Route::PresenceStream), READ),
+        Resource::Asset(asset) => (get.then_some(Route::Asset(asset)), GET),
     };
     route.ok_or_else(|| ApiError::method_not_allowed(allowed))
 }
@@ -219,6 +277,37 @@ mod tests {
                 "DELETE".to_owned()
             ])
         );
+    }
+
+    #[test]
+    fn pages_may_preflight_only_what_they_may_call() {
+        for path in [
+            "/api/v1/realm/presence",
+            "/api/v1/users/7/presence",
+            "/api/v1/users",
+            "/api/v1/presence/stream",
+        ] {
+            let route = route(&Method::OPTIONS, path).unwrap();
+            assert_eq!(route, Route::Preflight, "{path}");
+        }
+        for path in [
+            "/api/v1/users/me/presence",
+            "/api/v1/register",
+            "/api/v1/events",
+        ] {
+            assert_eq!(
+                route(&Method::OPTIONS, path).unwrap_err().status,
+                405,
+                "{path}"
+            );
+        }
+        assert!(Route::RealmPresence.is_embeddable());
+        assert!(!Route::Register.is_embeddable() && !Route::OwnUser.is_embeddable());
+        assert_eq!(
+            route(&Method::GET, "/embed/presence.js").unwrap(),
+            Route::Asset(Asset::Components)
+        );
+        assert_eq!(route(&Method::POST, "/directory").unwrap_err().status, 405);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! streams are opened and read through [`realtime`].
 
 pub mod answers;
+pub mod embed;
 pub mod model;
 pub mod realtime;
 pub mod rules;
@@ -34,6 +35,7 @@ use crate::keys;
 use crate::store::{DeviceKind, Notice, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
 use answers::{Span, Window};
+use embed::{EmbedAuthError, EmbedCaller};
 use model::{Account, KeyId};
 use model::{Directory, Realm, SharedRealm};
 use writer::{Change, Command, UserRef, WriteError, Writer};
@@ -76,6 +78,33 @@ pub struct Caller {
     who: UserRef,
     /// Whether the caller is a bot.
     pub is_bot: bool,
+}
+
+/// A caller that reads a realm: a user, or a page through an embed key.
+/// The read-only endpoints take either.
+#[derive(Clone, Copy)]
+pub enum Reader<'a> {
+    /// A user (a bot included).
+    User(&'a Caller),
+    /// A page, through an embed key.
+    Embed(&'a EmbedCaller),
+}
+
+impl Reader<'_> {
+    fn realm(&self) -> &SharedRealm {
+        match self {
+            Reader::User(caller) => &caller.realm,
+            Reader::Embed(caller) => &caller.realm,
+        }
+    }
+
+    /// Whose event queues the reader's are.
+    pub fn owner(&self) -> Owner {
+        match self {
+            Reader::User(caller) => caller.owner(),
+            Reader::Embed(caller) => caller.key.owner(),
+        }
+    }
 }
 
 impl Caller {
@@ -273,6 +302,48 @@ impl Service {
         Ok(Caller { realm, who, is_bot })
     }
 
+    /// Finds the embed key a page's token names, if a page on `origin` (the
+    /// request's `Origin` header; absent outside browsers and on the
+    /// server's own pages) may use it.
+    pub fn authenticate_embed(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+    ) -> Result<EmbedCaller, EmbedAuthError> {
+        if !embed::is_embed_key(token) {
+            return Err(EmbedAuthError::Invalid);
+        }
+        let id = KeyId::of(&keys::hash(token));
+        let (key, realm) = {
+            let directory = self.directory.read();
+            let key = directory
+                .embed_keys
+                .find(&id)
+                .cloned()
+                .ok_or(EmbedAuthError::Invalid)?;
+            let realm = directory.realms.get(&key.realm_id).cloned();
+            (key, realm)
+        };
+        if key.revoked {
+            return Err(EmbedAuthError::Revoked);
+        }
+        let realm = realm.ok_or(EmbedAuthError::Invalid)?;
+        if realm.read().row().deactivated {
+            return Err(EmbedAuthError::RealmDeactivated);
+        }
+        if origin.is_some_and(|origin| !key.allows(origin)) {
+            return Err(EmbedAuthError::OriginNotAllowed);
+        }
+        key.used(self.clock.now_secs());
+        Ok(EmbedCaller { realm, key })
+    }
+
+    /// Whether some embed key, revoked or not, names `origin`: a page there
+    /// may be told why its request was refused.
+    pub fn embed_origin_known(&self, origin: &str) -> bool {
+        self.directory.read().embed_keys.knows_origin(origin)
+    }
+
     async fn send(&self, change: Change) -> Result<(), ServiceError> {
         let (ack, done) = oneshot::channel();
         {
@@ -332,11 +403,11 @@ impl Service {
     /// `offline` past the threshold (the single-user GET).
     pub fn user_presence(
         &self,
-        caller: &Caller,
+        reader: Reader<'_>,
         user_id_or_email: &str,
     ) -> Result<LegacyPresence, ServiceError> {
         let now = self.clock.now_secs();
-        let realm = caller.realm.read();
+        let realm = reader.realm().read();
         let target = realm
             .find_active(user_id_or_email)
             .ok_or(ServiceError::NoSuchUser)?;
@@ -368,12 +439,12 @@ impl Service {
     /// caller can make it be built for others again).
     pub fn realm_presence(
         &self,
-        caller: &Caller,
+        reader: Reader<'_>,
         format: Format,
         since: Option<i64>,
         days: Option<i64>,
     ) -> Arc<SharedAnswer> {
-        self.realm_answer(&caller.realm.read(), format, since, days)
+        self.realm_answer(&reader.realm().read(), format, since, days)
     }
 
     /// [`Service::realm_presence`] over a realm the caller has locked: a new
@@ -405,12 +476,16 @@ impl Service {
         Ok(user_view(&user.account))
     }
 
-    /// Every user of the caller's realm, by id.
-    pub fn users(&self, caller: &Caller) -> Vec<User> {
-        let realm = caller.realm.read();
+    /// The users of the reader's realm, by id: every one for a user; for a
+    /// page, the active ones, bots only if `include_bots` (a directory
+    /// lists people).
+    pub fn users(&self, reader: Reader<'_>, include_bots: bool) -> Vec<User> {
+        let realm = reader.realm().read();
+        let page = matches!(reader, Reader::Embed(_));
         let mut users: Vec<User> = realm
             .users
             .values()
+            .filter(|u| !page || (u.account.is_active && (include_bots || !u.account.is_bot)))
             .map(|u| user_view(&u.account))
             .collect();
         users.sort_by_key(|u| u.user_id);

@@ -13,6 +13,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use parking_lot::RwLock;
 
 use super::answers::AnswerCache;
+use super::embed::EmbedKeys;
 use super::rules::Times;
 use crate::store::{RealmRow, UserRow, email_key, same_email};
 
@@ -43,6 +44,8 @@ pub struct Directory {
     pub realms: HashMap<i64, SharedRealm>,
     /// API key to its owner.
     pub keys: HashMap<KeyId, KeyOwner>,
+    /// Embed keys by the hash of their token.
+    pub embed_keys: EmbedKeys,
 }
 
 /// Who an API key belongs to, in 8 bytes: ids are kept below 2^32 in

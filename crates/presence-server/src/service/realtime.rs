@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Format, Service, SharedAnswer};
+use super::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::events::{
     Consumer, Entry, EventError, EventFormat, EventSettings, EventStats, Queue, QueueSpec,
     STREAM_QUEUE_TIMEOUT_SECS, StreamSlot,
@@ -110,18 +110,18 @@ impl Service {
         options: &RegisterOptions,
     ) -> Result<Registration, EventError> {
         let timeout = self.hub.settings().queue_timeout_secs;
-        self.open_queue(caller, options, timeout)
+        self.open_queue(Reader::User(caller), options, timeout)
     }
 
     /// Opens a queue that expires `timeout_secs` after its last use, with
     /// its snapshot (see [`Service::register`]).
     fn open_queue(
         &self,
-        caller: &Caller,
+        reader: Reader<'_>,
         options: &RegisterOptions,
         timeout_secs: i64,
     ) -> Result<Registration, EventError> {
-        let realm = caller.realm.read();
+        let realm = reader.realm().read();
         let snapshot = options.fetches_presence().then(|| {
             let format = if options.slim_presence || options.simplified_presence_events {
                 Format::Modern
@@ -135,8 +135,8 @@ impl Service {
             }
         });
         let queue = self.hub.open(QueueSpec {
-            owner: caller.owner(),
-            realm_id: caller.who.realm_id,
+            owner: reader.owner(),
+            realm_id: realm.row().id,
             format: options.format(),
             wants_presence: options.receives_presence(),
             start_seq: realm.event_seq,
@@ -170,13 +170,13 @@ impl Service {
     /// streams open as allowed.
     pub fn open_stream(
         &self,
-        caller: &Caller,
+        reader: Reader<'_>,
         options: &RegisterOptions,
         resume: Option<(String, i64)>,
     ) -> Result<StreamStart, EventError> {
-        let slot = self.hub.stream_slot(caller.owner())?;
+        let slot = self.hub.stream_slot(reader.owner())?;
         if let Some((queue_id, last_event_id)) = resume {
-            match self.hub.resume(caller.owner(), &queue_id, last_event_id) {
+            match self.hub.resume(reader.owner(), &queue_id, last_event_id) {
                 Ok(queue) => {
                     return Ok(StreamStart {
                         consumer: self.hub.attach(&queue),
@@ -194,7 +194,7 @@ impl Service {
             ..options.clone()
         };
         let timeout = STREAM_QUEUE_TIMEOUT_SECS.min(self.hub.settings().queue_timeout_secs);
-        let registration = self.open_queue(caller, &options, timeout)?;
+        let registration = self.open_queue(reader, &options, timeout)?;
         Ok(StreamStart {
             consumer: self.hub.attach(&registration.queue),
             cursor: -1,

@@ -21,6 +21,16 @@
 pub mod postgres;
 pub mod sqlite;
 
+/// The origins of an embed key as one column: they hold no spaces.
+pub fn join_origins(origins: &[String]) -> String {
+    origins.join(" ")
+}
+
+/// An embed key's origins from their column.
+pub fn split_origins(column: &str) -> Vec<String> {
+    column.split_whitespace().map(str::to_owned).collect()
+}
+
 use thiserror::Error;
 
 /// A realm (organization) as stored.
@@ -82,9 +92,61 @@ pub struct PresenceRow {
     pub update_id: i64,
 }
 
+/// An embed key as stored: a read-only credential of one realm, meant to be
+/// seen in web pages, usable only from the origins it lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedKeyRow {
+    /// Server-wide id.
+    pub id: i64,
+    /// The realm whose presence it reads.
+    pub realm_id: i64,
+    /// Its name, unique among the realm's keys that are not revoked.
+    pub name: String,
+    /// SHA-256 of the key; the key itself is never stored.
+    pub key_hash: [u8; 32],
+    /// The web origins allowed to use it (`https://intranet.example.com`).
+    pub origins: Vec<String>,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+    /// Unix seconds of its last use that a server recorded (to the minute).
+    pub last_used_at: Option<i64>,
+    /// Unix seconds of its revocation; a revoked key works no more.
+    pub revoked_at: Option<i64>,
+}
+
+/// A new embed key, as the admin command creates it.
+#[derive(Debug, Clone)]
+pub struct NewEmbedKey<'a> {
+    /// The realm's string id.
+    pub realm: &'a str,
+    /// The key's name.
+    pub name: &'a str,
+    /// SHA-256 of the new key.
+    pub key_hash: [u8; 32],
+    /// The origins allowed to use it, already checked and normalised.
+    pub origins: &'a [String],
+    /// Unix seconds of creation.
+    pub now: i64,
+}
+
+/// A serving node as it reports itself in the store, so that an admin
+/// command can wait until every running node has taken its change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    /// A random id the node picked at start.
+    pub id: String,
+    /// Unix seconds of its start.
+    pub started_at: i64,
+    /// Unix seconds of its latest report: a node that stops reporting is
+    /// taken for gone.
+    pub seen_at: i64,
+    /// The directory version it has installed.
+    pub directory_version: i64,
+}
+
 /// One item of what the server loads at start, in the order `Store::load`
 /// gives them: every realm, then every user, then every presence record
-/// grouped by user.
+/// grouped by user, then every embed key.
 #[derive(Debug)]
 pub enum Loaded {
     /// A realm, how many users it has (so that room is made once), and its
@@ -94,6 +156,9 @@ pub enum Loaded {
     User(UserRow),
     /// A presence record, and the realm of its user.
     Presence(PresenceRow, i64),
+    /// An embed key, revoked ones included (a revoked key's origins still
+    /// get its refusals through to the page).
+    EmbedKey(EmbedKeyRow),
 }
 
 /// Realms and users changed after a given directory version.
@@ -103,6 +168,8 @@ pub struct DirectoryChanges {
     pub realms: Vec<RealmRow>,
     /// Changed or new users.
     pub users: Vec<UserRow>,
+    /// Changed or new embed keys.
+    pub embed_keys: Vec<EmbedKeyRow>,
     /// The version these changes bring the reader to.
     pub version: i64,
 }
@@ -192,6 +259,8 @@ pub struct Dump {
     pub presence: Vec<PresenceRow>,
     /// Every push device.
     pub devices: Vec<DeviceRow>,
+    /// Every embed key, revoked ones included.
+    pub embed_keys: Vec<EmbedKeyRow>,
 }
 
 /// One change the server makes durable; a batch of them commits atomically.
@@ -292,6 +361,22 @@ pub enum StoreError {
         realm: String,
         /// The email.
         email: String,
+    },
+    /// The realm has a live embed key of this name already.
+    #[error("realm {realm:?} has an embed key named {name:?} already")]
+    DuplicateEmbedKey {
+        /// The realm's string id.
+        realm: String,
+        /// The name.
+        name: String,
+    },
+    /// The realm has no live embed key of this name.
+    #[error("realm {realm:?} has no embed key named {name:?} (or it is revoked already)")]
+    UnknownEmbedKey {
+        /// The realm's string id.
+        realm: String,
+        /// The name.
+        name: String,
     },
 }
 
@@ -412,6 +497,31 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
     /// Every user of a realm, by id.
     fn list_users(&mut self, realm: &str) -> Result<Vec<UserRow>, StoreError>;
+
+    /// Creates an embed key.
+    fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError>;
+    /// Every embed key of a realm, revoked ones included, oldest first.
+    fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError>;
+    /// Revokes a realm's live embed key by name, at `now`.
+    fn revoke_embed_key(
+        &mut self,
+        realm: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<EmbedKeyRow, StoreError>;
+    /// Records when embed keys were last used, as (key id, Unix seconds); a
+    /// time earlier than the one stored is ignored. Not a directory change:
+    /// no server needs to hear of it.
+    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError>;
+
+    /// Records that a serving node is alive and has installed directory
+    /// changes up to a version (creating its row at the first report), and
+    /// forgets the nodes that stopped reporting before `forget_before`.
+    fn report_node(&mut self, node: &NodeRow, forget_before: i64) -> Result<(), StoreError>;
+    /// Removes a node's row (it stopped).
+    fn remove_node(&mut self, id: &str) -> Result<(), StoreError>;
+    /// Every node's latest report.
+    fn nodes(&mut self) -> Result<Vec<NodeRow>, StoreError>;
 
     /// Everything the store holds.
     fn export(&mut self) -> Result<Dump, StoreError>;

@@ -30,13 +30,16 @@ use ::postgres::{Client, Config, NoTls, Row};
 use sha2::{Digest, Sha256};
 
 use super::{
-    DeviceKind, DeviceRow, DirectoryChanges, Dump, Loaded, Mutation, NewUser, Notice,
-    PresenceChanges, PresenceRow, RealmRow, Store, StoreError, UserRow, email_key,
+    DeviceKind, DeviceRow, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey,
+    NewUser, NodeRow, Notice, PresenceChanges, PresenceRow, RealmRow, Store, StoreError, UserRow,
+    email_key,
 };
+
+mod embed;
 
 /// The schema, as numbered steps; a database records the steps it has had
 /// in `schema_migrations`. Steps are only ever appended.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, embed::SCHEMA_V2)];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -942,6 +945,7 @@ fn import_dump(c: &mut Client, names: &Names, dump: &Dump) -> Result<(), StoreEr
     if !dump.users.is_empty() {
         raise_id_sequence(c, "users")?;
     }
+    embed::import(c, &dump.embed_keys)?;
     notify(c, names)
 }
 
@@ -988,6 +992,9 @@ impl Store for PgStore {
                     Ok(())
                 },
             )?;
+            for key in embed::all(c)? {
+                sink(Loaded::EmbedKey(key));
+            }
             Ok(version)
         })
     }
@@ -1106,9 +1113,11 @@ impl Store for PgStore {
                 .iter()
                 .map(user_row)
                 .collect::<Result<_, _>>()?;
+            let embed_keys = embed::changed_since(c, since)?;
             Ok(DirectoryChanges {
                 realms,
                 users,
+                embed_keys,
                 version,
             })
         })
@@ -1322,12 +1331,51 @@ impl Store for PgStore {
                     Ok(())
                 },
             )?;
+            dump.embed_keys = embed::all(c)?;
             Ok(dump)
         })
     }
 
     fn import(&mut self, dump: &Dump) -> Result<(), StoreError> {
         self.transaction(Mode::BulkWrite, |c, names| import_dump(c, names, dump))
+    }
+
+    fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
+        self.transaction(Mode::Write, |c, names| embed::create(c, names, key))
+    }
+
+    fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError> {
+        self.transaction(Mode::Snapshot, |c, _| embed::list(c, realm))
+    }
+
+    fn revoke_embed_key(
+        &mut self,
+        realm: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<EmbedKeyRow, StoreError> {
+        self.transaction(Mode::Write, |c, names| {
+            embed::revoke(c, names, realm, name, now)
+        })
+    }
+
+    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+        self.run(|c, _| embed::record_use(c, uses))
+    }
+
+    fn report_node(&mut self, node: &NodeRow, forget_before: i64) -> Result<(), StoreError> {
+        self.run(|c, _| embed::report_node(c, node, forget_before))
+    }
+
+    fn remove_node(&mut self, id: &str) -> Result<(), StoreError> {
+        self.run(|c, _| {
+            c.execute("DELETE FROM server_nodes WHERE id = $1", &[&id])?;
+            Ok(())
+        })
+    }
+
+    fn nodes(&mut self) -> Result<Vec<NodeRow>, StoreError> {
+        self.run(|c, _| embed::nodes(c))
     }
 
     fn subscribe(
@@ -1658,7 +1706,7 @@ mod tests {
             .map(|t| t.join().expect("thread").expect("migrate"))
             .collect();
         applied.sort();
-        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1]]);
+        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2]]);
         assert_eq!(
             PgStore::migrate_only(&url).expect("again"),
             Vec::<i64>::new()
@@ -1670,7 +1718,7 @@ mod tests {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![1]);
+        assert_eq!(versions, vec![1, 2]);
 
         admin(&url)
             .execute("INSERT INTO schema_migrations (version) VALUES (99)", &[])
@@ -1678,7 +1726,7 @@ mod tests {
         match PgStore::open(&url) {
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                supported: 1,
+                supported: 2,
             }) => {}
             other => panic!("expected SchemaTooNew, got {:?}", other.err()),
         }
@@ -1797,6 +1845,7 @@ mod tests {
                 Loaded::Realm(row, count, last) => realms.push((row, count, last)),
                 Loaded::User(row) => users.push(row),
                 Loaded::Presence(row, realm_id) => presence.push((row, realm_id)),
+                Loaded::EmbedKey(row) => panic!("no embed key was made: {row:?}"),
             }
         }
         assert_eq!(realms, vec![(realm.clone(), 2, 3)]);
@@ -2039,6 +2088,7 @@ mod tests {
                 date_created: 1,
             }],
             users: vec![user(100, "a@x", 1), user(101, "b@x", 2)],
+            embed_keys: Vec::new(),
             presence: vec![
                 PresenceRow {
                     user_id: 100,

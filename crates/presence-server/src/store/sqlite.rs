@@ -10,12 +10,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    DeviceKind, DeviceRow, DirectoryChanges, Dump, Loaded, Mutation, NewUser, PresenceChanges,
-    PresenceRow, RealmRow, Store, StoreError, UserRow, email_key,
+    DeviceKind, DeviceRow, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey,
+    NewUser, NodeRow, PresenceChanges, PresenceRow, RealmRow, Store, StoreError, UserRow,
+    email_key,
 };
 
+mod embed;
+
 /// The schema version this program writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -142,6 +145,9 @@ impl SqliteStore {
         }
         if version < 2 {
             tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < 3 {
+            tx.execute_batch(embed::SCHEMA_V3)?;
         }
         if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -456,6 +462,9 @@ impl Store for SqliteStore {
              ORDER BY p.user_id, p.client",
             &mut |r| Ok(Loaded::Presence(presence_row(r)?, r.get(5)?)),
         )?;
+        for key in embed::all(&tx)? {
+            sink(Loaded::EmbedKey(key));
+        }
         tx.commit()?;
         Ok(directory_version)
     }
@@ -551,10 +560,12 @@ impl Store for SqliteStore {
             [since],
             user_row,
         )?;
+        let embed_keys = embed::changed_since(&tx, since)?;
         tx.commit()?;
         Ok(DirectoryChanges {
             realms,
             users,
+            embed_keys,
             version,
         })
     }
@@ -754,12 +765,14 @@ impl Store for SqliteStore {
                 })
             },
         )?;
+        let embed_keys = embed::all(&tx)?;
         tx.commit()?;
         Ok(Dump {
             realms,
             users,
             presence,
             devices,
+            embed_keys,
         })
     }
 
@@ -856,8 +869,46 @@ impl Store for SqliteStore {
             for realm in &dump.realms {
                 insert_sequence.execute([realm.id])?;
             }
-            Ok(())
+            embed::import(tx, &dump.embed_keys)
         })
+    }
+
+    fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
+        self.write(|tx| embed::create(tx, key))
+    }
+
+    fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let keys = embed::list(&tx, realm)?;
+        tx.commit()?;
+        Ok(keys)
+    }
+
+    fn revoke_embed_key(
+        &mut self,
+        realm: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<EmbedKeyRow, StoreError> {
+        self.write(|tx| embed::revoke(tx, realm, name, now))
+    }
+
+    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+        self.write(|tx| embed::record_use(tx, uses))
+    }
+
+    fn report_node(&mut self, node: &NodeRow, forget_before: i64) -> Result<(), StoreError> {
+        embed::report_node(&self.conn, node, forget_before)
+    }
+
+    fn remove_node(&mut self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM server_nodes WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn nodes(&mut self) -> Result<Vec<NodeRow>, StoreError> {
+        embed::nodes(&self.conn)
     }
 }
 

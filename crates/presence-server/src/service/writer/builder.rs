@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use super::super::embed::EmbedKeys;
 use super::super::model::{Account, ClientRecord, Directory, KeyId, KeyOwner, Realm};
 use super::super::rules::Times;
 use crate::store::Loaded;
@@ -22,6 +23,7 @@ pub struct DirectoryBuilder {
     current: Option<(i64, i64, Vec<ClientRecord>, i64)>,
     /// The vector records are collected in, reused from user to user.
     scratch: Vec<ClientRecord>,
+    embed_keys: EmbedKeys,
 }
 
 impl DirectoryBuilder {
@@ -75,6 +77,7 @@ impl DirectoryBuilder {
                 ));
                 *update_id = (*update_id).max(row.update_id);
             }
+            Loaded::EmbedKey(row) => self.embed_keys.put(&row),
         }
     }
 
@@ -105,6 +108,7 @@ impl DirectoryBuilder {
                 })
                 .collect(),
             keys: self.keys,
+            embed_keys: self.embed_keys,
         }
     }
 }

@@ -244,7 +244,7 @@ impl Writer {
         Ok(())
     }
 
-    /// Installs changed realms and users.
+    /// Installs changed realms, users and embed keys.
     fn install_directory(&mut self, changes: DirectoryChanges) {
         for row in changes.realms {
             if row.deactivated {
@@ -287,6 +287,13 @@ impl Writer {
                 .keys
                 .retain(|_, owner| !changed.contains(&owner.user_id()));
             directory.keys.extend(keys);
+        }
+        for row in changes.embed_keys {
+            // Refused from now on; then the pages streaming with it are cut off.
+            self.directory.write().embed_keys.put(&row);
+            if row.revoked_at.is_some() {
+                self.hub.drop_owner(Owner::EmbedKey(row.id));
+            }
         }
         tracing::debug!(
             from = self.directory_version,

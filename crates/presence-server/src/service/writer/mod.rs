@@ -91,9 +91,12 @@ use crate::store::{DeviceKind, Store, StoreError};
 mod batch;
 mod builder;
 mod install;
+mod node;
 
 use batch::Batch;
 pub use builder::DirectoryBuilder;
+pub use node::NODE_GONE_AFTER_SECS;
+use node::NodeState;
 
 /// How many commands one transaction takes at most.
 const MAX_BATCH: usize = 4096;
@@ -226,6 +229,8 @@ pub struct Writer {
     store_failing: bool,
     /// Memory is being changed: a panic now leaves it unknown.
     changing_memory: bool,
+    /// This node's report in the store.
+    node: NodeState,
 }
 
 impl Writer {
@@ -269,6 +274,7 @@ impl Writer {
             deadlines,
             store_failing: false,
             changing_memory: false,
+            node: NodeState::new(now, directory_version),
         }
     }
 
@@ -313,7 +319,11 @@ impl Writer {
                 }
                 last_poll = Instant::now();
             }
+            if let Some(Err(e)) = self.guarded("reporting this node", Self::tell_store) {
+                tracing::debug!(error = %e, "could not report this node");
+            }
         }
+        self.leave();
         tracing::debug!("writer stopped");
     }
 

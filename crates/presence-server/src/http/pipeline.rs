@@ -1,0 +1,451 @@
+//! The life of one request, in stages named after what they do:
+//!
+//! 1. [`handle`]: gives the request its id and deadline, turns a panic into
+//!    a 500, counts a request without a known caller against its address,
+//!    lets the page that sent it read the answer where it may, and logs one
+//!    line;
+//! 2. `compress`: gzips whole answers for clients that accept it;
+//! 3. `answer`: checks the head, then decides from the head alone who the
+//!    caller is (a user by Basic credentials, a page by an embed key) and
+//!    whether its limits allow the request, and only then reads the body;
+//! 4. `user_endpoint` or `page_endpoint`: calls the handler.
+//!
+//! Everything the head alone decides comes before the body is read or its
+//! parameters parsed, so a refused request costs no body work at all, and a
+//! request without credentials from an address over its limit is refused
+//! before even authentication.
+
+use std::any::Any;
+use std::future::Future;
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::auth::{self, Authorization, Credentials};
+use super::body::Body;
+use super::embed::{assets, cors};
+use super::error::ApiError;
+use super::handlers::{self, HandlerResult};
+use super::params::Params;
+use super::rate_limit::Decision;
+use super::routes::{self, Route};
+use super::{App, Limits, event_handlers, request_id};
+use crate::compression;
+use crate::service::embed::{EmbedAuthError, EmbedCaller};
+use crate::service::{Caller, Reader, Service};
+
+/// What the pipeline learns of a request on its way, for the stages that
+/// finish the answer and for the log line.
+#[derive(Debug, Default)]
+struct Note {
+    /// The user who called, once authenticated.
+    user_id: Option<i64>,
+    /// The embed key a page called with, once authenticated.
+    embed_key: Option<i64>,
+    /// The request was counted against its address already.
+    address_counted: bool,
+    /// The page origin that may read the answer, refusals included.
+    grant: Option<HeaderValue>,
+    /// The answer depends on the request's origin (pages may call the
+    /// endpoint); `Some(true)` for a preflight.
+    varies_by_origin: Option<bool>,
+}
+
+/// Answers one request from `ip` (the client's address, keyed as
+/// `ip_key` does); never fails, since every refusal is a JSON answer.
+pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = app
+        .request_ids
+        .for_request(req.headers().get(request_id::HEADER));
+    let method = req.method().clone();
+    // The path only: a query string may carry anything, secrets included.
+    let path = req.uri().path().to_owned();
+    let route = routes::route(&method, &path);
+    // A long poll waits for events by design: its deadline counts from the
+    // end of that wait.
+    let deadline = match route {
+        Ok(Route::GetEvents) if method == Method::GET => {
+            app.limits.request_timeout + app.long_poll_wait
+        }
+        _ => app.limits.request_timeout,
+    };
+    let mut note = Note::default();
+    let work = CatchPanic(Box::pin(compress(app, req, route, ip, &mut note)));
+    let mut response = match tokio::time::timeout(deadline, work).await {
+        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Err(error))) => error_response(error),
+        Ok(Err(_)) => {
+            tracing::error!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request handler panicked");
+            error_response(ApiError::internal())
+        }
+        Err(_) => {
+            tracing::warn!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request deadline passed");
+            error_response(ApiError::deadline_passed())
+        }
+    };
+    if note.user_id.is_none() && !note.address_counted {
+        // No known caller (no credentials, or bad ones): the request
+        // counts against its address.
+        if let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
+            && !decision.allowed
+        {
+            response = rate_limited(decision);
+        }
+    }
+    if let Some(origin) = note.grant.take() {
+        cors::grant(&mut response, origin);
+    }
+    if let Some(preflight) = note.varies_by_origin {
+        cors::vary(&mut response, preflight);
+    }
+    response
+        .headers_mut()
+        .insert(request_id::HEADER, request_id.clone());
+    // Both print bare: a URI path has no spaces or line breaks, and a
+    // request id is checked or made to have none.
+    tracing::info!(
+        request_id = %request_id.to_str().unwrap_or(""),
+        %ip,
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        user_id = note.user_id,
+        embed_key = note.embed_key,
+        "request"
+    );
+    response
+}
+
+/// A 429 answer with the limit's headers.
+fn rate_limited(decision: Decision) -> Response<Body> {
+    let mut response = error_response(ApiError::rate_limited(decision.retry_after));
+    add_limit_headers(&mut response, Some(decision));
+    response
+}
+
+fn add_limit_headers(response: &mut Response<Body>, decision: Option<Decision>) {
+    if let Some(decision) = decision {
+        for (name, value) in decision.headers() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
+/// Polls a request's future and turns a panic into an `Err`, so that a bug
+/// costs one request a 500 answer instead of costing the connection.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// An error as its JSON answer.
+pub fn error_response(error: ApiError) -> Response<Body> {
+    let mut response = handlers::json(error.status, &error.body);
+    for (name, value) in error.headers {
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+/// Answers a request, compressing whole answers for clients that accept
+/// gzip.
+async fn compress(
+    app: &App,
+    req: Request<Incoming>,
+    route: Result<Route, ApiError>,
+    ip: IpAddr,
+    note: &mut Note,
+) -> HandlerResult {
+    let gzip = req
+        .headers()
+        .get(http::header::ACCEPT_ENCODING)
+        .is_some_and(|v| compression::accepts_gzip(v.as_bytes()));
+    let mut response = answer(app, req, route, ip, note).await?;
+    // A stream is written as it comes; only whole answers are compressed.
+    if !response.body().is_stream() && response.body().len() >= compression::MIN_COMPRESSED_BYTES {
+        let headers = response.headers_mut();
+        headers.append(
+            http::header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        );
+        if gzip {
+            headers.insert(
+                http::header::CONTENT_ENCODING,
+                HeaderValue::from_static("gzip"),
+            );
+            let compressed = response.body().gzip();
+            *response.body_mut() = compressed;
+        }
+    }
+    Ok(response)
+}
+
+/// Checks the head, routes, authenticates, applies the caller's limits,
+/// and answers.
+async fn answer(
+    app: &App,
+    req: Request<Incoming>,
+    route: Result<Route, ApiError>,
+    ip: IpAddr,
+    note: &mut Note,
+) -> HandlerResult {
+    let has_credentials = req.headers().contains_key(http::header::AUTHORIZATION);
+    if !has_credentials && app.ip_limiter.is_exhausted(ip, app.service.now_f64()) {
+        // Spare the work: `handle` answers 429, since this request too
+        // counts against the address and finds nothing left.
+        return Err(ApiError::not_logged_in());
+    }
+    check_head(&app.limits, &req)?;
+    let route = route?;
+    if route.is_embeddable() || route == Route::Preflight {
+        note.varies_by_origin = Some(route == Route::Preflight);
+    }
+    let (parts, body) = req.into_parts();
+    let max_body = app.limits.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return Err(ApiError::body_too_large(max_body));
+    }
+    match route {
+        Route::Preflight => return cors::preflight(&app.service, &parts.headers),
+        Route::Asset(asset) => {
+            let head = parts.method == Method::HEAD;
+            return Ok(assets::serve(asset, &parts.headers, head));
+        }
+        Route::ServerSettings => {
+            read_params(&parts, body, max_body).await?;
+            return handlers::server_settings();
+        }
+        _ => {}
+    }
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(ApiError::not_logged_in)
+        .and_then(|header| auth::parse_authorization(header.as_bytes()));
+    let request = Request::from_parts(parts, body);
+    // A failure to authenticate counts against the address (see `handle`,
+    // which answers 429 instead once the address is over its limit).
+    match authorization? {
+        Authorization::Basic(credentials) => {
+            user_request(app, &route, &credentials, request, note).await
+        }
+        Authorization::Bearer(token) => page_request(app, &route, &token, request, ip, note).await,
+    }
+}
+
+/// A request with a user's credentials.
+async fn user_request(
+    app: &App,
+    route: &Route,
+    credentials: &Credentials,
+    request: Request<Incoming>,
+    note: &mut Note,
+) -> HandlerResult {
+    let service = &app.service;
+    let caller = service.authenticate(&credentials.email, &credentials.key)?;
+    note.user_id = Some(caller.user_id());
+    let decision = app.limiter.check(caller.user_id(), service.now_f64());
+    let result = match decision {
+        Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
+        _ => {
+            let (parts, body) = request.into_parts();
+            match read_params(&parts, body, app.limits.max_body_bytes).await {
+                Ok(params) => user_endpoint(service, route, &caller, &params, &parts).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let mut response = result.unwrap_or_else(error_response);
+    add_limit_headers(&mut response, decision);
+    Ok(response)
+}
+
+/// A request from a page, with an embed key. It always counts against its
+/// address as well as against the key; a page on an origin that may use
+/// the key gets to read the answer, refusals included, so that it can say
+/// what went wrong.
+async fn page_request(
+    app: &App,
+    route: &Route,
+    token: &str,
+    request: Request<Incoming>,
+    ip: IpAddr,
+    note: &mut Note,
+) -> HandlerResult {
+    let service = &app.service;
+    let now = service.now_f64();
+    let origin = cors::origin(request.headers()).cloned();
+    let origin_text = origin.as_ref().and_then(|o| o.to_str().ok());
+    note.address_counted = true;
+    let address = app.ip_limiter.check(ip, now);
+    if let Some(d) = address.filter(|d| !d.allowed) {
+        note.grant = origin
+            .clone()
+            .filter(|_| origin_text.is_some_and(|o| service.embed_origin_known(o)));
+        return Ok(rate_limited(d));
+    }
+    let caller = match service.authenticate_embed(token, origin_text) {
+        Ok(caller) => caller,
+        Err(e) => {
+            let told = e != EmbedAuthError::OriginNotAllowed
+                && origin_text.is_some_and(|o| service.embed_origin_known(o));
+            note.grant = origin.filter(|_| told);
+            return Err(e.into());
+        }
+    };
+    note.embed_key = Some(caller.key.id);
+    note.grant = origin;
+    let decision = app.embed_limiter.check(caller.key.id, now);
+    let result = match decision {
+        Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
+        _ if !route.is_embeddable() => Err(ApiError::forbidden(
+            "This endpoint does not accept embed keys",
+        )),
+        _ => {
+            let (parts, body) = request.into_parts();
+            match read_params(&parts, body, app.limits.max_body_bytes).await {
+                Ok(params) => page_endpoint(service, route, &caller, &params, &parts),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let mut response = result.unwrap_or_else(error_response);
+    add_limit_headers(&mut response, decision);
+    Ok(response)
+}
+
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::body_too_large(limit))
+        }
+        Err(_) => Err(ApiError::bad_request("The request body could not be read")),
+    }
+}
+
+/// Checks the request head against the size limits.
+fn check_head(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > limits.max_url_bytes {
+        return Err(ApiError::url_too_long(limits.max_url_bytes));
+    }
+    // As on the wire: `name: value\r\n`.
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Err(ApiError::headers_too_large(limits.max_header_bytes));
+    }
+    Ok(())
+}
+
+/// Reads a request's body (bounded) and parses its parameters: the query
+/// string, and for methods other than GET and HEAD the form body too.
+async fn read_params(
+    parts: &http::request::Parts,
+    body: Incoming,
+    max_body: usize,
+) -> Result<Params, ApiError> {
+    let body = read_body(body, max_body).await?;
+    let form: &[u8] = if parts.method == Method::GET || parts.method == Method::HEAD {
+        b""
+    } else {
+        &body
+    };
+    let params = Params::parse(parts.uri.query(), form)?;
+    params.accept("client");
+    Ok(params)
+}
+
+/// Calls the endpoint's handler for a user.
+async fn user_endpoint(
+    service: &Service,
+    route: &Route,
+    caller: &Caller,
+    params: &Params,
+    parts: &http::request::Parts,
+) -> HandlerResult {
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| v.as_bytes());
+    let head = parts.method == Method::HEAD;
+    let reader = Reader::User(caller);
+    match route {
+        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target),
+        Route::RealmPresence => handlers::get_realm_presence(service, reader),
+        Route::UpdatePresence => {
+            handlers::update_presence(service, caller, params, user_agent).await
+        }
+        Route::OwnUser => handlers::own_user(service, caller),
+        Route::Users => handlers::users(service, reader, params),
+        Route::UpdateSettings => {
+            handlers::update_settings(service, caller, params, user_agent).await
+        }
+        Route::AddApnsToken => handlers::add_apns_token(service, caller, params).await,
+        Route::RemoveApnsToken => handlers::remove_apns_token(service, caller, params).await,
+        Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,
+        Route::RemoveAndroidToken => handlers::remove_android_token(service, caller, params).await,
+        Route::Register => event_handlers::register(service, caller, params),
+        // HEAD only looks: it never waits for events, nor starts a stream.
+        Route::GetEvents => event_handlers::get_events(service, caller, params, head).await,
+        Route::DeleteQueue => event_handlers::delete_queue(service, caller, params),
+        Route::PresenceStream => {
+            event_handlers::presence_stream(service, reader, params, &parts.headers, head)
+        }
+        // Answered before anyone is authenticated.
+        Route::ServerSettings | Route::Preflight | Route::Asset(_) => {
+            unreachable!("answered before authentication")
+        }
+    }
+}
+
+/// Calls the endpoint's handler for a page: the reads of its realm only.
+fn page_endpoint(
+    service: &Service,
+    route: &Route,
+    caller: &EmbedCaller,
+    params: &Params,
+    parts: &http::request::Parts,
+) -> HandlerResult {
+    let reader = Reader::Embed(caller);
+    let head = parts.method == Method::HEAD;
+    match route {
+        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target),
+        Route::RealmPresence => handlers::get_realm_presence(service, reader),
+        Route::Users => handlers::users(service, reader, params),
+        Route::PresenceStream => {
+            event_handlers::presence_stream(service, reader, params, &parts.headers, head)
+        }
+        _ => Err(ApiError::forbidden(
+            "This endpoint does not accept embed keys",
+        )),
+    }
+}

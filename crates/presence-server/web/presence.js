@@ -1,0 +1,2 @@
+// The presence web components; see README "Put presence on your intranet".
+export {};
