@@ -337,6 +337,50 @@ impl TestServer {
         user
     }
 
+    /// Creates an embed key for pages on `origins` through the admin path,
+    /// as the admin command does (returning once the server has it); returns
+    /// the key.
+    pub async fn create_embed_key(&self, realm: &str, name: &str, origins: &[&str]) -> String {
+        let now = self.clock.now_secs();
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        let (_, key) = self
+            .admin_change(|store| {
+                presence_server::admin::create_embed_key(store, realm, name, &origins, now)
+            })
+            .expect("the embed key is created");
+        key
+    }
+
+    /// `GET path` as a page would send it: the embed key as a Bearer token,
+    /// and `origin` as the page's `Origin`.
+    pub async fn page_get(&self, key: &str, path: &str, origin: Option<&str>) -> Answer {
+        let mut request = self.http.get(self.url(path)).bearer_auth(key);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        self.send(request).await
+    }
+
+    /// Runs an admin change, then waits as the admin command does until
+    /// every running node has installed it.
+    pub fn admin_change<T: Send>(&self, f: impl FnOnce(&mut dyn Store) -> T + Send) -> T {
+        let clock = self.clock.clone();
+        self.with_admin(|store| {
+            let out = f(store);
+            let lagging = presence_server::admin::wait_until_applied(
+                store,
+                || clock.now_secs(),
+                presence_server::admin::APPLY_WAIT,
+            )
+            .expect("the nodes' reports are readable");
+            assert!(
+                lagging.is_empty(),
+                "nodes did not apply the change: {lagging:?}"
+            );
+            out
+        })
+    }
+
     /// Creates a realm and `n` users in it named `user{i}@{realm}.test`.
     pub async fn realm_with_users(&self, realm: &str, n: usize) -> Vec<User> {
         self.create_realm(realm);
@@ -570,6 +614,30 @@ impl TestServer {
                 .and_then(|v| v.to_str().ok()),
             Some("text/event-stream")
         );
+        sse::EventStream::new(response)
+    }
+}
+
+impl TestServer {
+    /// Opens the presence stream as the web components do: with an embed
+    /// key, the modern format and modern events.
+    pub async fn open_page_stream(&self, key: &str) -> sse::EventStream {
+        let request = self
+            .http
+            .get(self.url("/presence/stream"))
+            .bearer_auth(key)
+            .query(&[
+                ("slim_presence", "true"),
+                (
+                    "client_capabilities",
+                    r#"{"simplified_presence_events":true}"#,
+                ),
+            ]);
+        let response = tokio::time::timeout(PATIENCE, request.send())
+            .await
+            .expect("the stream opens in time")
+            .expect("the stream opens");
+        assert_eq!(response.status(), StatusCode::OK);
         sse::EventStream::new(response)
     }
 }

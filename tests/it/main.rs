@@ -7,6 +7,7 @@ mod answer_cache;
 mod client;
 mod client_names;
 mod connections;
+mod embed;
 mod errors;
 mod events;
 mod isolation;

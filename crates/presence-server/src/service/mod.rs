@@ -213,7 +213,7 @@ impl Service {
         let directory = Arc::new(RwLock::new(builder.finish()));
         let rules = RuleSettings::from_config(config);
         let hub = Arc::new(Hub::new(EventSettings::from_config(config), clock.clone()));
-        let writer = Writer::new(
+        let mut writer = Writer::new(
             store,
             directory.clone(),
             rules,
@@ -222,6 +222,9 @@ impl Service {
             hub.clone(),
             clock.clone(),
         );
+        // Reported before the first request is served: from then on, an
+        // admin command waits for this node to take its changes.
+        writer.announce()?;
         let handle = std::thread::Builder::new()
             .name("presence-writer".to_owned())
             .spawn(move || writer.run(rx))

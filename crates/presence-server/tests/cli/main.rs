@@ -8,6 +8,7 @@ mod support;
 
 mod admin_commands;
 mod crash;
+mod embed_keys;
 mod postgres;
 mod python_client;
 mod security;

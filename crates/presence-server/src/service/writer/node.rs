@@ -57,6 +57,11 @@ impl NodeState {
 }
 
 impl Writer {
+    /// Reports this node for the first time.
+    pub fn announce(&mut self) -> Result<(), StoreError> {
+        self.tell_store()
+    }
+
     /// Reports this node if its directory moved on or its last report is
     /// getting old, and records embed key uses when they are due.
     pub(super) fn tell_store(&mut self) -> Result<(), StoreError> {
