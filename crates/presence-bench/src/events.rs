@@ -20,7 +20,7 @@ use crate::scenarios::{Plan, server_args};
 use crate::stores::Storage;
 
 /// One request on a fresh connection; the answer's status and body.
-async fn request(
+pub async fn request(
     address: &str,
     method: Method,
     path: &str,

@@ -12,6 +12,7 @@
 mod baseline;
 mod events;
 mod load;
+mod pages;
 mod process;
 mod provision;
 mod report;
@@ -65,6 +66,12 @@ enum Command {
         /// Event queues, each with a waiting long poll, of scenario G.
         #[arg(long, default_value_t = 10_000)]
         queues: usize,
+        /// Pages holding a presence stream open with one embed key, in scenario H.
+        #[arg(long, default_value_t = 10_000)]
+        page_streams: usize,
+        /// Users of the realm those pages show, in scenario H.
+        #[arg(long, default_value_t = 10_000)]
+        page_realm_users: usize,
         /// Run on PostgreSQL at this URL instead of the embedded store; each
         /// run imports into a scratch schema of its own, dropped afterwards.
         #[arg(
@@ -115,6 +122,8 @@ fn main() -> anyhow::Result<()> {
             server,
             only,
             queues,
+            page_streams,
+            page_realm_users,
             database_url,
             nodes,
             stores,
@@ -137,6 +146,8 @@ fn main() -> anyhow::Result<()> {
                 this,
                 only: only.into_iter().map(|c| c.to_ascii_uppercase()).collect(),
                 queues,
+                page_streams,
+                page_realm_users,
                 stores,
                 database_url,
             };

@@ -1,8 +1,8 @@
 //! The scenarios of the benchmark, each run against our server and then,
 //! with the same requests, against the baseline answering the same number
 //! of bytes. A, B, C, D and E run once per store of the plan (SQLite, or
-//! PostgreSQL with one or two nodes), each store freshly provisioned; F and
-//! G run on the embedded store only.
+//! PostgreSQL with one or two nodes), each store freshly provisioned; F, G
+//! and H run on the embedded store only.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +42,10 @@ pub struct Plan {
     pub only: Vec<char>,
     /// Event queues (and long polls) of scenario G.
     pub queues: usize,
+    /// Pages streaming in scenario H.
+    pub page_streams: usize,
+    /// Users of the realm the pages of scenario H show.
+    pub page_realm_users: usize,
     /// The stores to run A to E on, one after the other.
     pub stores: Vec<Store>,
     /// The PostgreSQL database the PostgreSQL stores make scratch schemas in.
@@ -297,7 +301,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
         .filter(|store| store.is_postgres())
         .map(Store::to_string)
         .collect();
-    for (letter, name) in [('F', "memory and start-up"), ('G', "event fan-out")] {
+    for (letter, name) in [
+        ('F', "memory and start-up"),
+        ('G', "event fan-out"),
+        ('H', "page streams"),
+    ] {
         if plan.wants(letter) && !skipped.is_empty() {
             println!();
             println!(
@@ -312,6 +320,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
     }
     if on_sqlite && plan.wants('G') {
         crate::events::fan_out(plan, dir.path(), plan.queues).await?;
+    }
+    if on_sqlite && plan.wants('H') {
+        crate::pages::audience(plan, dir.path(), plan.page_streams, plan.page_realm_users).await?;
     }
     Ok(runs.into_iter().flatten().collect())
 }

@@ -318,49 +318,53 @@ impl Consumer {
         &self.queue
     }
 
-    fn check(&self, after: i64) -> Option<Wake> {
-        let state = self.queue.state.lock();
-        if let Some(reason) = state.closed {
-            return Some(Wake::Closed(reason));
-        }
-        if state.generation != self.generation {
-            return Some(Wake::Superseded);
-        }
-        state.has_after(after).then_some(Wake::Events)
-    }
-
-    /// Completes once the queue is closed or taken over: what a stream
-    /// stuck writing to a client that does not read must not miss.
-    pub async fn ended(&self) -> Wake {
-        loop {
-            let notified = self.queue.wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(wake) = self.check(i64::MAX) {
-                return wake;
-            }
-            notified.await;
-        }
-    }
-
     /// Waits, at most `timeout`, until the queue holds an event after
     /// `after`, is closed, or is taken over.
     pub async fn wait(&self, after: i64, timeout: Duration) -> Wake {
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        loop {
-            // Register for a wake-up before looking, so that a push between
-            // the look and the wait is not missed.
-            let notified = self.queue.wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(wake) = self.check(after) {
-                return wake;
-            }
-            tokio::select! {
-                () = &mut notified => {}
-                () = &mut deadline => return self.check(after).unwrap_or(Wake::TimedOut),
-            }
+        wait_on(&self.queue, self.generation, after, timeout).await
+    }
+
+    /// [`Consumer::wait`] as a future that borrows nothing, for a holder
+    /// that polls it between calls of its own (a stream's body).
+    pub fn wait_owned(
+        &self,
+        after: i64,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Wake> + Send + 'static {
+        let (queue, generation) = (self.queue.clone(), self.generation);
+        async move { wait_on(&queue, generation, after, timeout).await }
+    }
+}
+
+/// What a consumer of `generation` finds in `queue` now, if anything.
+fn check(queue: &Queue, generation: u64, after: i64) -> Option<Wake> {
+    let state = queue.state.lock();
+    if let Some(reason) = state.closed {
+        return Some(Wake::Closed(reason));
+    }
+    if state.generation != generation {
+        return Some(Wake::Superseded);
+    }
+    state.has_after(after).then_some(Wake::Events)
+}
+
+/// Waits, at most `timeout`, until `queue` holds an event after `after`,
+/// is closed, or is taken over from the consumer of `generation`.
+async fn wait_on(queue: &Queue, generation: u64, after: i64, timeout: Duration) -> Wake {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        // Register for a wake-up before looking, so that a push between
+        // the look and the wait is not missed.
+        let notified = queue.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(wake) = check(queue, generation, after) {
+            return wake;
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = &mut deadline => return check(queue, generation, after).unwrap_or(Wake::TimedOut),
         }
     }
 }
@@ -467,22 +471,5 @@ mod tests {
             second.wait(0, Duration::from_secs(5)).await,
             Wake::Closed(Closed::Deleted)
         );
-    }
-
-    #[tokio::test]
-    async fn ended_waits_for_closing_not_for_events() {
-        let clock: SharedClock = Arc::new(ManualClock::new(0));
-        let queue = Arc::new(Queue::new(Arc::from("q"), &spec(), 0));
-        let consumer = queue.attach(clock);
-        let ended = tokio::spawn({
-            let queue = queue.clone();
-            async move {
-                queue.push(EncodedEvent::heartbeat(), 10).unwrap();
-                tokio::task::yield_now().await;
-                queue.close(Closed::Overflowed);
-            }
-        });
-        assert_eq!(consumer.ended().await, Wake::Closed(Closed::Overflowed));
-        ended.await.unwrap();
     }
 }

@@ -18,22 +18,23 @@
 //!
 //! What a stream may hold is bounded by design: the snapshot of its first
 //! message is the realm's shared answer, handed to the connection as the
-//! same bytes every other reader gets; at most [`BUFFERED_FRAMES`] frames
-//! wait between the pump and the connection; and the pump gives up, ending
-//! the stream, as soon as its queue is closed (it overflowed because the
-//! client stopped reading, was taken over, or its owner was deactivated) or
-//! its time is up, even while it waits to hand a frame over. The
+//! same bytes every other reader gets; a frame is made only when the
+//! connection asks for the next one (see [`EventStreamBody`]), so nothing
+//! piles up ahead of a reader; a queue that a reader does not empty is
+//! closed once it holds its maximum, and the stream then ends. The
 //! connection's own timers (see `http::connection`) close a stream that
-//! makes no progress.
+//! makes no progress, and one that outlives its hard deadline.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::hub::StreamSlot;
@@ -44,9 +45,6 @@ pub const RETRY_MS: u64 = 3000;
 
 /// The comment sent after a silence.
 pub const KEEPALIVE: &[u8] = b": keep-alive\n\n";
-
-/// How many frames may wait between the pump and the connection.
-pub const BUFFERED_FRAMES: usize = 32;
 
 /// Parses a `Last-Event-ID` value, `QUEUE:EVENT`.
 pub fn parse_last_event_id(value: &str) -> Option<(String, i64)> {
@@ -91,20 +89,120 @@ pub fn event_frame(queue_id: &str, entry: &Entry) -> Bytes {
     Bytes::from(out)
 }
 
-/// The sending half of a stream: frames for the connection.
-pub type FrameSender = mpsc::Sender<Bytes>;
-
-/// A response body that yields frames as the pump produces them, and ends
-/// when the pump does. Dropping it (the client went away) stops the pump.
-#[derive(Debug)]
-pub struct EventStreamBody {
-    frames: mpsc::Receiver<Bytes>,
+/// How a stream runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamTiming {
+    /// Silence before a keep-alive comment.
+    pub keepalive: Duration,
+    /// When the server ends the stream, if ever.
+    pub max: Option<Duration>,
 }
 
-/// A connected pair: the pump's sender and the response body.
-pub fn channel() -> (FrameSender, EventStreamBody) {
-    let (tx, rx) = mpsc::channel(BUFFERED_FRAMES);
-    (tx, EventStreamBody { frames: rx })
+/// A stream's waiting for its queue, boxed so that the body can hold it
+/// between polls.
+type Waiting = Pin<Box<dyn Future<Output = Wake> + Send>>;
+
+/// The response body of a stream: `first`, then the queue's events after
+/// `cursor` as they come, until the queue is closed or taken over, or the
+/// stream's time is up.
+///
+/// Frames are made only when the connection asks for the next one, that
+/// is when the client has taken the previous ones: nothing is produced
+/// ahead of a reader, and there is no task or buffer beside the queue
+/// itself. Dropping the body (the client went away, or the connection was
+/// closed for making no progress) releases the queue and the stream's
+/// place in its owner's count.
+pub struct EventStreamBody {
+    first: VecDeque<Bytes>,
+    consumer: Consumer,
+    queue_id: Arc<str>,
+    cursor: i64,
+    /// Events taken from the queue and not yet sent.
+    pending: VecDeque<Entry>,
+    waiting: Option<Waiting>,
+    timing: StreamTiming,
+    end: Option<Instant>,
+    done: bool,
+    _slot: StreamSlot,
+}
+
+impl std::fmt::Debug for EventStreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStreamBody")
+            .field("queue", &self.queue_id)
+            .field("cursor", &self.cursor)
+            .finish()
+    }
+}
+
+impl EventStreamBody {
+    /// A stream of `first`, then the events of `consumer`'s queue after
+    /// `cursor`; `slot` is its place in its owner's count of streams.
+    pub fn new(
+        consumer: Consumer,
+        cursor: i64,
+        first: Vec<Bytes>,
+        timing: StreamTiming,
+        slot: StreamSlot,
+    ) -> Self {
+        EventStreamBody {
+            first: first.into(),
+            queue_id: consumer.queue().id().clone(),
+            consumer,
+            cursor,
+            pending: VecDeque::new(),
+            waiting: None,
+            timing,
+            end: timing.max.map(|max| Instant::now() + max),
+            done: false,
+            _slot: slot,
+        }
+    }
+
+    /// How long to wait for events before a keep-alive (or the end).
+    fn wait_time(&self) -> Duration {
+        match self.end {
+            Some(end) => self
+                .timing
+                .keepalive
+                .min(end.saturating_duration_since(Instant::now())),
+            None => self.timing.keepalive,
+        }
+    }
+
+    /// The next frame, if one is ready.
+    fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        loop {
+            if let Some(frame) = self.first.pop_front() {
+                return Poll::Ready(Some(frame));
+            }
+            if let Some(entry) = self.pending.pop_front() {
+                self.cursor = entry.id;
+                return Poll::Ready(Some(event_frame(&self.queue_id, &entry)));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let wait = self.wait_time();
+            let cursor = self.cursor;
+            let waiting = self
+                .waiting
+                .get_or_insert_with(|| Box::pin(self.consumer.wait_owned(cursor, wait)));
+            let wake = std::task::ready!(waiting.as_mut().poll(cx));
+            self.waiting = None;
+            match wake {
+                Wake::Events => {
+                    let events = self.consumer.queue().with_state(|s| s.since(cursor));
+                    self.pending.extend(events);
+                }
+                Wake::TimedOut if self.end.is_some_and(|end| Instant::now() >= end) => {
+                    self.done = true;
+                }
+                Wake::TimedOut => return Poll::Ready(Some(Bytes::from_static(KEEPALIVE))),
+                Wake::Superseded | Wake::Closed(_) => self.done = true,
+            }
+        }
+    }
 }
 
 impl Body for EventStreamBody {
@@ -116,102 +214,8 @@ impl Body for EventStreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.get_mut()
-            .frames
-            .poll_recv(cx)
+            .next_frame(cx)
             .map(|frame| frame.map(|bytes| Ok(Frame::data(bytes))))
-    }
-}
-
-/// How a stream runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamTiming {
-    /// Silence before a keep-alive comment.
-    pub keepalive: Duration,
-    /// When the server ends the stream, if ever.
-    pub max: Option<Duration>,
-}
-
-/// Hands frames to the connection, giving up when the stream must end.
-struct Outlet<'a> {
-    frames: FrameSender,
-    consumer: &'a Consumer,
-    end: Option<Instant>,
-}
-
-impl Outlet<'_> {
-    /// Sends one frame; false when the stream must end instead: the client
-    /// went away, or while waiting for room the queue was closed or taken
-    /// over, or the stream's time ran out.
-    async fn send(&self, frame: Bytes) -> bool {
-        let time_up = async {
-            match self.end {
-                Some(end) => tokio::time::sleep_until(end).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            sent = self.frames.send(frame) => sent.is_ok(),
-            _ = self.consumer.ended() => false,
-            () = time_up => false,
-        }
-    }
-}
-
-/// Sends `first`, then the queue's events after `cursor` as they come,
-/// until the client goes away, the queue closes or is taken over, or the
-/// stream's time is up. `_slot`, the stream's place in its owner's count,
-/// is held until then.
-pub async fn pump(
-    consumer: Consumer,
-    mut cursor: i64,
-    first: Vec<Bytes>,
-    frames: FrameSender,
-    timing: StreamTiming,
-    _slot: StreamSlot,
-) {
-    let end = timing.max.map(|max| Instant::now() + max);
-    let outlet = Outlet {
-        frames,
-        consumer: &consumer,
-        end,
-    };
-    for frame in first {
-        if !outlet.send(frame).await {
-            return;
-        }
-    }
-    let queue_id = consumer.queue().id().clone();
-    loop {
-        let wait = match end {
-            Some(end) => timing
-                .keepalive
-                .min(end.saturating_duration_since(Instant::now())),
-            None => timing.keepalive,
-        };
-        let wake = tokio::select! {
-            wake = consumer.wait(cursor, wait) => wake,
-            () = outlet.frames.closed() => return,
-        };
-        match wake {
-            Wake::Events => {
-                let entries = consumer.queue().with_state(|s| s.since(cursor));
-                for entry in &entries {
-                    if !outlet.send(event_frame(&queue_id, entry)).await {
-                        return;
-                    }
-                    cursor = entry.id;
-                }
-            }
-            Wake::TimedOut => {
-                if end.is_some_and(|end| Instant::now() >= end) {
-                    return;
-                }
-                if !outlet.send(Bytes::from_static(KEEPALIVE)).await {
-                    return;
-                }
-            }
-            Wake::Superseded | Wake::Closed(_) => return,
-        }
     }
 }
 
@@ -224,15 +228,12 @@ mod tests {
     use crate::events::queue::Closed;
     use crate::events::{EncodedEvent, EventFormat, EventSettings, Hub, Owner, QueueSpec};
 
-    /// A pump whose connection never takes a frame, over a queue of `hub`.
-    fn stuck_pump(
+    /// A stream body over a new queue of `hub`, starting with `first`.
+    fn stream(
         hub: &Arc<Hub>,
+        first: Vec<Bytes>,
         max: Option<Duration>,
-    ) -> (
-        tokio::task::JoinHandle<()>,
-        EventStreamBody,
-        Arc<crate::events::Queue>,
-    ) {
+    ) -> (EventStreamBody, Arc<crate::events::Queue>) {
         let owner = Owner::User(1);
         let queue = hub
             .open(QueueSpec {
@@ -244,17 +245,18 @@ mod tests {
                 timeout_secs: 600,
             })
             .unwrap();
-        let consumer = hub.attach(&queue);
-        let slot = hub.stream_slot(owner).unwrap();
-        let (frames, body) = channel();
-        // More than the channel holds: the pump waits to hand one over.
-        let first = vec![Bytes::from_static(b": x\n\n"); BUFFERED_FRAMES + 4];
         let timing = StreamTiming {
-            keepalive: Duration::from_secs(60),
+            keepalive: Duration::from_millis(50),
             max,
         };
-        let pump = tokio::spawn(pump(consumer, -1, first, frames, timing, slot));
-        (pump, body, queue)
+        let body = EventStreamBody::new(
+            hub.attach(&queue),
+            -1,
+            first,
+            timing,
+            hub.stream_slot(owner).unwrap(),
+        );
+        (body, queue)
     }
 
     fn hub() -> Arc<Hub> {
@@ -270,29 +272,55 @@ mod tests {
         Arc::new(Hub::new(settings, Arc::new(ManualClock::new(0))))
     }
 
-    #[tokio::test]
-    async fn a_pump_stuck_on_its_reader_ends_when_its_queue_closes() {
-        let hub = hub();
-        let (pump, _body, queue) = stuck_pump(&hub, None);
-        tokio::task::yield_now().await;
-        assert_eq!(hub.open_streams(), 1);
-        queue.close(Closed::Overflowed);
-        tokio::time::timeout(Duration::from_secs(5), pump)
+    /// The next frame's bytes, or `None` at the end.
+    async fn next(body: &mut EventStreamBody) -> Option<Bytes> {
+        use http_body_util::BodyExt;
+        tokio::time::timeout(Duration::from_secs(5), body.frame())
             .await
-            .expect("the pump gives up at once")
-            .unwrap();
-        assert_eq!(hub.open_streams(), 0, "its place is free");
+            .expect("a frame or the end within 5 s")
+            .map(|frame| frame.unwrap().into_data().unwrap())
     }
 
     #[tokio::test]
-    async fn a_pump_stuck_on_its_reader_ends_when_its_time_is_up() {
+    async fn a_stream_sends_its_start_then_events_and_keep_alives() {
         let hub = hub();
-        let (pump, _body, _queue) = stuck_pump(&hub, Some(Duration::from_millis(50)));
-        tokio::time::timeout(Duration::from_secs(5), pump)
-            .await
-            .expect("the pump gives up at its deadline")
-            .unwrap();
-        assert_eq!(hub.open_streams(), 0);
+        let (mut body, queue) = stream(&hub, vec![Bytes::from_static(b"retry: 1\n\n")], None);
+        assert_eq!(next(&mut body).await.unwrap(), &b"retry: 1\n\n"[..]);
+        queue.push(EncodedEvent::heartbeat(), 10).unwrap();
+        let event = next(&mut body).await.unwrap();
+        assert!(event.starts_with(b"id: "), "{event:?}");
+        // Silence: a keep-alive comment.
+        assert_eq!(next(&mut body).await.unwrap(), KEEPALIVE);
+        assert_eq!(hub.open_streams(), 1);
+        drop(body);
+        assert_eq!(hub.open_streams(), 0, "its place is free once it is gone");
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_when_its_queue_closes_or_its_time_is_up() {
+        let hub = hub();
+        let (mut body, queue) = stream(&hub, Vec::new(), None);
+        queue.close(Closed::Overflowed);
+        assert_eq!(next(&mut body).await, None);
+
+        let (mut body, _queue) = stream(&hub, Vec::new(), Some(Duration::from_millis(120)));
+        let started = std::time::Instant::now();
+        while next(&mut body).await.is_some() {}
+        assert!(started.elapsed() >= Duration::from_millis(120));
+    }
+
+    #[tokio::test]
+    async fn nothing_is_made_ahead_of_the_reader() {
+        let hub = hub();
+        let (mut body, queue) = stream(&hub, Vec::new(), None);
+        for _ in 0..5 {
+            queue.push(EncodedEvent::heartbeat(), 10).unwrap();
+        }
+        // The body takes the events when asked, and the queue keeps them
+        // until the reader acknowledges them: no copy waits anywhere else.
+        assert!(next(&mut body).await.is_some());
+        assert_eq!(body.pending.len(), 4);
+        assert_eq!(queue.with_state(|s| s.len()), 5);
     }
 
     #[test]

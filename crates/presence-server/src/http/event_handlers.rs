@@ -24,7 +24,7 @@ use super::handlers::{
 };
 use super::params::Params;
 use crate::events::Entry;
-use crate::events::sse::{self, StreamTiming};
+use crate::events::sse::{self, EventStreamBody, StreamTiming};
 use crate::service::realtime::{PresenceSnapshot, RegisterOptions, Registration};
 use crate::service::{Caller, Format, Reader, Service};
 
@@ -279,15 +279,7 @@ pub fn presence_stream(
         keepalive: settings.stream_keepalive,
         max: settings.stream_max,
     };
-    let (frames, body) = sse::channel();
-    tokio::spawn(sse::pump(
-        start.consumer,
-        start.cursor,
-        first,
-        frames,
-        timing,
-        start.slot,
-    ));
+    let body = EventStreamBody::new(start.consumer, start.cursor, first, timing, start.slot);
     Ok(response.body(Body::stream(body)).expect("a valid response"))
 }
 
