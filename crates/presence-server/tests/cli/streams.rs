@@ -11,8 +11,19 @@ use base64::Engine;
 
 use crate::support::{ServerProcess, admin};
 
-/// Users in the realm: its snapshot is megabytes, which no socket buffer holds.
+/// Users in the realm, each with several clients: its snapshot is some
+/// 5 MB, more than a socket's buffers take (up to 4 MB here), so that what
+/// a server holds per unread stream shows in its own memory.
 const USERS: usize = 10_000;
+
+/// The clients each user has reported from.
+const CLIENTS: [&str; 5] = [
+    "website",
+    "ZulipMobile",
+    "ZulipTerminal",
+    "ZulipPython",
+    "curl",
+];
 
 /// A dump of one realm of `USERS` users, each with a known key and a
 /// presence record, written to `path`.
@@ -32,10 +43,13 @@ fn write_realm(path: &Path) {
              \"full_name\":\"User {i}\",\"date_joined\":1,\"api_key\":\"{}\"}}\n",
             key(i)
         ));
-        out.push_str(&format!(
-            "{{\"type\":\"presence\",\"user_id\":{i},\"client\":\"website\",\
-             \"last_connected_time\":{now},\"last_active_time\":{now},\"update_id\":{i}}}\n"
-        ));
+        for (c, client) in CLIENTS.iter().enumerate() {
+            let update_id = i * CLIENTS.len() + c;
+            out.push_str(&format!(
+                "{{\"type\":\"presence\",\"user_id\":{i},\"client\":\"{client}\",\
+                 \"last_connected_time\":{now},\"last_active_time\":{now},\"update_id\":{update_id}}}\n"
+            ));
+        }
     }
     std::fs::write(path, out).unwrap();
 }
