@@ -12,12 +12,38 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use crate::process::Process;
 use crate::provision::{self, User};
 use crate::scenarios::{Plan, server_args};
 use crate::stores::Storage;
+
+/// A new HTTP/1.1 connection to `address`, driven in the background.
+pub async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// A request to `address` with these credentials, before its body.
+pub fn request_to(
+    address: &str,
+    method: Method,
+    path: &str,
+    authorization: &HeaderValue,
+) -> http::request::Builder {
+    http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, address)
+        .header(http::header::AUTHORIZATION, authorization.clone())
+}
 
 /// One request on a fresh connection; the answer's status and body.
 pub async fn request(
@@ -27,17 +53,8 @@ pub async fn request(
     authorization: &HeaderValue,
     body: &'static str,
 ) -> anyhow::Result<(u16, Bytes)> {
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut builder = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, address)
-        .header(http::header::AUTHORIZATION, authorization.clone());
+    let mut sender = connect(address).await?;
+    let mut builder = request_to(address, method, path, authorization);
     if !body.is_empty() {
         builder = builder.header(
             http::header::CONTENT_TYPE,
@@ -88,9 +105,18 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
     let mut args = server_args(&storage);
     // Polls wait for the event, not for a heartbeat.
     args.extend(["--event-heartbeat-ms".to_owned(), "600000".to_owned()]);
-    // Every waiting poll holds a connection: room for all of them, and for
-    // the registrations and the report beside them.
-    args.extend(["--max-connections".to_owned(), (queues + 1024).to_string()]);
+    // Every waiting poll holds a connection, all from this one address: room
+    // for all of them, and for the registrations and the report beside them.
+    let room = (queues + 1024).to_string();
+    args.extend(
+        [
+            "--max-connections",
+            &room,
+            "--max-connections-per-ip",
+            &room,
+        ]
+        .map(str::to_owned),
+    );
     let server = Process::start(&plan.server, &args, Duration::from_secs(60))?;
     let address = server.address.clone();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -128,17 +154,8 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
         tokio::spawn(async move {
             let path = format!("/api/v1/events?queue_id={queue_id}&last_event_id=-1");
             let result = async {
-                let stream = tokio::net::TcpStream::connect(&address).await?;
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                let request = http::Request::builder()
-                    .method(Method::GET)
-                    .uri(path)
-                    .header(http::header::HOST, &address)
-                    .header(http::header::AUTHORIZATION, users[i].authorization.clone())
+                let mut sender = connect(&address).await?;
+                let request = request_to(&address, Method::GET, &path, &users[i].authorization)
                     .body(Full::new(Bytes::new()))?;
                 let pending = sender.send_request(request);
                 sent.fetch_add(1, Ordering::SeqCst);

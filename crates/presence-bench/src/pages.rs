@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{HeaderValue, Method};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use http_body_util::{BodyExt, Full};
 use tokio::sync::mpsc;
 
-use crate::events::request;
+use crate::events::{connect, request, request_to};
 use crate::process::Process;
 use crate::provision;
 use crate::scenarios::{Plan, server_args};
@@ -74,18 +73,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// presence event.
 async fn page(address: String, authorization: HeaderValue, seen: mpsc::UnboundedSender<Seen>) {
     let result = async {
-        let stream = tokio::net::TcpStream::connect(&address).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let request = http::Request::builder()
-            .method(Method::GET)
-            .uri(STREAM_PATH)
-            .header(http::header::HOST, &address)
-            .header(http::header::AUTHORIZATION, authorization)
-            .body(Empty::<Bytes>::new())?;
+        let mut sender = connect(&address).await?;
+        let request = request_to(&address, Method::GET, STREAM_PATH, &authorization)
+            .body(Full::new(Bytes::new()))?;
         let response = sender.send_request(request).await?;
         if response.status() != 200 {
             bail!("the stream answered {}", response.status());
