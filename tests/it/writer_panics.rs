@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use presence_server::clock::ManualClock;
 use presence_server::store::{
     DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey, NewUser,
-    NodeRow, Notice, PresenceChanges, RealmRow, Store, StoreError, UserRow,
+    NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Store, StoreError, UserChange,
+    UserRow,
 };
 use presence_tests::{Backing, Options, START, TestServer, User};
 use serde_json::Value;
@@ -154,18 +155,35 @@ impl Store for Panicky {
     ) -> Result<RealmRow, StoreError> {
         self.inner.create_realm(string_id, name, now)
     }
+    fn list_realms(&mut self) -> Result<Vec<RealmSummary>, StoreError> {
+        self.inner.list_realms()
+    }
+    fn rename_realm(&mut self, string_id: &str, name: &str) -> Result<(), StoreError> {
+        self.inner.rename_realm(string_id, name)
+    }
+    fn update_user(
+        &mut self,
+        realm: &str,
+        email: &str,
+        change: &UserChange<'_>,
+    ) -> Result<UserRow, StoreError> {
+        self.inner.update_user(realm, email, change)
+    }
+    fn delete_user(&mut self, realm: &str, email: &str) -> Result<UserRow, StoreError> {
+        self.inner.delete_user(realm, email)
+    }
     fn set_realm_deactivated(
         &mut self,
         string_id: &str,
         deactivated: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.inner.set_realm_deactivated(string_id, deactivated)
     }
     fn set_realm_presence_disabled(
         &mut self,
         string_id: &str,
         disabled: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.inner.set_realm_presence_disabled(string_id, disabled)
     }
     fn create_user(&mut self, user: &NewUser<'_>) -> Result<UserRow, StoreError> {
@@ -176,7 +194,7 @@ impl Store for Panicky {
         realm: &str,
         email: &str,
         active: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.inner.set_user_active(realm, email, active)
     }
     fn set_api_key_hash(

@@ -170,6 +170,9 @@ pub fn server_args(storage: &Storage) -> Vec<String> {
     let mut args = storage.flags();
     args.extend(
         [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
             "--rate-limit",
             "off",
             "--ip-rate-limit",
@@ -178,9 +181,6 @@ pub fn server_args(storage: &Storage) -> Vec<String> {
             // run, so scenario B's pings really change nothing.
             "--presence-update-min-freq-secs",
             "3600",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
         ]
         .iter()
         .map(|s| (*s).to_owned()),

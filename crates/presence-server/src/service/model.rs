@@ -294,13 +294,48 @@ impl Realm {
     /// Adds a user or replaces its account, keeping its presence.
     pub fn put_account(&mut self, account: Account) {
         self.version += 1;
-        match self.users.get_mut(&account.id) {
-            Some(entry) => entry.account = account,
+        let id = account.id;
+        let renamed = match self.users.get(&id) {
             None => {
-                self.by_email
-                    .insert(&self.users, account.id, account.email());
+                self.by_email.insert(&self.users, id, account.email());
                 self.users.insert(UserEntry::new(account));
+                return;
             }
+            Some(entry) => (!same_email(entry.account.email(), account.email()))
+                .then(|| entry.account.email().to_owned()),
+        };
+        if let Some(old) = &renamed {
+            // The index finds users by their email: take the old one out
+            // while the entry still has it.
+            self.by_email.remove(id, old);
+        }
+        if let Some(entry) = self.users.get_mut(&id) {
+            entry.account = account;
+        }
+        if renamed.is_some() {
+            let email = self.users.get(&id).map(|u| u.account.email().to_owned());
+            if let Some(email) = email {
+                self.by_email.insert(&self.users, id, &email);
+            }
+        }
+    }
+
+    /// Removes a user (deleted by an admin), with its presence.
+    pub fn remove_user(&mut self, user_id: i64) {
+        let Some(email) = self
+            .users
+            .get(&user_id)
+            .map(|u| u.account.email().to_owned())
+        else {
+            return;
+        };
+        self.version += 1;
+        self.by_email.remove(user_id, &email);
+        if let Some(removed) = self.users.remove(user_id)
+            && removed.update_id > 0
+        {
+            // Its entry in the change index is stale now; compaction drops it.
+            self.changes.stale += 1;
         }
     }
 
@@ -414,8 +449,8 @@ impl ChangeLog {
     }
 }
 
-/// A realm's users: the entries in one dense vector (users are never
-/// removed, only deactivated), found by id through a small index. A map of
+/// A realm's users: the entries in one dense vector (a deleted user's place
+/// is taken by the last one), found by id through a small index. A map of
 /// entries would hold its slack at the entries' full size.
 #[derive(Default)]
 pub struct Users {
@@ -452,6 +487,29 @@ impl Users {
                 hasher.hash_one(entries[other as usize].account.id)
             });
         self.entries.push(entry);
+    }
+
+    /// Removes the user with this id: the last entry takes its place, so
+    /// the vector stays dense.
+    fn remove(&mut self, id: i64) -> Option<UserEntry> {
+        let at = self.position(id)?;
+        let hasher = &self.hasher;
+        if let Ok(slot) = self
+            .index
+            .find_entry(hasher.hash_one(id), |&p| p as usize == at)
+        {
+            slot.remove();
+        }
+        let removed = self.entries.swap_remove(at);
+        if at < self.entries.len() {
+            // The entry moved from the end to `at`: point its index there.
+            let moved = self.entries[at].account.id;
+            let old = u32::try_from(self.entries.len()).expect("fewer than 4 billion users");
+            if let Some(slot) = self.index.find_mut(hasher.hash_one(moved), |&p| p == old) {
+                *slot = at as u32;
+            }
+        }
+        Some(removed)
     }
 
     fn reserve(&mut self, additional: usize) {
@@ -505,6 +563,16 @@ impl EmailIndex {
             .insert_unique(hash_email(hasher, email), id, |other| {
                 hash_email(hasher, users.get(other).map_or("", |u| u.account.email()))
             });
+    }
+
+    /// Takes a user out, found under `email` (the email it was indexed by).
+    fn remove(&mut self, id: i64, email: &str) {
+        if let Ok(slot) = self
+            .ids
+            .find_entry(hash_email(&self.hasher, email), |&other| other == id)
+        {
+            slot.remove();
+        }
     }
 
     fn reserve(&mut self, users: &Users, additional: usize) {
@@ -681,5 +749,40 @@ mod tests {
             last_active: None,
         };
         assert_eq!(ClientRecord::new(Arc::from("x"), never).times(), never);
+    }
+
+    #[test]
+    fn a_deleted_user_is_gone_and_the_others_still_found() {
+        let mut realm = realm_with_users(5);
+        realm.put_presence(2, Vec::new(), 7);
+        realm.remove_user(2);
+        assert!(realm.users.get(&2).is_none());
+        assert!(realm.find_active("u2@example.test").is_none());
+        for id in [1, 3, 4, 5] {
+            assert_eq!(realm.find_active(&id.to_string()).unwrap().account.id, id);
+            let email = format!("u{id}@example.test");
+            assert_eq!(realm.find_active(&email).unwrap().account.id, id, "{email}");
+        }
+        assert_eq!(realm.users.len(), 4);
+        assert_eq!(realm.changes.after(0, &realm.users).count(), 0);
+        // The last entry moved into the hole; removing it again works too.
+        realm.remove_user(5);
+        assert_eq!(realm.find_active("U4@example.test").unwrap().account.id, 4);
+        assert!(realm.find_active("5").is_none());
+    }
+
+    #[test]
+    fn a_new_email_is_found_and_the_old_one_not() {
+        let mut realm = realm_with_users(3);
+        let mut account = realm.users.get(&2).unwrap().account.clone();
+        let mut row_email = "new@example.test".to_owned();
+        row_email.push_str("Renamed");
+        account.names = row_email.into_boxed_str();
+        account.email_len = "new@example.test".len() as u32;
+        realm.put_account(account);
+        assert_eq!(realm.find_active("NEW@example.test").unwrap().account.id, 2);
+        assert_eq!(realm.users.get(&2).unwrap().account.full_name(), "Renamed");
+        assert!(realm.find_active("u2@example.test").is_none());
+        assert_eq!(realm.find_active("u3@example.test").unwrap().account.id, 3);
     }
 }

@@ -161,6 +161,35 @@ pub enum Loaded {
     EmbedKey(EmbedKeyRow),
 }
 
+/// A realm with how many users it has, for `realm list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmSummary {
+    /// The realm.
+    pub realm: RealmRow,
+    /// Its users, deactivated ones and bots included.
+    pub users: usize,
+    /// Its active users.
+    pub active_users: usize,
+}
+
+/// What `user set` changes of a user.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserChange<'a> {
+    /// A new email (unique in the realm).
+    pub email: Option<&'a str>,
+    /// A new display name.
+    pub full_name: Option<&'a str>,
+}
+
+/// A user an admin deleted, as servers learn of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeletedUser {
+    /// The realm the user was in.
+    pub realm_id: i64,
+    /// The user's id, never given again.
+    pub user_id: i64,
+}
+
 /// Realms and users changed after a given directory version.
 #[derive(Debug, Default)]
 pub struct DirectoryChanges {
@@ -170,6 +199,8 @@ pub struct DirectoryChanges {
     pub users: Vec<UserRow>,
     /// Changed or new embed keys.
     pub embed_keys: Vec<EmbedKeyRow>,
+    /// Users deleted.
+    pub deleted_users: Vec<DeletedUser>,
     /// The version these changes bring the reader to.
     pub version: i64,
 }
@@ -340,6 +371,9 @@ pub enum StoreError {
     /// No realm has this string id.
     #[error("no realm named {0:?}")]
     UnknownRealm(String),
+    /// The realm is deactivated: nothing may be added to it.
+    #[error("realm {0:?} is deactivated (reactivate it first)")]
+    RealmDeactivated(String),
     /// A realm with this string id exists already.
     #[error("a realm named {0:?} exists already")]
     RealmExists(String),
@@ -471,23 +505,40 @@ pub trait Store: Send {
         name: &str,
         now: i64,
     ) -> Result<RealmRow, StoreError>;
-    /// Sets a realm's `deactivated` flag.
+    /// Every realm, with its users counted.
+    fn list_realms(&mut self) -> Result<Vec<RealmSummary>, StoreError>;
+    /// Gives a realm a new display name.
+    fn rename_realm(&mut self, string_id: &str, name: &str) -> Result<(), StoreError>;
+    /// Sets a realm's `deactivated` flag; whether it changed.
     fn set_realm_deactivated(
         &mut self,
         string_id: &str,
         deactivated: bool,
-    ) -> Result<(), StoreError>;
-    /// Sets a realm's `presence_disabled` flag.
+    ) -> Result<bool, StoreError>;
+    /// Sets a realm's `presence_disabled` flag; whether it changed.
     fn set_realm_presence_disabled(
         &mut self,
         string_id: &str,
         disabled: bool,
-    ) -> Result<(), StoreError>;
-    /// Creates a user.
+    ) -> Result<bool, StoreError>;
+    /// Creates a user (refused in a deactivated realm).
     fn create_user(&mut self, user: &NewUser<'_>) -> Result<UserRow, StoreError>;
-    /// Sets a user's `is_active` flag.
-    fn set_user_active(&mut self, realm: &str, email: &str, active: bool)
-    -> Result<(), StoreError>;
+    /// Sets a user's `is_active` flag; whether it changed.
+    fn set_user_active(
+        &mut self,
+        realm: &str,
+        email: &str,
+        active: bool,
+    ) -> Result<bool, StoreError>;
+    /// Changes a user's email or name; the user as it is now.
+    fn update_user(
+        &mut self,
+        realm: &str,
+        email: &str,
+        change: &UserChange<'_>,
+    ) -> Result<UserRow, StoreError>;
+    /// Deletes a user with its presence and push devices; the user as it was.
+    fn delete_user(&mut self, realm: &str, email: &str) -> Result<UserRow, StoreError>;
     /// Replaces a user's API key hash.
     fn set_api_key_hash(
         &mut self,
@@ -498,7 +549,7 @@ pub trait Store: Send {
     /// Every user of a realm, by id.
     fn list_users(&mut self, realm: &str) -> Result<Vec<UserRow>, StoreError>;
 
-    /// Creates an embed key.
+    /// Creates an embed key (refused in a deactivated realm).
     fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError>;
     /// Every embed key of a realm, revoked ones included, oldest first.
     fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError>;

@@ -31,15 +31,21 @@ use sha2::{Digest, Sha256};
 
 use super::{
     DeviceKind, DeviceRow, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey,
-    NewUser, NodeRow, Notice, PresenceChanges, PresenceRow, RealmRow, Store, StoreError, UserRow,
-    email_key,
+    NewUser, NodeRow, Notice, PresenceChanges, PresenceRow, RealmRow, RealmSummary, Store,
+    StoreError, UserChange, UserRow, email_key,
 };
 
+mod directory;
 mod embed;
 
 /// The schema, as numbered steps; a database records the steps it has had
 /// in `schema_migrations`. Steps are only ever appended.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, embed::SCHEMA_V2)];
+/// Step 2 brings embed keys, the nodes' reports and deleted users' traces;
+/// its parts are kept beside the code that uses them.
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (1, &[SCHEMA_V1]),
+    (2, &[embed::SCHEMA_V2, directory::SCHEMA_V2]),
+];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -314,8 +320,10 @@ fn migrate(client: &mut Client) -> Result<Vec<i64>, StoreError> {
             return Err(StoreError::SchemaTooNew { found, supported });
         }
         let mut applied = Vec::new();
-        for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
-            c.batch_execute(sql)?;
+        for &(version, parts) in MIGRATIONS.iter().filter(|m| m.0 > found) {
+            for sql in parts {
+                c.batch_execute(sql)?;
+            }
             c.execute(
                 "INSERT INTO schema_migrations (version) VALUES ($1)",
                 &[&version],
@@ -411,24 +419,8 @@ impl PgStore {
         self.run(|c, names| in_transaction(c, mode, |c| f(c, names)))
     }
 
-    /// Sets one of a realm's flags and bumps its row version.
-    fn set_realm_flag(
-        &mut self,
-        string_id: &str,
-        column: &str,
-        value: bool,
-    ) -> Result<(), StoreError> {
-        let sql = format!("UPDATE realms SET {column} = $1, row_version = $2 WHERE id = $3");
-        self.transaction(Mode::Write, |c, names| {
-            let version = next_directory_version(c)?;
-            let id = realm_id(c, string_id)?;
-            c.execute(&sql, &[&value, &version, &id])?;
-            notify(c, names)
-        })
-    }
-
     /// Changes one user found by realm and email, bumping its row version.
-    fn update_user(
+    fn update_user_column(
         &mut self,
         realm: &str,
         email: &str,
@@ -1114,10 +1106,12 @@ impl Store for PgStore {
                 .map(user_row)
                 .collect::<Result<_, _>>()?;
             let embed_keys = embed::changed_since(c, since)?;
+            let deleted_users = directory::deleted_since(c, since)?;
             Ok(DirectoryChanges {
                 realms,
                 users,
                 embed_keys,
+                deleted_users,
                 version,
             })
         })
@@ -1180,26 +1174,40 @@ impl Store for PgStore {
         })
     }
 
+    fn list_realms(&mut self) -> Result<Vec<RealmSummary>, StoreError> {
+        self.transaction(Mode::Snapshot, |c, _| directory::list_realms(c))
+    }
+
+    fn rename_realm(&mut self, string_id: &str, name: &str) -> Result<(), StoreError> {
+        self.transaction(Mode::Write, |c, names| {
+            directory::set_realm_column(c, names, string_id, "name", &name).map(drop)
+        })
+    }
+
     fn set_realm_deactivated(
         &mut self,
         string_id: &str,
         deactivated: bool,
-    ) -> Result<(), StoreError> {
-        self.set_realm_flag(string_id, "deactivated", deactivated)
+    ) -> Result<bool, StoreError> {
+        self.transaction(Mode::Write, |c, names| {
+            directory::set_realm_column(c, names, string_id, "deactivated", &deactivated)
+        })
     }
 
     fn set_realm_presence_disabled(
         &mut self,
         string_id: &str,
         disabled: bool,
-    ) -> Result<(), StoreError> {
-        self.set_realm_flag(string_id, "presence_disabled", disabled)
+    ) -> Result<bool, StoreError> {
+        self.transaction(Mode::Write, |c, names| {
+            directory::set_realm_column(c, names, string_id, "presence_disabled", &disabled)
+        })
     }
 
     fn create_user(&mut self, user: &NewUser<'_>) -> Result<UserRow, StoreError> {
         self.transaction(Mode::Write, |c, names| {
+            let realm_id = directory::check_active_realm(c, user.realm)?;
             let version = next_directory_version(c)?;
-            let realm_id = realm_id(c, user.realm)?;
             let key = email_key(user.email);
             let duplicate = || StoreError::DuplicateEmail {
                 realm: user.realm.to_owned(),
@@ -1250,13 +1258,27 @@ impl Store for PgStore {
         realm: &str,
         email: &str,
         active: bool,
-    ) -> Result<(), StoreError> {
-        self.update_user(
-            realm,
-            email,
-            "UPDATE users SET is_active = $1, row_version = $2 WHERE id = $3",
-            &active,
-        )
+    ) -> Result<bool, StoreError> {
+        self.transaction(Mode::Write, |c, names| {
+            directory::set_user_active(c, names, realm, email, active)
+        })
+    }
+
+    fn update_user(
+        &mut self,
+        realm: &str,
+        email: &str,
+        change: &UserChange<'_>,
+    ) -> Result<UserRow, StoreError> {
+        self.transaction(Mode::Write, |c, names| {
+            directory::update_user(c, names, realm, email, change)
+        })
+    }
+
+    fn delete_user(&mut self, realm: &str, email: &str) -> Result<UserRow, StoreError> {
+        self.transaction(Mode::Write, |c, names| {
+            directory::delete_user(c, names, realm, email)
+        })
     }
 
     fn set_api_key_hash(
@@ -1265,7 +1287,7 @@ impl Store for PgStore {
         email: &str,
         hash: [u8; 32],
     ) -> Result<(), StoreError> {
-        self.update_user(
+        self.update_user_column(
             realm,
             email,
             "UPDATE users SET api_key_hash = $1, row_version = $2 WHERE id = $3",
@@ -1341,7 +1363,10 @@ impl Store for PgStore {
     }
 
     fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
-        self.transaction(Mode::Write, |c, names| embed::create(c, names, key))
+        self.transaction(Mode::Write, |c, names| {
+            directory::check_active_realm(c, key.realm)?;
+            embed::create(c, names, key)
+        })
     }
 
     fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError> {
@@ -2142,8 +2167,9 @@ mod tests {
 
         let realm = store.create_realm("beta", "Beta", 0).expect("realm");
         assert!(realm.id > 10);
+        // (The imported realm is deactivated: the new user goes to the new one.)
         let created = store
-            .create_user(&new_user("acme", "c@x", 3))
+            .create_user(&new_user("beta", "c@x", 3))
             .expect("user");
         assert!(created.id > 101);
         assert_eq!(store.begin_batch(&[realm.id]).expect("begin"), vec![0]);

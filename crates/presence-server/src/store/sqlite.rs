@@ -11,10 +11,11 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
     DeviceKind, DeviceRow, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey,
-    NewUser, NodeRow, PresenceChanges, PresenceRow, RealmRow, Store, StoreError, UserRow,
-    email_key,
+    NewUser, NodeRow, PresenceChanges, PresenceRow, RealmRow, RealmSummary, Store, StoreError,
+    UserChange, UserRow, email_key,
 };
 
+mod directory;
 mod embed;
 
 /// The schema version this program writes (SQLite's `user_version`).
@@ -148,6 +149,7 @@ impl SqliteStore {
         }
         if version < 3 {
             tx.execute_batch(embed::SCHEMA_V3)?;
+            tx.execute_batch(directory::SCHEMA_V3)?;
         }
         if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -166,39 +168,6 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
-    }
-}
-
-/// A realm's boolean settings, by their column.
-#[derive(Clone, Copy)]
-enum RealmFlag {
-    Deactivated,
-    PresenceDisabled,
-}
-
-impl SqliteStore {
-    /// Sets one of a realm's flags and bumps its row version, so that a
-    /// running server notices.
-    fn set_realm_flag(
-        &mut self,
-        string_id: &str,
-        flag: RealmFlag,
-        value: bool,
-    ) -> Result<(), StoreError> {
-        let sql = match flag {
-            RealmFlag::Deactivated => {
-                "UPDATE realms SET deactivated = ?1, row_version = ?2 WHERE id = ?3"
-            }
-            RealmFlag::PresenceDisabled => {
-                "UPDATE realms SET presence_disabled = ?1, row_version = ?2 WHERE id = ?3"
-            }
-        };
-        self.write(|tx| {
-            let id = realm_id(tx, string_id)?;
-            let version = next_directory_version(tx)?;
-            tx.execute(sql, params![value, version, id])?;
-            Ok(())
-        })
     }
 }
 
@@ -561,11 +530,13 @@ impl Store for SqliteStore {
             user_row,
         )?;
         let embed_keys = embed::changed_since(&tx, since)?;
+        let deleted_users = directory::deleted_since(&tx, since)?;
         tx.commit()?;
         Ok(DirectoryChanges {
             realms,
             users,
             embed_keys,
+            deleted_users,
             version,
         })
     }
@@ -626,25 +597,36 @@ impl Store for SqliteStore {
         })
     }
 
+    fn list_realms(&mut self) -> Result<Vec<RealmSummary>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let realms = directory::list_realms(&tx)?;
+        tx.commit()?;
+        Ok(realms)
+    }
+
+    fn rename_realm(&mut self, string_id: &str, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| directory::set_realm_column(tx, string_id, "name", &name).map(drop))
+    }
+
     fn set_realm_deactivated(
         &mut self,
         string_id: &str,
         deactivated: bool,
-    ) -> Result<(), StoreError> {
-        self.set_realm_flag(string_id, RealmFlag::Deactivated, deactivated)
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| directory::set_realm_column(tx, string_id, "deactivated", &deactivated))
     }
 
     fn set_realm_presence_disabled(
         &mut self,
         string_id: &str,
         disabled: bool,
-    ) -> Result<(), StoreError> {
-        self.set_realm_flag(string_id, RealmFlag::PresenceDisabled, disabled)
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| directory::set_realm_column(tx, string_id, "presence_disabled", &disabled))
     }
 
     fn create_user(&mut self, user: &NewUser<'_>) -> Result<UserRow, StoreError> {
         self.write(|tx| {
-            let realm_id = realm_id(tx, user.realm)?;
+            let realm_id = directory::check_active_realm(tx, user.realm)?;
             let key = email_key(user.email);
             let exists: Option<i64> = tx
                 .query_row(
@@ -684,15 +666,21 @@ impl Store for SqliteStore {
         realm: &str,
         email: &str,
         active: bool,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let id = user_id(tx, realm, email)?;
-            tx.execute(
-                "UPDATE users SET is_active = ?1 WHERE id = ?2",
-                params![active, id],
-            )?;
-            touch_user(tx, id)
-        })
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| directory::set_user_active(tx, realm, email, active))
+    }
+
+    fn update_user(
+        &mut self,
+        realm: &str,
+        email: &str,
+        change: &UserChange<'_>,
+    ) -> Result<UserRow, StoreError> {
+        self.write(|tx| directory::update_user(tx, realm, email, change))
+    }
+
+    fn delete_user(&mut self, realm: &str, email: &str) -> Result<UserRow, StoreError> {
+        self.write(|tx| directory::delete_user(tx, realm, email))
     }
 
     fn set_api_key_hash(
@@ -874,7 +862,10 @@ impl Store for SqliteStore {
     }
 
     fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
-        self.write(|tx| embed::create(tx, key))
+        self.write(|tx| {
+            directory::check_active_realm(tx, key.realm)?;
+            embed::create(tx, key)
+        })
     }
 
     fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError> {

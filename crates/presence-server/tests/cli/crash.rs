@@ -21,13 +21,7 @@ async fn kill_nine_under_load_loses_nothing_acknowledged() {
         .collect();
     let server = ServerProcess::start(
         dir.path(),
-        &[
-            "serve",
-            "--rate-limit",
-            "off",
-            "--max-clients-per-user",
-            "64",
-        ],
+        &["--rate-limit", "off", "--max-clients-per-user", "64"],
     );
 
     // Each request creates a new client record: a durable write every time.
@@ -90,7 +84,7 @@ async fn kill_nine_under_load_loses_nothing_acknowledged() {
         "the kill came too late to test anything"
     );
 
-    let server = ServerProcess::start(dir.path(), &["serve", "--rate-limit", "off"]);
+    let server = ServerProcess::start(dir.path(), &["--rate-limit", "off"]);
     let (reader_email, reader_key) = &users[0];
     let mut missing = Vec::new();
     for (i, (email, _)) in users.iter().enumerate() {

@@ -86,17 +86,11 @@ async fn an_installation_moves_to_postgres_and_runs_on_two_nodes() {
     // Two server processes on the database are two nodes.
     let node_a = ServerProcess::start(
         unused.path(),
-        &on_pg(&["serve"])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        &on_pg(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
     );
     let node_b = ServerProcess::start(
         unused.path(),
-        &on_pg(&["serve"])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        &on_pg(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
     );
     let http = reqwest::Client::new();
     let status = http

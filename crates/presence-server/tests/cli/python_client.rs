@@ -100,7 +100,7 @@ fn the_official_python_client_works_unmodified() {
     let alice = create_user(dir.path(), "acme", "alice@acme.test", false);
     let bob = create_user(dir.path(), "acme", "bob@acme.test", false);
     create_user(dir.path(), "acme", "bot@acme.test", true);
-    let server = ServerProcess::start(dir.path(), &["serve"]);
+    let server = ServerProcess::start(dir.path(), &[]);
     let alice_rc = zuliprc(dir.path(), &server, "alice@acme.test", &alice);
     let bob_rc = zuliprc(dir.path(), &server, "bob@acme.test", &bob);
     let out = run_python(
@@ -140,7 +140,7 @@ fn the_official_python_client_receives_presence_events() {
         (email, key)
     });
     // Heartbeats every second, so that waiting polls come back quickly.
-    let server = ServerProcess::start(dir.path(), &["serve", "--event-heartbeat-ms", "1000"]);
+    let server = ServerProcess::start(dir.path(), &["--event-heartbeat-ms", "1000"]);
     let rcs: Vec<PathBuf> = users
         .iter()
         .map(|(email, key)| zuliprc(dir.path(), &server, email, key))

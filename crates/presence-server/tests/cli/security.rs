@@ -32,7 +32,7 @@ async fn keys_appear_neither_in_the_log_nor_in_the_database() {
     let bob = create_user(dir.path(), "acme", "bob@acme.test", false);
     let mut server = ServerProcess::start_logging(
         dir.path(),
-        &["serve", "--rate-limit", "200/60", "--ip-rate-limit", "2/60"],
+        &["--rate-limit", "200/60", "--ip-rate-limit", "2/60"],
         "trace",
     );
     let http = reqwest::Client::new();
@@ -118,7 +118,7 @@ async fn each_request_is_one_info_line_with_its_fields() {
     let dir = tempfile::tempdir().unwrap();
     admin(dir.path(), &["realm", "create", "acme"]);
     let key = create_user(dir.path(), "acme", "alice@acme.test", false);
-    let mut server = ServerProcess::start_logging(dir.path(), &["serve"], "info");
+    let mut server = ServerProcess::start_logging(dir.path(), &[], "info");
     let response = reqwest::Client::new()
         .get(server.url("/users/alice@acme.test/presence?secret=hidden"))
         .basic_auth("alice@acme.test", Some(&key))

@@ -67,7 +67,7 @@ async fn sigterm_finishes_and_exits_zero_keeping_data() {
     let dir = tempfile::tempdir().unwrap();
     admin(dir.path(), &["realm", "create", "acme"]);
     let key = create_user(dir.path(), "acme", "a@acme.test", false);
-    let mut server = ServerProcess::start(dir.path(), &["serve"]);
+    let mut server = ServerProcess::start(dir.path(), &[]);
     let response = reqwest::Client::new()
         .post(server.url("/users/me/presence"))
         .basic_auth("a@acme.test", Some(&key))
@@ -80,7 +80,7 @@ async fn sigterm_finishes_and_exits_zero_keeping_data() {
     let status = server.wait_exit(Duration::from_secs(15));
     assert_eq!(status.code(), Some(0));
 
-    let server = ServerProcess::start(dir.path(), &["serve"]);
+    let server = ServerProcess::start(dir.path(), &[]);
     let (status, body) = get(&server, "a@acme.test", &key, "/users/a@acme.test/presence").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["presence"]["aggregated"]["status"], "active");
@@ -99,7 +99,7 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     admin(dir.path(), &["realm", "create", "acme"]);
     let key = create_user(dir.path(), "acme", "a@acme.test", false);
-    let mut server = ServerProcess::start(dir.path(), &["serve", "--shutdown-grace-secs", "20"]);
+    let mut server = ServerProcess::start(dir.path(), &["--shutdown-grace-secs", "20"]);
     let address = server.base.trim_start_matches("http://").to_owned();
 
     // A write that has to wait for the store: in flight when the signal comes.
@@ -129,7 +129,7 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     let status = server.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
 
-    let server = ServerProcess::start(dir.path(), &["serve"]);
+    let server = ServerProcess::start(dir.path(), &[]);
     let (status, body) = get(&server, "a@acme.test", &key, "/users/a@acme.test/presence").await;
     assert_eq!(status, 200, "{body}");
 }
@@ -139,7 +139,7 @@ async fn the_grace_period_bounds_the_exit() {
     let dir = tempfile::tempdir().unwrap();
     admin(dir.path(), &["realm", "create", "acme"]);
     let key = create_user(dir.path(), "acme", "a@acme.test", false);
-    let mut server = ServerProcess::start(dir.path(), &["serve", "--shutdown-grace-secs", "1"]);
+    let mut server = ServerProcess::start(dir.path(), &["--shutdown-grace-secs", "1"]);
 
     // A write stuck behind a lock that outlives the grace period.
     let locker = lock_store(dir.path());
@@ -166,7 +166,7 @@ async fn the_grace_period_bounds_the_exit() {
     drop(locker);
 
     // Nothing was half-written: the server starts and serves.
-    let server = ServerProcess::start(dir.path(), &["serve"]);
+    let server = ServerProcess::start(dir.path(), &[]);
     let (status, _) = get(&server, "a@acme.test", &key, "/users/me").await;
     assert_eq!(status, 200);
 }

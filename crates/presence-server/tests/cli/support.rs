@@ -61,8 +61,9 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `presence-server --listen 127.0.0.1:0 EXTRA...` (EXTRA may name
-    /// `serve` or leave it implicit) and waits for the address it logs.
+    /// Starts `presence-server --data-dir DIR serve --listen 127.0.0.1:0
+    /// FLAGS...` (serving flags, and store flags, which may come after the
+    /// command) and waits for the address it logs.
     pub fn start(dir: &Path, extra: &[&str]) -> ServerProcess {
         Self::start_logging(dir, extra, "info")
     }
@@ -73,7 +74,7 @@ impl ServerProcess {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", filter)
             .stdin(Stdio::null())

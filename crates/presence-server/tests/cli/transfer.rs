@@ -15,7 +15,7 @@ async fn export_then_import_round_trips_a_realm_exactly() {
     let alice = create_user(old.path(), "acme", "alice@acme.test", false);
     let bob = create_user(old.path(), "acme", "bob@acme.test", false);
     create_user(old.path(), "acme", "bot@acme.test", true);
-    let mut server = ServerProcess::start(old.path(), &["serve"]);
+    let mut server = ServerProcess::start(old.path(), &[]);
     let http = reqwest::Client::new();
     for (email, key, client) in [
         ("alice@acme.test", &alice, "website"),
@@ -74,7 +74,7 @@ async fn export_then_import_round_trips_a_realm_exactly() {
     );
 
     // The imported installation answers as the old one did, with the old keys.
-    let server = ServerProcess::start(new.path(), &["serve"]);
+    let server = ServerProcess::start(new.path(), &[]);
     let (status, after) = get(
         &server,
         "bob@acme.test",

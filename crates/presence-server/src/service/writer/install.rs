@@ -288,6 +288,18 @@ impl Writer {
                 .retain(|_, owner| !changed.contains(&owner.user_id()));
             directory.keys.extend(keys);
         }
+        for gone in changes.deleted_users {
+            // Refused from now on, then forgotten with its presence.
+            self.directory
+                .write()
+                .keys
+                .retain(|_, owner| owner.user_id() != gone.user_id);
+            if let Some(realm) = self.realm(gone.realm_id) {
+                realm.write().remove_user(gone.user_id);
+            }
+            self.shown.remove(&gone.user_id);
+            self.hub.drop_owner(Owner::User(gone.user_id));
+        }
         for row in changes.embed_keys {
             // Refused from now on; then the pages streaming with it are cut off.
             self.directory.write().embed_keys.put(&row);

@@ -1,139 +1,22 @@
-//! The server's settings (SPEC.md §7), from defaults, a TOML file, the
-//! environment and flags, later ones winning.
+//! The server's settings, from defaults, a TOML file, the environment and
+//! flags, later ones winning.
 //!
-//! The flag and environment layer lives in `cli.rs`; this module owns the
-//! struct, its defaults, and the file format, which uses the same names as
-//! the flags with underscores (`offline_threshold_secs = 200`).
+//! Each setting is declared once, in [`settings`]: its field, default,
+//! flag, environment variable and README row all come from there. This
+//! module reads the file (the same names as the fields:
+//! `offline_threshold_secs = 200`), checks the ranges the types cannot
+//! express, and holds the rate-limit rule type.
+
+pub mod settings;
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-/// Every setting of the server.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// The address to listen on.
-    pub listen: SocketAddr,
-    /// Where the embedded store keeps its database.
-    pub data_dir: PathBuf,
-    /// A PostgreSQL URL: use the shared store there instead of the embedded
-    /// one (several nodes may share it).
-    pub database_url: Option<String>,
-    /// Seconds after the last report at which a user counts as offline (Zulip: 200).
-    pub offline_threshold_secs: i64,
-    /// Reports closer together than this many seconds are coalesced (Zulip: 55).
-    pub presence_update_min_freq_secs: i64,
-    /// How often clients are told to report, in seconds (Zulip: 60).
-    pub ping_interval_secs: i64,
-    /// The default history window of realm-wide answers, in days (Zulip: 14).
-    pub history_limit_days: i64,
-    /// The per-user request rate limit, or off.
-    pub rate_limit: RateLimit,
-    /// The per-address limit on requests that are not authenticated
-    /// (no credentials, or credentials that fail), or off (Zulip's `api_by_ip`).
-    /// Requests with an embed key count against it too.
-    pub ip_rate_limit: RateLimit,
-    /// The limit per embed key, shared by every page that uses the key, or off.
-    pub embed_rate_limit: RateLimit,
-    /// The most client records one user keeps; a new client beyond it
-    /// replaces the least recently connected one.
-    pub max_clients_per_user: usize,
-    /// The most push devices one user may register; past it, registering
-    /// a new device is refused (re-registering one the user has is not).
-    pub max_devices_per_user: usize,
-    /// The largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// The longest request target (path and query) accepted, in bytes.
-    pub max_url_bytes: usize,
-    /// The most bytes of request headers accepted (names, values and line ends).
-    pub max_header_bytes: usize,
-    /// The most connections open at once; more are answered 503 and closed.
-    pub max_connections: usize,
-    /// The most connections open at once from one client address (an IPv6
-    /// address counts by its /64), so that one client cannot take every
-    /// connection; more from it are answered 503 and closed.
-    pub max_connections_per_ip: usize,
-    /// Seconds a client has to send a request's headers, counted from the
-    /// connection's start or the request's first byte.
-    pub header_read_timeout_secs: f64,
-    /// Seconds an idle keep-alive connection is kept open.
-    pub keep_alive_timeout_secs: f64,
-    /// Seconds a request may take from its headers to its answer (body
-    /// included); past it the answer is 503.
-    pub request_timeout_secs: f64,
-    /// Seconds in-flight requests get to finish once shutdown starts.
-    pub shutdown_grace_secs: f64,
-    /// How often the server looks for changes made by the admin command, in
-    /// milliseconds. The same loop notices presence going idle or offline and
-    /// drops expired event queues, so this also bounds how late that happens.
-    pub directory_poll_ms: u64,
-    /// Seconds without a poll after which an event queue is dropped (Zulip: 600).
-    pub event_queue_timeout_secs: i64,
-    /// Milliseconds a `GET /events` waits without events before it answers
-    /// with a `heartbeat` event (Zulip: about 50 s).
-    pub event_heartbeat_ms: u64,
-    /// Milliseconds of silence after which a presence stream sends a keep-alive comment.
-    pub event_stream_keepalive_ms: u64,
-    /// Milliseconds after which the server ends a presence stream; the
-    /// client reconnects with `Last-Event-ID` and loses nothing. 0 never ends it.
-    pub event_stream_max_ms: u64,
-    /// The most event queues one user may hold; registering another drops
-    /// the user's least recently polled one.
-    pub max_queues_per_user: usize,
-    /// The most presence streams one user may have open at once; another
-    /// is answered 429 until one closes.
-    pub max_streams_per_user: usize,
-    /// The most events one queue holds; a queue whose client stops polling
-    /// is dropped when it would exceed this, and its client registers again.
-    pub max_events_per_queue: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9991)),
-            data_dir: PathBuf::from("./presence-data"),
-            database_url: None,
-            offline_threshold_secs: 200,
-            presence_update_min_freq_secs: 55,
-            ping_interval_secs: 60,
-            history_limit_days: 14,
-            rate_limit: RateLimit::default(),
-            ip_rate_limit: RateLimit::PerUser {
-                requests: 100,
-                per_secs: 60,
-            },
-            embed_rate_limit: RateLimit::PerUser {
-                requests: 6000,
-                per_secs: 60,
-            },
-            max_clients_per_user: 32,
-            max_devices_per_user: 32,
-            max_body_bytes: 64 * 1024,
-            max_url_bytes: 8 * 1024,
-            max_header_bytes: 16 * 1024,
-            max_connections: 1024,
-            max_connections_per_ip: 256,
-            header_read_timeout_secs: 30.0,
-            keep_alive_timeout_secs: 75.0,
-            request_timeout_secs: 30.0,
-            shutdown_grace_secs: 10.0,
-            directory_poll_ms: 200,
-            event_queue_timeout_secs: 600,
-            event_heartbeat_ms: 50_000,
-            event_stream_keepalive_ms: 15_000,
-            event_stream_max_ms: 1_800_000,
-            max_queues_per_user: 32,
-            max_streams_per_user: 16,
-            max_events_per_queue: 1000,
-        }
-    }
-}
+pub use settings::{Config, SETTINGS, Scope, Setting};
 
 /// Why a configuration was refused.
 #[derive(Debug, Error)]

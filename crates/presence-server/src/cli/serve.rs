@@ -1,0 +1,168 @@
+//! `serve`: opening the store, loading it, serving until SIGTERM or
+//! Ctrl-C, and committing what the writer holds before exiting.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::http::{App, serve};
+use crate::service::Service;
+use crate::store::postgres::PgStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+
+/// Opens the store the configuration names (applying schema migrations).
+pub fn open_store(config: &Config) -> anyhow::Result<Box<dyn Store>> {
+    let opened: Result<Box<dyn Store>, StoreError> = match &config.database_url {
+        Some(url) => PgStore::open(url).map(|store| Box::new(store) as Box<dyn Store>),
+        None => SqliteStore::open(&config.data_dir).map(|store| Box::new(store) as Box<dyn Store>),
+    };
+    opened.with_context(|| format!("cannot open the store {}", store_name(config)))
+}
+
+/// The store a configuration names, for messages: a database URL without
+/// its password, or the SQLite file.
+pub fn store_name(config: &Config) -> String {
+    match &config.database_url {
+        Some(url) => redact_password(url),
+        None => config
+            .data_dir
+            .join(crate::store::sqlite::DATABASE_FILE)
+            .display()
+            .to_string(),
+    }
+}
+
+/// The least time the writer gets to commit what it holds at shutdown,
+/// even when the connections used up the whole grace period.
+const MIN_FLUSH_TIME: Duration = Duration::from_secs(1);
+
+/// `serve`: runs the server until SIGTERM or Ctrl-C.
+pub fn serve_command(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let grace = Duration::from_secs_f64(config.shutdown_grace_secs);
+    let result = runtime.block_on(async {
+        // Stores block (PostgreSQL's client runs a runtime of its own), so
+        // opening and loading happen off the async workers.
+        let loading = std::time::Instant::now();
+        let opening = config.clone();
+        let service = tokio::task::spawn_blocking(move || {
+            let store = open_store(&opening)?;
+            tracing::info!(database = %store_name(&opening), "store opened");
+            anyhow::Ok(Service::start(store, &opening, Arc::new(SystemClock))?)
+        })
+        .await
+        .context("the loading thread failed")??;
+        let service = Arc::new(service);
+        tracing::info!(
+            millis = loading.elapsed().as_millis() as u64,
+            "state loaded into memory"
+        );
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, "listening on http://{address}");
+        let app = Arc::new(App::new(service.clone(), &config));
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let noted = signalled.clone();
+        serve(listener, app, async move {
+            shutdown_signal().await;
+            let _ = noted.set(Instant::now());
+        })
+        .await;
+        // Commit whatever the writer still holds, within what is left of
+        // the grace period. A writer stuck on a locked store is left
+        // behind: what it has not committed was never acknowledged.
+        let started = signalled.get().copied().unwrap_or_else(Instant::now);
+        let left = (started + grace)
+            .saturating_duration_since(Instant::now())
+            .max(MIN_FLUSH_TIME);
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            service.close();
+            let _ = done.send(());
+        });
+        match tokio::time::timeout(left, flushed).await {
+            Ok(_) => tracing::info!("stopped"),
+            Err(_) => tracing::warn!(
+                "the store did not finish its last commit in time; stopping without it"
+            ),
+        }
+        Ok(())
+    });
+    // Tasks still running are connections being cut off; do not wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// A connection string without its password, for logs and messages: the
+/// part between `user:` and `@` of a URL, or the value of `password=`.
+fn redact_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            return format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/presence?sslmode=disable"),
+            "postgres://app:***@db:5432/presence?sslmode=disable"
+        );
+        assert_eq!(
+            redact_password("postgres://app@db/presence"),
+            "postgres://app@db/presence"
+        );
+        assert_eq!(
+            redact_password("host=db user=app password=s3cret dbname=presence"),
+            "host=db user=app password=*** dbname=presence"
+        );
+    }
+}
