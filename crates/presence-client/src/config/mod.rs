@@ -312,20 +312,20 @@ impl CredentialSources {
         let file = self.config_file();
         let mut file_exists = false;
         let mut from_file = PartialCredentials::default();
-        if let Some((path, named)) = &file {
-            if *named || !given.is_complete() {
-                match Zuliprc::read(path) {
-                    Ok(rc) => {
-                        file_exists = true;
-                        from_file = PartialCredentials {
-                            site: rc.api("site").map(str::to_owned),
-                            email: rc.api("email").map(str::to_owned),
-                            api_key: rc.api("key").map(str::to_owned),
-                        };
-                    }
-                    Err(ConfigError::NotFound { .. }) if !named => {}
-                    Err(e) => return Err(e),
+        if let Some((path, named)) = &file
+            && (*named || !given.is_complete())
+        {
+            match Zuliprc::read(path) {
+                Ok(rc) => {
+                    file_exists = true;
+                    from_file = PartialCredentials {
+                        site: rc.api("site").map(str::to_owned),
+                        email: rc.api("email").map(str::to_owned),
+                        api_key: rc.api("key").map(str::to_owned),
+                    };
                 }
+                Err(ConfigError::NotFound { .. }) if !named => {}
+                Err(e) => return Err(e),
             }
         }
         let pick = |setting: Setting| -> Result<String, ConfigError> {

@@ -91,16 +91,16 @@ impl Zuliprc {
                 continue;
             }
             let indent = line.len() - line.trim_start().len();
-            if let (Some(section), Some((option, option_indent))) = (&section, &last_option) {
-                if indent > *option_indent {
-                    let value = sections
-                        .get_mut(section)
-                        .and_then(|options| options.get_mut(option))
-                        .expect("the option being continued exists");
-                    value.push('\n');
-                    value.push_str(trimmed);
-                    continue;
-                }
+            if let (Some(section), Some((option, option_indent))) = (&section, &last_option)
+                && indent > *option_indent
+            {
+                let value = sections
+                    .get_mut(section)
+                    .and_then(|options| options.get_mut(option))
+                    .expect("the option being continued exists");
+                value.push('\n');
+                value.push_str(trimmed);
+                continue;
             }
             if let Some(rest) = trimmed.strip_prefix('[') {
                 let Some(name) = rest.strip_suffix(']') else {

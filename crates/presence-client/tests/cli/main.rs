@@ -6,6 +6,7 @@ mod errors;
 mod get;
 mod help;
 mod ping_and_set;
+mod pipes;
 mod python_client;
 mod realm;
 mod support;

@@ -22,6 +22,9 @@ struct Value {
     flag: bool,
 }
 
+/// Where every command's `--help` lists the flags that choose the store.
+const STORE_HEADING: &str = "Store and settings file";
+
 /// The values given for some settings, by flag or environment variable.
 #[derive(Debug, Clone, Default)]
 pub struct Given(Vec<Value>);
@@ -82,6 +85,7 @@ fn augment(mut command: Command, scope: Scope, hidden: bool) -> Command {
                 .value_parser(ValueParser::new(check))
                 .help(help)
                 .global(scope == Scope::Store)
+                .help_heading((scope == Scope::Store).then_some(STORE_HEADING))
                 .hide(hidden),
         );
     }
@@ -128,6 +132,7 @@ impl Args for StoreFlags {
                 .value_name("FILE")
                 .value_parser(clap::value_parser!(PathBuf))
                 .global(true)
+                .help_heading(STORE_HEADING)
                 .help("A TOML file of settings (the names of the flags, with underscores)"),
         );
         augment(command, Scope::Store, false)

@@ -200,8 +200,7 @@ fn print_rows(
     let mut out = std::io::stdout().lock();
     if listing.json {
         let values: Vec<serde_json::Value> = rows.into_iter().map(|(_, v)| v).collect();
-        serde_json::to_writer_pretty(&mut out, &values)?;
-        writeln!(out)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?;
     } else {
         writeln!(out, "{header}")?;
         for (line, _) in rows {

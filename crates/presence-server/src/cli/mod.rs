@@ -49,7 +49,7 @@ Exit codes:
 #[command(
     name = "presence-server",
     version,
-    about,
+    about = "A Zulip-compatible presence server, and its admin commands",
     long_about = None,
     after_help = AFTER_HELP
 )]

@@ -50,6 +50,9 @@ pub struct ConnState {
     /// When bytes last went out (ms): a stream's reader can keep the
     /// connection busy by sending, but not by reading nothing.
     last_out: AtomicU64,
+    /// Told when the answer turns out to be a stream, whose deadlines may
+    /// be shorter than the timers the watch loop is sleeping on.
+    streaming: tokio::sync::Notify,
 }
 
 /// Why a connection's watch loop closed it.
@@ -88,6 +91,7 @@ impl ConnState {
             since: AtomicU64::new(now),
             last_io: AtomicU64::new(now),
             last_out: AtomicU64::new(now),
+            streaming: tokio::sync::Notify::new(),
         })
     }
 
@@ -122,8 +126,9 @@ impl ConnState {
     ///
     /// Never later than the shorter of the header and idle timeouts from
     /// now: the phase may change right after this look (a slow head becomes
-    /// a request, then idle or a stream), and the new phase's deadline is at
-    /// least that far off.
+    /// a request, then idle), and the new phase's deadline is at least that
+    /// far off. A stream's deadlines may be shorter: its start wakes the
+    /// watch loop (see [`expired`]).
     fn next_check(&self, timeouts: &Timeouts) -> Result<u64, Expiry> {
         let now = now_ms();
         let header_ms = timeouts.header.as_millis() as u64;
@@ -178,6 +183,8 @@ impl RequestGuard {
         self.0.since.store(now, Ordering::Relaxed);
         self.0.last_out.store(now, Ordering::Relaxed);
         self.0.phase.store(STREAMING, Ordering::Relaxed);
+        // A permit is kept if the watch loop is not waiting right now.
+        self.0.streaming.notify_one();
         self
     }
 }
@@ -264,7 +271,10 @@ pub async fn expired(state: &ConnState, timeouts: &Timeouts) -> Expiry {
             Err(expiry) => return expiry,
             Ok(due) => {
                 let wait = due.saturating_sub(now_ms()).max(1);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                    () = state.streaming.notified() => {}
+                }
             }
         }
     }
@@ -337,6 +347,30 @@ mod tests {
         assert_eq!(state.next_check(&ended), Err(Expiry::StreamDeadline));
         drop(guard);
         assert!(state.next_check(&ended).is_ok(), "idle again");
+    }
+
+    #[tokio::test]
+    async fn a_stream_starting_wakes_the_watch_with_its_shorter_deadline() {
+        let state = ConnState::new();
+        let timeouts = Timeouts {
+            header: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            stream_stall: Duration::from_secs(60),
+            stream: Duration::from_millis(50),
+        };
+        let guard = state.request_started();
+        let watch = tokio::spawn({
+            let state = state.clone();
+            async move { expired(&state, &timeouts).await }
+        });
+        // The watch is asleep on the request's minute-long timers now.
+        tokio::task::yield_now().await;
+        let _streaming = guard.streaming();
+        let expiry = tokio::time::timeout(Duration::from_secs(5), watch)
+            .await
+            .expect("the stream's deadline is heard, not the minute's")
+            .unwrap();
+        assert_eq!(expiry, Expiry::StreamDeadline);
     }
 
     #[test]

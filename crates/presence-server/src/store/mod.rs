@@ -344,14 +344,23 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     /// PostgreSQL failed or the connection to it broke.
-    #[error("PostgreSQL error: {0}")]
-    Postgres(#[from] ::postgres::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(PostgresFailure),
     /// The database cannot be reached now; the store will try again.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     /// A batch method was called out of order (a bug in the caller).
     #[error("no batch is open")]
     NoBatch,
+    /// The database file cannot be trusted: empty, foreign, damaged or
+    /// read-only.
+    #[error("{reason}; refused")]
+    Untrusted {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The data directory could not be created or opened.
     #[error("cannot use data directory {path}: {source}")]
     DataDir {
@@ -412,6 +421,47 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+}
+
+/// What went wrong with PostgreSQL, said the way an operator needs it:
+/// what failed (the database is missing, the login was refused, the server
+/// cannot be reached), then PostgreSQL's own words.
+#[derive(Debug)]
+pub struct PostgresFailure(pub ::postgres::Error);
+
+impl std::fmt::Display for PostgresFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ::postgres::error::SqlState;
+        let error = &self.0;
+        if let Some(db) = error.as_db_error() {
+            let what = match *db.code() {
+                SqlState::INVALID_CATALOG_NAME => Some("the database does not exist"),
+                SqlState::INVALID_PASSWORD | SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+                    Some("the login was refused")
+                }
+                SqlState::INSUFFICIENT_PRIVILEGE => Some("permission denied"),
+                _ => None,
+            };
+            return match what {
+                Some(what) => write!(f, "{what} ({})", db.message()),
+                None => write!(f, "{}", db.message()),
+            };
+        }
+        let io = std::error::Error::source(error)
+            .and_then(|source| source.downcast_ref::<std::io::Error>());
+        match io {
+            Some(io) => write!(f, "cannot reach the server ({io})"),
+            None => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for PostgresFailure {}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(error: ::postgres::Error) -> Self {
+        StoreError::Postgres(PostgresFailure(error))
+    }
 }
 
 /// A new user, as the admin command creates it.

@@ -193,10 +193,10 @@ impl Connection {
             ));
         }
         if self.client.is_none() {
-            if let Some(at) = self.last_attempt {
-                if at.elapsed() < RECONNECT_INTERVAL {
-                    return Err(StoreError::Unavailable(self.last_failure.clone()));
-                }
+            if let Some(at) = self.last_attempt
+                && at.elapsed() < RECONNECT_INTERVAL
+            {
+                return Err(StoreError::Unavailable(self.last_failure.clone()));
             }
             self.last_attempt = Some(Instant::now());
             match connect(&self.config) {
@@ -270,9 +270,12 @@ fn configure(url: &str) -> Result<Config, StoreError> {
 
 /// Opens a connection and applies the session settings.
 fn connect(config: &Config) -> Result<Client, StoreError> {
-    let mut client = config
-        .connect(NoTls)
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+    let mut client = config.connect(NoTls).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL: {}",
+            super::PostgresFailure(e)
+        ))
+    })?;
     client.batch_execute(SESSION_SETTINGS)?;
     Ok(client)
 }

@@ -4,7 +4,7 @@
 //! same file; `synchronous = FULL` makes every commit survive a power loss,
 //! and the server's group commit keeps that affordable.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -17,6 +17,7 @@ use super::{
 
 mod directory;
 mod embed;
+mod trust;
 
 /// The schema version this program writes (SQLite's `user_version`).
 const SCHEMA_VERSION: i64 = 3;
@@ -94,7 +95,6 @@ pub const DATABASE_FILE: &str = "presence.sqlite3";
 /// A `Store` over one SQLite connection.
 pub struct SqliteStore {
     conn: Connection,
-    path: PathBuf,
     /// A batch's write transaction is open on `conn`.
     in_batch: bool,
 }
@@ -107,25 +107,22 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
+        trust::check_file(&path)?;
         let conn = Connection::open(&path)?;
         // Another process (the admin command, or the server) may hold the
         // write lock for a moment; wait for it rather than fail.
         conn.busy_timeout(Duration::from_secs(10))?;
+        trust::check_database(&conn, &path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = SqliteStore {
             conn,
-            path,
             in_batch: false,
         };
         store.migrate()?;
+        trust::check_writable(&store.conn, &path)?;
         Ok(store)
-    }
-
-    /// The database file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {

@@ -3,13 +3,15 @@
 //!
 //! Layout: [`cli`] declares the command line, [`connect`] makes a client
 //! from flags, environment and zuliprc, [`commands`] holds one module per
-//! command, and [`failure`] turns errors into a message and an exit code.
+//! command, [`output`] writes standard output, and [`failure`] turns errors
+//! into a message and an exit code.
 
 mod cli;
 mod commands;
 mod connect;
 mod duration;
 mod failure;
+mod output;
 mod style;
 
 use std::process::ExitCode;
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::from(output::BROKEN_PIPE),
         Err(err) => {
             let (message, code) = failure::describe(&err);
             eprintln!("presence: {message}");

@@ -11,7 +11,7 @@ pub async fn run(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
     let user = UserRef::parse(&args.user);
     let answer = context.client.user_presence(user.clone()).await?;
     if context.json {
-        println!("{}", answer.raw_body());
+        crate::output::line(answer.raw_body())?;
         return Ok(());
     }
     // The single-user answer has no server_timestamp: measure against the local clock.
@@ -22,11 +22,11 @@ pub async fn run(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
         Some(at) => format!("last seen {}", ago(now as i64 - at)),
         None => "never seen".to_owned(),
     };
-    println!(
+    crate::output::line(format!(
         "{} {user} is {}, {seen}",
         context.style.dot(state),
         state.as_str()
-    );
+    ))?;
     if args.verbose {
         let rows: Vec<Vec<String>> = answer
             .presence
@@ -45,7 +45,7 @@ pub async fn run(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
             })
             .collect();
         for line in columns(&rows) {
-            println!("{line}");
+            crate::output::line(&line)?;
         }
     }
     Ok(())

@@ -30,9 +30,9 @@ pub async fn run(context: &Context, args: &PingArgs) -> anyhow::Result<()> {
     let Some(every) = args.every else {
         let answer = context.client.ping(status).await?;
         if context.json {
-            println!("{}", answer.raw_body());
+            crate::output::line(answer.raw_body())?;
         } else {
-            println!("reported {word} as {}", context.client.email());
+            crate::output::line(format!("reported {word} as {}", context.client.email()))?;
         }
         return Ok(());
     };
@@ -51,10 +51,10 @@ pub async fn run(context: &Context, args: &PingArgs) -> anyhow::Result<()> {
             Ok(answer) => {
                 last_failure = None;
                 if context.json {
-                    println!("{}", answer.raw_body());
+                    crate::output::line(answer.raw_body())?;
                 } else {
                     let of = args.count.map_or(String::new(), |n| format!(" of {n}"));
-                    println!("reported {word} ({sent}{of})");
+                    crate::output::line(format!("reported {word} ({sent}{of})"))?;
                 }
             }
             Err(err) if passes(&err) => {

@@ -21,7 +21,7 @@ struct Row {
 pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
     if context.json {
         let answer = context.client.realm_presence().await?;
-        println!("{}", answer.raw_body());
+        crate::output::line(answer.raw_body())?;
         return Ok(());
     }
     let (presence, users) =
@@ -72,7 +72,7 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
         ]);
     }
     for line in columns(&table) {
-        println!("{line}");
+        crate::output::line(&line)?;
     }
     Ok(())
 }

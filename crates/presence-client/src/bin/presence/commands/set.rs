@@ -16,11 +16,11 @@ pub async fn run(context: &Context, args: &SetArgs) -> anyhow::Result<()> {
         })
         .await?;
     if context.json {
-        println!("{}", answer.raw_body());
+        crate::output::line(answer.raw_body())?;
     } else if invisible {
-        println!("invisible: on (others now see you as offline)");
+        crate::output::line("invisible: on (others now see you as offline)")?;
     } else {
-        println!("invisible: off (others see your presence again)");
+        crate::output::line("invisible: off (others see your presence again)")?;
     }
     Ok(())
 }
