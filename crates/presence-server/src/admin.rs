@@ -7,6 +7,18 @@
 //! every running server has installed its change ([`wait_until_applied`]),
 //! so that it holds from the next request any of them receives: a key just
 //! printed works at once, and a revoked one is refused at once.
+//!
+//! Why this way: each serving node writes in the store the directory
+//! version it has installed (see `service::writer::node`), and the command
+//! reads those reports until every live node has its change. The other
+//! ways fall short. Polling faster only narrows the window in which a
+//! printed key is refused. Looking the store up when a key is unknown
+//! (bounded against abuse) lets new keys in at once, but cannot make a
+//! revocation or a deactivation hold: the revoked key is still known.
+//! A wake-up sent by the command to the server would need an address or a
+//! socket per node, which the store already names. The cost is a small
+//! write per node every two seconds, and a command that waits (at most
+//! [`APPLY_WAIT`], for a node that stopped reporting, which it then names).
 
 use std::time::{Duration, Instant};
 
