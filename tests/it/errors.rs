@@ -1,4 +1,5 @@
-//! Every row of SPEC.md §6: status, code, message and headers exactly.
+//! Refusals of docs/PROTOCOL.md §1.10, §2.1 and §6.2-§6.4: status, code,
+//! message and headers exactly.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -1,4 +1,4 @@
-//! The update rule of SPEC.md §3, observed through the API: what is stored,
+//! The update rule of docs/PROTOCOL.md §4.1, observed through the API: what is stored,
 //! and which reports take an update id.
 
 use presence_tests::{START, TestServer};

@@ -1,4 +1,4 @@
-//! The error body of SPEC.md §6 and its machine-readable codes.
+//! The error body of docs/PROTOCOL.md §1.2 and its machine-readable codes.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -2,9 +2,10 @@
 //!
 //! This crate is the one place that says what goes over the wire: every
 //! request parameter set, response body and error body of the contract
-//! (`SPEC.md` §5-§6), with serde for the JSON and utoipa for the OpenAPI
-//! schema. It does no I/O and knows nothing of hyper, tokio or storage, so
-//! the server, the client and any third party can share it.
+//! (`docs/PROTOCOL.md` §6, with the error body of §1.2), with serde for the
+//! JSON and utoipa for the OpenAPI schema. It does no I/O and knows nothing
+//! of hyper, tokio or storage, so the server, the client and any third party
+//! can share it.
 //!
 //! Layout:
 //! - [`envelope`]: the `result`/`msg` envelope every body carries;

@@ -1,4 +1,4 @@
-//! The presence formats of SPEC.md §4.
+//! The presence formats of docs/PROTOCOL.md §5.
 //!
 //! Two shapes exist on the wire:
 //! - the legacy format, one entry per client (`website`, `ZulipMobile`, ...)

@@ -1,4 +1,4 @@
-//! Which client a request comes from (SPEC.md §2): the `client` parameter,
+//! Which client a request comes from (docs/PROTOCOL.md §3.3): the `client` parameter,
 //! else the `User-Agent`.
 //!
 //! The name is shown to everyone in the realm, as a key of the legacy

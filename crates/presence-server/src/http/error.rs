@@ -1,7 +1,7 @@
 //! One error type for every refusal, turned into Zulip's JSON error body.
 //!
-//! Each variant of the contract's error table (SPEC.md §6) has a constructor
-//! here, so the exact strings live in one place.
+//! Each refusal of the contract's tables (docs/PROTOCOL.md §1.10 and §2) has
+//! a constructor here, so the exact strings live in one place.
 
 use http::{HeaderName, HeaderValue, StatusCode};
 use presence_types::{ErrorBody, ErrorCode};

@@ -1,4 +1,4 @@
-//! Request parameters with Zulip's strict rules (SPEC.md §1).
+//! Request parameters with Zulip's strict rules (docs/PROTOCOL.md §1.3).
 //!
 //! Parameters come from the query string and, for POST/PATCH/DELETE, from an
 //! `application/x-www-form-urlencoded` body; the body wins. Non-string values

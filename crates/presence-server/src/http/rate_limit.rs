@@ -1,4 +1,4 @@
-//! Rate limiting with Zulip's headers (SPEC.md §6): per user for
+//! Rate limiting with Zulip's headers (docs/PROTOCOL.md §1.7): per user for
 //! authenticated requests, per IP address for everything else.
 //!
 //! A token bucket per key: it holds up to `requests` tokens and refills at

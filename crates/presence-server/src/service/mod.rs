@@ -1,4 +1,4 @@
-//! The presence service: SPEC.md §2-§4 over in-memory state.
+//! The presence service: docs/PROTOCOL.md §3-§5 over in-memory state.
 //!
 //! Reads (`user_presence`, `realm_presence_*`, `users`) are answered from
 //! memory under a realm's read lock and never touch the store. A report
@@ -119,7 +119,7 @@ impl Caller {
     }
 }
 
-/// Why a caller was not authenticated (SPEC.md §6; each maps to one message).
+/// Why a caller was not authenticated (docs/PROTOCOL.md §2.1; each maps to one message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum AuthError {
     /// The key is not 32 ASCII letters and digits.
@@ -136,7 +136,8 @@ pub enum AuthError {
     UserDeactivated,
 }
 
-/// Why a presence operation failed (each maps to one message of SPEC.md §6).
+/// Why a presence operation failed (each maps to one message of
+/// docs/PROTOCOL.md §1.10 or §6).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ServiceError {
     /// The target is unknown, deactivated or in another realm.
@@ -262,7 +263,8 @@ impl Service {
         self.clock.now_f64()
     }
 
-    /// Finds the user a Basic-auth pair belongs to (SPEC.md §6, in Zulip's order).
+    /// Finds the user a Basic-auth pair belongs to (docs/PROTOCOL.md §2.1, in
+    /// Zulip's order).
     pub fn authenticate(&self, email: &str, key: &str) -> Result<Caller, AuthError> {
         let key = key.trim();
         if !keys::is_well_formed(key) {
@@ -360,7 +362,7 @@ impl Service {
         Ok(())
     }
 
-    /// Records a presence report from the caller's client (SPEC.md §3);
+    /// Records a presence report from the caller's client (docs/PROTOCOL.md §4.1);
     /// returns once it is durable, or at once if it changes nothing.
     pub async fn report(
         &self,
@@ -495,7 +497,7 @@ impl Service {
         users
     }
 
-    /// Changes the caller's settings (SPEC.md §3.5 for `presence_enabled`).
+    /// Changes the caller's settings (docs/PROTOCOL.md §4.2).
     pub async fn update_settings(
         &self,
         caller: &Caller,

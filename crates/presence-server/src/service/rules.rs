@@ -1,4 +1,5 @@
-//! The presence rules of SPEC.md §3-§4 as pure functions over times.
+//! The presence rules of docs/PROTOCOL.md §4.1, §5 and §7.1 as pure functions
+//! over times.
 //!
 //! Nothing here locks, allocates much or does I/O, so every rule can be
 //! tested directly and reused by the fast path, the writer and the views.
@@ -19,7 +20,7 @@ pub struct Times {
 }
 
 /// Applies one report (status `active` if `active`, else idle) made at `now`
-/// to a record, following the update rule of SPEC.md §3.
+/// to a record, following the update rule of docs/PROTOCOL.md §4.1.
 ///
 /// Returns the new times, or `None` when the report changes nothing (the
 /// common case of a ping within `min_freq` seconds of the last one), in which

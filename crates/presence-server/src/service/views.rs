@@ -1,4 +1,4 @@
-//! The views of SPEC.md §4: a user's records turned into the wire formats.
+//! The views of docs/PROTOCOL.md §5: a user's records turned into the wire formats.
 
 use std::collections::BTreeMap;
 

@@ -1,8 +1,9 @@
-//! One module per endpoint of SPEC.md §5: its parameters and its response.
+//! One module per endpoint of docs/PROTOCOL.md §6: its parameters and its
+//! response.
 //!
 //! Parameter structs hold values after the server's strict parsing (see
-//! `SPEC.md` §1): non-string values travel as JSON inside form fields, so a
-//! client encodes `ping_only: true` as `ping_only=true`.
+//! `docs/PROTOCOL.md` §1.3): non-string values travel as JSON inside form
+//! fields, so a client encodes `ping_only: true` as `ping_only=true`.
 
 pub mod events;
 pub mod get_realm_presence;

@@ -279,7 +279,7 @@ impl Writer {
     }
 
     /// Makes a user look offline at once: every record moved back past the
-    /// offline threshold (SPEC.md §3.5).
+    /// offline threshold (docs/PROTOCOL.md §4.2).
     fn backdate(&self, batch: &mut Batch, who: UserRef, now: i64) {
         let cutoff = now - (self.rules.offline_threshold_secs + self.rules.min_freq_secs + 10);
         let staged = &batch.users[&who];

@@ -133,7 +133,7 @@ pub type Ack = oneshot::Sender<Result<(), WriteError>>;
 
 /// A change asked of the writer.
 pub enum Change {
-    /// A presence report (SPEC.md §3).
+    /// A presence report (docs/PROTOCOL.md §4.1).
     Report {
         /// Who reports.
         who: UserRef,
