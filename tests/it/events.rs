@@ -271,6 +271,30 @@ async fn acknowledging_drops_events_and_odd_ids_are_refused() {
 }
 
 #[tokio::test]
+async fn head_on_events_looks_without_acknowledging() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 3).await;
+    let reader = &users[0];
+    let queue = presence_queue(&server, reader, &[]).await;
+    server.report(&users[1], "website", "active").await;
+    server.report(&users[2], "website", "active").await;
+
+    let head = |last: &str| {
+        server
+            .request(reqwest::Method::HEAD, reader, "/events")
+            .query(&[("queue_id", queue.as_str()), ("last_event_id", last)])
+    };
+    for last in ["0", "1"] {
+        let answer = server.send(head(last)).await;
+        assert_eq!(answer.status, 200, "HEAD after {last}");
+    }
+    assert_eq!(server.send(head("7")).await.status, 400);
+    // Nothing was acknowledged: a GET still has both events.
+    let body = server.poll(reader, &queue, -1, true).await.ok();
+    assert_eq!(body["events"].as_array().map(Vec::len), Some(2), "{body}");
+}
+
+#[tokio::test]
 async fn a_silent_queue_answers_with_heartbeats() {
     let server = TestServer::start_with(options(|c| c.event_heartbeat_ms = 200)).await;
     let users = server.realm_with_users("acme", 1).await;

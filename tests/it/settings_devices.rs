@@ -70,6 +70,31 @@ async fn presence_disabled_by_the_user_hides_and_enabled_restores() {
 }
 
 #[tokio::test]
+async fn a_bot_turning_presence_back_on_gets_no_record() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 1).await;
+    let bot = server.create_user("acme", "bot@acme.test", true).await;
+    let reader = &users[0];
+    let mark = server.incremental(reader, -1).await["presence_last_update_id"].clone();
+
+    for value in ["false", "true"] {
+        let body = server
+            .patch(&bot, "/settings", &[("presence_enabled", value)])
+            .await
+            .ok();
+        assert_eq!(body, json!({"result": "success", "msg": ""}));
+    }
+
+    // The setting changed, but bots have no presence: no record, no update id.
+    let body = server.incremental(reader, -1).await;
+    assert_eq!(body["presence_last_update_id"], mark);
+    assert!(
+        body["presences"].get(bot.id.to_string()).is_none(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn settings_refuse_bad_values_and_change_nothing() {
     let server = TestServer::start().await;
     let users = server.realm_with_users("acme", 2).await;

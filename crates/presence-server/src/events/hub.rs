@@ -174,7 +174,8 @@ impl Hub {
     }
 
     /// Opens a queue. If its owner is a user who already holds the most
-    /// queues allowed, the least recently used of them is dropped first
+    /// queues allowed, the least recently used of them that nobody is
+    /// reading is dropped first
     /// (its client gets `BAD_EVENT_QUEUE_ID` and registers again, as Zulip
     /// clients do). An embed key's queues, one per page that streams, are
     /// bounded by the connections their streams hold and expire soon after.
@@ -194,8 +195,13 @@ impl Hub {
             if mine.is_none_or(|list| list.len() < cap) {
                 break;
             }
+            // A queue someone is reading (a waiting poll, an open stream)
+            // goes last: dropping it would cut off a live client.
             let oldest = mine
-                .and_then(|list| list.iter().min_by_key(|q| q.with_state(|s| s.last_used())))
+                .and_then(|list| {
+                    list.iter()
+                        .min_by_key(|q| q.with_state(|s| (s.consumers() > 0, s.last_used())))
+                })
                 .cloned();
             let Some(oldest) = oldest else { break };
             oldest.close(Closed::Evicted);
@@ -252,6 +258,18 @@ impl Hub {
         }
         let wake = consumer.wait(last_event_id, self.settings.heartbeat).await;
         self.finish_poll(&consumer, queue_id, wake)
+    }
+
+    /// `HEAD /events`: what [`Hub::get_events`] would answer at once,
+    /// changing nothing (no acknowledgement, no takeover of a waiting poll).
+    pub fn peek_events(
+        &self,
+        owner: Owner,
+        queue_id: &str,
+        last_event_id: i64,
+    ) -> Result<Vec<Entry>, EventError> {
+        let queue = self.find(owner, queue_id)?;
+        queue.with_state(|s| s.peek(last_event_id))
     }
 
     fn finish_poll(
@@ -540,6 +558,21 @@ mod tests {
         );
         assert!(hub.find(user(1), third.id()).is_ok());
         assert!(hub.open(spec(2, 1)).is_ok(), "the cap is per user");
+    }
+
+    #[test]
+    fn the_per_user_cap_spares_a_queue_someone_reads() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let hub = Hub::new(settings(), clock.clone());
+        let streamed = hub.open(spec(1, 1)).unwrap();
+        let _reader = streamed.attach(clock.clone());
+        clock.advance(1);
+        let idle = hub.open(spec(1, 1)).unwrap();
+        clock.advance(1);
+        let third = hub.open(spec(1, 1)).unwrap();
+        assert!(hub.find(user(1), streamed.id()).is_ok(), "older, but read");
+        assert!(hub.find(user(1), idle.id()).is_err());
+        assert!(hub.find(user(1), third.id()).is_ok());
     }
 
     #[test]

@@ -123,6 +123,22 @@ impl QueueState {
         Ok(())
     }
 
+    /// What acknowledging `last_event_id` and reading would give, changing
+    /// nothing: the same checks as [`QueueState::acknowledge`], then the
+    /// events after it, not counted as handed out. `HEAD` is safe in HTTP.
+    pub fn peek(&self, last_event_id: i64) -> Result<Vec<Entry>, EventError> {
+        if last_event_id < self.newest_pruned_id {
+            return Err(EventError::Pruned(last_event_id));
+        }
+        let known = last_event_id == self.newest_pruned_id
+            || self.events.iter().any(|e| e.id == last_event_id);
+        if !known {
+            return Err(EventError::NotInQueue(last_event_id));
+        }
+        let after = self.events.iter().filter(|e| e.id > last_event_id);
+        Ok(after.cloned().collect())
+    }
+
     /// Every event held, oldest first; they count as handed out.
     pub fn contents(&mut self) -> Vec<Entry> {
         self.since(i64::MIN)
@@ -417,6 +433,25 @@ mod tests {
         assert_eq!(q.acknowledge(-1), Err(EventError::Pruned(-1)));
         assert_eq!(q.acknowledge(5), Err(EventError::NotInQueue(5)));
         assert!(q.is_empty(), "acknowledging past the end drops everything");
+    }
+
+    #[test]
+    fn a_peek_answers_like_a_read_and_changes_nothing() {
+        let mut q = QueueState::new(0, 600);
+        for _ in 0..3 {
+            q.push(hb(), 3).unwrap();
+        }
+        assert_eq!(ids(&q.peek(0).unwrap()), [1, 2]);
+        assert_eq!(q.peek(7), Err(EventError::NotInQueue(7)));
+        // Nothing was acknowledged: every event is still held.
+        assert_eq!(ids(&q.contents()), [0, 1, 2]);
+        let mut q = QueueState::new(0, 600);
+        q.push(hb(), 3).unwrap();
+        q.push(hb(), 3).unwrap();
+        q.acknowledge(0).unwrap();
+        assert_eq!(q.peek(-1), Err(EventError::Pruned(-1)));
+        assert_eq!(ids(&q.peek(0).unwrap()), [1]);
+        assert_eq!(q.push(hb(), 1), Err(Overflow), "a peek hands nothing out");
     }
 
     #[test]

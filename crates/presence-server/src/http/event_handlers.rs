@@ -186,10 +186,16 @@ pub async fn get_events(
     let last_event_id = params
         .int("last_event_id")?
         .ok_or_else(|| ApiError::bad_request("Missing 'last_event_id' argument"))?;
-    let dont_block = head || params.bool("dont_block")?.unwrap_or(false);
-    let events = service
-        .get_events(caller, queue_id, last_event_id, dont_block)
-        .await?;
+    let dont_block = params.bool("dont_block")?.unwrap_or(false);
+    // HEAD is safe in HTTP: it says what a GET would answer now, and
+    // neither acknowledges events nor takes over a waiting poll.
+    let events = if head {
+        service.peek_events(caller, queue_id, last_event_id)?
+    } else {
+        service
+            .get_events(caller, queue_id, last_event_id, dont_block)
+            .await?
+    };
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")

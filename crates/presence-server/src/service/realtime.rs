@@ -158,6 +158,18 @@ impl Service {
             .await
     }
 
+    /// What [`Service::get_events`] would answer without waiting, changing
+    /// nothing: `HEAD /events`.
+    pub fn peek_events(
+        &self,
+        caller: &Caller,
+        queue_id: &str,
+        last_event_id: i64,
+    ) -> Result<Vec<Entry>, EventError> {
+        self.hub
+            .peek_events(caller.owner(), queue_id, last_event_id)
+    }
+
     /// Deletes one of the caller's queues.
     pub fn delete_queue(&self, caller: &Caller, queue_id: &str) -> Result<(), EventError> {
         self.hub.delete(caller.owner(), queue_id)

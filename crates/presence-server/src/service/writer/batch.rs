@@ -271,7 +271,11 @@ impl Writer {
                 enable_offline_push_notifications: staged.account.enable_offline_push_notifications,
             });
         }
+        // Turning presence on reports the user active, as a report would; a
+        // bot has no presence (docs/PROTOCOL.md §4.1), so it gets no record.
+        let is_bot = batch.users[&who].account.is_bot;
         match toggled {
+            Some(true) if is_bot => {}
             Some(true) => self.report(batch, who, client, true, now),
             Some(false) => self.backdate(batch, who, now),
             None => {}
