@@ -169,6 +169,31 @@ async fn bad_and_foreign_keys_are_refused() {
         "UNAUTHORIZED",
         "Invalid embed key",
     );
+    // Where embed keys are taken, any Bearer token is one, and one that no
+    // key has is refused as such; elsewhere a token that does not look like
+    // an embed key gets Zulip's refusal of whatever is not Basic.
+    for path in [
+        "/realm/presence",
+        "/users",
+        "/users/1/presence",
+        "/presence/stream",
+    ] {
+        let answer = server.page_get("not-an-embed-key", path, None).await;
+        answer.error(401, "UNAUTHORIZED", "Invalid embed key");
+        assert_eq!(
+            answer.header("www-authenticate"),
+            Some("Bearer realm=\"zulip\""),
+            "{path}"
+        );
+    }
+    server
+        .page_get("not-an-embed-key", "/users/me", None)
+        .await
+        .error(
+            400,
+            "BAD_REQUEST",
+            "This endpoint requires HTTP basic authentication.",
+        );
     // A page elsewhere gets neither the data nor a grant to read the refusal.
     let elsewhere = server.page_get(&key, "/users", Some(ELSEWHERE)).await;
     elsewhere.error(
