@@ -95,6 +95,23 @@ async fn a_page_reads_its_realms_presence_and_people() {
     // A user still sees everyone, as Zulip shows them.
     let everyone = server.get(&users[0], "/users").await.ok();
     assert_eq!(everyone["members"].as_array().unwrap().len(), 3);
+    // `include_bots` is a JSON boolean for every caller, as the spec says,
+    // though a user's answer lists bots whatever it says.
+    let flagged = server
+        .get(&users[0], "/users?include_bots=false")
+        .await
+        .ok();
+    assert_eq!(flagged["members"], everyone["members"]);
+    for (bad, msg) in [
+        ("null", "include_bots is not a boolean"),
+        ("1", "include_bots is not a boolean"),
+        ("yes", "include_bots is not valid JSON"),
+    ] {
+        server
+            .get(&users[0], &format!("/users?include_bots={bad}"))
+            .await
+            .error(400, "BAD_REQUEST", msg);
+    }
 }
 
 #[tokio::test]

@@ -302,7 +302,7 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     summary = "Every user of the caller's realm, by id",
     description = "Bots and deactivated users included; use it to put names to the emails of presence answers. With an embed key (a page), only active users, and bots only with `include_bots=true`.",
     params(
-        ("include_bots" = Option<bool>, Query, description = "With an embed key: list bots too (default false); ignored otherwise"),
+        ("include_bots" = Option<bool>, Query, description = "With an embed key: list bots too (default false). A user's answer lists bots whatever it says, but it must be a JSON boolean all the same"),
     ),
     responses(
         (status = 200, description = "The realm's users", body = GetUsersResponse,
@@ -312,9 +312,11 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     )
 )]
 pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerResult {
-    // Pages list people; they ask for bots when they want them.
+    // Checked for everyone, as documented; only pages are answered by it:
+    // they list people, and ask for bots when they want them.
+    let include_bots = params.bool("include_bots")?.unwrap_or(false);
     let include_bots = match reader {
-        Reader::Embed(_) => params.bool("include_bots")?.unwrap_or(false),
+        Reader::Embed(_) => include_bots,
         Reader::User(_) => false,
     };
     ok(&GetUsersResponse {
