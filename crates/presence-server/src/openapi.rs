@@ -7,13 +7,14 @@
 //! Basic security requirement, the 401/429 refusals, the rate-limit headers,
 //! 413 for writes) and what every operation shares (the limits' 414, 431,
 //! 503, and the per-address 429 of unauthenticated requests) is added here
-//! once rather than repeated on each handler.
+//! once rather than repeated on each handler. An optional form body, which
+//! utoipa writes in a way OpenAPI tools misread, is written again here.
 
 use presence_types::ErrorBody;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -265,6 +266,31 @@ impl SharedResponses {
     }
 }
 
+/// An optional form body (`Option<T>` in the handler's annotation) is one
+/// that may be absent, which utoipa writes as "null, or T"; a form cannot
+/// be JSON's null, so the body's schema is T, and its being optional is
+/// the request body's `required: false` alone.
+fn form_body_may_be_absent(operation: &mut Operation) {
+    let Some(body) = operation.request_body.as_mut() else {
+        return;
+    };
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = content.schema.as_ref() else {
+            continue;
+        };
+        let is_null = |item: &RefOr<Schema>| {
+            matches!(item, RefOr::T(Schema::Object(object))
+                if object.schema_type == SchemaType::Type(Type::Null))
+        };
+        if let [a, b] = one_of.items.as_slice()
+            && (is_null(a) || is_null(b))
+        {
+            let body = if is_null(a) { b } else { a };
+            content.schema = Some(body.clone());
+        }
+    }
+}
+
 impl Modify for SharedResponses {
     fn modify(&self, openapi: &mut Document) {
         if let Some(components) = openapi.components.as_mut() {
@@ -307,6 +333,12 @@ impl Modify for SharedResponses {
             }
             if let Some(op) = item.options.as_mut() {
                 Self::limits(op, false);
+            }
+            for op in [&mut item.post, &mut item.patch, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                form_body_may_be_absent(op);
             }
             let embeddable = crate::http::embed::spec::EMBEDDABLE_PATHS.contains(&path.as_str());
             let PathItem {

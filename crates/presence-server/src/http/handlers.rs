@@ -12,7 +12,7 @@ use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
 use presence_types::endpoints::push_devices::{
-    AddAndroidTokenParams, AddApnsTokenParams, RemoveDeviceParams,
+    AddAndroidTokenParams, AddApnsTokenParams, RemoveAndroidTokenParams, RemoveApnsTokenParams,
 };
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::settings::UpdateSettingsParams;
@@ -343,7 +343,7 @@ pub(super) fn empty_success(params: &Params) -> HandlerResult {
     operation_id = "update_settings",
     summary = "Change the caller's presence settings",
     description = "Turning `presence_enabled` off makes the caller look offline at once; turning it on records the caller active now, on the calling client.",
-    request_body(content = UpdateSettingsParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = Option<UpdateSettingsParams>, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The settings are durable", body = EmptySuccess,
          example = json!({"result": "success", "msg": ""})),
@@ -485,7 +485,7 @@ pub async fn add_android_token(
     tag = "push devices",
     operation_id = "remove_apns_token",
     summary = "Remove an Apple device",
-    request_body(content = RemoveDeviceParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RemoveApnsTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Removed", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token`, `Invalid APNS token`, or `Token does not exist`", body = ErrorBody,
@@ -507,7 +507,7 @@ pub async fn remove_apns_token(
     tag = "push devices",
     operation_id = "remove_android_token",
     summary = "Remove an Android device",
-    request_body(content = RemoveDeviceParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RemoveAndroidTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Removed", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token`, `Invalid FCM token`, or `Token does not exist`", body = ErrorBody,
