@@ -7,7 +7,8 @@
 //! Basic security requirement, the 401/429 refusals, the rate-limit headers,
 //! 413 for writes) and what every operation shares (the limits' 414, 431,
 //! 503, and the per-address 429 of unauthenticated requests) is added here
-//! once rather than repeated on each handler. An optional form body, which
+//! once rather than repeated on each handler, as is the empty security of
+//! the operations that need no credentials. An optional form body, which
 //! utoipa writes in a way OpenAPI tools misread, is written again here.
 
 use presence_types::ErrorBody;
@@ -19,7 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::embed::spec::EmbedOperations;
+use crate::http::embed::spec::{EmbedOperations, no_credentials};
 use crate::http::{event_handlers, handlers};
 
 /// The name of the users' security scheme in the document.
@@ -327,11 +328,13 @@ impl Modify for SharedResponses {
             // embed's files, and browsers' preflights.
             if path == "/api/v1/server_settings" || !path.starts_with("/api/v1/") {
                 if let Some(op) = item.get.as_mut() {
+                    op.security = Some(no_credentials());
                     Self::limits(op, false);
                 }
                 continue;
             }
             if let Some(op) = item.options.as_mut() {
+                op.security = Some(no_credentials());
                 Self::limits(op, false);
             }
             for op in [&mut item.post, &mut item.patch, &mut item.delete]
@@ -398,6 +401,29 @@ mod tests {
             .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
             .collect();
         assert_eq!(in_spec, served);
+    }
+
+    #[test]
+    fn security_says_what_each_route_takes() {
+        let spec: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        for (method, template) in ROUTES {
+            let path = template.replace("{user_id_or_email}", "7");
+            let route = crate::http::routes::route(&method.parse().unwrap(), &path).unwrap();
+            let security = &spec["paths"][template][method.to_lowercase()]["security"];
+            let schemes: BTreeSet<&str> = security
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {template} says nothing of credentials"))
+                .iter()
+                .flat_map(|requirement| requirement.as_object().unwrap().keys())
+                .map(String::as_str)
+                .collect();
+            let expected: BTreeSet<&str> = match (route.needs_auth(), route.is_embeddable()) {
+                (false, _) => BTreeSet::new(),
+                (true, false) => [BASIC_AUTH].into(),
+                (true, true) => [BASIC_AUTH, EMBED_KEY].into(),
+            };
+            assert_eq!(schemes, expected, "{method} {template}");
+        }
     }
 
     #[test]
