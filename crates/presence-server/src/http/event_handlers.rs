@@ -108,6 +108,14 @@ fn register_answer(
     request_body(content = Option<RegisterParams>, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The queue, and everyone's presence when presence is fetched", body = RegisterResponse,
+         links(
+             ("poll" = (operation_id = "get_events",
+                 parameters(("queue_id" = "$response.body#/queue_id"), ("last_event_id" = "$response.body#/last_event_id")),
+                 description = "The new queue's events, from the first")),
+             ("delete" = (operation_id = "delete_queue",
+                 request_body = json!({"queue_id": "$response.body#/queue_id"}),
+                 description = "Deletes the new queue"))
+         ),
          example = json!({"result": "success", "msg": "", "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8",
              "last_event_id": -1, "zulip_version": "presence-server 0.1.0", "zulip_merge_base": "presence-server 0.1.0",
              "zulip_feature_level": 419, "event_queue_longpoll_timeout_seconds": 90,
@@ -164,6 +172,11 @@ fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
     ),
     responses(
         (status = 200, description = "The queue's events after `last_event_id`", body = GetEventsResponse,
+         links(
+             ("delete" = (operation_id = "delete_queue",
+                 request_body = json!({"queue_id": "$response.body#/queue_id"}),
+                 description = "Deletes the queue polled"))
+         ),
          example = json!({"result": "success", "msg": "", "events": [
              {"type": "presence", "user_id": 2, "email": "bob@acme.test", "server_timestamp": 1795915346.574311,
               "presence": {"website": {"client": "website", "status": "active", "timestamp": 1795915346, "pushable": false}}, "id": 0},

@@ -275,6 +275,11 @@ pub async fn update_presence(
     summary = "The caller's own account",
     responses(
         (status = 200, description = "The caller", body = GetOwnUserResponse,
+         links(
+             ("own_presence" = (operation_id = "get_user_presence",
+                 parameters(("user_id_or_email" = "$response.body#/user_id")),
+                 description = "The caller's own presence, by id"))
+         ),
          example = json!({"result": "success", "msg": "", "user_id": 1, "email": "alice@acme.test",
              "full_name": "Alice", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"})),
     )
@@ -306,6 +311,11 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     ),
     responses(
         (status = 200, description = "The realm's users", body = GetUsersResponse,
+         links(
+             ("first_member_presence" = (operation_id = "get_user_presence",
+                 parameters(("user_id_or_email" = "$response.body#/members/0/user_id")),
+                 description = "The presence of the first user listed"))
+         ),
          example = json!({"result": "success", "msg": "", "members": [
              {"user_id": 1, "email": "alice@acme.test", "full_name": "Alice", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"},
              {"user_id": 2, "email": "bob@acme.test", "full_name": "Bob", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"}]})),
@@ -447,7 +457,13 @@ fn appid(params: &Params) -> Result<String, ApiError> {
     summary = "Register an Apple device",
     request_body(content = AddApnsTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess,
+         links(
+             ("remove" = (operation_id = "remove_apns_token",
+                 request_body = json!({"token": "$request.body#/token"}),
+                 description = "Removes the device just registered"))
+         ),
+         example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Missing 'appid' argument`, `appid has invalid format`, `appid is too long (limit: 255 characters)`, `Empty or invalid length token` (empty, or over 4096 characters), `Invalid APNS token` (not pairs of hexadecimal digits), or `Too many push devices (the limit is 32); remove one first` (a new device past `max_devices_per_user`)", body = ErrorBody,
          example = json!({"result": "error", "msg": "Invalid APNS token", "code": "BAD_REQUEST"})),
     )
@@ -465,7 +481,13 @@ pub async fn add_apns_token(service: &Service, caller: &Caller, params: &Params)
     summary = "Register an Android device",
     request_body(content = AddAndroidTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess,
+         links(
+             ("remove" = (operation_id = "remove_android_token",
+                 request_body = json!({"token": "$request.body#/token"}),
+                 description = "Removes the device just registered"))
+         ),
+         example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token` (empty, or over 4096 characters), `Invalid FCM token` (a NUL), or `Too many push devices (the limit is 32); remove one first` (a new device past `max_devices_per_user`)", body = ErrorBody,
          example = json!({"result": "error", "msg": "Empty or invalid length token", "code": "BAD_REQUEST"})),
     )
