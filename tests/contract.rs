@@ -135,6 +135,55 @@ pub fn check_schema(name: &str, value: &Value) {
     );
 }
 
+/// Every operation of the spec that takes a request body: its method (upper
+/// case), path template, and whether the body is required.
+pub fn operations_with_bodies() -> Vec<(String, String, bool)> {
+    let spec = &contract().spec;
+    let mut found = Vec::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let body = &operation["requestBody"];
+            if !body.is_null() {
+                let required = body["required"].as_bool().unwrap_or(false);
+                found.push((method.to_uppercase(), path.clone(), required));
+            }
+        }
+    }
+    found
+}
+
+/// Whether the spec's schema for one string field of a request admits
+/// `value`: a form field of the operation's body, else one of its
+/// parameters. Panics if the operation has no such field.
+pub fn request_field_admits(method: &str, template: &str, field: &str, value: &str) -> bool {
+    let spec = &contract().spec;
+    let operation = &spec["paths"][template][method.to_lowercase()];
+    assert!(!operation.is_null(), "the spec has no {method} {template}");
+    let mut form =
+        &operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+    if let Some(name) = form["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        form = &spec["components"]["schemas"][name];
+    }
+    let schema = match &form["properties"][field] {
+        Value::Null => operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|parameter| parameter["name"] == field)
+            .map(|parameter| parameter["schema"].clone())
+            .unwrap_or_else(|| panic!("{method} {template} has no field {field}")),
+        schema => schema.clone(),
+    };
+    let mut root = schema;
+    root["components"] = spec["components"].clone();
+    let validator = jsonschema::draft202012::new(&root)
+        .unwrap_or_else(|e| panic!("the schema of {field} does not compile: {e}"));
+    validator.is_valid(&Value::String(value.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use presence_client::config::{CredentialSources, Environment, PartialCredentials};
 use presence_client::types::endpoints::push_devices::{
-    AddAndroidTokenParams, AddApnsTokenParams, RemoveDeviceParams,
+    AddAndroidTokenParams, AddApnsTokenParams, RemoveAndroidTokenParams, RemoveApnsTokenParams,
 };
 use presence_client::types::endpoints::settings::UpdateSettingsParams;
 use presence_client::types::endpoints::update_presence::{Presences, UpdatePresenceParams};
@@ -292,14 +292,14 @@ async fn push_devices_make_a_user_pushable() {
         .unwrap();
     // APNs tokens are stored lowercased; removing in either case works.
     alice
-        .remove_apns_token(&RemoveDeviceParams {
+        .remove_apns_token(&RemoveApnsTokenParams {
             token: "c0ffee".to_owned(),
         })
         .await
         .unwrap();
     assert!(pushable().await, "the Android device remains");
     alice
-        .remove_android_token(&RemoveDeviceParams {
+        .remove_android_token(&RemoveAndroidTokenParams {
             token: "fcm-token-1".to_owned(),
         })
         .await

@@ -95,6 +95,23 @@ async fn a_page_reads_its_realms_presence_and_people() {
     // A user still sees everyone, as Zulip shows them.
     let everyone = server.get(&users[0], "/users").await.ok();
     assert_eq!(everyone["members"].as_array().unwrap().len(), 3);
+    // `include_bots` is a JSON boolean for every caller, as the spec says,
+    // though a user's answer lists bots whatever it says.
+    let flagged = server
+        .get(&users[0], "/users?include_bots=false")
+        .await
+        .ok();
+    assert_eq!(flagged["members"], everyone["members"]);
+    for (bad, msg) in [
+        ("null", "include_bots is not a boolean"),
+        ("1", "include_bots is not a boolean"),
+        ("yes", "include_bots is not valid JSON"),
+    ] {
+        server
+            .get(&users[0], &format!("/users?include_bots={bad}"))
+            .await
+            .error(400, "BAD_REQUEST", msg);
+    }
 }
 
 #[tokio::test]
@@ -169,6 +186,31 @@ async fn bad_and_foreign_keys_are_refused() {
         "UNAUTHORIZED",
         "Invalid embed key",
     );
+    // Where embed keys are taken, any Bearer token is one, and one that no
+    // key has is refused as such; elsewhere a token that does not look like
+    // an embed key gets Zulip's refusal of whatever is not Basic.
+    for path in [
+        "/realm/presence",
+        "/users",
+        "/users/1/presence",
+        "/presence/stream",
+    ] {
+        let answer = server.page_get("not-an-embed-key", path, None).await;
+        answer.error(401, "UNAUTHORIZED", "Invalid embed key");
+        assert_eq!(
+            answer.header("www-authenticate"),
+            Some("Bearer realm=\"zulip\""),
+            "{path}"
+        );
+    }
+    server
+        .page_get("not-an-embed-key", "/users/me", None)
+        .await
+        .error(
+            400,
+            "BAD_REQUEST",
+            "This endpoint requires HTTP basic authentication.",
+        );
     // A page elsewhere gets neither the data nor a grant to read the refusal.
     let elsewhere = server.page_get(&key, "/users", Some(ELSEWHERE)).await;
     elsewhere.error(

@@ -17,6 +17,7 @@ mod nodes;
 mod realm_views;
 mod restart;
 mod settings_devices;
+mod spec_requests;
 mod store_transfer;
 mod streams;
 mod update_rule;

@@ -13,7 +13,7 @@ use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
 use presence_types::endpoints::push_devices::{
-    AddAndroidTokenParams, AddApnsTokenParams, RemoveDeviceParams,
+    AddAndroidTokenParams, AddApnsTokenParams, RemoveAndroidTokenParams, RemoveApnsTokenParams,
 };
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::settings::UpdateSettingsParams;
@@ -270,7 +270,7 @@ impl Client {
     /// `DELETE /users/me/apns_device_token`: removes an iOS device.
     pub async fn remove_apns_token(
         &self,
-        params: &RemoveDeviceParams,
+        params: &RemoveApnsTokenParams,
     ) -> Result<ResponseValue<EmptySuccess>, Error> {
         let params = Params::default().text("token", &params.token);
         self.call(
@@ -301,7 +301,7 @@ impl Client {
     /// `DELETE /users/me/android_gcm_reg_id`: removes an Android device.
     pub async fn remove_android_token(
         &self,
-        params: &RemoveDeviceParams,
+        params: &RemoveAndroidTokenParams,
     ) -> Result<ResponseValue<EmptySuccess>, Error> {
         let params = Params::default().text("token", &params.token);
         self.call(

@@ -7,18 +7,21 @@
 //! Basic security requirement, the 401/429 refusals, the rate-limit headers,
 //! 413 for writes) and what every operation shares (the limits' 414, 431,
 //! 503, and the per-address 429 of unauthenticated requests) is added here
-//! once rather than repeated on each handler.
+//! once rather than repeated on each handler, as is the empty security of
+//! the operations that need no credentials. Two things utoipa writes in a
+//! way OpenAPI tools misread are written again here: an optional form body,
+//! and the links between operations.
 
 use presence_types::ErrorBody;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::embed::spec::EmbedOperations;
+use crate::http::embed::spec::{EmbedOperations, no_credentials};
 use crate::http::{event_handlers, handlers};
 
 /// The name of the users' security scheme in the document.
@@ -265,6 +268,69 @@ impl SharedResponses {
     }
 }
 
+/// An optional form body (`Option<T>` in the handler's annotation) is one
+/// that may be absent, which utoipa writes as "null, or T"; a form cannot
+/// be JSON's null, so the body's schema is T, and its being optional is
+/// the request body's `required: false` alone.
+fn form_body_may_be_absent(operation: &mut Operation) {
+    let Some(body) = operation.request_body.as_mut() else {
+        return;
+    };
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = content.schema.as_ref() else {
+            continue;
+        };
+        let is_null = |item: &RefOr<Schema>| {
+            matches!(item, RefOr::T(Schema::Object(object))
+                if object.schema_type == SchemaType::Type(Type::Null))
+        };
+        if let [a, b] = one_of.items.as_slice()
+            && (is_null(a) || is_null(b))
+        {
+            let body = if is_null(a) { b } else { a };
+            content.schema = Some(body.clone());
+        }
+    }
+}
+
+/// Writes a response's links with the specification's field names.
+///
+/// utoipa 5 writes a link's `operationId`, `operationRef` and
+/// `requestBody` in snake case, which OpenAPI tools do not read; the links
+/// the handlers declare are moved out of the response's `links` and written
+/// under the same key as JSON, with those fields renamed.
+fn spell_links(response: &mut Response) {
+    if response.links.is_empty() {
+        return;
+    }
+    let links: serde_json::Map<String, serde_json::Value> = std::mem::take(&mut response.links)
+        .into_iter()
+        .map(|(name, link)| {
+            let written = serde_json::to_value(&link).expect("a link serializes");
+            let serde_json::Value::Object(fields) = written else {
+                unreachable!("a link is an object")
+            };
+            let renamed = fields
+                .into_iter()
+                .map(|(field, value)| {
+                    let field = match field.as_str() {
+                        "operation_id" => "operationId".to_owned(),
+                        "operation_ref" => "operationRef".to_owned(),
+                        "request_body" => "requestBody".to_owned(),
+                        _ => field,
+                    };
+                    (field, value)
+                })
+                .collect();
+            (name, serde_json::Value::Object(renamed))
+        })
+        .collect();
+    response
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("links".to_owned(), serde_json::Value::Object(links));
+}
+
 impl Modify for SharedResponses {
     fn modify(&self, openapi: &mut Document) {
         if let Some(components) = openapi.components.as_mut() {
@@ -301,12 +367,33 @@ impl Modify for SharedResponses {
             // embed's files, and browsers' preflights.
             if path == "/api/v1/server_settings" || !path.starts_with("/api/v1/") {
                 if let Some(op) = item.get.as_mut() {
+                    op.security = Some(no_credentials());
                     Self::limits(op, false);
                 }
                 continue;
             }
             if let Some(op) = item.options.as_mut() {
+                op.security = Some(no_credentials());
                 Self::limits(op, false);
+            }
+            for op in [&mut item.post, &mut item.patch, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                form_body_may_be_absent(op);
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                for response in op.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        spell_links(response);
+                    }
+                }
             }
             let embeddable = crate::http::embed::spec::EMBEDDABLE_PATHS.contains(&path.as_str());
             let PathItem {
@@ -366,6 +453,90 @@ mod tests {
             .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
             .collect();
         assert_eq!(in_spec, served);
+    }
+
+    #[test]
+    fn security_says_what_each_route_takes() {
+        let spec: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        for (method, template) in ROUTES {
+            let path = template.replace("{user_id_or_email}", "7");
+            let route = crate::http::routes::route(&method.parse().unwrap(), &path).unwrap();
+            let security = &spec["paths"][template][method.to_lowercase()]["security"];
+            let schemes: BTreeSet<&str> = security
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {template} says nothing of credentials"))
+                .iter()
+                .flat_map(|requirement| requirement.as_object().unwrap().keys())
+                .map(String::as_str)
+                .collect();
+            let expected: BTreeSet<&str> = match (route.needs_auth(), route.is_embeddable()) {
+                (false, _) => BTreeSet::new(),
+                (true, false) => [BASIC_AUTH].into(),
+                (true, true) => [BASIC_AUTH, EMBED_KEY].into(),
+            };
+            assert_eq!(schemes, expected, "{method} {template}");
+        }
+    }
+
+    #[test]
+    fn links_lead_to_operations_with_the_fields_they_fill() {
+        let spec: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let mut operations = std::collections::BTreeMap::new();
+        for item in spec["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                operations.insert(operation["operationId"].as_str().unwrap(), operation);
+            }
+        }
+        let mut links = 0;
+        for (id, operation) in &operations {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let fields: BTreeSet<&str> = link
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    let known = ["operationId", "parameters", "requestBody", "description"];
+                    assert!(
+                        fields.iter().all(|f| known.contains(f)),
+                        "{id} {name}: {fields:?}"
+                    );
+                    let target = link["operationId"].as_str().unwrap();
+                    let target = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{id} {name}: no operation {target}"));
+                    for parameter in link["parameters"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|m| m.keys())
+                    {
+                        let declared = target["parameters"].as_array().unwrap();
+                        assert!(
+                            declared.iter().any(|p| p["name"] == parameter.as_str()),
+                            "{id} {name}: no parameter {parameter}"
+                        );
+                    }
+                    for field in link["requestBody"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|m| m.keys())
+                    {
+                        let form =
+                            &target["requestBody"]["content"]["application/x-www-form-urlencoded"];
+                        let schema = form["schema"]["$ref"].as_str().unwrap();
+                        let schema = schema.strip_prefix("#/components/schemas/").unwrap();
+                        let properties = &spec["components"]["schemas"][schema]["properties"];
+                        assert!(
+                            !properties[field].is_null(),
+                            "{id} {name}: no field {field}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(links >= 6, "{links} links");
     }
 
     #[test]

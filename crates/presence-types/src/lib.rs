@@ -11,11 +11,13 @@
 //! - [`envelope`]: the `result`/`msg` envelope every body carries;
 //! - [`error`]: the error body and its machine-readable codes;
 //! - [`presence`]: the presence formats (legacy per-client, `aggregated`, modern);
-//! - [`endpoints`]: one module per endpoint, each with its parameters and response.
+//! - [`endpoints`]: one module per endpoint, each with its parameters and response;
+//! - [`json_text`]: the schemas of parameters whose value is JSON text.
 
 pub mod endpoints;
 pub mod envelope;
 pub mod error;
+pub mod json_text;
 pub mod presence;
 
 pub use envelope::{ErrorTag, SuccessTag};

@@ -26,20 +26,27 @@ pub enum Authorization {
     Bearer(String),
 }
 
-/// Parses the value of an `Authorization` header.
+/// Parses the value of an `Authorization` header for an endpoint that takes
+/// embed keys (`takes_embed_keys`) or not.
 ///
 /// `Basic` (any case) must be followed by exactly one base64 token that
 /// decodes to UTF-8 `email:key` with exactly one colon. `Bearer` followed
-/// by one token that starts as embed keys do is a page's; any other
-/// scheme or token gets Zulip's refusal of whatever is not Basic.
-pub fn parse_authorization(header: &[u8]) -> Result<Authorization, ApiError> {
+/// by one token is a page's where embed keys are taken, so that a token no
+/// key has is refused as an embed key (401); elsewhere only a token that
+/// starts as embed keys do is, so that the page is told the endpoint does
+/// not take them. Any other scheme or token gets Zulip's refusal of
+/// whatever is not Basic.
+pub fn parse_authorization(
+    header: &[u8],
+    takes_embed_keys: bool,
+) -> Result<Authorization, ApiError> {
     let invalid = || ApiError::unauthorized("Invalid authorization header for basic auth");
     let text = std::str::from_utf8(header).map_err(|_| invalid())?;
     let mut words = text.split_whitespace();
     let scheme = words.next().ok_or_else(invalid)?;
     if scheme.eq_ignore_ascii_case("bearer")
         && let (Some(token), None) = (words.next(), words.next())
-        && token.starts_with(EMBED_KEY_PREFIX)
+        && (takes_embed_keys || token.starts_with(EMBED_KEY_PREFIX))
     {
         return Ok(Authorization::Bearer(token.to_owned()));
     }
@@ -103,23 +110,32 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_embed_keys() {
-        assert_eq!(
-            parse_authorization(b"Bearer embed_abc").unwrap(),
-            Authorization::Bearer("embed_abc".to_owned())
-        );
-        // Other tokens are refused as Zulip refuses anything but Basic.
-        for other in ["Bearer abc", "Bearer", "Bearer embed_a embed_b"] {
-            let e = parse_authorization(other.as_bytes()).unwrap_err();
-            assert_eq!(e.status, http::StatusCode::BAD_REQUEST, "{other}");
+        for takes_embed_keys in [false, true] {
+            assert_eq!(
+                parse_authorization(b"Bearer embed_abc", takes_embed_keys).unwrap(),
+                Authorization::Bearer("embed_abc".to_owned())
+            );
+            // Malformed Bearer headers are refused as Zulip refuses anything
+            // but Basic.
+            for other in ["Bearer", "Bearer embed_a embed_b", "Digest x"] {
+                let e = parse_authorization(other.as_bytes(), takes_embed_keys).unwrap_err();
+                assert_eq!(e.status, http::StatusCode::BAD_REQUEST, "{other}");
+            }
+            assert_eq!(
+                parse_authorization(basic("a@b.c:K").as_bytes(), takes_embed_keys).unwrap(),
+                Authorization::Basic(Credentials {
+                    email: "a@b.c".to_owned(),
+                    key: "K".to_owned()
+                })
+            );
         }
+        // Any other token is an embed key where embed keys are taken, and
+        // refused as Zulip refuses anything but Basic elsewhere.
         assert_eq!(
-            parse_authorization(basic("a@b.c:K").as_bytes()).unwrap(),
-            Authorization::Basic(Credentials {
-                email: "a@b.c".to_owned(),
-                key: "K".to_owned()
-            })
+            parse_authorization(b"Bearer abc", true).unwrap(),
+            Authorization::Bearer("abc".to_owned())
         );
-        let e = parse_authorization(b"Digest x").unwrap_err();
+        let e = parse_authorization(b"Bearer abc", false).unwrap_err();
         assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
     }
 

@@ -15,6 +15,7 @@ use presence_types::endpoints::events::{
     DeleteQueueParams, GetEventsResponse, RegisterParams, RegisterResponse, StreamMessage,
 };
 use presence_types::endpoints::update_presence::Presences;
+use presence_types::json_text::JsonCapabilities;
 use presence_types::{ErrorBody, SuccessTag};
 
 use super::body::Body;
@@ -104,9 +105,17 @@ fn register_answer(
     operation_id = "register_queue",
     summary = "Open an event queue, and get everyone's presence as of its start",
     description = "The queue receives a `presence` event whenever a user of the caller's realm comes online (Zulip's rule) or what others see of them changes (active, idle, offline), and a `heartbeat` after a silence. Everything before the queue is in the answer; everything after arrives as events. `event_types` chooses the events (absent: all; types this server never produces are accepted), `fetch_event_types` (else `event_types`) whether presence is in the answer. The legacy format keyed by email is the default; `slim_presence` or the `simplified_presence_events` capability give the modern format keyed by user id, and the capability also the modern event shape. A user holds at most a configured number of queues (32); a new one drops the least recently used. Queues unused for 10 minutes expire.",
-    request_body(content = RegisterParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = Option<RegisterParams>, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The queue, and everyone's presence when presence is fetched", body = RegisterResponse,
+         links(
+             ("poll" = (operation_id = "get_events",
+                 parameters(("queue_id" = "$response.body#/queue_id"), ("last_event_id" = "$response.body#/last_event_id")),
+                 description = "The new queue's events, from the first")),
+             ("delete" = (operation_id = "delete_queue",
+                 request_body = json!({"queue_id": "$response.body#/queue_id"}),
+                 description = "Deletes the new queue"))
+         ),
          example = json!({"result": "success", "msg": "", "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8",
              "last_event_id": -1, "zulip_version": "presence-server 0.1.0", "zulip_merge_base": "presence-server 0.1.0",
              "zulip_feature_level": 419, "event_queue_longpoll_timeout_seconds": 90,
@@ -163,6 +172,11 @@ fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
     ),
     responses(
         (status = 200, description = "The queue's events after `last_event_id`", body = GetEventsResponse,
+         links(
+             ("delete" = (operation_id = "delete_queue",
+                 request_body = json!({"queue_id": "$response.body#/queue_id"}),
+                 description = "Deletes the queue polled"))
+         ),
          example = json!({"result": "success", "msg": "", "events": [
              {"type": "presence", "user_id": 2, "email": "bob@acme.test", "server_timestamp": 1795915346.574311,
               "presence": {"website": {"client": "website", "status": "active", "timestamp": 1795915346, "pushable": false}}, "id": 0},
@@ -239,7 +253,7 @@ pub fn delete_queue(service: &Service, caller: &Caller, params: &Params) -> Hand
         ("Last-Event-ID" = Option<String>, Header, description = "`QUEUE:EVENT`, the id of the last message received, to resume after it"),
         ("slim_presence" = Option<bool>, Query, description = "Modern format keyed by user id in the `register` message, and no `email` in legacy events"),
         ("presence_history_limit_days" = Option<i64>, Query, description = "Only users with a report in this many days in the `register` message"),
-        ("client_capabilities" = Option<String>, Query, description = "A JSON object; `{\"simplified_presence_events\": true}` selects the modern event shape"),
+        ("client_capabilities" = Option<JsonCapabilities>, Query, description = "A JSON object; `{\"simplified_presence_events\": true}` selects the modern event shape"),
     ),
     responses(
         (status = 200, description = "The event stream, one message after another", content_type = "text/event-stream", body = StreamMessage,

@@ -12,7 +12,7 @@ use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
 use presence_types::endpoints::push_devices::{
-    AddAndroidTokenParams, AddApnsTokenParams, RemoveDeviceParams,
+    AddAndroidTokenParams, AddApnsTokenParams, RemoveAndroidTokenParams, RemoveApnsTokenParams,
 };
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::settings::UpdateSettingsParams;
@@ -275,6 +275,11 @@ pub async fn update_presence(
     summary = "The caller's own account",
     responses(
         (status = 200, description = "The caller", body = GetOwnUserResponse,
+         links(
+             ("own_presence" = (operation_id = "get_user_presence",
+                 parameters(("user_id_or_email" = "$response.body#/user_id")),
+                 description = "The caller's own presence, by id"))
+         ),
          example = json!({"result": "success", "msg": "", "user_id": 1, "email": "alice@acme.test",
              "full_name": "Alice", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"})),
     )
@@ -302,19 +307,26 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     summary = "Every user of the caller's realm, by id",
     description = "Bots and deactivated users included; use it to put names to the emails of presence answers. With an embed key (a page), only active users, and bots only with `include_bots=true`.",
     params(
-        ("include_bots" = Option<bool>, Query, description = "With an embed key: list bots too (default false); ignored otherwise"),
+        ("include_bots" = Option<bool>, Query, description = "With an embed key: list bots too (default false). A user's answer lists bots whatever it says, but it must be a JSON boolean all the same"),
     ),
     responses(
         (status = 200, description = "The realm's users", body = GetUsersResponse,
+         links(
+             ("first_member_presence" = (operation_id = "get_user_presence",
+                 parameters(("user_id_or_email" = "$response.body#/members/0/user_id")),
+                 description = "The presence of the first user listed"))
+         ),
          example = json!({"result": "success", "msg": "", "members": [
              {"user_id": 1, "email": "alice@acme.test", "full_name": "Alice", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"},
              {"user_id": 2, "email": "bob@acme.test", "full_name": "Bob", "is_bot": false, "is_active": true, "date_joined": "2026-11-29T01:22:26+00:00"}]})),
     )
 )]
 pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerResult {
-    // Pages list people; they ask for bots when they want them.
+    // Checked for everyone, as documented; only pages are answered by it:
+    // they list people, and ask for bots when they want them.
+    let include_bots = params.bool("include_bots")?.unwrap_or(false);
     let include_bots = match reader {
-        Reader::Embed(_) => params.bool("include_bots")?.unwrap_or(false),
+        Reader::Embed(_) => include_bots,
         Reader::User(_) => false,
     };
     ok(&GetUsersResponse {
@@ -341,7 +353,7 @@ pub(super) fn empty_success(params: &Params) -> HandlerResult {
     operation_id = "update_settings",
     summary = "Change the caller's presence settings",
     description = "Turning `presence_enabled` off makes the caller look offline at once; turning it on records the caller active now, on the calling client.",
-    request_body(content = UpdateSettingsParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = Option<UpdateSettingsParams>, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The settings are durable", body = EmptySuccess,
          example = json!({"result": "success", "msg": ""})),
@@ -445,7 +457,13 @@ fn appid(params: &Params) -> Result<String, ApiError> {
     summary = "Register an Apple device",
     request_body(content = AddApnsTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess,
+         links(
+             ("remove" = (operation_id = "remove_apns_token",
+                 request_body = json!({"token": "$request.body#/token"}),
+                 description = "Removes the device just registered"))
+         ),
+         example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Missing 'appid' argument`, `appid has invalid format`, `appid is too long (limit: 255 characters)`, `Empty or invalid length token` (empty, or over 4096 characters), `Invalid APNS token` (not pairs of hexadecimal digits), or `Too many push devices (the limit is 32); remove one first` (a new device past `max_devices_per_user`)", body = ErrorBody,
          example = json!({"result": "error", "msg": "Invalid APNS token", "code": "BAD_REQUEST"})),
     )
@@ -463,7 +481,13 @@ pub async fn add_apns_token(service: &Service, caller: &Caller, params: &Params)
     summary = "Register an Android device",
     request_body(content = AddAndroidTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
+        (status = 200, description = "Registered (again, if it was)", body = EmptySuccess,
+         links(
+             ("remove" = (operation_id = "remove_android_token",
+                 request_body = json!({"token": "$request.body#/token"}),
+                 description = "Removes the device just registered"))
+         ),
+         example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token` (empty, or over 4096 characters), `Invalid FCM token` (a NUL), or `Too many push devices (the limit is 32); remove one first` (a new device past `max_devices_per_user`)", body = ErrorBody,
          example = json!({"result": "error", "msg": "Empty or invalid length token", "code": "BAD_REQUEST"})),
     )
@@ -483,7 +507,7 @@ pub async fn add_android_token(
     tag = "push devices",
     operation_id = "remove_apns_token",
     summary = "Remove an Apple device",
-    request_body(content = RemoveDeviceParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RemoveApnsTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Removed", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token`, `Invalid APNS token`, or `Token does not exist`", body = ErrorBody,
@@ -505,7 +529,7 @@ pub async fn remove_apns_token(
     tag = "push devices",
     operation_id = "remove_android_token",
     summary = "Remove an Android device",
-    request_body(content = RemoveDeviceParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RemoveAndroidTokenParams, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Removed", body = EmptySuccess, example = json!({"result": "success", "msg": ""})),
         (status = 400, description = "`Missing 'token' argument`, `Empty or invalid length token`, `Invalid FCM token`, or `Token does not exist`", body = ErrorBody,

@@ -245,7 +245,7 @@ async fn answer(
         .headers
         .get(http::header::AUTHORIZATION)
         .ok_or_else(ApiError::not_logged_in)
-        .and_then(|header| auth::parse_authorization(header.as_bytes()));
+        .and_then(|header| auth::parse_authorization(header.as_bytes(), route.is_embeddable()));
     let request = Request::from_parts(parts, body);
     // A failure to authenticate counts against the address (see `handle`,
     // which answers 429 instead once the address is over its limit).

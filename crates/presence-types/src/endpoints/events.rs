@@ -33,12 +33,12 @@ pub struct RegisterParams {
     /// `["presence"]`; absent (or `null`) means every type. Types this
     /// server never produces are accepted and simply never occur.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = json!("[\"presence\"]"))]
+    #[schema(value_type = Option<crate::json_text::JsonStringList>, nullable = false, example = json!("[\"presence\"]"))]
     pub event_types: Option<String>,
     /// A JSON list of the data to include in the answer, if different from
     /// `event_types`; presence is fetched when it names `presence`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = json!("[\"presence\"]"))]
+    #[schema(value_type = Option<crate::json_text::JsonStringList>, nullable = false, example = json!("[\"presence\"]"))]
     pub fetch_event_types: Option<String>,
     /// Answer `presences` in the modern format keyed by user id, and leave
     /// `email` out of legacy `presence` events.
@@ -52,7 +52,7 @@ pub struct RegisterParams {
     /// (boolean) asks for `presence` events in the modern format, and the
     /// modern format in the answer too; other keys are ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = json!("{\"simplified_presence_events\": true}"))]
+    #[schema(value_type = Option<crate::json_text::JsonCapabilities>, nullable = false, example = json!("{\"simplified_presence_events\": true}"))]
     pub client_capabilities: Option<String>,
 }
 
@@ -218,7 +218,7 @@ pub struct PresenceStreamParams {
     /// A JSON object; `{"simplified_presence_events": true}` selects the
     /// modern event shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
+    #[schema(value_type = Option<crate::json_text::JsonCapabilities>, nullable = false)]
     pub client_capabilities: Option<String>,
 }
 

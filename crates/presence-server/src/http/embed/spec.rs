@@ -9,6 +9,7 @@ use utoipa::openapi::path::{
 };
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, RefOr, Required};
 
 use super::cors::PREFLIGHT_MAX_AGE_SECS;
@@ -76,6 +77,12 @@ impl Modify for EmbedOperations {
     }
 }
 
+/// The security of an operation that needs no credentials: an empty list,
+/// which says so outright (no requirement at all, not an optional one).
+pub fn no_credentials() -> Vec<SecurityRequirement> {
+    Vec::new()
+}
+
 /// The operation id of a path's operation, from its last words.
 fn operation_id(prefix: &str, path: &str) -> String {
     let words: Vec<&str> = path
@@ -120,7 +127,7 @@ fn preflight(path: &str) -> Operation {
         "No embed key names the page's origin: no grant",
         serde_json::json!({"result": "error", "msg": "No embed key may be used from this origin", "code": "BAD_REQUEST"}),
     );
-    OperationBuilder::new()
+    let mut operation = OperationBuilder::new()
         .tag("embed")
         .operation_id(Some(operation_id("preflight", path)))
         .summary(Some("A browser's CORS preflight before a page's request"))
@@ -128,6 +135,23 @@ fn preflight(path: &str) -> Operation {
             "Pages call this endpoint with an embed key in `Authorization`, so their browsers ask \
              first. Needs no credentials.",
         ))
+        .securities(Some(no_credentials()));
+    // The path's own parameters: a preflight names the same resource.
+    if path.contains("{user_id_or_email}") {
+        operation = operation.parameter(
+            ParameterBuilder::new()
+                .name("user_id_or_email")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some("A user id, or an email"))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1)),
+                )),
+        );
+    }
+    operation
         .parameter(header("Origin", "The page's origin"))
         .parameter(header(
             "Access-Control-Request-Method",
@@ -165,6 +189,7 @@ fn asset(path: &str, summary: &str, content_type: &str) -> Operation {
         .operation_id(Some(operation_id("get", path)))
         .summary(Some(summary))
         .description(Some("Needs no credentials."))
+        .securities(Some(no_credentials()))
         .parameter(if_none_match)
         .response("200", file)
         .response(
