@@ -36,7 +36,6 @@ const rtf = new Intl.RelativeTimeFormat('en');
 const collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
 const UNITS = { year: 31_536_000, month: 2_592_000, week: 604_800, day: 86_400, hour: 3_600, minute: 60 };
 
-/** "12 minutes ago", from an age in seconds. */
 function ago(seconds) {
   for (const unit in UNITS) {
     if (seconds >= UNITS[unit]) return rtf.format(-Math.floor(seconds / UNITS[unit]), unit);
@@ -49,9 +48,8 @@ const jitter = (ms) => ms * (1 + Math.random() / 2);
 /** One server and key: the people, their presence, and the stream. */
 class Source {
   users = new Map(); // id -> {id, email, name, bot}
-  byEmail = new Map(); // lower-case email -> user
+  byEmail = new Map();
   times = new Map(); // id -> [active_timestamp, idle_timestamp]
-  states = new Map(); // id -> active | idle | offline
   due = new Map(); // id -> when their state changes next (server seconds)
   nextAt = Infinity;
   threshold = 200;
@@ -61,7 +59,7 @@ class Source {
   lastEventId = '';
   retryMs = 3000;
   elements = new Set();
-  pending = new Set(); // ids to tell the elements about
+  pending = new Set();
   stopper = new AbortController();
 
   constructor(id, base, key) {
@@ -87,7 +85,7 @@ class Source {
   }
 
   stop() {
-    if (sources.get(this.id) === this) sources.delete(this.id);
+    sources.delete(this.id);
     this.stopped = true;
     this.halt();
     removeEventListener('online', this.online);
@@ -110,21 +108,15 @@ class Source {
     return this.haveUsers && this.haveRegister;
   }
 
-  /** The server's clock, in Unix seconds. */
   now() {
     return Date.now() / 1000 + this.skew;
   }
 
   get(path, headers, signal = this.stopper.signal) {
-    return fetch(this.base + path, {
-      headers: { ...headers, Authorization: `Bearer ${this.key}` },
-      credentials: 'omit',
-      referrerPolicy: 'no-referrer',
-      signal,
-    });
+    return fetch(this.base + path, { headers: { ...headers, Authorization: `Bearer ${this.key}` }, signal });
   }
 
-  /** Waits `ms`, or less if woken (the network is back, or a stop). */
+  /** Waits `ms`, unless woken: the network is back, or a stop. */
   sleep(ms) {
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
@@ -141,7 +133,7 @@ class Source {
   async refused(response, tries) {
     const { status } = response;
     if (status === 429) return jitter(Math.max(response.headers.get('Retry-After') * 1000 || 0, this.retryMs));
-    if (status >= 500 || status === 408) return this.backoff(tries);
+    if (status >= 500) return this.backoff(tries);
     const body = await response.json().catch(() => ({}));
     this.fatal = true;
     this.reconnecting = false;
@@ -232,8 +224,7 @@ class Source {
           } else wait = await this.refused(response, tries++);
         } catch {
           if (!this.running) break;
-          // Dropped: by the network, the watchdog or a refresh (retry at
-          // once), or by going offline.
+          // Dropped by the network, the watchdog, a refresh, or offline.
           wait = abort.signal.aborted && navigator.onLine ? 0 : this.backoff(tries++);
           if (!this.refreshing) this.unreachable();
         }
@@ -293,10 +284,8 @@ class Source {
   /** A new queue's snapshot: it replaces what was known. */
   register(data) {
     this.threshold = data.server_presence_offline_threshold_seconds ?? this.threshold;
-    // The server tells of someone coming online, and of changes of state,
-    // but not of the reports in between (Zulip's clients poll for those):
-    // timestamps held this long may be behind the server's. A fresh
-    // snapshot comes before any could age out wrongly.
+    // Reports that change no one's state are no event (Zulip's clients
+    // poll): a fresh snapshot comes before timestamps held could age wrongly.
     const fresh = this.threshold - (data.server_presence_ping_interval_seconds ?? 60) - 10;
     clearTimeout(this.refresh);
     if (fresh >= 30) {
@@ -308,7 +297,6 @@ class Source {
     }
     if (data.server_timestamp) this.skew = data.server_timestamp - Date.now() / 1000;
     this.times = new Map();
-    this.states = new Map();
     this.due = new Map();
     this.arm(Infinity);
     this.apply(data.presences);
@@ -331,7 +319,6 @@ class Source {
       const id = +key;
       this.times.set(id, [p.active_timestamp, p.idle_timestamp]);
       this.update(id);
-      this.pending?.add(id);
       if (this.haveUsers && !this.users.has(id) && !this.asked.has(id)) unknown = this.asked.add(id);
     }
     if (unknown) this.loadUsers();
@@ -344,21 +331,17 @@ class Source {
     return now - active < this.threshold ? 'active' : now - idle < this.threshold ? 'idle' : 'offline';
   }
 
-  /** When a user was last seen (Unix seconds), if ever. */
   lastSeen(id) {
     const t = this.times.get(id);
     return t && (Math.max(...t) || undefined);
   }
 
-  /** Recomputes a user's state, and notes their next transition. */
+  /** Notes that a user's state may have changed, and when it changes next. */
   update(id) {
     const now = this.now();
     const state = this.stateOf(id, now);
-    if (this.states.get(id) !== state) {
-      this.states.set(id, state);
-      this.pending?.add(id);
-      this.touch();
-    }
+    this.pending?.add(id);
+    this.touch();
     // Active until the active timestamp ages out, idle until the idle one.
     const at = this.times.get(id)[STATES.indexOf(state)] + this.threshold;
     if (at > now) {
@@ -425,12 +408,12 @@ const PALETTE = `
   box-sizing: border-box; display: inline-block; flex: none; width: var(--s); height: var(--s);
   border: max(1.5px, calc(var(--s) / 5)) solid var(--c); border-radius: 50%; background: var(--_fill, #0000);
 }
-[data-state=active] { --c: var(--presence-active, var(--_active)); background: var(--c); }
-[data-state=idle] {
+.dot[data-state=active] { --c: var(--presence-active, var(--_active)); background: var(--c); }
+.dot[data-state=idle] {
   --c: var(--presence-idle, var(--_idle)); background: linear-gradient(0deg, var(--c) 50%, var(--_fill, #0000) 0);
 }
-[data-state=unknown] { --c: var(--presence-muted, var(--_muted)); border-style: dashed; }
-[data-state=error] {
+.dot[data-state=unknown] { --c: var(--presence-muted, var(--_muted)); border-style: dashed; }
+.dot[data-state=error] {
   --c: var(--_error); border-radius: 2px; background: linear-gradient(45deg, #0000 38%, var(--c) 0 62%, #0000 0);
 }
 `;
@@ -445,7 +428,7 @@ const BADGE_CSS = `
 const LIST_CSS = `
 :host {
   display: block; line-height: 1.4; color: var(--presence-fg, var(--_fg)); background: var(--presence-bg, var(--_bg));
-  font-family: var(--presence-font, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif);
+  font-family: var(--presence-font, system-ui, sans-serif);
 }
 .bar { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; margin-bottom: 1rem; }
 label { font-weight: 600; }
@@ -460,7 +443,7 @@ input:focus-visible { outline: 2px solid var(--presence-accent, var(--_accent));
 section + section { margin-top: 1.25rem; }
 h2 {
   display: flex; align-items: center; gap: .5rem; margin: 0 0 .5rem;
-  font-size: .8125em; font-weight: 600; letter-spacing: .06em; text-transform: uppercase;
+  font-weight: 600; letter-spacing: .06em; text-transform: uppercase;
 }
 [part~=count] { padding: 0 .45em; border-radius: 1em; border: 1px solid var(--presence-border, var(--_border)); }
 ul {
@@ -474,25 +457,23 @@ li {
 }
 .avatar {
   position: relative; display: grid; place-items: center; flex: none; width: 2.25rem; height: 2.25rem;
-  border-radius: 50%; font-size: .8125em; font-weight: 600; color: #fff; background: var(--h);
+  border-radius: 50%; font-weight: 600; color: #fff; background: var(--h);
 }
 .avatar > .dot {
   --presence-dot-size: .8rem; --_fill: var(--presence-bg, var(--_bg));
   position: absolute; right: -.1rem; bottom: -.1rem; box-shadow: 0 0 0 2px var(--_fill);
 }
-li[data-state=offline] .avatar { filter: grayscale(.7); opacity: .75; }
-.text { display: flex; flex-direction: column; min-width: 0; }
+[data-state=offline] .avatar { filter: grayscale(.7); opacity: .75; }
+.text { display: grid; min-width: 0; }
 .text > * { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 [part~=name] { font-weight: 550; }
-[part~=email], [part~=detail] { font-size: .8125em; }
+h2, .avatar, [part~=email], [part~=detail] { font-size: .8125em; }
 [data-hue="0"] { --h: #8250df; } [data-hue="1"] { --h: #0969da; } [data-hue="2"] { --h: #1b7c83; }
 [data-hue="3"] { --h: #bf3989; } [data-hue="4"] { --h: #9a6700; } [data-hue="5"] { --h: #cf222e; }
-[data-hue="6"] { --h: #116329; } [data-hue="7"] { --h: #6639ba; }
 `;
 
-let sheets; // shared by every shadow root; made on first use
+const sheets = new Map(); // CSS -> the stylesheet every shadow root shares
 
-/** A new element with these attributes and children. */
 function el(tag, attributes, ...children) {
   const node = document.createElement(tag);
   for (const name in attributes) node.setAttribute(name, attributes[name]);
@@ -508,7 +489,6 @@ setInterval(() => ticking.forEach((element) => element.tick()), 20_000);
 class PresenceElement extends HTMLElement {
   constructor(css) {
     super();
-    sheets ??= new Map();
     if (!sheets.has(css)) sheets.set(css, new CSSStyleSheet()).get(css).replaceSync(PALETTE + css);
     this.attachShadow({ mode: 'open' }).adoptedStyleSheets = [sheets.get(css)];
   }
@@ -553,7 +533,6 @@ class PresenceElement extends HTMLElement {
     this.refresh(null);
   }
 
-  /** The connection's status, or this element's own problem. */
   get status() {
     const s = this.source;
     return s
@@ -603,7 +582,7 @@ export class PresenceBadge extends PresenceElement {
     const name = user?.name ?? email;
     this.userId = user?.id;
     let state = 'unknown';
-    let text = s?.ready ? `${email || 'No one'} is not known to the presence server` : `Presence of ${email} is loading`;
+    let text = s?.ready ? `${email} is not known here` : `Presence of ${email} is loading`;
     if (status === 'error') {
       state = 'error';
       text = `Presence of ${email} is unavailable: ${error}`;
@@ -721,15 +700,13 @@ export class PresenceList extends PresenceElement {
     row.name.textContent = user.name;
     row.email.textContent = user.email;
     row.li.dataset.email = user.email;
-    row.li.dataset.userId = user.id;
     const words = user.name.split(/\s+/).filter(Boolean);
     row.initials.textContent = (words.length > 1 ? words[0][0] + words.at(-1)[0] : user.name.slice(0, 2)).toUpperCase();
     let hash = 0;
     for (const c of user.email) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
-    row.avatar.dataset.hue = hash % 8;
+    row.avatar.dataset.hue = hash % 6;
   }
 
-  /** A row's state, in its attributes and its words. */
   describe(row) {
     const s = this.source;
     const { state, li, dot } = row;
@@ -739,8 +716,7 @@ export class PresenceList extends PresenceElement {
     const seen = state === 'offline' && s.lastSeen(row.id);
     const detail = seen ? `Last seen ${ago(s.now() - seen)}` : '';
     if (row.detail.textContent !== detail) row.detail.textContent = detail;
-    row.detail.hidden = !seen;
-    row.said.textContent = seen || state !== 'offline' ? `, ${state}` : ', offline, not seen recently';
+    row.said.textContent = `, ${state}`;
   }
 
   /** One person's presence changed: their row moves if their state did. */
@@ -803,7 +779,6 @@ function compare(a, b) {
   return collator.compare(a.user.name, b.user.name) || collator.compare(a.user.email, b.user.email);
 }
 
-/** Where `row` belongs in the sorted `rows`. */
 function lowerBound(rows, row) {
   let lo = 0;
   let hi = rows.length;
