@@ -226,12 +226,16 @@ class Source {
           if (!this.running) break;
           // Dropped by the network, the watchdog, a refresh, or offline.
           wait = abort.signal.aborted && navigator.onLine ? 0 : this.backoff(tries++);
-          if (!this.refreshing) this.unreachable();
+          this.quiet = this.renew;
+          if (!this.renew) this.unreachable();
+          this.renew = false;
         }
       }
       if (wait === undefined || !this.running) break;
-      this.reconnecting = true;
-      this.touch();
+      if (!this.quiet) {
+        this.reconnecting = true;
+        this.touch();
+      }
       await this.sleep(wait);
     }
   }
@@ -290,7 +294,7 @@ class Source {
     clearTimeout(this.refresh);
     if (fresh >= 30) {
       this.refresh = setTimeout(() => {
-        this.refreshing = true;
+        this.renew = true;
         this.lastEventId = '';
         this.streamAbort.abort();
       }, fresh * 1000);
@@ -302,9 +306,9 @@ class Source {
     this.apply(data.presences);
     this.reconnecting = false;
     // After a restart or a long absence the people may have changed too.
-    if (this.haveRegister && !this.refreshing) this.loadUsers();
+    if (this.haveRegister && !this.quiet) this.loadUsers();
     this.haveRegister = true;
-    this.refreshing = false;
+    this.quiet = false;
     this.settled();
   }
 
@@ -582,7 +586,7 @@ export class PresenceBadge extends PresenceElement {
     const name = user?.name ?? email;
     this.userId = user?.id;
     let state = 'unknown';
-    let text = s?.ready ? `${email} is not known here` : `Presence of ${email} is loading`;
+    let text = s?.ready ? `${email} is unknown` : `Presence of ${email} is loading`;
     if (status === 'error') {
       state = 'error';
       text = `Presence of ${email} is unavailable: ${error}`;
