@@ -152,6 +152,48 @@ test('a page opens one stream and one fetch of the people, however many elements
   assert.equal(await page.evaluate(() => window.streams.length), 1);
 });
 
+test('the elements follow their attributes, and someone new is fetched when they come online', async () => {
+  const { page, seen } = live;
+  // Another email: the badge shows that person at once.
+  await page.evaluate((email) => document.querySelectorAll('presence-badge')[4].setAttribute('email', email), users.grace.email);
+  await page.waitForFunction(
+    () => document.querySelectorAll('presence-badge')[4].shadowRoot.querySelector('.sr').textContent === 'Grace Green is offline',
+  );
+
+  // Someone the page has never heard of: a badge waits for them.
+  const henry = { email: 'henry@acme.test', name: 'Henry Hill' };
+  await page.evaluate(([base, key, email]) => {
+    const badge = document.createElement('presence-badge');
+    Object.entries({ server: base, key, email }).forEach(([k, v]) => badge.setAttribute(k, v));
+    document.body.append(badge);
+  }, [server.base, keys.intranet, henry.email]);
+  await stateIs(page, badge(henry), 'unknown', 1_000);
+  henry.key = admin(server.dataDir, 'user', 'create', '--realm', 'acme', '--email', henry.email, '--full-name', henry.name);
+  // The server takes the new account in within its poll.
+  for (let tries = 0; ; tries++) {
+    try {
+      await server.report(henry, 'active');
+      break;
+    } catch (e) {
+      if (tries > 100) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  // The event names an id the page does not know: it fetches the people again.
+  await stateIs(page, badge(henry), 'active', 2_000);
+  assert.equal(await label(page, henry), 'Henry Hill is active');
+  assert.equal(await page.locator('presence-list li[data-email="henry@acme.test"]').getAttribute('data-state'), 'active');
+  assert.equal(seen.users.length, 2, 'the people, fetched again once');
+  assert.equal(seen.streams.length, 1, 'on the same stream');
+
+  // Another key: the badge moves to that key's connection.
+  await page.evaluate(([email, key]) => document.querySelector(`presence-badge[email="${email}"]`).setAttribute('key', key), [henry.email, keys.kiosk]);
+  await page.waitForFunction(() => window.streams.length === 2);
+  await stateIs(page, badge(henry), 'active', 5_000);
+  assert.equal(seen.streams.at(-1).headers().authorization, `Bearer ${keys.kiosk}`);
+  users.henry = henry;
+});
+
 test('each change the server reports reaches the badge within a second, and time makes the rest', async () => {
   const { page } = live;
   const bob = users.bob;

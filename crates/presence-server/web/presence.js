@@ -25,7 +25,7 @@
 
 const STREAM_PATH = '/api/v1/presence/stream?slim_presence=true&client_capabilities=' +
   encodeURIComponent('{"simplified_presence_events":true}');
-// Bots too, so that a badge can show one; the list leaves them out.
+// Bots too, for badges; the list leaves them out.
 const USERS_PATH = '/api/v1/users?include_bots=true';
 const MAX_WAIT_MS = 60_000;
 // A silent stream gets a comment every 15 s: three missed, it is dead.
@@ -80,7 +80,7 @@ class Source {
 
   unsubscribe(element) {
     this.elements.delete(element);
-    // An element moved in the document leaves and comes back at once.
+    // An element moved in the page leaves and comes back at once.
     setTimeout(() => this.elements.size || this.stop());
   }
 
@@ -137,7 +137,7 @@ class Source {
     const body = await response.json().catch(() => ({}));
     this.fatal = true;
     this.reconnecting = false;
-    this.setStatus('error', body.msg || `The presence server refused the key (${status})`);
+    this.setStatus('error', body.msg || `Refused (${status})`);
     this.halt();
   }
 
@@ -406,7 +406,7 @@ const PALETTE = `
 }
 :host([hidden]) { display: none; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
-/* Shapes as well as colours: disc, half disc, ring, dashed, crossed. */
+/* Shapes as well as colours: disc, half disc, ring, dashed ring, square. */
 .dot {
   --c: var(--presence-offline, var(--_offline)); --s: var(--presence-dot-size, .625em);
   box-sizing: border-box; display: inline-block; flex: none; width: var(--s); height: var(--s);
@@ -417,9 +417,7 @@ const PALETTE = `
   --c: var(--presence-idle, var(--_idle)); background: linear-gradient(0deg, var(--c) 50%, var(--_fill, #0000) 0);
 }
 .dot[data-state=unknown] { --c: var(--presence-muted, var(--_muted)); border-style: dashed; }
-.dot[data-state=error] {
-  --c: var(--_error); border-radius: 2px; background: linear-gradient(45deg, #0000 38%, var(--c) 0 62%, #0000 0);
-}
+.dot[data-state=error] { --c: var(--_error); border-radius: 2px; }
 `;
 
 const BADGE_CSS = `
@@ -522,7 +520,7 @@ class PresenceElement extends HTMLElement {
     this.problem = '';
     try {
       const key = this.getAttribute('key')?.trim();
-      if (!key) throw Error('No embed key (the key attribute) is set');
+      if (!key) throw Error('No key attribute');
       const server = this.getAttribute('server');
       const url = new URL(server || import.meta.url, document.baseURI);
       const base = server ? (url.origin + url.pathname).replace(/\/+$/, '') : url.origin;
@@ -531,7 +529,7 @@ class PresenceElement extends HTMLElement {
       this.source = sources.get(id);
       this.source.subscribe(this);
     } catch (e) {
-      this.problem = e instanceof TypeError ? 'The server attribute is not a URL' : e.message;
+      this.problem = e instanceof TypeError ? 'Bad server attribute' : e.message;
     }
     ticking.add(this);
     this.refresh(null);
@@ -604,7 +602,7 @@ export class PresenceBadge extends PresenceElement {
   }
 }
 
-/** `<presence-list>`: everyone by state and name; rows move, never remade. */
+/** `<presence-list>`: everyone by state and name; rows move, never made twice. */
 export class PresenceList extends PresenceElement {
   static observedAttributes = ['server', 'key'];
 
@@ -650,15 +648,15 @@ export class PresenceList extends PresenceElement {
       this.rendered = true;
       this.counts();
     }
-    this.statusLine.textContent = state === 'loading' ? 'Loading…' : reconnecting ? 'Reconnecting…' : this.summary;
     this.setState(state);
+    this.say(state === 'loading' ? 'Loading…' : reconnecting ? 'Reconnecting…' : this.summary);
   }
 
-  /** Every row in line with the people: after a snapshot, or new people. */
+  /** Rows in line with the people, after a snapshot or new people. */
   reconcile() {
     const s = this.source;
     for (const [id, row] of this.rows) {
-      if (!s.users.get(id) || s.users.get(id).bot) {
+      if (s.users.get(id)?.bot !== false) {
         row.li.remove();
         this.rows.delete(id);
       }
@@ -731,9 +729,8 @@ export class PresenceList extends PresenceElement {
     if (state !== row.state) {
       const from = this.groups[row.state];
       const to = this.groups[state];
-      let i = lowerBound(from.members, row);
-      from.members.splice(from.members[i] === row ? i : from.members.indexOf(row), 1);
-      i = lowerBound(to.members, row);
+      from.members.splice(lowerBound(from.members, row), 1);
+      const i = lowerBound(to.members, row);
       to.members.splice(i, 0, row);
       to.rows.insertBefore(row.li, to.members[i + 1]?.li ?? null);
       from.shown -= row.match;
@@ -773,12 +770,16 @@ export class PresenceList extends PresenceElement {
     this.summary = this.query ? `${shown} of ${people}` : people;
     this.empty.hidden = shown > 0;
     this.empty.textContent = this.query ? `No one matches “${this.filter.value.trim()}”.` : 'No one yet.';
-    if (this.getAttribute('state') === 'live' && !this.hasAttribute('reconnecting')) {
-      this.statusLine.textContent = this.summary;
-    }
+    if (this.getAttribute('state') === 'live' && !this.hasAttribute('reconnecting')) this.say(this.summary);
+  }
+
+  /** The status line is a live region: it speaks only when it changes. */
+  say(text) {
+    if (this.statusLine.textContent !== text) this.statusLine.textContent = text;
   }
 }
 
+// A total order (emails are unique), so lowerBound finds a row itself.
 function compare(a, b) {
   return collator.compare(a.user.name, b.user.name) || collator.compare(a.user.email, b.user.email);
 }
