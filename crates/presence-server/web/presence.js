@@ -483,6 +483,11 @@ function el(tag, attributes, ...children) {
   return node;
 }
 
+/** Sets text that differs: a live region speaks on every write. */
+function write(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 /** Elements showing "last seen", brought up to date by one ticker. */
 const ticking = new Set();
 setInterval(() => ticking.forEach((element) => element.tick()), 20_000);
@@ -595,9 +600,9 @@ export class PresenceBadge extends PresenceElement {
     }
     this.dot.dataset.state = state;
     this.dot.setAttribute('part', `dot dot-${state}`);
-    this.name.hidden = !this.hasAttribute('show-name');
-    this.name.textContent = name;
-    this.label.textContent = this.badge.title = text;
+    this.name.toggleAttribute('hidden', !this.hasAttribute('show-name'));
+    write(this.name, name);
+    write(this.label, (this.badge.title = text));
     this.setState(state);
   }
 }
@@ -610,7 +615,7 @@ export class PresenceList extends PresenceElement {
     super(LIST_CSS);
     this.rows = new Map(); // id -> row
     this.query = '';
-    this.filter = el('input', { part: 'filter', id: 'f', type: 'search', placeholder: 'Name or email', autocomplete: 'off' });
+    this.filter = el('input', { part: 'filter', id: 'f', type: 'search', placeholder: 'Name or email' });
     this.filter.addEventListener('input', () => {
       cancelAnimationFrame(this.filtering);
       this.filtering = requestAnimationFrame(() => this.applyFilter());
@@ -639,9 +644,9 @@ export class PresenceList extends PresenceElement {
   refresh(ids) {
     const { status, error, reconnecting } = this.status;
     const state = status === 'error' ? 'error' : this.source?.ready ? 'live' : 'loading';
-    this.errorBox.hidden = state !== 'error';
-    this.errorBox.textContent = `Presence is unavailable: ${error}`;
-    this.body.hidden = state !== 'live';
+    this.errorBox.toggleAttribute('hidden', state !== 'error');
+    write(this.errorBox, `Presence is unavailable: ${error}`);
+    this.body.toggleAttribute('hidden', state !== 'live');
     if (state === 'live') {
       if (!ids || !this.rendered) this.reconcile();
       else ids.forEach((id) => this.updateRow(id));
@@ -649,7 +654,7 @@ export class PresenceList extends PresenceElement {
       this.counts();
     }
     this.setState(state);
-    this.say(state === 'loading' ? 'Loading…' : reconnecting ? 'Reconnecting…' : this.summary);
+    write(this.statusLine, state === 'loading' ? 'Loading…' : reconnecting ? 'Reconnecting…' : this.summary);
   }
 
   /** Rows in line with the people, after a snapshot or new people. */
@@ -717,8 +722,8 @@ export class PresenceList extends PresenceElement {
     dot.setAttribute('part', `dot dot-${state}`);
     const seen = state === 'offline' && s.lastSeen(row.id);
     const detail = seen ? `Last seen ${ago(s.now() - seen)}` : '';
-    if (row.detail.textContent !== detail) row.detail.textContent = detail;
-    row.said.textContent = `, ${state}`;
+    write(row.detail, detail);
+    write(row.said, `, ${state}`);
   }
 
   /** One person's presence changed: their row moves if their state did. */
@@ -750,7 +755,7 @@ export class PresenceList extends PresenceElement {
       group.shown = 0;
       for (const row of group.members) {
         row.match = row.key.includes(this.query);
-        row.li.hidden = !row.match;
+        row.li.toggleAttribute('hidden', !row.match);
         group.shown += row.match;
       }
     }
@@ -761,25 +766,20 @@ export class PresenceList extends PresenceElement {
     let shown = 0;
     let total = 0;
     for (const group of Object.values(this.groups)) {
-      group.count.textContent = group.shown;
-      group.section.hidden = !group.shown;
+      write(group.count, `${group.shown}`);
+      group.section.toggleAttribute('hidden', !group.shown);
       shown += group.shown;
       total += group.members.length;
     }
     const people = `${total} ${total === 1 ? 'person' : 'people'}`;
     this.summary = this.query ? `${shown} of ${people}` : people;
-    this.empty.hidden = shown > 0;
-    this.empty.textContent = this.query ? `No one matches “${this.filter.value.trim()}”.` : 'No one yet.';
-    if (this.getAttribute('state') === 'live' && !this.hasAttribute('reconnecting')) this.say(this.summary);
-  }
-
-  /** The status line is a live region: it speaks only when it changes. */
-  say(text) {
-    if (this.statusLine.textContent !== text) this.statusLine.textContent = text;
+    this.empty.toggleAttribute('hidden', shown > 0);
+    write(this.empty, this.query ? `No one matches “${this.filter.value.trim()}”.` : 'No one yet.');
+    if (this.getAttribute('state') === 'live' && !this.hasAttribute('reconnecting')) write(this.statusLine, this.summary);
   }
 }
 
-// A total order (emails are unique), so lowerBound finds a row itself.
+// Emails are unique: lowerBound finds a row itself.
 function compare(a, b) {
   return collator.compare(a.user.name, b.user.name) || collator.compare(a.user.email, b.user.email);
 }
