@@ -308,7 +308,7 @@ class Source {
     // After a restart or a long absence the people may have changed too.
     if (this.haveRegister && !this.quiet) this.loadUsers();
     this.haveRegister = true;
-    this.quiet = false;
+    this.quiet = this.renew = false;
     this.settled();
   }
 
