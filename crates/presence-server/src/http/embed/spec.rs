@@ -48,7 +48,20 @@ impl Modify for EmbedOperations {
     fn modify(&self, openapi: &mut Document) {
         for path in EMBEDDABLE_PATHS {
             if let Some(item) = openapi.paths.paths.get_mut(path) {
-                item.options = Some(preflight(path));
+                let mut options = preflight(path);
+                // A path's parameters are declared by each of its operations;
+                // the preflight takes the GET's.
+                let in_path = item
+                    .get
+                    .iter()
+                    .flat_map(|get| get.parameters.iter().flatten())
+                    .filter(|p| matches!(p.parameter_in, ParameterIn::Path))
+                    .cloned();
+                let declared = options.parameters.get_or_insert_with(Vec::new);
+                let headers = std::mem::take(declared);
+                declared.extend(in_path);
+                declared.extend(headers);
+                item.options = Some(options);
             }
         }
         for (path, summary, content_type) in [
