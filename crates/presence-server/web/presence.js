@@ -292,7 +292,7 @@ class Source {
     // poll): a fresh snapshot comes before timestamps held could age wrongly.
     const fresh = this.threshold - (data.server_presence_ping_interval_seconds ?? 60) - 10;
     clearTimeout(this.refresh);
-    if (fresh >= 30) {
+    if (fresh >= 10) {
       this.refresh = setTimeout(() => {
         this.renew = true;
         this.lastEventId = '';
