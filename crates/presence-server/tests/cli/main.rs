@@ -2,11 +2,13 @@
 //! the admin commands' output and exit codes, a server process honouring
 //! admin changes, durability across `kill -9`, graceful shutdown, secrets
 //! kept out of the log and the database, the official Python client `zulip`
-//! against a real server process, and the same on PostgreSQL with two nodes.
+//! against a real server process, the same on PostgreSQL with two nodes, and
+//! the web components in a headless browser.
 
 mod support;
 
 mod admin_commands;
+mod browser;
 mod crash;
 mod embed_keys;
 mod help;
