@@ -82,7 +82,7 @@ export class Server {
 
   /** Starts on `port` (0: any), resolving once it listens. */
   async start(port = 0) {
-    const child = spawn(BIN, ['--data-dir', this.dataDir, '--listen', `127.0.0.1:${port}`, ...this.args, 'serve'], {
+    const child = spawn(BIN, ['--data-dir', this.dataDir, 'serve', '--listen', `127.0.0.1:${port}`, ...this.args], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
     });

@@ -50,8 +50,7 @@ class Source {
   users = new Map(); // id -> {id, email, name, bot}
   byEmail = new Map();
   times = new Map(); // id -> [active_timestamp, idle_timestamp]
-  due = new Map(); // id -> when their state changes next (server seconds)
-  nextAt = Infinity;
+  states = new Map(); // id -> 'active' | 'idle' | 'offline', as the server last said
   threshold = 200;
   skew = 0; // the server's clock minus this browser's, in seconds
   status = 'loading';
@@ -96,8 +95,6 @@ class Source {
     this.stopper.abort();
     this.streamAbort?.abort();
     this.wake?.();
-    clearTimeout(this.timer);
-    clearTimeout(this.refresh);
   }
 
   get running() {
@@ -224,18 +221,14 @@ class Source {
           } else wait = await this.refused(response, tries++);
         } catch {
           if (!this.running) break;
-          // Dropped by the network, the watchdog, a refresh, or offline.
+          // Dropped by the network, the watchdog, or offline.
           wait = abort.signal.aborted && navigator.onLine ? 0 : this.backoff(tries++);
-          this.quiet = this.renew;
-          if (!this.renew) this.unreachable();
-          this.renew = false;
+          this.unreachable();
         }
       }
       if (wait === undefined || !this.running) break;
-      if (!this.quiet) {
-        this.reconnecting = true;
-        this.touch();
-      }
+      this.reconnecting = true;
+      this.touch();
       await this.sleep(wait);
     }
   }
@@ -288,89 +281,56 @@ class Source {
   /** A new queue's snapshot: it replaces what was known. */
   register(data) {
     this.threshold = data.server_presence_offline_threshold_seconds ?? this.threshold;
-    // Reports that change no one's state are no event (Zulip's clients
-    // poll): a fresh snapshot comes before timestamps held could age wrongly.
-    const fresh = this.threshold - (data.server_presence_ping_interval_seconds ?? 60) - 10;
-    clearTimeout(this.refresh);
-    if (fresh >= 10) {
-      this.refresh = setTimeout(() => {
-        this.renew = true;
-        this.lastEventId = '';
-        this.streamAbort.abort();
-      }, fresh * 1000);
-    }
     if (data.server_timestamp) this.skew = data.server_timestamp - Date.now() / 1000;
     this.times = new Map();
-    this.due = new Map();
-    this.arm(Infinity);
-    this.apply(data.presences);
+    this.states = new Map();
+    this.apply(data.presences, data.server_timestamp);
     this.reconnecting = false;
     // After a restart or a long absence the people may have changed too.
-    if (this.haveRegister && !this.quiet) this.loadUsers();
+    if (this.haveRegister) this.loadUsers();
     this.haveRegister = true;
-    this.quiet = this.renew = false;
     this.settled();
   }
 
   presence(data) {
-    this.apply(data.presences);
+    this.apply(data.presences, data.server_timestamp);
     this.reconnecting = false;
   }
 
-  apply(presences = {}) {
+  /** Timestamps from the server, judged at `at` on its clock (a snapshot's
+   * own time; now for an event, which carries none): each person's state
+   * is what they say then, and holds until the server says otherwise. The
+   * server sends an event whenever someone's state changes, including the
+   * changes that come with time (active to idle, idle to offline), but not
+   * for reports that change nobody's state: so timestamps held here go
+   * stale while their owner stays active, and the page never ages them. */
+  apply(presences = {}, at = this.now()) {
     let unknown = false;
     for (const [key, p] of Object.entries(presences)) {
       const id = +key;
       this.times.set(id, [p.active_timestamp, p.idle_timestamp]);
-      this.update(id);
+      this.states.set(id, this.stateAt(p, at));
+      this.pending?.add(id);
       if (this.haveUsers && !this.users.has(id) && !this.asked.has(id)) unknown = this.asked.add(id);
     }
+    this.touch();
     if (unknown) this.loadUsers();
   }
 
-  /** Active while the active timestamp is younger than the threshold, else
-   * idle while the idle one is, else offline, as Zulip's web app says. */
-  stateOf(id, now = this.now()) {
-    const [active = 0, idle = 0] = this.times.get(id) ?? [];
-    return now - active < this.threshold ? 'active' : now - idle < this.threshold ? 'idle' : 'offline';
+  /** The server's rule: active while the active timestamp is at most the
+   * threshold old, else idle while the idle one is, else offline. */
+  stateAt({ active_timestamp: active = 0, idle_timestamp: idle = 0 }, at) {
+    return at - active <= this.threshold ? 'active' : at - idle <= this.threshold ? 'idle' : 'offline';
+  }
+
+  /** What the server last said of someone; offline if never. */
+  stateOf(id) {
+    return this.states.get(id) ?? 'offline';
   }
 
   lastSeen(id) {
     const t = this.times.get(id);
     return t && (Math.max(...t) || undefined);
-  }
-
-  /** Notes that a user's state may have changed, and when it changes next. */
-  update(id) {
-    const now = this.now();
-    const state = this.stateOf(id, now);
-    this.pending?.add(id);
-    this.touch();
-    // Active until the active timestamp ages out, idle until the idle one.
-    const at = this.times.get(id)[STATES.indexOf(state)] + this.threshold;
-    if (at > now) {
-      this.due.set(id, at);
-      if (at < this.nextAt) this.arm(at);
-    } else this.due.delete(id);
-  }
-
-  /** Sets the one timer, for the earliest transition of anyone. */
-  arm(at) {
-    clearTimeout(this.timer);
-    this.nextAt = at;
-    if (at === Infinity || !this.running) return;
-    // A hair late, so that the age has reached the threshold by then.
-    this.timer = setTimeout(() => {
-      const now = this.now();
-      this.nextAt = Infinity;
-      // An update puts its user back at a later time, which this skips.
-      let next = Infinity;
-      for (const [id, at] of this.due) {
-        if (at <= now) this.update(id);
-        else next = Math.min(next, at);
-      }
-      this.arm(Math.min(next, this.nextAt));
-    }, Math.min((at - this.now()) * 1000 + 10, 2 ** 31 - 1));
   }
 
   /** Tells the elements what changed (null: all), once a frame; a timeout
