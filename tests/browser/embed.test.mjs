@@ -282,14 +282,18 @@ test('a revoked key turns the elements to error and the server ends the stream',
     timeout: 10_000,
   });
   admin(server.dataDir, 'embed-key', 'revoke', '--realm', 'acme', '--name', 'kiosk');
+  // The command returns once the server has taken the change; the stream's
+  // last frame says to ask again at once, and the refusal says why.
+  const revoked = Date.now();
   await ended;
-  await stateIs(page, badge(users.alice), 'error', 10_000);
+  await stateIs(page, badge(users.alice), 'error', 2_000);
+  assert.ok((await changedAt(page, users.alice, 'error')) - revoked <= 1_000);
   await stateIs(page, 'presence-list', 'error', 1_000);
   assert.match(await label(page, users.alice), /revoked/);
   assert.match(await page.locator('presence-list [part~="error"]').textContent(), /This embed key has been revoked/);
   // It does not go on trying: no stream is open or opening.
   const streams = await page.evaluate(() => window.streams.length);
-  await page.waitForTimeout(4_000); // longer than the server's `retry:`
+  await page.waitForTimeout(4_000); // longer than the server's usual `retry:`
   assert.equal(await page.evaluate(() => window.streams.length), streams);
   await context.close();
 });

@@ -345,6 +345,19 @@ async fn pages_count_against_their_key_and_their_address() {
     let server = TestServer::start_with(options).await;
     let (users, key) = setup(&server).await;
     server.clock.advance(60);
+    // Preflights and the embed's files spend none of the address's budget:
+    // an office behind one address loads pages without running it down.
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let preflight = http
+            .request(Method::OPTIONS, server.url("/users"))
+            .header("origin", INTRANET)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization");
+        assert_eq!(preflight.send().await.unwrap().status(), 204);
+        let script = http.get(format!("{}/embed/presence.js", server.base));
+        assert_eq!(script.send().await.unwrap().status(), 200);
+    }
     for _ in 0..2 {
         server.page_get(&key, "/users", None).await.ok();
     }

@@ -40,7 +40,7 @@ pub enum Closed {
     Evicted,
     /// Its client stopped taking events and it would have held too many.
     Overflowed,
-    /// Its user or realm was deactivated.
+    /// Its user or realm was deactivated, or its embed key revoked.
     Deactivated,
     /// The server is stopping.
     Shutdown,

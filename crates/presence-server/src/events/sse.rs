@@ -14,7 +14,10 @@
 //!   answers (`id: QUEUE:-1`);
 //! - `event: presence` with the event's JSON, as `GET /events` gives it;
 //! - `: keep-alive` comments when nothing happened for a while, so that
-//!   proxies keep the connection open and a vanished client is noticed.
+//!   proxies keep the connection open and a vanished client is noticed;
+//! - `retry: 0` last, when the stream ends because its caller may no
+//!   longer read (a user or realm deactivated, an embed key revoked): the
+//!   client asks again at once and is told why, in the refusal's JSON.
 //!
 //! What a stream may hold is bounded by design: the snapshot of its first
 //! message is the realm's shared answer, handed to the connection as the
@@ -38,13 +41,16 @@ use hyper::body::{Body, Frame};
 use tokio::time::Instant;
 
 use super::hub::StreamSlot;
-use super::queue::{Consumer, Entry, Wake};
+use super::queue::{Closed, Consumer, Entry, Wake};
 
 /// How long clients wait before reconnecting, in milliseconds.
 pub const RETRY_MS: u64 = 3000;
 
 /// The comment sent after a silence.
 pub const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+/// The last frame of a stream whose caller may no longer read.
+pub const ASK_AGAIN_NOW: &[u8] = b"retry: 0\n\n";
 
 /// Parses a `Last-Event-ID` value, `QUEUE:EVENT`.
 pub fn parse_last_event_id(value: &str) -> Option<(String, i64)> {
@@ -199,6 +205,10 @@ impl EventStreamBody {
                     self.done = true;
                 }
                 Wake::TimedOut => return Poll::Ready(Some(Bytes::from_static(KEEPALIVE))),
+                Wake::Closed(Closed::Deactivated) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Bytes::from_static(ASK_AGAIN_NOW)));
+                }
                 Wake::Superseded | Wake::Closed(_) => self.done = true,
             }
         }
@@ -225,7 +235,6 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::events::queue::Closed;
     use crate::events::{EncodedEvent, EventFormat, EventSettings, Hub, Owner, QueueSpec};
 
     /// A stream body over a new queue of `hub`, starting with `first`.
@@ -301,6 +310,12 @@ mod tests {
         let hub = hub();
         let (mut body, queue) = stream(&hub, Vec::new(), None);
         queue.close(Closed::Overflowed);
+        assert_eq!(next(&mut body).await, None);
+
+        // A caller who may no longer read is told to ask again at once.
+        let (mut body, queue) = stream(&hub, Vec::new(), None);
+        queue.close(Closed::Deactivated);
+        assert_eq!(next(&mut body).await.unwrap(), ASK_AGAIN_NOW);
         assert_eq!(next(&mut body).await, None);
 
         let (mut body, _queue) = stream(&hub, Vec::new(), Some(Duration::from_millis(120)));

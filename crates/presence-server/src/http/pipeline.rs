@@ -49,8 +49,10 @@ struct Note {
     user_id: Option<i64>,
     /// The embed key a page called with, once authenticated.
     embed_key: Option<i64>,
-    /// The request was counted against its address already.
-    address_counted: bool,
+    /// Whether the request counts against its address is settled already:
+    /// it was counted (a page's request), or it never counts (see
+    /// `costs_nothing`).
+    address_settled: bool,
     /// The page origin that may read the answer, refusals included.
     grant: Option<HeaderValue>,
     /// The answer depends on the request's origin (pages may call the
@@ -91,7 +93,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
             error_response(ApiError::deadline_passed())
         }
     };
-    if note.user_id.is_none() && !note.address_counted {
+    if note.user_id.is_none() && !note.address_settled {
         // No known caller (no credentials, or bad ones): the request
         // counts against its address.
         if let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
@@ -209,7 +211,11 @@ async fn answer(
     note: &mut Note,
 ) -> HandlerResult {
     let has_credentials = req.headers().contains_key(http::header::AUTHORIZATION);
-    if !has_credentials && app.ip_limiter.is_exhausted(ip, app.service.now_f64()) {
+    note.address_settled = costs_nothing(&route);
+    if !has_credentials
+        && !note.address_settled
+        && app.ip_limiter.is_exhausted(ip, app.service.now_f64())
+    {
         // Spare the work: `handle` answers 429, since this request too
         // counts against the address and finds nothing left.
         return Err(ApiError::not_logged_in());
@@ -257,6 +263,14 @@ async fn answer(
     }
 }
 
+/// Whether a request is one the per-address limit leaves alone: a
+/// browser's preflight and the embed's files are answered from the head
+/// alone, carry nothing, and are cached by browsers; counting them would
+/// spend an office's shared address on page loads rather than on reads.
+fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
+    matches!(route, Ok(Route::Preflight | Route::Asset(_)))
+}
+
 /// A request with a user's credentials.
 async fn user_request(
     app: &App,
@@ -300,7 +314,7 @@ async fn page_request(
     let now = service.now_f64();
     let origin = cors::origin(request.headers()).cloned();
     let origin_text = origin.as_ref().and_then(|o| o.to_str().ok());
-    note.address_counted = true;
+    note.address_settled = true;
     let address = app.ip_limiter.check(ip, now);
     if let Some(d) = address.filter(|d| !d.allowed) {
         note.grant = origin
