@@ -8,7 +8,8 @@
 //!   what others see change into events;
 //! - [`events`]: event queues, their fan-out, long-polls and the presence
 //!   stream;
-//! - [`store`]: the durable `Store` trait and its embedded SQLite implementation.
+//! - [`store`]: the durable `Store` trait and its two implementations,
+//!   SQLite (embedded, one node) and PostgreSQL (several nodes).
 //!
 //! Beside them: [`config`] (settings), [`clock`] (injectable time),
 //! [`compression`] (gzip that reuses shared pieces), [`keys`]
@@ -16,6 +17,9 @@
 //! `presence-server` command line), [`log_writer`] (the log's batched
 //! stderr) and [`fuzzing`] (the fuzz targets' checks, shared with the
 //! property tests).
+//!
+//! docs/ARCHITECTURE.md is the map of the code and of the rules it keeps;
+//! docs/PROTOCOL.md is the wire contract.
 
 pub mod admin;
 pub mod cli;
