@@ -20,6 +20,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 /// The origins of an embed key as one column: they hold no spaces.
 pub fn join_origins(origins: &[String]) -> String {
