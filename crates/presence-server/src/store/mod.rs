@@ -669,3 +669,21 @@ pub fn same_email(a: &str, b: &str) -> bool {
         email_key(a) == email_key(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_email_agrees_with_the_key() {
+        for (a, b) in [
+            ("a@b.c", " A@B.C "),
+            ("a@b.c", "a@b.d"),
+            ("Émile@x.fr", "émile@X.FR"),
+            ("émile@x.fr", "emile@x.fr"),
+            ("ΟΔΟΣ@x.gr", "οδος@x.gr"),
+        ] {
+            assert_eq!(same_email(a, b), email_key(a) == email_key(b), "{a} {b}");
+        }
+    }
+}

@@ -3,6 +3,21 @@
 //! WAL mode lets the admin command write while a server reads and writes the
 //! same file; `synchronous = FULL` makes every commit survive a power loss,
 //! and the server's group commit keeps that affordable.
+//!
+//! This module holds [`SqliteStore`] and its [`Store`] methods; the rest is
+//! in parts of one job each: the schema and its migrations (`schema`), a
+//! file's trustworthiness (`trust`), reading rows (`rows`), batches and
+//! versions (`batch`), export and import (`transfer`), and the admin
+//! commands' changes to realms, users (`directory`) and embed keys
+//! (`embed`).
+
+mod batch;
+mod directory;
+mod embed;
+mod rows;
+mod schema;
+mod transfer;
+mod trust;
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,84 +25,16 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    DeviceKind, DeviceRow, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey,
-    NewUser, NodeRow, PresenceChanges, PresenceRow, RealmRow, RealmSummary, Store, StoreError,
-    UserChange, UserRow, email_key,
+    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey, NewUser,
+    NodeRow, PresenceChanges, RealmRow, RealmSummary, Store, StoreError, UserChange, UserRow,
+    email_key,
 };
-
-mod directory;
-mod embed;
-mod trust;
-
-/// The schema version this program writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 3;
-
-const SCHEMA: &str = "
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-INSERT INTO meta (key, value) VALUES ('directory_version', 0);
-CREATE TABLE realms (
-    id                INTEGER PRIMARY KEY AUTOINCREMENT,
-    string_id         TEXT NOT NULL UNIQUE,
-    name              TEXT NOT NULL,
-    presence_disabled INTEGER NOT NULL DEFAULT 0,
-    deactivated       INTEGER NOT NULL DEFAULT 0,
-    date_created      INTEGER NOT NULL,
-    row_version       INTEGER NOT NULL
-);
-CREATE TABLE users (
-    id                INTEGER PRIMARY KEY AUTOINCREMENT,
-    realm_id          INTEGER NOT NULL REFERENCES realms (id),
-    email             TEXT NOT NULL,
-    email_key         TEXT NOT NULL,
-    full_name         TEXT NOT NULL,
-    is_bot            INTEGER NOT NULL,
-    is_active         INTEGER NOT NULL DEFAULT 1,
-    date_joined       INTEGER NOT NULL,
-    api_key_hash      BLOB NOT NULL UNIQUE,
-    presence_enabled  INTEGER NOT NULL DEFAULT 1,
-    enable_offline_push_notifications INTEGER NOT NULL DEFAULT 1,
-    row_version       INTEGER NOT NULL,
-    UNIQUE (realm_id, email_key)
-);
-CREATE INDEX users_row_version ON users (row_version);
-CREATE TABLE push_devices (
-    user_id INTEGER NOT NULL REFERENCES users (id),
-    kind    TEXT NOT NULL,
-    token   TEXT NOT NULL,
-    appid   TEXT,
-    PRIMARY KEY (user_id, kind, token)
-) WITHOUT ROWID;
-CREATE TABLE client_presence (
-    user_id             INTEGER NOT NULL REFERENCES users (id),
-    client              TEXT NOT NULL,
-    last_connected_time INTEGER NOT NULL,
-    last_active_time    INTEGER,
-    update_id           INTEGER NOT NULL,
-    PRIMARY KEY (user_id, client)
-) WITHOUT ROWID;
-";
-
-/// Version 2: each realm's last update id in a row of its own, which a batch
-/// holds while it takes ids (the PostgreSQL store shares the design).
-const SCHEMA_V2: &str = "
-CREATE TABLE realm_sequences (
-    realm_id       INTEGER PRIMARY KEY REFERENCES realms (id),
-    last_update_id INTEGER NOT NULL DEFAULT 0
-);
-INSERT INTO realm_sequences (realm_id, last_update_id)
-SELECT r.id, COALESCE((SELECT MAX(p.update_id) FROM client_presence p
-                       JOIN users u ON u.id = p.user_id WHERE u.realm_id = r.id), 0)
-FROM realms r;
-";
-
-const USER_COLUMNS: &str = "u.id, u.realm_id, u.email, u.full_name, u.is_bot, u.is_active, \
-     u.date_joined, u.api_key_hash, u.presence_enabled, u.enable_offline_push_notifications, \
-     (SELECT COUNT(*) FROM push_devices d WHERE d.user_id = u.id)";
-
-const REALM_COLUMNS: &str = "id, string_id, name, presence_disabled, deactivated, date_created";
+use batch::{
+    next_directory_version, read_presence_changes, read_sequences, touch_user, write_batch,
+};
+use rows::{
+    REALM_COLUMNS, USER_COLUMNS, presence_row, query_all, realm_id, realm_row, user_id, user_row,
+};
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "presence.sqlite3";
@@ -120,41 +67,13 @@ impl SqliteStore {
             conn,
             in_batch: false,
         };
-        store.migrate()?;
+        schema::migrate(&mut store.conn)?;
         trust::check_writable(&store.conn, &path)?;
         Ok(store)
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        // IMMEDIATE takes the write lock first, so two processes starting on
-        // a new directory at once cannot both create the schema.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < 1 {
-            tx.execute_batch(SCHEMA)?;
-        }
-        if version < 2 {
-            tx.execute_batch(SCHEMA_V2)?;
-        }
-        if version < 3 {
-            tx.execute_batch(embed::SCHEMA_V3)?;
-            tx.execute_batch(directory::SCHEMA_V3)?;
-        }
-        if version < SCHEMA_VERSION {
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
+    /// Runs `f` in a write transaction, taking the write lock first, and
+    /// commits if it succeeds.
     fn write<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
@@ -166,221 +85,6 @@ impl SqliteStore {
         tx.commit()?;
         Ok(out)
     }
-}
-
-/// Takes the next directory version inside a write transaction.
-fn next_directory_version(tx: &Connection) -> Result<i64, StoreError> {
-    Ok(tx.query_row(
-        "UPDATE meta SET value = value + 1 WHERE key = 'directory_version' RETURNING value",
-        [],
-        |r| r.get(0),
-    )?)
-}
-
-fn realm_id(tx: &Transaction<'_>, string_id: &str) -> Result<i64, StoreError> {
-    tx.query_row(
-        "SELECT id FROM realms WHERE string_id = ?1",
-        [string_id],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::UnknownRealm(string_id.to_owned()))
-}
-
-fn user_id(tx: &Transaction<'_>, realm: &str, email: &str) -> Result<i64, StoreError> {
-    let realm_id = realm_id(tx, realm)?;
-    tx.query_row(
-        "SELECT id FROM users WHERE realm_id = ?1 AND email_key = ?2",
-        params![realm_id, email_key(email)],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::UnknownUser {
-        realm: realm.to_owned(),
-        email: email.to_owned(),
-    })
-}
-
-fn realm_row(r: &Row<'_>) -> rusqlite::Result<RealmRow> {
-    Ok(RealmRow {
-        id: r.get(0)?,
-        string_id: r.get(1)?,
-        name: r.get(2)?,
-        presence_disabled: r.get(3)?,
-        deactivated: r.get(4)?,
-        date_created: r.get(5)?,
-    })
-}
-
-fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
-    let hash: Vec<u8> = r.get(7)?;
-    let api_key_hash: [u8; 32] = hash.try_into().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            7,
-            rusqlite::types::Type::Blob,
-            "api_key_hash is not 32 bytes".into(),
-        )
-    })?;
-    Ok(UserRow {
-        id: r.get(0)?,
-        realm_id: r.get(1)?,
-        email: r.get(2)?,
-        full_name: r.get(3)?,
-        is_bot: r.get(4)?,
-        is_active: r.get(5)?,
-        date_joined: r.get(6)?,
-        api_key_hash,
-        presence_enabled: r.get(8)?,
-        enable_offline_push_notifications: r.get(9)?,
-        push_devices: r.get(10)?,
-    })
-}
-
-fn presence_row(r: &Row<'_>) -> rusqlite::Result<PresenceRow> {
-    Ok(PresenceRow {
-        user_id: r.get(0)?,
-        client: r.get(1)?,
-        last_connected_time: r.get(2)?,
-        last_active_time: r.get(3)?,
-        update_id: r.get(4)?,
-    })
-}
-
-fn query_all<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params, f)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-fn touch_user(tx: &Connection, user_id: i64) -> Result<(), StoreError> {
-    let version = next_directory_version(tx)?;
-    tx.execute(
-        "UPDATE users SET row_version = ?1 WHERE id = ?2",
-        params![version, user_id],
-    )?;
-    Ok(())
-}
-
-/// Each realm's last update id, in the order asked (0 for a realm without one).
-fn read_sequences(conn: &Connection, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT last_update_id FROM realm_sequences WHERE realm_id = ?1")?;
-    let mut last = Vec::with_capacity(realms.len());
-    for &realm in realms {
-        last.push(
-            stmt.query_row([realm], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0),
-        );
-    }
-    Ok(last)
-}
-
-/// The users of a realm changed after `since`, with all their records.
-fn read_presence_changes(
-    conn: &Connection,
-    realm_id: i64,
-    since: i64,
-) -> Result<PresenceChanges, StoreError> {
-    let last_update_id = read_sequences(conn, &[realm_id])?[0];
-    let rows = query_all(
-        conn,
-        "SELECT p.user_id, p.client, p.last_connected_time, p.last_active_time, p.update_id \
-         FROM client_presence p WHERE p.user_id IN \
-         (SELECT c.user_id FROM client_presence c JOIN users u ON u.id = c.user_id \
-          WHERE u.realm_id = ?1 AND c.update_id > ?2) \
-         ORDER BY p.user_id, p.client",
-        params![realm_id, since],
-        presence_row,
-    )?;
-    Ok(PresenceChanges::from_records(last_update_id, rows))
-}
-
-/// Writes a batch's mutations and new sequence values inside the open
-/// write transaction.
-fn write_batch(
-    tx: &Connection,
-    batch: &[Mutation],
-    sequences: &[(i64, i64)],
-) -> Result<(), StoreError> {
-    for mutation in batch {
-        match mutation {
-            Mutation::PutPresence(p) => {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO client_presence \
-                         (user_id, client, last_connected_time, last_active_time, update_id) \
-                         VALUES (?1, ?2, ?3, ?4, ?5) \
-                         ON CONFLICT (user_id, client) DO UPDATE SET \
-                         last_connected_time = excluded.last_connected_time, \
-                         last_active_time = excluded.last_active_time, \
-                         update_id = excluded.update_id",
-                )?;
-                stmt.execute(params![
-                    p.user_id,
-                    p.client,
-                    p.last_connected_time,
-                    p.last_active_time,
-                    p.update_id
-                ])?;
-            }
-            Mutation::DeletePresence { user_id, client } => {
-                tx.execute(
-                    "DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2",
-                    params![user_id, client],
-                )?;
-            }
-            Mutation::SetUserSettings {
-                user_id,
-                presence_enabled,
-                enable_offline_push_notifications,
-            } => {
-                tx.execute(
-                    "UPDATE users SET presence_enabled = ?1, \
-                         enable_offline_push_notifications = ?2 WHERE id = ?3",
-                    params![presence_enabled, enable_offline_push_notifications, user_id],
-                )?;
-                touch_user(tx, *user_id)?;
-            }
-            Mutation::AddDevice {
-                user_id,
-                kind,
-                token,
-                appid,
-            } => {
-                tx.execute(
-                    "INSERT INTO push_devices (user_id, kind, token, appid) \
-                         VALUES (?1, ?2, ?3, ?4) \
-                         ON CONFLICT (user_id, kind, token) DO UPDATE SET appid = excluded.appid",
-                    params![user_id, kind.as_str(), token, appid],
-                )?;
-                touch_user(tx, *user_id)?;
-            }
-            Mutation::RemoveDevice {
-                user_id,
-                kind,
-                token,
-            } => {
-                tx.execute(
-                    "DELETE FROM push_devices WHERE user_id = ?1 AND kind = ?2 AND token = ?3",
-                    params![user_id, kind.as_str(), token],
-                )?;
-                touch_user(tx, *user_id)?;
-            }
-        }
-    }
-    let mut set_sequence = tx.prepare_cached(
-        "INSERT INTO realm_sequences (realm_id, last_update_id) VALUES (?1, ?2) \
-         ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id",
-    )?;
-    for &(realm, last) in sequences {
-        set_sequence.execute([realm, last])?;
-    }
-    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -711,151 +415,13 @@ impl Store for SqliteStore {
 
     fn export(&mut self) -> Result<Dump, StoreError> {
         let tx = self.conn.transaction()?;
-        let realms = query_all(
-            &tx,
-            &format!("SELECT {REALM_COLUMNS} FROM realms ORDER BY id"),
-            [],
-            realm_row,
-        )?;
-        let users = query_all(
-            &tx,
-            &format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"),
-            [],
-            user_row,
-        )?;
-        let presence = query_all(
-            &tx,
-            "SELECT user_id, client, last_connected_time, last_active_time, update_id \
-             FROM client_presence ORDER BY user_id, client",
-            [],
-            presence_row,
-        )?;
-        let devices = query_all(
-            &tx,
-            "SELECT user_id, kind, token, appid FROM push_devices ORDER BY user_id, kind, token",
-            [],
-            |r| {
-                let kind: String = r.get(1)?;
-                Ok(DeviceRow {
-                    user_id: r.get(0)?,
-                    kind: DeviceKind::parse(&kind).ok_or_else(|| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            1,
-                            rusqlite::types::Type::Text,
-                            format!("unknown device kind {kind:?}").into(),
-                        )
-                    })?,
-                    token: r.get(2)?,
-                    appid: r.get(3)?,
-                })
-            },
-        )?;
-        let embed_keys = embed::all(&tx)?;
+        let dump = transfer::export_dump(&tx)?;
         tx.commit()?;
-        Ok(Dump {
-            realms,
-            users,
-            presence,
-            devices,
-            embed_keys,
-        })
+        Ok(dump)
     }
 
     fn import(&mut self, dump: &Dump) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let conflict = |what: String| Err(StoreError::ImportConflict(what));
-            for realm in &dump.realms {
-                let taken: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM realms WHERE id = ?1 OR string_id = ?2",
-                        params![realm.id, realm.string_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if taken.is_some() {
-                    return conflict(format!(
-                        "realm {:?} (id {}) exists already",
-                        realm.string_id, realm.id
-                    ));
-                }
-                let version = next_directory_version(tx)?;
-                tx.execute(
-                    "INSERT INTO realms (id, string_id, name, presence_disabled, deactivated, \
-                     date_created, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        realm.id,
-                        realm.string_id,
-                        realm.name,
-                        realm.presence_disabled,
-                        realm.deactivated,
-                        realm.date_created,
-                        version
-                    ],
-                )?;
-            }
-            let version = next_directory_version(tx)?;
-            let mut insert_user = tx.prepare_cached(
-                "INSERT INTO users (id, realm_id, email, email_key, full_name, is_bot, is_active, \
-                 date_joined, api_key_hash, presence_enabled, enable_offline_push_notifications, \
-                 row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
-            for user in &dump.users {
-                let inserted = insert_user.execute(params![
-                    user.id,
-                    user.realm_id,
-                    user.email,
-                    email_key(&user.email),
-                    user.full_name,
-                    user.is_bot,
-                    user.is_active,
-                    user.date_joined,
-                    &user.api_key_hash[..],
-                    user.presence_enabled,
-                    user.enable_offline_push_notifications,
-                    version
-                ]);
-                if let Err(e) = inserted {
-                    return match e.sqlite_error_code() {
-                        Some(rusqlite::ErrorCode::ConstraintViolation) => conflict(format!(
-                            "user {:?} (id {}, realm id {}) conflicts with an existing user or key, \
-                             or its realm is missing",
-                            user.email, user.id, user.realm_id
-                        )),
-                        _ => Err(e.into()),
-                    };
-                }
-            }
-            let mut insert_presence = tx.prepare_cached(
-                "INSERT INTO client_presence \
-                 (user_id, client, last_connected_time, last_active_time, update_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for p in &dump.presence {
-                insert_presence.execute(params![
-                    p.user_id,
-                    p.client,
-                    p.last_connected_time,
-                    p.last_active_time,
-                    p.update_id
-                ])?;
-            }
-            let mut insert_device = tx.prepare_cached(
-                "INSERT INTO push_devices (user_id, kind, token, appid) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for d in &dump.devices {
-                insert_device.execute(params![d.user_id, d.kind.as_str(), d.token, d.appid])?;
-            }
-            // Each imported realm continues from its largest imported id.
-            let mut insert_sequence = tx.prepare_cached(
-                "INSERT INTO realm_sequences (realm_id, last_update_id) \
-                 SELECT ?1, COALESCE(MAX(p.update_id), 0) FROM client_presence p \
-                 JOIN users u ON u.id = p.user_id WHERE u.realm_id = ?1",
-            )?;
-            for realm in &dump.realms {
-                insert_sequence.execute([realm.id])?;
-            }
-            embed::import(tx, &dump.embed_keys)
-        })
+        self.write(|tx| transfer::import_dump(tx, dump))
     }
 
     fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
@@ -897,49 +463,5 @@ impl Store for SqliteStore {
 
     fn nodes(&mut self) -> Result<Vec<NodeRow>, StoreError> {
         embed::nodes(&self.conn)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::same_email;
-
-    #[test]
-    fn a_version_1_database_gets_its_realm_sequences() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-            conn.execute_batch(SCHEMA).unwrap();
-            conn.execute_batch(
-                "PRAGMA user_version = 1;
-                 INSERT INTO realms (id, string_id, name, date_created, row_version)
-                     VALUES (1, 'a', 'A', 0, 1), (2, 'b', 'B', 0, 1);
-                 INSERT INTO users (id, realm_id, email, email_key, full_name, is_bot,
-                     date_joined, api_key_hash, row_version)
-                     VALUES (7, 1, 'x@a', 'x@a', 'X', 0, 0, x'00', 1);
-                 INSERT INTO client_presence VALUES (7, 'website', 10, 10, 41), (7, 'cli', 9, NULL, 40);",
-            )
-            .unwrap();
-        }
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.sequences().unwrap(), vec![(1, 41), (2, 0)]);
-        let changes = store.presence_changes(1, 40).unwrap();
-        assert_eq!(changes.last_update_id, 41);
-        assert_eq!(changes.users.len(), 1);
-        assert_eq!(changes.users[0].1.len(), 2, "all of the user's records");
-    }
-
-    #[test]
-    fn same_email_agrees_with_the_key() {
-        for (a, b) in [
-            ("a@b.c", " A@B.C "),
-            ("a@b.c", "a@b.d"),
-            ("Émile@x.fr", "émile@X.FR"),
-            ("émile@x.fr", "emile@x.fr"),
-            ("ΟΔΟΣ@x.gr", "οδος@x.gr"),
-        ] {
-            assert_eq!(same_email(a, b), email_key(a) == email_key(b), "{a} {b}");
-        }
     }
 }
