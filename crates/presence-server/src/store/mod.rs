@@ -18,6 +18,8 @@
 //! saw can fetch exactly what changed since, and never skips a change that
 //! commits late.
 
+#[cfg(test)]
+mod conformance;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;

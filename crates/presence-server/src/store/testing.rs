@@ -125,14 +125,17 @@ pub fn test_database_url() -> Option<String> {
 }
 
 #[cfg(test)]
-pub(crate) use fixtures::{admin, hash, imported_realm, imported_user, new_user, put, scratch};
+pub(crate) use fixtures::{
+    admin, hash, imported_realm, imported_user, load_all, new_user, put, record, scratch,
+};
 
 /// What the store's unit tests share.
 #[cfg(test)]
 mod fixtures {
     use super::{ScratchSchema, configure, connect, test_database_url};
     use crate::store::{
-        DeviceKind, DeviceRow, Dump, Mutation, NewUser, PresenceRow, RealmRow, UserRow,
+        DeviceKind, DeviceRow, Dump, Loaded, Mutation, NewUser, PresenceRow, RealmRow, Store,
+        UserRow,
     };
 
     /// A scratch schema and its URL, or `None` when the PostgreSQL tests skip.
@@ -226,14 +229,26 @@ mod fixtures {
     }
 
     /// A presence record of `user_id` on `client`, taking `update_id`.
-    pub fn put(user_id: i64, client: &str, update_id: i64) -> Mutation {
-        Mutation::PutPresence(PresenceRow {
+    pub fn record(user_id: i64, client: &str, update_id: i64) -> PresenceRow {
+        PresenceRow {
             user_id,
             client: client.to_owned(),
             last_connected_time: 1_700_000_000 + update_id,
             last_active_time: Some(1_700_000_000),
             update_id,
-        })
+        }
+    }
+
+    /// The mutation that writes [`record`]`(user_id, client, update_id)`.
+    pub fn put(user_id: i64, client: &str, update_id: i64) -> Mutation {
+        Mutation::PutPresence(record(user_id, client, update_id))
+    }
+
+    /// Everything a load hands over, in its order, and the version it returns.
+    pub fn load_all(store: &mut dyn Store) -> (i64, Vec<Loaded>) {
+        let mut items = Vec::new();
+        let version = store.load(&mut |item| items.push(item)).expect("load");
+        (version, items)
     }
 }
 

@@ -2,15 +2,8 @@
 //! load reading them back, and catch-up reads of presence.
 
 use super::PgStore;
-use crate::store::testing::{hash, new_user, put, scratch};
+use crate::store::testing::{hash, load_all, new_user, put, scratch};
 use crate::store::{DeviceKind, Loaded, Mutation, RealmRow, Store, StoreError, UserRow};
-
-/// Everything a load hands over, and the version it returns.
-fn load_all(store: &mut PgStore) -> (i64, Vec<Loaded>) {
-    let mut items = Vec::new();
-    let version = store.load(&mut |item| items.push(item)).expect("load");
-    (version, items)
-}
 
 #[test]
 fn admin_writes_and_a_batch_load_back() {
