@@ -126,13 +126,14 @@ pub fn test_database_url() -> Option<String> {
 
 #[cfg(test)]
 pub(crate) use fixtures::{
-    admin, hash, imported_realm, imported_user, load_all, new_user, put, record, scratch,
+    admin, hash, imported_realm, imported_user, load_all, new_user, put, record, scratch, two_nodes,
 };
 
 /// What the store's unit tests share.
 #[cfg(test)]
 mod fixtures {
     use super::{ScratchSchema, configure, connect, test_database_url};
+    use crate::store::postgres::PgStore;
     use crate::store::{
         DeviceKind, DeviceRow, Dump, Loaded, Mutation, NewUser, PresenceRow, RealmRow, Store,
         UserRow,
@@ -144,6 +145,16 @@ mod fixtures {
         let schema = ScratchSchema::create(&base).expect("create a scratch schema");
         let url = schema.url();
         Some((schema, url))
+    }
+
+    /// Two stores on the database at `url`, as two nodes have, the first
+    /// having made the realm `acme` with one user.
+    pub fn two_nodes(url: &str) -> (PgStore, PgStore, RealmRow, UserRow) {
+        let mut a = PgStore::open(url).expect("open a");
+        let realm = a.create_realm("acme", "Acme", 0).expect("realm");
+        let user = a.create_user(&new_user("acme", "a@x", 1)).expect("user");
+        let b = PgStore::open(url).expect("open b");
+        (a, b, realm, user)
     }
 
     /// A connection of its own to the database at `url`, for a test to look at

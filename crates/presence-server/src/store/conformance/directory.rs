@@ -187,43 +187,68 @@ pub(super) fn a_deleted_user_is_gone_and_leaves_a_trace(place: &Place) {
     assert!(dump.presence.is_empty() && dump.devices.is_empty());
 }
 
-/// Each directory change takes a new version, and a reader gets exactly
-/// what changed after the version it has.
+/// Each admin write takes one new version, and a reader gets exactly what
+/// changed after the version it has.
 pub(super) fn directory_changes_follow_the_version(place: &Place) {
     let mut store = place.open();
     let start = store.directory_version().expect("version");
     let realm = acme(&mut *store);
     let after_realm = store.directory_version().expect("version");
-    assert!(after_realm > start);
+    assert_eq!(after_realm, start + 1);
     let changes = store.directory_changes(start).expect("changes");
     assert_eq!(changes.realms, vec![realm.clone()]);
     assert_eq!(changes.version, after_realm);
 
     let ann = user(&mut *store, "acme", "ann@x", 1);
-    let after_user = store.directory_version().expect("version");
     let changes = store.directory_changes(after_realm).expect("changes");
     assert!(changes.realms.is_empty());
     assert_eq!(changes.users, vec![ann.clone()]);
-    assert_eq!(changes.version, after_user);
+    assert_eq!(changes.version, after_realm + 1);
+    store
+        .set_api_key_hash("acme", "ann@x", hash(9))
+        .expect("new key");
+    store
+        .set_realm_presence_disabled("acme", true)
+        .expect("flag");
+    store
+        .set_realm_presence_disabled("acme", false)
+        .expect("flag");
+    let before = store.directory_version().expect("version");
+    assert_eq!(
+        before,
+        after_realm + 4,
+        "each admin write takes one version"
+    );
 
-    // Presence is no directory change; settings are.
+    // Presence is no directory change; settings and devices are.
     commit(
         &mut *store,
         &[realm.id],
         &[put(ann.id, "web", 1)],
         &[(realm.id, 1)],
     );
-    assert_eq!(store.directory_version().expect("version"), after_user);
+    assert_eq!(store.directory_version().expect("version"), before);
     let settings = Mutation::SetUserSettings {
         user_id: ann.id,
         presence_enabled: false,
         enable_offline_push_notifications: true,
     };
-    commit(&mut *store, &[realm.id], &[settings], &[]);
-    let changes = store.directory_changes(after_user).expect("changes");
-    assert_eq!(changes.users.len(), 1);
-    assert!(!changes.users[0].presence_enabled);
-    assert!(changes.version > after_user);
+    commit(
+        &mut *store,
+        &[realm.id],
+        &[settings, add_device(ann.id, "t")],
+        &[],
+    );
+    let changes = store.directory_changes(before).expect("changes");
+    assert!(changes.realms.is_empty());
+    let ann_now = &changes.users[..];
+    assert_eq!(ann_now.len(), 1);
+    assert_eq!(ann_now[0].api_key_hash, hash(9));
+    assert_eq!(
+        (ann_now[0].presence_enabled, ann_now[0].push_devices),
+        (false, 1)
+    );
+    assert!(changes.version > before);
 
     let origins = ["https://intranet.example.com".to_owned()];
     let key = store

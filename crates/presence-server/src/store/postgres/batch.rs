@@ -265,18 +265,15 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use crate::store::postgres::PgStore;
-    use crate::store::testing::{new_user, put, scratch};
-    use crate::store::{Store, UserRow};
+    use crate::store::testing::{load_all, new_user, put, scratch, two_nodes};
+    use crate::store::{DeviceKind, Mutation, Store, UserRow};
 
     #[test]
     fn a_second_node_waits_for_the_sequence_lock() {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let mut a = PgStore::open(&url).expect("open a");
-        let realm = a.create_realm("acme", "Acme", 0).expect("realm");
-        let user = a.create_user(&new_user("acme", "a@x", 1)).expect("user");
-        let mut b = PgStore::open(&url).expect("open b");
+        let (mut a, mut b, realm, user) = two_nodes(&url);
 
         assert_eq!(a.begin_batch(&[realm.id]).expect("begin a"), vec![0]);
         let (tx, rx) = mpsc::channel();
@@ -337,5 +334,45 @@ mod tests {
                 .iter()
                 .all(|(_, records)| records.len() == 100)
         );
+    }
+
+    #[test]
+    fn a_batch_takes_one_directory_version_for_all_its_user_changes() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let mut store = PgStore::open(&url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        let ann = store
+            .create_user(&new_user("acme", "ann@x", 1))
+            .expect("ann");
+        let bob = store
+            .create_user(&new_user("acme", "bob@x", 2))
+            .expect("bob");
+        let before = store.directory_version().expect("version");
+
+        store.begin_batch(&[realm.id]).expect("begin");
+        let batch = [
+            put(ann.id, "web", 1),
+            Mutation::SetUserSettings {
+                user_id: ann.id,
+                presence_enabled: false,
+                enable_offline_push_notifications: false,
+            },
+            Mutation::AddDevice {
+                user_id: bob.id,
+                kind: DeviceKind::Apns,
+                token: "tok".to_owned(),
+                appid: Some("app".to_owned()),
+            },
+        ];
+        store
+            .commit_batch(&batch, &[(realm.id, 1)])
+            .expect("commit");
+        let changes = store.directory_changes(before).expect("changes");
+        assert_eq!(changes.version, before + 1);
+        let changed: Vec<i64> = changes.users.iter().map(|u| u.id).collect();
+        assert_eq!(changed, vec![ann.id, bob.id]);
+        assert_eq!(load_all(&mut store).0, before + 1);
     }
 }

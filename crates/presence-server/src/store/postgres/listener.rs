@@ -120,18 +120,14 @@ mod tests {
 
     use super::*;
     use crate::store::Store;
-    use crate::store::postgres::PgStore;
-    use crate::store::testing::{admin, new_user, put, scratch};
+    use crate::store::testing::{admin, put, scratch, two_nodes};
 
     #[test]
     fn a_subscriber_hears_other_nodes_and_stops_when_asked() {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let mut a = PgStore::open(&url).expect("open a");
-        let realm = a.create_realm("acme", "Acme", 0).expect("realm");
-        let user = a.create_user(&new_user("acme", "a@x", 1)).expect("user");
-        let mut b = PgStore::open(&url).expect("open b");
+        let (mut a, mut b, realm, user) = two_nodes(&url);
 
         let notices = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(Mutex::new(false));

@@ -31,8 +31,6 @@ mod embed;
 mod listener;
 mod rows;
 mod schema;
-#[cfg(test)]
-mod tests;
 mod transfer;
 
 use std::thread::JoinHandle;

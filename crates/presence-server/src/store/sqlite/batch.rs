@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{presence_row, query_all};
+use super::rows::{presence_row, presence_values, query_all};
 use crate::store::{Mutation, PresenceChanges, PresenceRow, StoreError};
 
 /// Takes the next directory version inside a write transaction.
@@ -137,13 +137,7 @@ fn put_presence(tx: &Connection, p: &PresenceRow) -> Result<(), StoreError> {
              last_active_time = excluded.last_active_time, \
              update_id = excluded.update_id",
     )?;
-    stmt.execute(params![
-        p.user_id,
-        p.client,
-        p.last_connected_time,
-        p.last_active_time,
-        p.update_id
-    ])?;
+    stmt.execute(presence_values(p))?;
     Ok(())
 }
 

@@ -92,6 +92,18 @@ pub(super) fn presence_row(r: &Row<'_>) -> rusqlite::Result<PresenceRow> {
     })
 }
 
+/// A presence record's values in the order `user_id, client,
+/// last_connected_time, last_active_time, update_id`, for an insert.
+pub(super) fn presence_values(p: &PresenceRow) -> [&dyn rusqlite::ToSql; 5] {
+    [
+        &p.user_id,
+        &p.client,
+        &p.last_connected_time,
+        &p.last_active_time,
+        &p.update_id,
+    ]
+}
+
 /// Every row `sql` selects, each read by `f`.
 pub(super) fn query_all<T>(
     conn: &Connection,

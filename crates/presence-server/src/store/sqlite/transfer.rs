@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::batch::next_directory_version;
 use super::embed;
 use super::rows::{
-    REALM_COLUMNS, USER_COLUMNS, device_row, presence_row, query_all, realm_row, user_row,
+    REALM_COLUMNS, USER_COLUMNS, device_row, presence_row, presence_values, query_all, realm_row,
+    user_row,
 };
 use crate::store::{DeviceRow, Dump, PresenceRow, RealmRow, StoreError, UserRow, email_key};
 
@@ -148,13 +149,7 @@ fn insert_presence(tx: &Transaction<'_>, presence: &[PresenceRow]) -> Result<(),
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for p in presence {
-        insert_presence.execute(params![
-            p.user_id,
-            p.client,
-            p.last_connected_time,
-            p.last_active_time,
-            p.update_id
-        ])?;
+        insert_presence.execute(presence_values(p))?;
     }
     Ok(())
 }
