@@ -57,7 +57,7 @@ impl Place {
     }
 }
 
-/// Makes each test named (by its topic's module and its name) a `#[test]`
+/// Makes each test named (by its topic's module and its name) a test
 /// on either store, in `on_sqlite` and `on_postgres`.
 macro_rules! conformance {
     ($($topic:ident::$test:ident),* $(,)?) => {
