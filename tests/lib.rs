@@ -28,8 +28,9 @@ use presence_server::config::{Config, RateLimit};
 use presence_server::http::{App, serve};
 use presence_server::service::Service;
 use presence_server::store::Store;
-use presence_server::store::postgres::{PgStore, ScratchSchema};
+use presence_server::store::postgres::PgStore;
 use presence_server::store::sqlite::SqliteStore;
+use presence_server::store::testing::ScratchSchema;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -146,7 +147,7 @@ impl Backing {
     /// A new PostgreSQL schema, or `None` (said loudly) when
     /// `PRESENCE_TEST_DATABASE_URL` is not set; under `CI` that fails instead.
     pub fn postgres() -> Option<Backing> {
-        let base = presence_server::store::postgres::test_database_url()?;
+        let base = presence_server::store::testing::test_database_url()?;
         let schema = ScratchSchema::create(&base).expect("a scratch schema");
         Some(Backing::Postgres(Arc::new(schema)))
     }

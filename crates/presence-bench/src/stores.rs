@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::Context;
-use presence_server::store::postgres::ScratchSchema;
+use presence_server::store::testing::ScratchSchema;
 
 /// Which store a run's servers use, and how many of them there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

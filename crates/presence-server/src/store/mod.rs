@@ -18,8 +18,11 @@
 //! saw can fetch exactly what changed since, and never skips a change that
 //! commits late.
 
+#[cfg(test)]
+mod conformance;
 pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 /// The origins of an embed key as one column: they hold no spaces.
 pub fn join_origins(origins: &[String]) -> String {
@@ -666,5 +669,23 @@ pub fn same_email(a: &str, b: &str) -> bool {
         a.trim().eq_ignore_ascii_case(b.trim())
     } else {
         email_key(a) == email_key(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_email_agrees_with_the_key() {
+        for (a, b) in [
+            ("a@b.c", " A@B.C "),
+            ("a@b.c", "a@b.d"),
+            ("Émile@x.fr", "émile@X.FR"),
+            ("émile@x.fr", "emile@x.fr"),
+            ("ΟΔΟΣ@x.gr", "οδος@x.gr"),
+        ] {
+            assert_eq!(same_email(a, b), email_key(a) == email_key(b), "{a} {b}");
+        }
     }
 }

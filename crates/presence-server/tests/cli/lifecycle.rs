@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::support::{ServerProcess, admin, run};
-use presence_server::store::postgres::{ScratchSchema, test_database_url};
+use presence_server::store::testing::{ScratchSchema, test_database_url};
 
 /// The binary with a store chosen by `store` (`--database-url URL`, or
 /// nothing for the data directory).

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use presence_server::store::postgres::{ScratchSchema, test_database_url};
+use presence_server::store::testing::{ScratchSchema, test_database_url};
 
 use crate::support::{ServerProcess, admin, create_user, get, run};
 

@@ -10,10 +10,9 @@
 use ::postgres::Client;
 use ::postgres::types::ToSql;
 
-use super::{
-    Names, REALM_COLUMNS, USER_COLUMNS, next_directory_version, notify, realm_id, realm_row,
-    user_id, user_row,
-};
+use super::Names;
+use super::batch::{next_directory_version, notify};
+use super::rows::{REALM_COLUMNS, USER_COLUMNS, realm_id, realm_row, user_id, user_row};
 use crate::store::{DeletedUser, RealmSummary, StoreError, UserChange, UserRow, email_key};
 
 /// Part of migration 2: the trace each deleted user leaves.

@@ -8,7 +8,10 @@
 use ::postgres::error::SqlState;
 use ::postgres::{Client, Row};
 
-use super::{KeyHash, Names, next_directory_version, notify, realm_id};
+use super::Names;
+use super::batch::{next_directory_version, notify};
+use super::rows::{KeyHash, realm_id};
+use super::transfer::{import_error, raise_id_sequence};
 use crate::store::{EmbedKeyRow, NewEmbedKey, NodeRow, StoreError, join_origins, split_origins};
 
 /// Migration 2: embed keys, and the nodes' reports.
@@ -196,11 +199,9 @@ pub fn import(c: &mut Client, keys: &[EmbedKeyRow]) -> Result<(), StoreError> {
                 &version,
             ],
         )
-        .map_err(|e| {
-            super::import_error(&format!("embed key {:?} (id {})", key.name, key.id), e)
-        })?;
+        .map_err(|e| import_error(&format!("embed key {:?} (id {})", key.name, key.id), e))?;
     }
-    super::raise_id_sequence(c, "embed_keys")
+    raise_id_sequence(c, "embed_keys")
 }
 
 /// Creates or refreshes a node's report, and forgets nodes silent since

@@ -19,10 +19,8 @@ CREATE TABLE deleted_users (
 CREATE INDEX deleted_users_row_version ON deleted_users (row_version);
 ";
 
-use super::{
-    REALM_COLUMNS, USER_COLUMNS, next_directory_version, query_all, realm_id, realm_row,
-    touch_user, user_id, user_row,
-};
+use super::batch::{next_directory_version, touch_user};
+use super::rows::{REALM_COLUMNS, USER_COLUMNS, query_all, realm_id, realm_row, user_id, user_row};
 use crate::store::{DeletedUser, RealmSummary, StoreError, UserChange, UserRow, email_key};
 
 /// Every realm with its users counted.

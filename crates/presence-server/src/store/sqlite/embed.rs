@@ -7,7 +7,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::{next_directory_version, query_all, realm_id};
+use super::batch::next_directory_version;
+use super::rows::{query_all, realm_id};
+use super::transfer::import_error;
 use crate::store::{EmbedKeyRow, NewEmbedKey, NodeRow, StoreError, join_origins, split_origins};
 
 /// Schema version 3: embed keys, and the nodes' reports.
@@ -193,18 +195,15 @@ pub fn import(tx: &Transaction<'_>, keys: &[EmbedKeyRow]) -> Result<(), StoreErr
             key.revoked_at,
             version
         ]);
-        if let Err(e) = inserted {
-            return match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    Err(StoreError::ImportConflict(format!(
-                        "embed key {:?} (id {}, realm id {}) conflicts with an existing key, \
-                         or its realm is missing",
-                        key.name, key.id, key.realm_id
-                    )))
-                }
-                _ => Err(e.into()),
-            };
-        }
+        inserted.map_err(|e| {
+            import_error(e, || {
+                format!(
+                    "embed key {:?} (id {}, realm id {}) conflicts with an existing key, \
+                     or its realm is missing",
+                    key.name, key.id, key.realm_id
+                )
+            })
+        })?;
     }
     Ok(())
 }

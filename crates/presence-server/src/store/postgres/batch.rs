@@ -1,0 +1,378 @@
+//! Writing to the shared store: the directory version every directory
+//! change takes, the notification every commit sends, and the server's
+//! batches, which lock their realms' sequence rows from start to commit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ::postgres::Client;
+
+use super::Names;
+use crate::store::{Mutation, PresenceRow, StoreError};
+
+/// Takes the next directory version. The meta row stays locked until the
+/// transaction ends, so versions become visible in the order they were
+/// taken and a reader of "rows newer than v" never misses one that commits
+/// late.
+pub(super) fn next_directory_version(c: &mut Client) -> Result<i64, StoreError> {
+    Ok(c.query_one(
+        "UPDATE meta SET value = value + 1 WHERE key = 'directory_version' RETURNING value",
+        &[],
+    )?
+    .try_get(0)?)
+}
+
+/// The current directory version.
+pub(super) fn read_directory_version(c: &mut Client) -> Result<i64, StoreError> {
+    Ok(c.query_one(
+        "SELECT value FROM meta WHERE key = 'directory_version'",
+        &[],
+    )?
+    .try_get(0)?)
+}
+
+/// Tells the other nodes that this transaction changed something (delivered
+/// at commit, and not at all on rollback).
+pub(super) fn notify(c: &mut Client, names: &Names) -> Result<(), StoreError> {
+    c.execute("SELECT pg_notify($1, $2)", &[&names.channel, &names.token])?;
+    Ok(())
+}
+
+/// Locks the sequence rows of `realms` in id order (so that two nodes
+/// locking overlapping sets cannot deadlock) and returns their values in
+/// the order asked.
+pub(super) fn lock_sequences(c: &mut Client, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+    let rows = c.query(
+        "SELECT realm_id, last_update_id FROM realm_sequences \
+         WHERE realm_id = ANY($1) ORDER BY realm_id FOR UPDATE",
+        &[&realms],
+    )?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        found.insert(row.try_get::<_, i64>(0)?, row.try_get::<_, i64>(1)?);
+    }
+    Ok(realms
+        .iter()
+        .map(|id| found.get(id).copied().unwrap_or(0))
+        .collect())
+}
+
+/// Writes a batch inside the open transaction (without committing): the
+/// presence records first, a statement for all removals and one for all
+/// puts, then the users' settings and devices, then the realms' sequences,
+/// and tells the other nodes if anything was written.
+pub(super) fn write_batch(
+    c: &mut Client,
+    names: &Names,
+    batch: &[Mutation],
+    sequences: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    let records = final_records(batch);
+    // The directory version is taken before any user row is locked, the
+    // same order the admin writes use, so the two cannot deadlock.
+    let version = if batch.iter().any(changes_a_user) {
+        Some(next_directory_version(c)?)
+    } else {
+        None
+    };
+    delete_records(c, &records)?;
+    put_records(c, &records)?;
+    let touched = write_user_changes(c, batch)?;
+    if let Some(version) = version {
+        c.execute(
+            "UPDATE users SET row_version = $1 WHERE id = ANY($2)",
+            &[&version, &touched],
+        )?;
+    }
+    set_sequences(c, sequences)?;
+    if !batch.is_empty() || !sequences.is_empty() {
+        notify(c, names)?;
+    }
+    Ok(())
+}
+
+/// Each presence record a batch changes, keyed by user and client, with its
+/// final state: the last put, or `None` for a removal. (One statement cannot
+/// touch a row twice, so each record's mutations are reduced to their final
+/// effect.)
+type Records<'a> = BTreeMap<(i64, &'a str), Option<&'a PresenceRow>>;
+
+fn final_records(batch: &[Mutation]) -> Records<'_> {
+    let mut records = Records::new();
+    for mutation in batch {
+        match mutation {
+            Mutation::PutPresence(p) => {
+                records.insert((p.user_id, p.client.as_str()), Some(p));
+            }
+            Mutation::DeletePresence { user_id, client } => {
+                records.insert((*user_id, client.as_str()), None);
+            }
+            _ => {}
+        }
+    }
+    records
+}
+
+/// Whether a mutation changes a user's row (its settings or devices) rather
+/// than a presence record.
+fn changes_a_user(mutation: &Mutation) -> bool {
+    !matches!(
+        mutation,
+        Mutation::PutPresence(_) | Mutation::DeletePresence { .. }
+    )
+}
+
+/// Removes the records whose final state is a removal, in one statement.
+fn delete_records(c: &mut Client, records: &Records<'_>) -> Result<(), StoreError> {
+    let (mut del_users, mut del_clients) = (Vec::new(), Vec::new());
+    for (&(user_id, client), _) in records.iter().filter(|(_, record)| record.is_none()) {
+        del_users.push(user_id);
+        del_clients.push(client);
+    }
+    if !del_users.is_empty() {
+        c.execute(
+            "DELETE FROM client_presence p \
+             USING unnest($1::bigint[], $2::text[]) AS v(user_id, client) \
+             WHERE p.user_id = v.user_id AND p.client = v.client",
+            &[&del_users, &del_clients],
+        )?;
+    }
+    Ok(())
+}
+
+/// Creates or overwrites the records whose final state is a put, in one
+/// statement.
+fn put_records(c: &mut Client, records: &Records<'_>) -> Result<(), StoreError> {
+    let mut put_users = Vec::new();
+    let mut put_clients = Vec::new();
+    let mut put_connected = Vec::new();
+    let mut put_active = Vec::new();
+    let mut put_update = Vec::new();
+    for (&(user_id, client), p) in records {
+        let Some(p) = p else { continue };
+        put_users.push(user_id);
+        put_clients.push(client);
+        put_connected.push(p.last_connected_time);
+        put_active.push(p.last_active_time);
+        put_update.push(p.update_id);
+    }
+    if put_users.is_empty() {
+        return Ok(());
+    }
+    // The realm is copied from the user, so that catch-up reads of a
+    // realm need no join.
+    c.execute(
+        "INSERT INTO client_presence \
+         (user_id, realm_id, client, last_connected_time, last_active_time, update_id) \
+         SELECT v.user_id, u.realm_id, v.client, v.last_connected_time, \
+         v.last_active_time, v.update_id \
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+         AS v(user_id, client, last_connected_time, last_active_time, update_id) \
+         JOIN users u ON u.id = v.user_id \
+         ON CONFLICT (user_id, client) DO UPDATE SET \
+         last_connected_time = excluded.last_connected_time, \
+         last_active_time = excluded.last_active_time, \
+         update_id = excluded.update_id",
+        &[
+            &put_users,
+            &put_clients,
+            &put_connected,
+            &put_active,
+            &put_update,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes the batch's changes to settings and devices, in order, and returns
+/// the users they touched. They are rare: a statement each is fine.
+fn write_user_changes(c: &mut Client, batch: &[Mutation]) -> Result<Vec<i64>, StoreError> {
+    let mut touched = Vec::new();
+    for mutation in batch {
+        if let Some(user_id) = write_user_change(c, mutation)? {
+            touched.push(user_id);
+        }
+    }
+    Ok(touched)
+}
+
+/// Writes one change to a user's settings or devices; the user, or `None`
+/// for a presence mutation (written with the others).
+fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<i64>, StoreError> {
+    let user_id = match mutation {
+        Mutation::PutPresence(_) | Mutation::DeletePresence { .. } => return Ok(None),
+        Mutation::SetUserSettings {
+            user_id,
+            presence_enabled,
+            enable_offline_push_notifications,
+        } => {
+            c.execute(
+                "UPDATE users SET presence_enabled = $1, \
+                 enable_offline_push_notifications = $2 WHERE id = $3",
+                &[presence_enabled, enable_offline_push_notifications, user_id],
+            )?;
+            user_id
+        }
+        Mutation::AddDevice {
+            user_id,
+            kind,
+            token,
+            appid,
+        } => {
+            c.execute(
+                "INSERT INTO push_devices (user_id, kind, token, appid) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, kind, token) DO UPDATE SET appid = excluded.appid",
+                &[user_id, &kind.as_str(), token, appid],
+            )?;
+            user_id
+        }
+        Mutation::RemoveDevice {
+            user_id,
+            kind,
+            token,
+        } => {
+            c.execute(
+                "DELETE FROM push_devices WHERE user_id = $1 AND kind = $2 AND token = $3",
+                &[user_id, &kind.as_str(), token],
+            )?;
+            user_id
+        }
+    };
+    Ok(Some(*user_id))
+}
+
+/// Sets each realm's last update id; a realm named twice keeps its last
+/// value, again because one statement cannot touch a row twice.
+fn set_sequences(c: &mut Client, sequences: &[(i64, i64)]) -> Result<(), StoreError> {
+    if sequences.is_empty() {
+        return Ok(());
+    }
+    let last: BTreeMap<i64, i64> = sequences.iter().copied().collect();
+    let (realms, ids): (Vec<i64>, Vec<i64>) = last.into_iter().unzip();
+    c.execute(
+        "INSERT INTO realm_sequences (realm_id, last_update_id) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
+         ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id",
+        &[&realms, &ids],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use crate::store::postgres::PgStore;
+    use crate::store::testing::{load_all, new_user, put, scratch, two_nodes};
+    use crate::store::{DeviceKind, Mutation, Store, UserRow};
+
+    #[test]
+    fn a_second_node_waits_for_the_sequence_lock() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut a, mut b, realm, user) = two_nodes(&url);
+
+        assert_eq!(a.begin_batch(&[realm.id]).expect("begin a"), vec![0]);
+        let (tx, rx) = mpsc::channel();
+        let waiter = thread::spawn(move || {
+            let started = Instant::now();
+            let seen = b.begin_batch(&[realm.id]).expect("begin b");
+            tx.send(()).expect("send");
+            b.commit_batch(&[put(user.id, "web", 6)], &[(realm.id, 6)])
+                .expect("commit b");
+            (seen, started.elapsed(), b)
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(400)).is_err(),
+            "b must wait while a holds the lock"
+        );
+        a.commit_batch(&[put(user.id, "web", 5)], &[(realm.id, 5)])
+            .expect("commit a");
+        let (seen, waited, mut b) = waiter.join().expect("thread");
+        assert_eq!(seen, vec![5]);
+        assert!(waited >= Duration::from_millis(400));
+        assert_eq!(b.sequences().expect("sequences"), vec![(realm.id, 6)]);
+    }
+
+    #[test]
+    fn a_batch_of_thousands_commits() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let mut store = PgStore::open(&url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        let users: Vec<UserRow> = (0..50)
+            .map(|i| {
+                let email = format!("u{i}@x");
+                store
+                    .create_user(&new_user("acme", &email, i))
+                    .expect("user")
+            })
+            .collect();
+        let mut batch = Vec::new();
+        for user in &users {
+            for c in 0..100 {
+                batch.push(put(user.id, &format!("client{c}"), batch.len() as i64 + 1));
+            }
+        }
+        assert_eq!(batch.len(), 5000);
+        store.begin_batch(&[realm.id]).expect("begin");
+        let started = Instant::now();
+        store
+            .commit_batch(&batch, &[(realm.id, 5000)])
+            .expect("commit");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let changes = store.presence_changes(realm.id, 0).expect("changes");
+        assert_eq!(changes.last_update_id, 5000);
+        assert_eq!(changes.users.len(), 50);
+        assert!(
+            changes
+                .users
+                .iter()
+                .all(|(_, records)| records.len() == 100)
+        );
+    }
+
+    #[test]
+    fn a_batch_takes_one_directory_version_for_all_its_user_changes() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let mut store = PgStore::open(&url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        let ann = store
+            .create_user(&new_user("acme", "ann@x", 1))
+            .expect("ann");
+        let bob = store
+            .create_user(&new_user("acme", "bob@x", 2))
+            .expect("bob");
+        let before = store.directory_version().expect("version");
+
+        store.begin_batch(&[realm.id]).expect("begin");
+        let batch = [
+            put(ann.id, "web", 1),
+            Mutation::SetUserSettings {
+                user_id: ann.id,
+                presence_enabled: false,
+                enable_offline_push_notifications: false,
+            },
+            Mutation::AddDevice {
+                user_id: bob.id,
+                kind: DeviceKind::Apns,
+                token: "tok".to_owned(),
+                appid: Some("app".to_owned()),
+            },
+        ];
+        store
+            .commit_batch(&batch, &[(realm.id, 1)])
+            .expect("commit");
+        let changes = store.directory_changes(before).expect("changes");
+        assert_eq!(changes.version, before + 1);
+        let changed: Vec<i64> = changes.users.iter().map(|u| u.id).collect();
+        assert_eq!(changed, vec![ann.id, bob.id]);
+        assert_eq!(load_all(&mut store).0, before + 1);
+    }
+}

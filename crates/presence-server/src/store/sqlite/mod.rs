@@ -1,0 +1,467 @@
+//! The embedded store: one SQLite file in the data directory.
+//!
+//! WAL mode lets the admin command write while a server reads and writes the
+//! same file; `synchronous = FULL` makes every commit survive a power loss,
+//! and the server's group commit keeps that affordable.
+//!
+//! This module holds [`SqliteStore`] and its [`Store`] methods; the rest is
+//! in parts of one job each: the schema and its migrations (`schema`), a
+//! file's trustworthiness (`trust`), reading rows (`rows`), batches and
+//! versions (`batch`), export and import (`transfer`), and the admin
+//! commands' changes to realms, users (`directory`) and embed keys
+//! (`embed`).
+
+mod batch;
+mod directory;
+mod embed;
+mod rows;
+mod schema;
+mod transfer;
+mod trust;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::{
+    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey, NewUser,
+    NodeRow, PresenceChanges, RealmRow, RealmSummary, Store, StoreError, UserChange, UserRow,
+    email_key,
+};
+use batch::{
+    next_directory_version, read_presence_changes, read_sequences, touch_user, write_batch,
+};
+use rows::{
+    REALM_COLUMNS, USER_COLUMNS, presence_row, query_all, realm_id, realm_row, user_id, user_row,
+};
+
+/// The file name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "presence.sqlite3";
+
+/// A `Store` over one SQLite connection.
+pub struct SqliteStore {
+    conn: Connection,
+    /// A batch's write transaction is open on `conn`.
+    in_batch: bool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        trust::check_file(&path)?;
+        let conn = Connection::open(&path)?;
+        // Another process (the admin command, or the server) may hold the
+        // write lock for a moment; wait for it rather than fail.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        trust::check_database(&conn, &path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = SqliteStore {
+            conn,
+            in_batch: false,
+        };
+        schema::migrate(&mut store.conn)?;
+        trust::check_writable(&store.conn, &path)?;
+        Ok(store)
+    }
+
+    /// Runs `f` in a write transaction, taking the write lock first, and
+    /// commits if it succeeds.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+impl Store for SqliteStore {
+    fn load(&mut self, sink: &mut dyn FnMut(Loaded)) -> Result<i64, StoreError> {
+        // One read transaction, so the parts agree with each other.
+        let tx = self.conn.transaction()?;
+        let directory_version = tx.query_row(
+            "SELECT value FROM meta WHERE key = 'directory_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut each = |sql: &str, f: &mut dyn FnMut(&Row<'_>) -> rusqlite::Result<Loaded>| {
+            let mut stmt = tx.prepare(sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                sink(f(row)?);
+            }
+            Ok::<(), StoreError>(())
+        };
+        each(
+            &format!(
+                "SELECT {REALM_COLUMNS}, \
+                 (SELECT COUNT(*) FROM users u WHERE u.realm_id = realms.id), \
+                 COALESCE((SELECT last_update_id FROM realm_sequences s \
+                           WHERE s.realm_id = realms.id), 0) \
+                 FROM realms ORDER BY id"
+            ),
+            &mut |r| {
+                Ok(Loaded::Realm(
+                    realm_row(r)?,
+                    r.get::<_, i64>(6)? as usize,
+                    r.get(7)?,
+                ))
+            },
+        )?;
+        each(
+            &format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"),
+            &mut |r| user_row(r).map(Loaded::User),
+        )?;
+        // The primary key's order: grouped by user at no sorting cost.
+        each(
+            "SELECT p.user_id, p.client, p.last_connected_time, p.last_active_time, \
+             p.update_id, u.realm_id \
+             FROM client_presence p JOIN users u ON u.id = p.user_id \
+             ORDER BY p.user_id, p.client",
+            &mut |r| Ok(Loaded::Presence(presence_row(r)?, r.get(5)?)),
+        )?;
+        for key in embed::all(&tx)? {
+            sink(Loaded::EmbedKey(key));
+        }
+        tx.commit()?;
+        Ok(directory_version)
+    }
+
+    fn begin_batch(&mut self, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+        self.abort_batch();
+        // IMMEDIATE takes the database's write lock: the sequences cannot
+        // move under the batch.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_batch = true;
+        let read = read_sequences(&self.conn, realms);
+        if read.is_err() {
+            self.abort_batch();
+        }
+        read
+    }
+
+    fn commit_batch(
+        &mut self,
+        batch: &[Mutation],
+        sequences: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        if !self.in_batch {
+            return Err(StoreError::NoBatch);
+        }
+        let written = write_batch(&self.conn, batch, sequences)
+            .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+        if written.is_err() {
+            self.abort_batch();
+        }
+        self.in_batch = false;
+        written
+    }
+
+    fn abort_batch(&mut self) {
+        if self.in_batch {
+            self.in_batch = false;
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::warn!(error = %e, "rollback failed");
+            }
+        }
+    }
+
+    fn sequences(&mut self) -> Result<Vec<(i64, i64)>, StoreError> {
+        query_all(
+            &self.conn,
+            "SELECT realm_id, last_update_id FROM realm_sequences ORDER BY realm_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn presence_changes(
+        &mut self,
+        realm_id: i64,
+        since: i64,
+    ) -> Result<PresenceChanges, StoreError> {
+        // Inside a batch the write lock already fixes the view; outside, a
+        // read transaction is one snapshot (WAL mode).
+        if self.in_batch {
+            return read_presence_changes(&self.conn, realm_id, since);
+        }
+        let tx = self.conn.transaction()?;
+        let read = read_presence_changes(&tx, realm_id, since)?;
+        tx.commit()?;
+        Ok(read)
+    }
+
+    fn directory_version(&mut self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'directory_version'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn directory_changes(&mut self, since: i64) -> Result<DirectoryChanges, StoreError> {
+        let tx = self.conn.transaction()?;
+        let version = tx.query_row(
+            "SELECT value FROM meta WHERE key = 'directory_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        let realms = query_all(
+            &tx,
+            &format!("SELECT {REALM_COLUMNS} FROM realms WHERE row_version > ?1 ORDER BY id"),
+            [since],
+            realm_row,
+        )?;
+        let users = query_all(
+            &tx,
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.row_version > ?1 ORDER BY u.id"),
+            [since],
+            user_row,
+        )?;
+        let embed_keys = embed::changed_since(&tx, since)?;
+        let deleted_users = directory::deleted_since(&tx, since)?;
+        tx.commit()?;
+        Ok(DirectoryChanges {
+            realms,
+            users,
+            embed_keys,
+            deleted_users,
+            version,
+        })
+    }
+
+    fn has_device(
+        &mut self,
+        user_id: i64,
+        kind: DeviceKind,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM push_devices WHERE user_id = ?1 AND kind = ?2 AND token = ?3",
+                params![user_id, kind.as_str(), token],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn create_realm(
+        &mut self,
+        string_id: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<RealmRow, StoreError> {
+        self.write(|tx| {
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM realms WHERE string_id = ?1",
+                    [string_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Err(StoreError::RealmExists(string_id.to_owned()));
+            }
+            let version = next_directory_version(tx)?;
+            tx.execute(
+                "INSERT INTO realms (string_id, name, date_created, row_version) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![string_id, name, now, version],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO realm_sequences (realm_id, last_update_id) VALUES (?1, 0)",
+                [id],
+            )?;
+            Ok(RealmRow {
+                id,
+                string_id: string_id.to_owned(),
+                name: name.to_owned(),
+                presence_disabled: false,
+                deactivated: false,
+                date_created: now,
+            })
+        })
+    }
+
+    fn list_realms(&mut self) -> Result<Vec<RealmSummary>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let realms = directory::list_realms(&tx)?;
+        tx.commit()?;
+        Ok(realms)
+    }
+
+    fn rename_realm(&mut self, string_id: &str, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| directory::set_realm_column(tx, string_id, "name", &name).map(drop))
+    }
+
+    fn set_realm_deactivated(
+        &mut self,
+        string_id: &str,
+        deactivated: bool,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| directory::set_realm_column(tx, string_id, "deactivated", &deactivated))
+    }
+
+    fn set_realm_presence_disabled(
+        &mut self,
+        string_id: &str,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| directory::set_realm_column(tx, string_id, "presence_disabled", &disabled))
+    }
+
+    fn create_user(&mut self, user: &NewUser<'_>) -> Result<UserRow, StoreError> {
+        self.write(|tx| {
+            let realm_id = directory::check_active_realm(tx, user.realm)?;
+            let key = email_key(user.email);
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM users WHERE realm_id = ?1 AND email_key = ?2",
+                    params![realm_id, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Err(StoreError::DuplicateEmail {
+                    realm: user.realm.to_owned(),
+                    email: user.email.to_owned(),
+                });
+            }
+            let version = next_directory_version(tx)?;
+            let email = user.email.trim();
+            tx.execute(
+                "INSERT INTO users (realm_id, email, email_key, full_name, is_bot, date_joined, \
+                 api_key_hash, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    realm_id,
+                    email,
+                    key,
+                    user.full_name,
+                    user.is_bot,
+                    user.date_joined,
+                    &user.api_key_hash[..],
+                    version
+                ],
+            )?;
+            Ok(user.created_row(tx.last_insert_rowid(), realm_id))
+        })
+    }
+
+    fn set_user_active(
+        &mut self,
+        realm: &str,
+        email: &str,
+        active: bool,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| directory::set_user_active(tx, realm, email, active))
+    }
+
+    fn update_user(
+        &mut self,
+        realm: &str,
+        email: &str,
+        change: &UserChange<'_>,
+    ) -> Result<UserRow, StoreError> {
+        self.write(|tx| directory::update_user(tx, realm, email, change))
+    }
+
+    fn delete_user(&mut self, realm: &str, email: &str) -> Result<UserRow, StoreError> {
+        self.write(|tx| directory::delete_user(tx, realm, email))
+    }
+
+    fn set_api_key_hash(
+        &mut self,
+        realm: &str,
+        email: &str,
+        hash: [u8; 32],
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let id = user_id(tx, realm, email)?;
+            tx.execute(
+                "UPDATE users SET api_key_hash = ?1 WHERE id = ?2",
+                params![&hash[..], id],
+            )?;
+            touch_user(tx, id)
+        })
+    }
+
+    fn list_users(&mut self, realm: &str) -> Result<Vec<UserRow>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let realm_id = realm_id(&tx, realm)?;
+        let users = query_all(
+            &tx,
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.realm_id = ?1 ORDER BY u.id"),
+            [realm_id],
+            user_row,
+        )?;
+        tx.commit()?;
+        Ok(users)
+    }
+
+    fn export(&mut self) -> Result<Dump, StoreError> {
+        let tx = self.conn.transaction()?;
+        let dump = transfer::export_dump(&tx)?;
+        tx.commit()?;
+        Ok(dump)
+    }
+
+    fn import(&mut self, dump: &Dump) -> Result<(), StoreError> {
+        self.write(|tx| transfer::import_dump(tx, dump))
+    }
+
+    fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
+        self.write(|tx| {
+            directory::check_active_realm(tx, key.realm)?;
+            embed::create(tx, key)
+        })
+    }
+
+    fn list_embed_keys(&mut self, realm: &str) -> Result<Vec<EmbedKeyRow>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let keys = embed::list(&tx, realm)?;
+        tx.commit()?;
+        Ok(keys)
+    }
+
+    fn revoke_embed_key(
+        &mut self,
+        realm: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<EmbedKeyRow, StoreError> {
+        self.write(|tx| embed::revoke(tx, realm, name, now))
+    }
+
+    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+        self.write(|tx| embed::record_use(tx, uses))
+    }
+
+    fn report_node(&mut self, node: &NodeRow, forget_before: i64) -> Result<(), StoreError> {
+        embed::report_node(&self.conn, node, forget_before)
+    }
+
+    fn remove_node(&mut self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM server_nodes WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn nodes(&mut self) -> Result<Vec<NodeRow>, StoreError> {
+        embed::nodes(&self.conn)
+    }
+}
