@@ -10,6 +10,7 @@ mod support;
 mod admin_commands;
 mod browser;
 mod crash;
+mod docs;
 mod embed_keys;
 mod help;
 mod lifecycle;
