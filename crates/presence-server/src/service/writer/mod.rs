@@ -478,47 +478,48 @@ impl Writer {
     /// Opens a batch over `realms` and brings them up to the store's state
     /// under the batch's lock. Users another node created a moment ago may
     /// not be known yet; then the batch is given up, the directory read, and
-    /// the batch started again.
+    /// the batch started again (see [`Writer::install_or_retry`]).
     fn begin(&mut self, realms: &[i64]) -> Result<(), StoreError> {
-        for attempt in 0.. {
-            let stored = self.store.begin_batch(realms)?;
-            let mut missing_users = false;
-            for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
-                let known = self.known_last_id(realm_id);
-                if stored_last <= known {
-                    continue;
-                }
-                let changes = match self.store.presence_changes(realm_id, known) {
-                    Ok(changes) => changes,
-                    Err(e) => {
-                        self.store.abort_batch();
-                        return Err(e);
-                    }
-                };
-                if !self.install_remote(realm_id, changes) {
-                    missing_users = true;
-                    break;
-                }
-            }
-            if !missing_users {
-                return Ok(());
-            }
-            self.store.abort_batch();
-            if attempt > 0 {
-                // The directory was just read; the store is inconsistent.
-                return Err(StoreError::Unavailable(
-                    "presence records of users the store does not list".to_owned(),
-                ));
-            }
-            self.poll_directory()?;
+        let installed =
+            self.install_or_retry(|w| w.begin_caught_up(realms), |w| w.store.abort_batch())?;
+        if installed {
+            Ok(())
+        } else {
+            // The directory was just read; the store is inconsistent.
+            Err(StoreError::Unavailable(
+                "presence records of users the store does not list".to_owned(),
+            ))
         }
-        unreachable!("the loop returns")
     }
 
-    /// This node's last update id of a realm (0 for a realm it does not know).
-    fn known_last_id(&self, realm_id: i64) -> i64 {
-        self.realm(realm_id)
-            .map_or(0, |realm| realm.read().last_update_id)
+    /// Opens a batch over `realms` and installs what others committed in
+    /// them past memory. False, the batch left open, if a changed user is
+    /// not known here; a failure ends the batch.
+    fn begin_caught_up(&mut self, realms: &[i64]) -> Result<bool, StoreError> {
+        let stored = self.store.begin_batch(realms)?;
+        for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
+            let Some(known) = self.behind(realm_id, stored_last) else {
+                continue;
+            };
+            match self.install_since(realm_id, known) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    self.store.abort_batch();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// This node's last update id of a realm (0 for a realm it does not
+    /// know), if the store's `stored_last` is past it: memory is behind.
+    fn behind(&self, realm_id: i64, stored_last: i64) -> Option<i64> {
+        let known = self
+            .realm(realm_id)
+            .map_or(0, |realm| realm.read().last_update_id);
+        (stored_last > known).then_some(known)
     }
 }
 
