@@ -131,6 +131,9 @@ pub enum WriteError {
 /// The sending half of a command's acknowledgement.
 pub type Ack = oneshot::Sender<Result<(), WriteError>>;
 
+/// What becomes of one change.
+type Outcome = Result<(), WriteError>;
+
 /// A change asked of the writer.
 pub enum Change {
     /// A presence report (docs/PROTOCOL.md §4.1).
@@ -422,32 +425,46 @@ impl Writer {
     }
 
     /// Evaluates, commits and applies a batch; each change's outcome.
-    fn run_batch(&mut self, changes: Vec<Change>) -> Vec<Result<(), WriteError>> {
+    fn run_batch(&mut self, changes: Vec<Change>) -> Vec<Outcome> {
+        match self.evaluate_batch(changes) {
+            Ok((mut batch, outcomes)) => self.commit_and_apply(&mut batch, outcomes),
+            Err(refused) => refused,
+        }
+    }
+
+    /// Opens a batch over the changes' realms and evaluates each change in
+    /// turn: the batch, with the outcome each change has if it commits. If
+    /// the store cannot start the batch, every change is refused.
+    fn evaluate_batch(
+        &mut self,
+        changes: Vec<Change>,
+    ) -> Result<(Batch, Vec<Outcome>), Vec<Outcome>> {
         let mut realms: Vec<i64> = changes.iter().map(|c| c.who().realm_id).collect();
         realms.sort_unstable();
         realms.dedup();
         if let Err(e) = self.begin(&realms) {
             // Logged once per outage (by `note_store_health`), not per batch.
             self.note_store_health(Some(&e));
-            return vec![Err(WriteError::Store(e.to_string())); changes.len()];
+            return Err(vec![Err(WriteError::Store(e.to_string())); changes.len()]);
         }
         let mut batch = Batch::default();
-        let outcomes: Vec<Result<(), WriteError>> = changes
+        let outcomes = changes
             .into_iter()
             .map(|change| self.evaluate(&mut batch, change))
             .collect();
+        Ok((batch, outcomes))
+    }
+
+    /// Commits an evaluated batch (or ends it, if it changes nothing) and
+    /// applies it to memory; each change's final outcome.
+    fn commit_and_apply(&mut self, batch: &mut Batch, outcomes: Vec<Outcome>) -> Vec<Outcome> {
         let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
             self.store.abort_batch();
             Ok(())
         } else {
-            let sequences: Vec<(i64, i64)> = batch
-                .last_ids
-                .iter()
-                .filter(|&(realm, &last)| batch.first_ids.get(realm) != Some(&last))
-                .map(|(&realm, &last)| (realm, last))
-                .collect();
-            self.store.commit_batch(&batch.mutations, &sequences)
+            self.store
+                .commit_batch(&batch.mutations, &batch.sequences())
         };
         tracing::debug!(
             commands = outcomes.len(),
@@ -457,7 +474,7 @@ impl Writer {
         );
         match committed {
             Ok(()) => {
-                let produced = self.changing_memory(|w| w.apply(&mut batch));
+                let produced = self.changing_memory(|w| w.apply(batch));
                 self.publish(produced);
                 outcomes
             }
