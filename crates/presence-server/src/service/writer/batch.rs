@@ -341,3 +341,6 @@ impl Writer {
             .map_err(|e| WriteError::Store(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests;
