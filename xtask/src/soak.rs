@@ -559,6 +559,44 @@ fn timestamp_of(body: &str, client: &str) -> Option<i64> {
 }
 
 fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
+    let users = Arc::new(create_users(binary, dir)?);
+    let mut server = Server::start(binary, dir)?;
+    let address = server.address.clone();
+    println!(
+        "soaking http://{address} for {:.1} min: {WRITERS} writers and {READERS} readers at {PACE_PER_THREAD}/s each, \
+         {SLOW_CLIENTS} slow clients, a burst of bad requests and a connection flood every {} s",
+        length.as_secs_f64() / 60.0,
+        BURST_EVERY.as_secs()
+    );
+    let mut load = Load::start(&address, &users);
+    let started = Instant::now();
+    let watched = watch(
+        &mut server,
+        &address,
+        &users,
+        &load.counters,
+        started,
+        length,
+    );
+    load.stop();
+    let Some(mut samples) = watched.filter(|_| server.alive()) else {
+        return Err("the server died during the soak".to_owned());
+    };
+    let rss = server.rss_kib().unwrap_or(0);
+    let anon_at_end = server.anon_kib().unwrap_or(0);
+    samples.push((started.elapsed().as_secs_f64() / 60.0, rss));
+
+    let acks = load.acks.lock().unwrap().clone();
+    let checked = verify(&address, &users, &acks)?;
+    let exit_codes = restart_and_verify(server, binary, dir, &users, &acks)?;
+    let memory = Memory::after_warm_up(&samples, rss);
+    let counters = &load.counters;
+    summarize(length, exit_codes, counters, &memory, anon_at_end, checked);
+    judge(&memory, counters)
+}
+
+/// Creates the soak realm and its users with the admin command.
+fn create_users(binary: &Path, dir: &Path) -> Result<Vec<User>, String> {
     admin(binary, dir, &["realm", "create", "soak"])?;
     let mut users = Vec::new();
     for i in 0..USERS {
@@ -582,51 +620,80 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
             email,
         });
     }
-    let users = Arc::new(users);
-    let mut server = Server::start(binary, dir)?;
-    let address = server.address.clone();
-    println!(
-        "soaking http://{address} for {:.1} min: {WRITERS} writers and {READERS} readers at {PACE_PER_THREAD}/s each, \
-         {SLOW_CLIENTS} slow clients, a burst of bad requests and a connection flood every {} s",
-        length.as_secs_f64() / 60.0,
-        BURST_EVERY.as_secs()
-    );
+    Ok(users)
+}
 
-    let acks: Acks = Arc::default();
-    let counters = Arc::new(Counters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for id in 0..WRITERS {
-        let (address, users, acks, counters, stop) = (
-            address.clone(),
-            users.clone(),
-            acks.clone(),
-            counters.clone(),
-            stop.clone(),
-        );
-        threads.push(std::thread::spawn(move || {
-            writer(id, address, users, acks, counters, stop)
-        }));
-    }
-    for _ in 0..READERS {
-        let (address, users, counters, stop) = (
-            address.clone(),
-            users.clone(),
-            counters.clone(),
-            stop.clone(),
-        );
-        threads.push(std::thread::spawn(move || {
-            reader(address, users, counters, stop)
-        }));
-    }
-    for _ in 0..SLOW_CLIENTS {
-        let (address, counters, stop) = (address.clone(), counters.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || {
-            slow_client(address, counters, stop)
-        }));
+/// The load threads, and what they share.
+struct Load {
+    acks: Acks,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts the writers, the readers and the slow clients.
+    fn start(address: &str, users: &Arc<Vec<User>>) -> Load {
+        let mut load = Load {
+            acks: Arc::default(),
+            counters: Arc::default(),
+            stop: Arc::default(),
+            threads: Vec::new(),
+        };
+        for id in 0..WRITERS {
+            let (address, users, acks, counters, stop) = (
+                address.to_owned(),
+                users.clone(),
+                load.acks.clone(),
+                load.counters.clone(),
+                load.stop.clone(),
+            );
+            load.threads.push(std::thread::spawn(move || {
+                writer(id, address, users, acks, counters, stop)
+            }));
+        }
+        for _ in 0..READERS {
+            let (address, users, counters, stop) = (
+                address.to_owned(),
+                users.clone(),
+                load.counters.clone(),
+                load.stop.clone(),
+            );
+            load.threads.push(std::thread::spawn(move || {
+                reader(address, users, counters, stop)
+            }));
+        }
+        for _ in 0..SLOW_CLIENTS {
+            let (address, counters, stop) =
+                (address.to_owned(), load.counters.clone(), load.stop.clone());
+            load.threads.push(std::thread::spawn(move || {
+                slow_client(address, counters, stop)
+            }));
+        }
+        load
     }
 
-    let started = Instant::now();
+    /// Tells every thread to stop, and waits for them.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Watches the server from `started` for `length`: samples its memory and
+/// prints a line every `SAMPLE_EVERY`, and sends a burst of bad requests
+/// and a flood every `BURST_EVERY` (the first after 5 s). The samples, as
+/// (minute, RSS in KiB); `None` if the server died.
+fn watch(
+    server: &mut Server,
+    address: &str,
+    users: &[User],
+    counters: &Counters,
+    started: Instant,
+    length: Duration,
+) -> Option<Vec<(f64, u64)>> {
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let mut next_sample = started;
     let mut next_burst = started + Duration::from_secs(5);
@@ -634,11 +701,9 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
         "{:>7} {:>9} {:>9} {:>9} {:>8} {:>6} {:>6} {:>7} {:>6}",
         "minute", "rss_kib", "anon_kib", "writes", "reads", "fail", "503", "slowcut", "flood"
     );
-    let mut died = false;
     while started.elapsed() < length {
         if !server.alive() {
-            died = true;
-            break;
+            return None;
         }
         let now = Instant::now();
         if now >= next_sample {
@@ -646,7 +711,7 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
             let anon = server.anon_kib().unwrap_or(0);
             let minute = started.elapsed().as_secs_f64() / 60.0;
             samples.push((minute, rss));
-            let c = &counters;
+            let c = counters;
             println!(
                 "{minute:>7.1} {rss:>9} {anon:>9} {:>9} {:>8} {:>6} {:>6} {:>7} {:>6}",
                 c.writes_acked.load(Ordering::Relaxed),
@@ -659,46 +724,69 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
             next_sample += SAMPLE_EVERY;
         }
         if now >= next_burst {
-            burst(&address, &users, &counters);
+            burst(address, users, counters);
             next_burst += BURST_EVERY;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        let _ = thread.join();
-    }
-    if died || !server.alive() {
-        return Err("the server died during the soak".to_owned());
-    }
-    let rss = server.rss_kib().unwrap_or(0);
-    let anon_at_end = server.anon_kib().unwrap_or(0);
-    samples.push((started.elapsed().as_secs_f64() / 60.0, rss));
+    Some(samples)
+}
 
-    let acks = acks.lock().unwrap().clone();
-    let checked = verify(&address, &users, &acks)?;
+/// Stops the server with SIGTERM (it must exit 0), starts it again on the
+/// same data and checks every acknowledged report once more; the two exit
+/// codes.
+fn restart_and_verify(
+    server: Server,
+    binary: &Path,
+    dir: &Path,
+    users: &[User],
+    acks: &HashMap<(usize, usize), f64>,
+) -> Result<(i32, i32), String> {
     let code = server.stop()?;
     if code != 0 {
         return Err(format!("the server exited {code} on SIGTERM"));
     }
     let again = Server::start(binary, dir)?;
-    verify(&again.address, &users, &acks)?;
+    verify(&again.address, users, acks)?;
     let code_again = again.stop()?;
+    Ok((code, code_again))
+}
 
-    let c = &counters;
-    // Memory is judged after the first minute (caches and buffers warm up),
-    // and must not keep growing: the last sample within 25 % of the
-    // highest early one.
-    let warm: Vec<u64> = samples
-        .iter()
-        .filter(|(m, _)| *m >= 1.0)
-        .map(|(_, r)| *r)
-        .collect();
-    let (first, last, peak) = (
-        warm.first().copied().unwrap_or(rss),
-        warm.last().copied().unwrap_or(rss),
-        warm.iter().copied().max().unwrap_or(rss),
-    );
+/// Resident memory after the first minute, in KiB: caches and buffers warm
+/// up in that minute, so it is left out of the judgement.
+struct Memory {
+    first: u64,
+    last: u64,
+    peak: u64,
+}
+
+impl Memory {
+    /// From the samples, (minute, RSS); `rss` (the last measure) if none
+    /// came after the first minute.
+    fn after_warm_up(samples: &[(f64, u64)], rss: u64) -> Memory {
+        let warm: Vec<u64> = samples
+            .iter()
+            .filter(|(m, _)| *m >= 1.0)
+            .map(|(_, r)| *r)
+            .collect();
+        Memory {
+            first: warm.first().copied().unwrap_or(rss),
+            last: warm.last().copied().unwrap_or(rss),
+            peak: warm.iter().copied().max().unwrap_or(rss),
+        }
+    }
+}
+
+/// Prints what the soak did and found.
+fn summarize(
+    length: Duration,
+    (code, code_again): (i32, i32),
+    c: &Counters,
+    memory: &Memory,
+    anon_at_end: u64,
+    checked: usize,
+) {
+    let Memory { first, last, peak } = memory;
     println!("\nsoak summary ({:.1} min)", length.as_secs_f64() / 60.0);
     println!("  server stayed up: yes; SIGTERM exit codes: {code}, {code_again}");
     println!(
@@ -722,12 +810,20 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
     println!(
         "  every acknowledged report present: yes ({checked} client records, before and after a restart)"
     );
+}
+
+/// The soak's verdict on what is left to judge once the server has proved
+/// it stays up and keeps what it acknowledged: memory must not keep
+/// growing (the last sample within 25 % of the first after warm-up), and
+/// no good request may have failed.
+fn judge(memory: &Memory, counters: &Counters) -> Result<(), String> {
+    let Memory { first, last, .. } = *memory;
     if last > first + first / 4 + 2048 {
         return Err(format!(
             "memory grew: {first} KiB after warm-up, {last} KiB at the end"
         ));
     }
-    if c.failures.load(Ordering::Relaxed) > 0 {
+    if counters.failures.load(Ordering::Relaxed) > 0 {
         return Err("some good requests failed".to_owned());
     }
     Ok(())
