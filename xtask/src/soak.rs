@@ -30,6 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::workspace_root;
+use client::{Connection, base64, get, post};
+
+mod client;
 
 const USERS: usize = 40;
 const CLIENTS_PER_USER: usize = 4;
@@ -204,118 +207,6 @@ fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// Standard base64, for Basic credentials.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// A keep-alive HTTP/1.1 connection that reconnects when it has to.
-struct Connection {
-    address: String,
-    stream: Option<BufReader<TcpStream>>,
-}
-
-/// An answer: status and body.
-struct Answer {
-    status: u16,
-    body: String,
-}
-
-impl Connection {
-    fn new(address: &str) -> Self {
-        Connection {
-            address: address.to_owned(),
-            stream: None,
-        }
-    }
-
-    fn request(&mut self, raw: &[u8]) -> Result<Answer, String> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect(&self.address).map_err(|e| e.to_string())?;
-            stream
-                .set_read_timeout(Some(Duration::from_secs(20)))
-                .map_err(|e| e.to_string())?;
-            let _ = stream.set_nodelay(true);
-            self.stream = Some(BufReader::new(stream));
-        }
-        let result = exchange(self.stream.as_mut().expect("connected"), raw);
-        if result.as_ref().map_or(true, |(_, close)| *close) {
-            self.stream = None;
-        }
-        result.map(|(answer, _)| answer)
-    }
-}
-
-/// Writes a request and reads its answer; also says whether the server
-/// will close the connection.
-fn exchange(stream: &mut BufReader<TcpStream>, raw: &[u8]) -> Result<(Answer, bool), String> {
-    stream.get_mut().write_all(raw).map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    stream.read_line(&mut line).map_err(|e| e.to_string())?;
-    let status: u16 = line
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {line:?}"))?;
-    let mut length = 0usize;
-    let mut close = false;
-    loop {
-        line.clear();
-        stream.read_line(&mut line).map_err(|e| e.to_string())?;
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().map_err(|_| "bad content-length".to_owned())?;
-            } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")
-            {
-                close = true;
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).map_err(|e| e.to_string())?;
-    Ok((
-        Answer {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        },
-        close,
-    ))
-}
-
-fn get(path: &str, auth: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nhost: soak\r\nauthorization: Basic {auth}\r\n\r\n").into_bytes()
-}
-
-fn post(path: &str, auth: &str, body: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nhost: soak\r\nauthorization: Basic {auth}\r\n\
-         content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 /// Counters shared by the load threads.
@@ -559,6 +450,44 @@ fn timestamp_of(body: &str, client: &str) -> Option<i64> {
 }
 
 fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
+    let users = Arc::new(create_users(binary, dir)?);
+    let mut server = Server::start(binary, dir)?;
+    let address = server.address.clone();
+    println!(
+        "soaking http://{address} for {:.1} min: {WRITERS} writers and {READERS} readers at {PACE_PER_THREAD}/s each, \
+         {SLOW_CLIENTS} slow clients, a burst of bad requests and a connection flood every {} s",
+        length.as_secs_f64() / 60.0,
+        BURST_EVERY.as_secs()
+    );
+    let mut load = Load::start(&address, &users);
+    let started = Instant::now();
+    let watched = watch(
+        &mut server,
+        &address,
+        &users,
+        &load.counters,
+        started,
+        length,
+    );
+    load.stop();
+    let Some(mut samples) = watched.filter(|_| server.alive()) else {
+        return Err("the server died during the soak".to_owned());
+    };
+    let rss = server.rss_kib().unwrap_or(0);
+    let anon_at_end = server.anon_kib().unwrap_or(0);
+    samples.push((started.elapsed().as_secs_f64() / 60.0, rss));
+
+    let acks = load.acks.lock().unwrap().clone();
+    let checked = verify(&address, &users, &acks)?;
+    let exit_codes = restart_and_verify(server, binary, dir, &users, &acks)?;
+    let memory = Memory::after_warm_up(&samples, rss);
+    let counters = &load.counters;
+    summarize(length, exit_codes, counters, &memory, anon_at_end, checked);
+    judge(&memory, counters)
+}
+
+/// Creates the soak realm and its users with the admin command.
+fn create_users(binary: &Path, dir: &Path) -> Result<Vec<User>, String> {
     admin(binary, dir, &["realm", "create", "soak"])?;
     let mut users = Vec::new();
     for i in 0..USERS {
@@ -582,51 +511,80 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
             email,
         });
     }
-    let users = Arc::new(users);
-    let mut server = Server::start(binary, dir)?;
-    let address = server.address.clone();
-    println!(
-        "soaking http://{address} for {:.1} min: {WRITERS} writers and {READERS} readers at {PACE_PER_THREAD}/s each, \
-         {SLOW_CLIENTS} slow clients, a burst of bad requests and a connection flood every {} s",
-        length.as_secs_f64() / 60.0,
-        BURST_EVERY.as_secs()
-    );
+    Ok(users)
+}
 
-    let acks: Acks = Arc::default();
-    let counters = Arc::new(Counters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for id in 0..WRITERS {
-        let (address, users, acks, counters, stop) = (
-            address.clone(),
-            users.clone(),
-            acks.clone(),
-            counters.clone(),
-            stop.clone(),
-        );
-        threads.push(std::thread::spawn(move || {
-            writer(id, address, users, acks, counters, stop)
-        }));
-    }
-    for _ in 0..READERS {
-        let (address, users, counters, stop) = (
-            address.clone(),
-            users.clone(),
-            counters.clone(),
-            stop.clone(),
-        );
-        threads.push(std::thread::spawn(move || {
-            reader(address, users, counters, stop)
-        }));
-    }
-    for _ in 0..SLOW_CLIENTS {
-        let (address, counters, stop) = (address.clone(), counters.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || {
-            slow_client(address, counters, stop)
-        }));
+/// The load threads, and what they share.
+struct Load {
+    acks: Acks,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts the writers, the readers and the slow clients.
+    fn start(address: &str, users: &Arc<Vec<User>>) -> Load {
+        let mut load = Load {
+            acks: Arc::default(),
+            counters: Arc::default(),
+            stop: Arc::default(),
+            threads: Vec::new(),
+        };
+        for id in 0..WRITERS {
+            let (address, users, acks, counters, stop) = (
+                address.to_owned(),
+                users.clone(),
+                load.acks.clone(),
+                load.counters.clone(),
+                load.stop.clone(),
+            );
+            load.threads.push(std::thread::spawn(move || {
+                writer(id, address, users, acks, counters, stop)
+            }));
+        }
+        for _ in 0..READERS {
+            let (address, users, counters, stop) = (
+                address.to_owned(),
+                users.clone(),
+                load.counters.clone(),
+                load.stop.clone(),
+            );
+            load.threads.push(std::thread::spawn(move || {
+                reader(address, users, counters, stop)
+            }));
+        }
+        for _ in 0..SLOW_CLIENTS {
+            let (address, counters, stop) =
+                (address.to_owned(), load.counters.clone(), load.stop.clone());
+            load.threads.push(std::thread::spawn(move || {
+                slow_client(address, counters, stop)
+            }));
+        }
+        load
     }
 
-    let started = Instant::now();
+    /// Tells every thread to stop, and waits for them.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Watches the server from `started` for `length`: samples its memory and
+/// prints a line every `SAMPLE_EVERY`, and sends a burst of bad requests
+/// and a flood every `BURST_EVERY` (the first after 5 s). The samples, as
+/// (minute, RSS in KiB); `None` if the server died.
+fn watch(
+    server: &mut Server,
+    address: &str,
+    users: &[User],
+    counters: &Counters,
+    started: Instant,
+    length: Duration,
+) -> Option<Vec<(f64, u64)>> {
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let mut next_sample = started;
     let mut next_burst = started + Duration::from_secs(5);
@@ -634,11 +592,9 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
         "{:>7} {:>9} {:>9} {:>9} {:>8} {:>6} {:>6} {:>7} {:>6}",
         "minute", "rss_kib", "anon_kib", "writes", "reads", "fail", "503", "slowcut", "flood"
     );
-    let mut died = false;
     while started.elapsed() < length {
         if !server.alive() {
-            died = true;
-            break;
+            return None;
         }
         let now = Instant::now();
         if now >= next_sample {
@@ -646,7 +602,7 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
             let anon = server.anon_kib().unwrap_or(0);
             let minute = started.elapsed().as_secs_f64() / 60.0;
             samples.push((minute, rss));
-            let c = &counters;
+            let c = counters;
             println!(
                 "{minute:>7.1} {rss:>9} {anon:>9} {:>9} {:>8} {:>6} {:>6} {:>7} {:>6}",
                 c.writes_acked.load(Ordering::Relaxed),
@@ -659,46 +615,69 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
             next_sample += SAMPLE_EVERY;
         }
         if now >= next_burst {
-            burst(&address, &users, &counters);
+            burst(address, users, counters);
             next_burst += BURST_EVERY;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        let _ = thread.join();
-    }
-    if died || !server.alive() {
-        return Err("the server died during the soak".to_owned());
-    }
-    let rss = server.rss_kib().unwrap_or(0);
-    let anon_at_end = server.anon_kib().unwrap_or(0);
-    samples.push((started.elapsed().as_secs_f64() / 60.0, rss));
+    Some(samples)
+}
 
-    let acks = acks.lock().unwrap().clone();
-    let checked = verify(&address, &users, &acks)?;
+/// Stops the server with SIGTERM (it must exit 0), starts it again on the
+/// same data and checks every acknowledged report once more; the two exit
+/// codes.
+fn restart_and_verify(
+    server: Server,
+    binary: &Path,
+    dir: &Path,
+    users: &[User],
+    acks: &HashMap<(usize, usize), f64>,
+) -> Result<(i32, i32), String> {
     let code = server.stop()?;
     if code != 0 {
         return Err(format!("the server exited {code} on SIGTERM"));
     }
     let again = Server::start(binary, dir)?;
-    verify(&again.address, &users, &acks)?;
+    verify(&again.address, users, acks)?;
     let code_again = again.stop()?;
+    Ok((code, code_again))
+}
 
-    let c = &counters;
-    // Memory is judged after the first minute (caches and buffers warm up),
-    // and must not keep growing: the last sample within 25 % of the
-    // highest early one.
-    let warm: Vec<u64> = samples
-        .iter()
-        .filter(|(m, _)| *m >= 1.0)
-        .map(|(_, r)| *r)
-        .collect();
-    let (first, last, peak) = (
-        warm.first().copied().unwrap_or(rss),
-        warm.last().copied().unwrap_or(rss),
-        warm.iter().copied().max().unwrap_or(rss),
-    );
+/// Resident memory after the first minute, in KiB: caches and buffers warm
+/// up in that minute, so it is left out of the judgement.
+struct Memory {
+    first: u64,
+    last: u64,
+    peak: u64,
+}
+
+impl Memory {
+    /// From the samples, (minute, RSS); `rss` (the last measure) if none
+    /// came after the first minute.
+    fn after_warm_up(samples: &[(f64, u64)], rss: u64) -> Memory {
+        let warm: Vec<u64> = samples
+            .iter()
+            .filter(|(m, _)| *m >= 1.0)
+            .map(|(_, r)| *r)
+            .collect();
+        Memory {
+            first: warm.first().copied().unwrap_or(rss),
+            last: warm.last().copied().unwrap_or(rss),
+            peak: warm.iter().copied().max().unwrap_or(rss),
+        }
+    }
+}
+
+/// Prints what the soak did and found.
+fn summarize(
+    length: Duration,
+    (code, code_again): (i32, i32),
+    c: &Counters,
+    memory: &Memory,
+    anon_at_end: u64,
+    checked: usize,
+) {
+    let Memory { first, last, peak } = memory;
     println!("\nsoak summary ({:.1} min)", length.as_secs_f64() / 60.0);
     println!("  server stayed up: yes; SIGTERM exit codes: {code}, {code_again}");
     println!(
@@ -722,12 +701,20 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
     println!(
         "  every acknowledged report present: yes ({checked} client records, before and after a restart)"
     );
+}
+
+/// The soak's verdict on what is left to judge once the server has proved
+/// it stays up and keeps what it acknowledged: memory must not keep
+/// growing (the last sample within 25 % of the first after warm-up), and
+/// no good request may have failed.
+fn judge(memory: &Memory, counters: &Counters) -> Result<(), String> {
+    let Memory { first, last, .. } = *memory;
     if last > first + first / 4 + 2048 {
         return Err(format!(
             "memory grew: {first} KiB after warm-up, {last} KiB at the end"
         ));
     }
-    if c.failures.load(Ordering::Relaxed) > 0 {
+    if counters.failures.load(Ordering::Relaxed) > 0 {
         return Err("some good requests failed".to_owned());
     }
     Ok(())
@@ -736,15 +723,6 @@ fn soak(binary: &Path, dir: &Path, length: Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"a@b.c:KEY1"), "YUBiLmM6S0VZMQ==");
-    }
 
     #[test]
     fn timestamps_are_found_by_client() {

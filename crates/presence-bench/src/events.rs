@@ -14,6 +14,7 @@ use http::{HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::process::Process;
 use crate::provision::{self, User};
@@ -93,6 +94,42 @@ async fn register(address: &str, user: &User) -> anyhow::Result<String> {
 
 /// Runs scenario G with `queues` users and prints its table.
 pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<()> {
+    let (server, users) = start_server(plan, dir, queues)?;
+    let address = server.address.clone();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = server.resident_bytes()?;
+
+    let started = Instant::now();
+    let queue_ids = register_all(&address, &users, queues).await?;
+    let register_time = started.elapsed();
+    let rss_queues = server.resident_bytes()?;
+
+    let mut answers = hold_polls(&address, &users, queue_ids).await?;
+    let rss_polls = server.resident_bytes()?;
+
+    let trigger = Instant::now();
+    come_online(&address, &users[queues]).await?;
+    let acknowledged = trigger.elapsed();
+    let (latencies, failures) = deliveries(&mut answers, queues, trigger).await;
+    print_fan_out(
+        queues,
+        &latencies,
+        failures,
+        acknowledged,
+        rss_queues.saturating_sub(rss_before) as f64 / queues as f64,
+        rss_polls.saturating_sub(rss_queues) as f64 / queues as f64,
+        register_time,
+    );
+    Ok(())
+}
+
+/// Provisions a realm of `queues` users who have reported and one who
+/// never has, and starts a server on it; the server and the users.
+fn start_server(
+    plan: &Plan,
+    dir: &Path,
+    queues: usize,
+) -> anyhow::Result<(Process, Arc<Vec<User>>)> {
     let storage = Storage::Dir(dir.join("events"));
     let dump = dir.join("events.jsonl");
     let now = std::time::SystemTime::now()
@@ -118,17 +155,21 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
         .map(str::to_owned),
     );
     let server = Process::start(&plan.server, &args, Duration::from_secs(60))?;
-    let address = server.address.clone();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_before = server.resident_bytes()?;
+    Ok((server, users))
+}
 
-    // Register one queue per user, a few at a time.
-    let started = Instant::now();
+/// Registers one queue for each of the first `queues` users, a few at a
+/// time; the queue ids, by user.
+async fn register_all(
+    address: &str,
+    users: &Arc<Vec<User>>,
+    queues: usize,
+) -> anyhow::Result<Vec<String>> {
     let mut queue_ids = vec![String::new(); queues];
     for chunk in (0..queues).collect::<Vec<_>>().chunks(64) {
         let mut tasks = Vec::new();
         for &i in chunk {
-            let (address, users) = (address.clone(), users.clone());
+            let (address, users) = (address.to_owned(), users.clone());
             tasks.push(tokio::spawn(async move {
                 (i, register(&address, &users[i]).await)
             }));
@@ -138,34 +179,34 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
             queue_ids[i] = id?;
         }
     }
-    let register_time = started.elapsed();
-    let rss_queues = server.resident_bytes()?;
+    Ok(queue_ids)
+}
 
-    // Hold a long poll open on every queue.
+/// When a poll was answered, and its status (0 if it failed).
+type Answered = (Instant, u16);
+
+/// Holds a long poll open on every queue (user `i` polls `queue_ids[i]`);
+/// returns once every poll is sent and the server has had time to take
+/// them in, with where their answers arrive.
+async fn hold_polls(
+    address: &str,
+    users: &Arc<Vec<User>>,
+    queue_ids: Vec<String>,
+) -> anyhow::Result<UnboundedReceiver<Answered>> {
+    let queues = queue_ids.len();
     let sent = Arc::new(AtomicUsize::new(0));
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, u16)>();
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel::<Answered>();
     for (i, queue_id) in queue_ids.into_iter().enumerate() {
         let (address, users, sent, done) = (
-            address.clone(),
+            address.to_owned(),
             users.clone(),
             sent.clone(),
             done_tx.clone(),
         );
         tokio::spawn(async move {
             let path = format!("/api/v1/events?queue_id={queue_id}&last_event_id=-1");
-            let result = async {
-                let mut sender = connect(&address).await?;
-                let request = request_to(&address, Method::GET, &path, &users[i].authorization)
-                    .body(Full::new(Bytes::new()))?;
-                let pending = sender.send_request(request);
-                sent.fetch_add(1, Ordering::SeqCst);
-                let response = pending.await?;
-                let status = response.status().as_u16();
-                response.into_body().collect().await?;
-                anyhow::Ok(status)
-            }
-            .await;
-            let _ = done.send((Instant::now(), result.unwrap_or(0)));
+            let status = poll(&address, &path, &users[i].authorization, &sent).await;
+            let _ = done.send((Instant::now(), status.unwrap_or(0)));
         });
     }
     drop(done_tx);
@@ -181,32 +222,62 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
     }
     // Let the server take every request in before the event.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_polls = server.resident_bytes()?;
+    Ok(done_rx)
+}
 
-    let announcer = &users[queues];
-    let trigger = Instant::now();
+/// One long poll on its own connection, counted in `sent` once it is on
+/// its way; the answer's status, once its body has arrived.
+async fn poll(
+    address: &str,
+    path: &str,
+    authorization: &HeaderValue,
+    sent: &AtomicUsize,
+) -> anyhow::Result<u16> {
+    let mut sender = connect(address).await?;
+    let request =
+        request_to(address, Method::GET, path, authorization).body(Full::new(Bytes::new()))?;
+    let pending = sender.send_request(request);
+    sent.fetch_add(1, Ordering::SeqCst);
+    let response = pending.await?;
+    let status = response.status().as_u16();
+    response.into_body().collect().await?;
+    Ok(status)
+}
+
+/// Sends the report that makes `user` come online: the presence event
+/// every queue and stream of the realm waits for.
+pub async fn come_online(address: &str, user: &User) -> anyhow::Result<()> {
     let (status, body) = request(
-        &address,
+        address,
         Method::POST,
         "/api/v1/users/me/presence",
-        &announcer.authorization,
+        &user.authorization,
         "status=active&ping_only=true&client=website",
     )
     .await?;
-    let acknowledged = trigger.elapsed();
     if status != 200 {
         bail!(
             "the report answered {status}: {}",
             String::from_utf8_lossy(&body)
         );
     }
+    Ok(())
+}
+
+/// Waits at most a minute for the answers of `queues` polls: how long
+/// after `trigger` each successful one came, sorted, and how many failed.
+async fn deliveries(
+    answers: &mut UnboundedReceiver<Answered>,
+    queues: usize,
+    trigger: Instant,
+) -> (Vec<Duration>, usize) {
     let mut latencies = Vec::with_capacity(queues);
     let mut failures = 0;
     let wait = tokio::time::sleep(Duration::from_secs(60));
     tokio::pin!(wait);
     while latencies.len() + failures < queues {
         tokio::select! {
-            got = done_rx.recv() => match got {
+            got = answers.recv() => match got {
                 Some((at, 200)) => latencies.push(at.saturating_duration_since(trigger)),
                 Some(_) => failures += 1,
                 None => break,
@@ -215,11 +286,28 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
         }
     }
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((p / 100.0) * (latencies.len().max(1) - 1) as f64).round() as usize)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-    };
+    (latencies, failures)
+}
+
+/// The `p`th percentile of sorted delivery times, in milliseconds (NaN if
+/// nothing was delivered).
+pub fn delivery_ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((p / 100.0) * (sorted.len().max(1) - 1) as f64).round() as usize)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Prints scenario G's table.
+fn print_fan_out(
+    queues: usize,
+    latencies: &[Duration],
+    failures: usize,
+    acknowledged: Duration,
+    bytes_per_queue: f64,
+    bytes_per_poll: f64,
+    register_time: Duration,
+) {
+    let pct = |p: f64| delivery_ms(latencies, p);
     println!();
     println!(
         "| G. event fan-out | queues | delivered | failed | delivery p50 / p99 / max ms | report acknowledged ms | bytes per queue | bytes per waiting poll | register time |"
@@ -232,9 +320,8 @@ pub async fn fan_out(plan: &Plan, dir: &Path, queues: usize) -> anyhow::Result<(
         pct(99.0),
         pct(100.0),
         acknowledged.as_secs_f64() * 1000.0,
-        rss_queues.saturating_sub(rss_before) as f64 / queues as f64,
-        rss_polls.saturating_sub(rss_queues) as f64 / queues as f64,
+        bytes_per_queue,
+        bytes_per_poll,
         register_time.as_secs_f64(),
     );
-    Ok(())
 }

@@ -15,9 +15,9 @@ use http::{HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::mpsc;
 
-use crate::events::{connect, request, request_to};
+use crate::events::{come_online, connect, delivery_ms, request_to};
 use crate::process::Process;
-use crate::provision;
+use crate::provision::{self, Realm};
 use crate::scenarios::{Plan, server_args};
 use crate::stores::Storage;
 
@@ -153,6 +153,55 @@ async fn gather(
 
 /// Runs scenario H: `streams` pages of a realm of `users` users.
 pub async fn audience(plan: &Plan, dir: &Path, streams: usize, users: usize) -> anyhow::Result<()> {
+    let (server, realms, authorization) = start_server(plan, dir, streams, users)?;
+    let pages = Pages {
+        address: server.address.clone(),
+        authorization,
+    };
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    // One page first: the snapshot is built and counted before measuring.
+    let snapshot = pages.open_first(&tx, &mut seen).await;
+    let rss_before = server.resident_bytes()?;
+
+    let started = Instant::now();
+    let (opened, mut failures) = pages.open_the_rest(streams, &tx, &mut seen).await;
+    let open_time = started.elapsed();
+    drop(tx);
+    // Let the writes of the last snapshots settle before measuring.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_after = server.resident_bytes()?;
+
+    let announcer = realms[0].users.last().context("a realm with users")?;
+    let trigger = Instant::now();
+    come_online(&pages.address, announcer).await?;
+    let mut latencies = Vec::with_capacity(opened);
+    failures += gather(&mut seen, opened, Duration::from_secs(60), |s| {
+        if let Seen::Event(at) = s {
+            latencies.push(at.saturating_duration_since(trigger));
+        }
+    })
+    .await;
+    report(
+        streams,
+        users,
+        &latencies,
+        failures,
+        rss_after.saturating_sub(rss_before) as f64 / opened.max(1) as f64,
+        snapshot,
+        open_time,
+    );
+    Ok(())
+}
+
+/// Provisions a realm of `users` users, the last of whom has never
+/// reported, with an embed key, and starts a server with room for
+/// `streams` pages; the server, the realms and the pages' credentials.
+fn start_server(
+    plan: &Plan,
+    dir: &Path,
+    streams: usize,
+    users: usize,
+) -> anyhow::Result<(Process, Vec<Realm>, HeaderValue)> {
     let storage = Storage::Dir(dir.join("pages"));
     let dump = dir.join("pages.jsonl");
     let now = std::time::SystemTime::now()
@@ -177,71 +226,65 @@ pub async fn audience(plan: &Plan, dir: &Path, streams: usize, users: usize) -> 
         .map(str::to_owned),
     );
     let server = Process::start(&plan.server, &args, Duration::from_secs(60))?;
-    let address = server.address.clone();
+    Ok((server, realms, authorization))
+}
 
-    let (tx, mut seen) = mpsc::unbounded_channel();
-    // One page first: the snapshot is built and counted before measuring.
-    tokio::spawn(page(address.clone(), authorization.clone(), tx.clone()));
-    let mut snapshot = 0;
-    gather(&mut seen, 1, Duration::from_secs(60), |s| {
-        if let Seen::Opened(bytes) = s {
-            snapshot = *bytes;
-        }
-    })
-    .await;
-    let rss_before = server.resident_bytes()?;
+/// Where pages open their streams, and with what key.
+struct Pages {
+    address: String,
+    authorization: HeaderValue,
+}
 
-    let started = Instant::now();
-    let mut failures = 0;
-    let mut opened = 1;
-    let mut left = streams.saturating_sub(1);
-    while left > 0 {
-        let wave = left.min(OPENING_AT_ONCE);
-        for _ in 0..wave {
-            tokio::spawn(page(address.clone(), authorization.clone(), tx.clone()));
-        }
-        failures += gather(&mut seen, wave, Duration::from_secs(60), |_| opened += 1).await;
-        left -= wave;
+impl Pages {
+    /// Opens one page, which tells `seen` what it sees.
+    fn open(&self, seen: &mpsc::UnboundedSender<Seen>) {
+        tokio::spawn(page(
+            self.address.clone(),
+            self.authorization.clone(),
+            seen.clone(),
+        ));
     }
-    let open_time = started.elapsed();
-    drop(tx);
-    // Let the writes of the last snapshots settle before measuring.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = server.resident_bytes()?;
 
-    let announcer = realms[0].users.last().context("a realm with users")?;
-    let trigger = Instant::now();
-    let (status, body) = request(
-        &address,
-        Method::POST,
-        "/api/v1/users/me/presence",
-        &announcer.authorization,
-        "status=active&ping_only=true&client=website",
-    )
-    .await?;
-    if status != 200 {
-        bail!(
-            "the report answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
+    /// Opens one page and waits for its snapshot; the snapshot's size in
+    /// bytes (0 if it did not come within a minute).
+    async fn open_first(
+        &self,
+        tx: &mpsc::UnboundedSender<Seen>,
+        seen: &mut mpsc::UnboundedReceiver<Seen>,
+    ) -> usize {
+        self.open(tx);
+        let mut snapshot = 0;
+        gather(seen, 1, Duration::from_secs(60), |s| {
+            if let Seen::Opened(bytes) = s {
+                snapshot = *bytes;
+            }
+        })
+        .await;
+        snapshot
     }
-    let mut latencies = Vec::with_capacity(opened);
-    failures += gather(&mut seen, opened, Duration::from_secs(60), |s| {
-        if let Seen::Event(at) = s {
-            latencies.push(at.saturating_duration_since(trigger));
+
+    /// Opens the other `streams - 1` pages, `OPENING_AT_ONCE` at a time,
+    /// each wave waited for before the next; how many pages are open, the
+    /// first one included, and how many failed.
+    async fn open_the_rest(
+        &self,
+        streams: usize,
+        tx: &mpsc::UnboundedSender<Seen>,
+        seen: &mut mpsc::UnboundedReceiver<Seen>,
+    ) -> (usize, usize) {
+        let mut failures = 0;
+        let mut opened = 1;
+        let mut left = streams.saturating_sub(1);
+        while left > 0 {
+            let wave = left.min(OPENING_AT_ONCE);
+            for _ in 0..wave {
+                self.open(tx);
+            }
+            failures += gather(seen, wave, Duration::from_secs(60), |_| opened += 1).await;
+            left -= wave;
         }
-    })
-    .await;
-    report(
-        streams,
-        users,
-        &latencies,
-        failures,
-        rss_after.saturating_sub(rss_before) as f64 / opened.max(1) as f64,
-        snapshot,
-        open_time,
-    );
-    Ok(())
+        (opened, failures)
+    }
 }
 
 fn report(
@@ -255,11 +298,7 @@ fn report(
 ) {
     let mut sorted = latencies.to_vec();
     sorted.sort_unstable();
-    let pct = |p: f64| {
-        sorted
-            .get(((p / 100.0) * (sorted.len().max(1) - 1) as f64).round() as usize)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-    };
+    let pct = |p: f64| delivery_ms(&sorted, p);
     println!();
     println!(
         "| H. page streams | streams | realm users | snapshot bytes | server bytes per stream | delivered | failed | delivery p50 / p99 / max ms | open time |"

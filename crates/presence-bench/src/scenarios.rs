@@ -369,55 +369,30 @@ async fn drive(
     nodes: &[Process],
     realm: &dyn Fn(usize) -> Realm,
 ) -> anyhow::Result<Vec<Row>> {
+    // Each scenario compared on these nodes and this store.
+    let run = |name: &'static str,
+               users: usize,
+               workload: Arc<dyn Workload>,
+               trickle: Option<Arc<dyn Workload>>| {
+        compare(plan, store, nodes, name, users, workload, trickle)
+    };
     let mut rows = Vec::new();
     // C goes last: its reports add client records, which would make the
     // other scenarios' realms bigger than provisioned.
     for &size in &plan.sizes {
         if plan.wants('A') {
             let workload = Arc::new(ReadOneUser(realm(size)));
-            rows.push(
-                compare(
-                    plan,
-                    store,
-                    nodes,
-                    "A. GET one user's presence",
-                    size,
-                    workload,
-                    None,
-                )
-                .await?,
-            );
+            rows.push(run("A. GET one user's presence", size, workload, None).await?);
         }
         if plan.wants('B') {
             let workload = Arc::new(IdlePing(realm(size)));
-            rows.push(
-                compare(
-                    plan,
-                    store,
-                    nodes,
-                    "B. ping that changes nothing",
-                    size,
-                    workload,
-                    None,
-                )
-                .await?,
-            );
+            rows.push(run("B. ping that changes nothing", size, workload, None).await?);
         }
     }
     if plan.wants('D') {
-        let workload = Arc::new(FullAnswer(realm(plan.full_answer_size)));
-        rows.push(
-            compare(
-                plan,
-                store,
-                nodes,
-                "D. full legacy realm answer",
-                plan.full_answer_size,
-                workload,
-                None,
-            )
-            .await?,
-        );
+        let size = plan.full_answer_size;
+        let workload = Arc::new(FullAnswer(realm(size)));
+        rows.push(run("D. full legacy realm answer", size, workload, None).await?);
     }
     for &size in plan.sizes.iter().filter(|_| plan.wants('E')) {
         let r = realm(size);
@@ -427,18 +402,9 @@ async fn drive(
             counter: AtomicU64::new(1 << 40),
             pause: Some(Duration::from_millis(10)),
         });
-        rows.push(
-            compare(
-                plan,
-                store,
-                nodes,
-                "E. incremental answer, trickle of changes",
-                size,
-                Arc::new(IncrementalReader(r)),
-                Some(trickle),
-            )
-            .await?,
-        );
+        let workload = Arc::new(IncrementalReader(r));
+        let name = "E. incremental answer, trickle of changes";
+        rows.push(run(name, size, workload, Some(trickle)).await?);
     }
     for &size in plan.sizes.iter().filter(|_| plan.wants('C')) {
         let changing = Arc::new(ChangingReport {
@@ -446,18 +412,8 @@ async fn drive(
             counter: AtomicU64::new(0),
             pause: None,
         });
-        rows.push(
-            compare(
-                plan,
-                store,
-                nodes,
-                "C. report that changes state (durable)",
-                size,
-                changing,
-                None,
-            )
-            .await?,
-        );
+        let name = "C. report that changes state (durable)";
+        rows.push(run(name, size, changing, None).await?);
     }
     Ok(rows)
 }

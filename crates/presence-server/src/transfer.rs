@@ -33,69 +33,92 @@ fn yes() -> bool {
     true
 }
 
-/// One line of a dump.
+/// One line of a dump. Each kind of record has its fields in a struct of
+/// its own, which checks them on its own.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Line {
-    Header {
-        format: String,
-        version: u32,
-    },
-    Realm {
-        id: i64,
-        string_id: String,
-        name: String,
-        #[serde(default)]
-        presence_disabled: bool,
-        #[serde(default)]
-        deactivated: bool,
-        date_created: i64,
-    },
-    User {
-        id: i64,
-        realm_id: i64,
-        email: String,
-        full_name: String,
-        #[serde(default)]
-        is_bot: bool,
-        #[serde(default = "yes")]
-        is_active: bool,
-        date_joined: i64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        api_key_hash: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        api_key: Option<String>,
-        #[serde(default = "yes")]
-        presence_enabled: bool,
-        #[serde(default = "yes")]
-        enable_offline_push_notifications: bool,
-    },
-    Presence {
-        user_id: i64,
-        client: String,
-        last_connected_time: i64,
-        last_active_time: Option<i64>,
-        update_id: i64,
-    },
-    Device {
-        user_id: i64,
-        kind: String,
-        token: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        appid: Option<String>,
-    },
-    EmbedKey {
-        id: i64,
-        realm_id: i64,
-        name: String,
-        key_hash: String,
-        origins: Vec<String>,
-        created_at: i64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_used_at: Option<i64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        revoked_at: Option<i64>,
-    },
+    Header { format: String, version: u32 },
+    Realm(RealmLine),
+    User(UserLine),
+    Presence(PresenceLine),
+    Device(DeviceLine),
+    EmbedKey(EmbedKeyLine),
+}
+
+/// A realm, as a dump line has it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RealmLine {
+    id: i64,
+    string_id: String,
+    name: String,
+    #[serde(default)]
+    presence_disabled: bool,
+    #[serde(default)]
+    deactivated: bool,
+    date_created: i64,
+}
+
+/// A user, as a dump line has it: its key as a hash, or in clear.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserLine {
+    id: i64,
+    realm_id: i64,
+    email: String,
+    full_name: String,
+    #[serde(default)]
+    is_bot: bool,
+    #[serde(default = "yes")]
+    is_active: bool,
+    date_joined: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+    #[serde(default = "yes")]
+    presence_enabled: bool,
+    #[serde(default = "yes")]
+    enable_offline_push_notifications: bool,
+}
+
+/// A client record, as a dump line has it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceLine {
+    user_id: i64,
+    client: String,
+    last_connected_time: i64,
+    last_active_time: Option<i64>,
+    update_id: i64,
+}
+
+/// A push device, as a dump line has it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceLine {
+    user_id: i64,
+    kind: String,
+    token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    appid: Option<String>,
+}
+
+/// An embed key, as a dump line has it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedKeyLine {
+    id: i64,
+    realm_id: i64,
+    name: String,
+    key_hash: String,
+    origins: Vec<String>,
+    created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<i64>,
 }
 
 /// Why a dump could not be read.
@@ -126,17 +149,17 @@ pub fn write_dump(dump: &Dump, out: &mut impl Write) -> Result<(), TransferError
         version: VERSION,
     })?;
     for r in &dump.realms {
-        put(&Line::Realm {
+        put(&Line::Realm(RealmLine {
             id: r.id,
             string_id: r.string_id.clone(),
             name: r.name.clone(),
             presence_disabled: r.presence_disabled,
             deactivated: r.deactivated,
             date_created: r.date_created,
-        })?;
+        }))?;
     }
     for u in &dump.users {
-        put(&Line::User {
+        put(&Line::User(UserLine {
             id: u.id,
             realm_id: u.realm_id,
             email: u.email.clone(),
@@ -148,27 +171,27 @@ pub fn write_dump(dump: &Dump, out: &mut impl Write) -> Result<(), TransferError
             api_key: None,
             presence_enabled: u.presence_enabled,
             enable_offline_push_notifications: u.enable_offline_push_notifications,
-        })?;
+        }))?;
     }
     for p in &dump.presence {
-        put(&Line::Presence {
+        put(&Line::Presence(PresenceLine {
             user_id: p.user_id,
             client: p.client.clone(),
             last_connected_time: p.last_connected_time,
             last_active_time: p.last_active_time,
             update_id: p.update_id,
-        })?;
+        }))?;
     }
     for d in &dump.devices {
-        put(&Line::Device {
+        put(&Line::Device(DeviceLine {
             user_id: d.user_id,
             kind: d.kind.as_str().to_owned(),
             token: d.token.clone(),
             appid: d.appid.clone(),
-        })?;
+        }))?;
     }
     for k in &dump.embed_keys {
-        put(&Line::EmbedKey {
+        put(&Line::EmbedKey(EmbedKeyLine {
             id: k.id,
             realm_id: k.realm_id,
             name: k.name.clone(),
@@ -177,7 +200,7 @@ pub fn write_dump(dump: &Dump, out: &mut impl Write) -> Result<(), TransferError
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
-        })?;
+        }))?;
     }
     out.flush()?;
     Ok(())
@@ -196,154 +219,8 @@ pub fn read_dump(input: impl BufRead) -> Result<Dump, TransferError> {
         }
         let invalid = |message: String| TransferError::Invalid { line, message };
         let record: Line = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        if !saw_header && !matches!(record, Line::Header { .. }) {
-            return Err(invalid(format!(
-                "the first line must be the header {{\"type\":\"header\",\"format\":\"{FORMAT}\",\"version\":{VERSION}}}"
-            )));
-        }
-        match record {
-            Line::Header { format, version } => {
-                if saw_header || format != FORMAT || version != VERSION {
-                    return Err(invalid(format!(
-                        "expected one header of format {FORMAT:?} version {VERSION}"
-                    )));
-                }
-                saw_header = true;
-            }
-            Line::Realm {
-                id,
-                string_id,
-                name,
-                presence_disabled,
-                deactivated,
-                date_created,
-            } => {
-                admin::validate_string_id(&string_id).map_err(|e| invalid(e.to_string()))?;
-                admin::validate_name(&name).map_err(|e| invalid(e.to_string()))?;
-                dump.realms.push(RealmRow {
-                    id,
-                    string_id,
-                    name,
-                    presence_disabled,
-                    deactivated,
-                    date_created,
-                });
-            }
-            Line::User {
-                id,
-                realm_id,
-                email,
-                full_name,
-                is_bot,
-                is_active,
-                date_joined,
-                api_key_hash,
-                api_key,
-                presence_enabled,
-                enable_offline_push_notifications,
-            } => {
-                admin::validate_email(&email).map_err(|e| invalid(e.to_string()))?;
-                admin::validate_name(&full_name).map_err(|e| invalid(e.to_string()))?;
-                let api_key_hash = match (api_key_hash, api_key) {
-                    (Some(hash), None) => from_hex(&hash)
-                        .ok_or_else(|| invalid("api_key_hash is not 64 hex digits".to_owned()))?,
-                    (None, Some(key)) if keys::is_well_formed(&key) => keys::hash(&key),
-                    (None, Some(_)) => {
-                        return Err(invalid("api_key is not 32 letters and digits".to_owned()));
-                    }
-                    _ => {
-                        return Err(invalid(
-                            "a user needs exactly one of api_key_hash and api_key".to_owned(),
-                        ));
-                    }
-                };
-                dump.users.push(UserRow {
-                    id,
-                    realm_id,
-                    email: email.trim().to_owned(),
-                    full_name,
-                    is_bot,
-                    is_active,
-                    date_joined,
-                    api_key_hash,
-                    presence_enabled,
-                    enable_offline_push_notifications,
-                    push_devices: 0,
-                });
-            }
-            Line::Presence {
-                user_id,
-                client,
-                last_connected_time,
-                last_active_time,
-                update_id,
-            } => {
-                let valid_client = !client.is_empty()
-                    && client.chars().count() <= MAX_CLIENT_NAME_CHARS
-                    && client != "aggregated";
-                if !valid_client {
-                    return Err(invalid(format!("invalid client name {client:?}")));
-                }
-                if update_id < 1 {
-                    return Err(invalid("update_id must be positive".to_owned()));
-                }
-                // The server keeps times as unsigned 32-bit seconds.
-                let in_range = |t: i64| (1..=i64::from(u32::MAX)).contains(&t);
-                if !in_range(last_connected_time) || !last_active_time.is_none_or(in_range) {
-                    return Err(invalid(format!(
-                        "times must be Unix seconds between 1 and {}",
-                        u32::MAX
-                    )));
-                }
-                dump.presence.push(PresenceRow {
-                    user_id,
-                    client,
-                    last_connected_time,
-                    last_active_time,
-                    update_id,
-                });
-            }
-            Line::Device {
-                user_id,
-                kind,
-                token,
-                appid,
-            } => {
-                let kind = DeviceKind::parse(&kind)
-                    .ok_or_else(|| invalid(format!("unknown device kind {kind:?}")))?;
-                dump.devices.push(DeviceRow {
-                    user_id,
-                    kind,
-                    token,
-                    appid,
-                });
-            }
-            Line::EmbedKey {
-                id,
-                realm_id,
-                name,
-                key_hash,
-                origins,
-                created_at,
-                last_used_at,
-                revoked_at,
-            } => dump.embed_keys.push(
-                embed_key(
-                    id,
-                    realm_id,
-                    name,
-                    &key_hash,
-                    origins,
-                    [
-                        created_at,
-                        last_used_at.unwrap_or(0),
-                        revoked_at.unwrap_or(0),
-                    ],
-                    (last_used_at.is_some(), revoked_at.is_some()),
-                )
-                .map_err(invalid)?,
-            ),
-        }
+        saw_header = check_header(&record, saw_header).map_err(invalid)?;
+        add_record(&mut dump, record).map_err(invalid)?;
     }
     if !saw_header {
         return Err(TransferError::Invalid {
@@ -354,42 +231,157 @@ pub fn read_dump(input: impl BufRead) -> Result<Dump, TransferError> {
     Ok(dump)
 }
 
-/// An embed key line, checked as `embed-key create` checks its input.
-fn embed_key(
-    id: i64,
-    realm_id: i64,
-    name: String,
-    key_hash: &str,
-    origins: Vec<String>,
-    [created_at, last_used_at, revoked_at]: [i64; 3],
-    (used, revoked): (bool, bool),
-) -> Result<EmbedKeyRow, String> {
-    admin::validate_key_name(&name).map_err(|e| e.to_string())?;
-    let key_hash = from_hex(key_hash).ok_or("key_hash is not 64 hex digits")?;
-    if origins.is_empty() || origins.len() > admin::MAX_ORIGINS_PER_KEY {
-        return Err(format!(
-            "an embed key needs 1 to {} origins",
-            admin::MAX_ORIGINS_PER_KEY
-        ));
+/// Checks that a dump has one header, and has it first; whether the header
+/// has been read once `record` is.
+fn check_header(record: &Line, saw_header: bool) -> Result<bool, String> {
+    match record {
+        Line::Header { format, version } => {
+            if saw_header || format != FORMAT || *version != VERSION {
+                return Err(format!(
+                    "expected one header of format {FORMAT:?} version {VERSION}"
+                ));
+            }
+            Ok(true)
+        }
+        _ if !saw_header => Err(format!(
+            "the first line must be the header {{\"type\":\"header\",\"format\":\"{FORMAT}\",\"version\":{VERSION}}}"
+        )),
+        _ => Ok(true),
     }
-    for origin in &origins {
-        let normal = crate::service::embed::normalize_origin(origin).map_err(|e| e.to_string())?;
-        if &normal != origin {
+}
+
+/// Adds a record to the dump, checked as the admin commands check what
+/// they are given.
+fn add_record(dump: &mut Dump, record: Line) -> Result<(), String> {
+    match record {
+        Line::Header { .. } => {}
+        Line::Realm(realm) => dump.realms.push(realm.into_row()?),
+        Line::User(user) => dump.users.push(user.into_row()?),
+        Line::Presence(record) => dump.presence.push(record.into_row()?),
+        Line::Device(device) => dump.devices.push(device.into_row()?),
+        Line::EmbedKey(key) => dump.embed_keys.push(key.into_row()?),
+    }
+    Ok(())
+}
+
+impl RealmLine {
+    fn into_row(self) -> Result<RealmRow, String> {
+        admin::validate_string_id(&self.string_id).map_err(|e| e.to_string())?;
+        admin::validate_name(&self.name).map_err(|e| e.to_string())?;
+        Ok(RealmRow {
+            id: self.id,
+            string_id: self.string_id,
+            name: self.name,
+            presence_disabled: self.presence_disabled,
+            deactivated: self.deactivated,
+            date_created: self.date_created,
+        })
+    }
+}
+
+impl UserLine {
+    fn into_row(self) -> Result<UserRow, String> {
+        admin::validate_email(&self.email).map_err(|e| e.to_string())?;
+        admin::validate_name(&self.full_name).map_err(|e| e.to_string())?;
+        let api_key_hash = match (self.api_key_hash, self.api_key) {
+            (Some(hash), None) => {
+                from_hex(&hash).ok_or_else(|| "api_key_hash is not 64 hex digits".to_owned())?
+            }
+            (None, Some(key)) if keys::is_well_formed(&key) => keys::hash(&key),
+            (None, Some(_)) => return Err("api_key is not 32 letters and digits".to_owned()),
+            _ => return Err("a user needs exactly one of api_key_hash and api_key".to_owned()),
+        };
+        Ok(UserRow {
+            id: self.id,
+            realm_id: self.realm_id,
+            email: self.email.trim().to_owned(),
+            full_name: self.full_name,
+            is_bot: self.is_bot,
+            is_active: self.is_active,
+            date_joined: self.date_joined,
+            api_key_hash,
+            presence_enabled: self.presence_enabled,
+            enable_offline_push_notifications: self.enable_offline_push_notifications,
+            push_devices: 0,
+        })
+    }
+}
+
+impl PresenceLine {
+    fn into_row(self) -> Result<PresenceRow, String> {
+        let client = self.client;
+        let valid_client = !client.is_empty()
+            && client.chars().count() <= MAX_CLIENT_NAME_CHARS
+            && client != "aggregated";
+        if !valid_client {
+            return Err(format!("invalid client name {client:?}"));
+        }
+        if self.update_id < 1 {
+            return Err("update_id must be positive".to_owned());
+        }
+        // The server keeps times as unsigned 32-bit seconds.
+        let in_range = |t: i64| (1..=i64::from(u32::MAX)).contains(&t);
+        if !in_range(self.last_connected_time) || !self.last_active_time.is_none_or(in_range) {
             return Err(format!(
-                "origin {origin:?} is not in its normal form {normal:?}"
+                "times must be Unix seconds between 1 and {}",
+                u32::MAX
             ));
         }
+        Ok(PresenceRow {
+            user_id: self.user_id,
+            client,
+            last_connected_time: self.last_connected_time,
+            last_active_time: self.last_active_time,
+            update_id: self.update_id,
+        })
     }
-    Ok(EmbedKeyRow {
-        id,
-        realm_id,
-        name,
-        key_hash,
-        origins,
-        created_at,
-        last_used_at: used.then_some(last_used_at),
-        revoked_at: revoked.then_some(revoked_at),
-    })
+}
+
+impl DeviceLine {
+    fn into_row(self) -> Result<DeviceRow, String> {
+        let kind = DeviceKind::parse(&self.kind)
+            .ok_or_else(|| format!("unknown device kind {:?}", self.kind))?;
+        Ok(DeviceRow {
+            user_id: self.user_id,
+            kind,
+            token: self.token,
+            appid: self.appid,
+        })
+    }
+}
+
+impl EmbedKeyLine {
+    /// The key, checked as `embed-key create` checks its input.
+    fn into_row(self) -> Result<EmbedKeyRow, String> {
+        admin::validate_key_name(&self.name).map_err(|e| e.to_string())?;
+        let key_hash = from_hex(&self.key_hash).ok_or("key_hash is not 64 hex digits")?;
+        let origins = self.origins;
+        if origins.is_empty() || origins.len() > admin::MAX_ORIGINS_PER_KEY {
+            return Err(format!(
+                "an embed key needs 1 to {} origins",
+                admin::MAX_ORIGINS_PER_KEY
+            ));
+        }
+        for origin in &origins {
+            let normal =
+                crate::service::embed::normalize_origin(origin).map_err(|e| e.to_string())?;
+            if &normal != origin {
+                return Err(format!(
+                    "origin {origin:?} is not in its normal form {normal:?}"
+                ));
+            }
+        }
+        Ok(EmbedKeyRow {
+            id: self.id,
+            realm_id: self.realm_id,
+            name: self.name,
+            key_hash,
+            origins,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
+        })
+    }
 }
 
 fn to_hex(bytes: &[u8]) -> String {

@@ -33,18 +33,22 @@ pub use pipeline::handle;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::service::Service;
 use admission::{Admission, Refuser};
+use body::Body;
 use connection::{ConnState, Timeouts, Watched};
 use rate_limit::{RateLimiter, ip_key};
 use request_id::RequestIds;
@@ -176,14 +180,7 @@ enum Phase {
 /// closes what remains and returns.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let limits = app.limits;
-    let hard_head = limits.hard_head_bytes();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        // The header and idle timers are ours (see `connection`).
-        .header_read_timeout(None)
-        .max_header_size(hard_head)
-        .max_buf_size(hard_head.max(64 * 1024));
+    let builder = connection_builder(&limits);
     let admission = Admission::new(limits.max_connections, limits.max_connections_per_ip);
     let timeouts = limits.timeouts();
     let refuser = Refuser::new();
@@ -210,75 +207,127 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        // The kernel holds at most this much of an answer not yet sent, so
-        // a reader that stops reading blocks the writes (and its stream is
-        // seen to stall) instead of filling megabytes of socket buffer.
-        let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(UNSENT_BYTES_PER_CONNECTION);
+        set_socket_options(&stream);
         let state = ConnState::new();
-        let app = app.clone();
-        let request_state = state.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            let guard = request_state.request_started();
-            async move {
-                let mut response = handle(&app, req, ip).await;
-                // A stream is still in progress when its head is ready: its
-                // connection is on the stream timers until the body ends.
-                if response.body().is_stream() {
-                    response.body_mut().hold(guard.streaming());
-                } else {
-                    drop(guard);
-                }
-                Ok::<_, Infallible>(response)
-            }
-        });
+        let service = answering(app.clone(), state.clone(), ip);
         let io = TokioIo::new(Watched::new(stream, state.clone()));
         let connection = builder.serve_connection(io, service);
-        let mut phase = phase_rx.clone();
+        let phase = phase_rx.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            tokio::pin!(connection);
-            let mut watching_phase = true;
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        return;
-                    }
-                    expiry = connection::expired(&state, &timeouts) => {
-                        tracing::debug!(%peer, ?expiry, "closing a connection");
-                        return;
-                    }
-                    changed = phase.changed(), if watching_phase => {
-                        if changed.is_err() {
-                            watching_phase = false;
-                            continue;
-                        }
-                        match *phase.borrow_and_update() {
-                            Phase::Serving => {}
-                            Phase::Draining => connection.as_mut().graceful_shutdown(),
-                            Phase::Stopped => return,
-                        }
-                    }
-                }
-            }
+            run_connection(connection, &state, &timeouts, phase, peer).await;
         });
     }
     drop(listener);
+    drain(&app, &admission, &phase_tx, limits.shutdown_grace).await;
+}
+
+/// How every connection speaks HTTP/1.1, within `limits`.
+fn connection_builder(limits: &Limits) -> hyper::server::conn::http1::Builder {
+    let hard_head = limits.hard_head_bytes();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // The header and idle timers are ours (see `connection`).
+        .header_read_timeout(None)
+        .max_header_size(hard_head)
+        .max_buf_size(hard_head.max(64 * 1024));
+    builder
+}
+
+/// Sets an accepted connection's socket up: answers go out at once, and
+/// the kernel holds at most `UNSENT_BYTES_PER_CONNECTION` of them.
+fn set_socket_options(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    // The kernel holds at most this much of an answer not yet sent, so
+    // a reader that stops reading blocks the writes (and its stream is
+    // seen to stall) instead of filling megabytes of socket buffer.
+    let _ = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_BYTES_PER_CONNECTION);
+}
+
+/// What answers the requests of a connection from `ip`: the pipeline, a
+/// stream's answer keeping its connection on the stream timers until its
+/// body ends.
+fn answering(
+    app: Arc<App>,
+    state: Arc<ConnState>,
+    ip: IpAddr,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send,
+> + Send {
+    service_fn(move |req| {
+        let app = app.clone();
+        let guard = state.request_started();
+        async move {
+            let mut response = handle(&app, req, ip).await;
+            // A stream is still in progress when its head is ready: its
+            // connection is on the stream timers until the body ends.
+            if response.body().is_stream() {
+                response.body_mut().hold(guard.streaming());
+            } else {
+                drop(guard);
+            }
+            Ok::<_, Infallible>(response)
+        }
+    })
+}
+
+/// Serves one connection until it ends, one of its timers expires, or
+/// shutdown closes it; once shutdown starts draining, the connection
+/// finishes the request in flight and takes no other.
+async fn run_connection(
+    connection: impl GracefulConnection<Error = hyper::Error>,
+    state: &ConnState,
+    timeouts: &Timeouts,
+    mut phase: watch::Receiver<Phase>,
+    peer: SocketAddr,
+) {
+    tokio::pin!(connection);
+    let mut watching_phase = true;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            expiry = connection::expired(state, timeouts) => {
+                tracing::debug!(%peer, ?expiry, "closing a connection");
+                return;
+            }
+            changed = phase.changed(), if watching_phase => {
+                if changed.is_err() {
+                    watching_phase = false;
+                    continue;
+                }
+                match *phase.borrow_and_update() {
+                    Phase::Serving => {}
+                    Phase::Draining => connection.as_mut().graceful_shutdown(),
+                    Phase::Stopped => return,
+                }
+            }
+        }
+    }
+}
+
+/// Once the server stops accepting: ends what waits for events, lets the
+/// requests in flight finish within `grace`, then closes what remains.
+async fn drain(app: &App, admission: &Admission, phase: &watch::Sender<Phase>, grace: Duration) {
     // Waiting long-polls answer and streams end now, or they would hold
     // their connections open through the whole grace period.
     app.service.stop_events();
-    let _ = phase_tx.send(Phase::Draining);
+    let _ = phase.send(Phase::Draining);
     // Every connection holds a slot until it ends, so having them all back
     // means every connection has closed.
-    if admission.all_closed(limits.shutdown_grace).await {
+    if admission.all_closed(grace).await {
         tracing::info!("all connections closed");
     } else {
         tracing::warn!("shutdown grace period over; closing remaining connections");
-        let _ = phase_tx.send(Phase::Stopped);
+        let _ = phase.send(Phase::Stopped);
         admission.all_closed(Duration::from_secs(1)).await;
     }
 }

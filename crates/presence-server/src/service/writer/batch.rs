@@ -32,6 +32,19 @@ pub(super) struct Batch {
     pub(super) mutations: Vec<Mutation>,
 }
 
+impl Batch {
+    /// The realms whose last update id the batch moves, each with its new
+    /// last id: what the store's sequences are set to on commit. A realm
+    /// staged only for changes that take no id is left alone.
+    pub(super) fn sequences(&self) -> Vec<(i64, i64)> {
+        self.last_ids
+            .iter()
+            .filter(|&(realm, &last)| self.first_ids.get(realm) != Some(&last))
+            .map(|(&realm, &last)| (realm, last))
+            .collect()
+    }
+}
+
 impl Writer {
     /// Evaluates one change against memory and the batch so far, adding
     /// its mutations to the batch; its outcome if the batch commits.
@@ -328,3 +341,6 @@ impl Writer {
             .map_err(|e| WriteError::Store(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests;

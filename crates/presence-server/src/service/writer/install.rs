@@ -136,21 +136,48 @@ impl Writer {
     pub(super) fn catch_up(&mut self) -> Result<(), StoreError> {
         self.poll_directory()?;
         for (realm_id, stored_last) in self.store.sequences()? {
-            let known = self.known_last_id(realm_id);
-            if stored_last <= known {
+            let Some(known) = self.behind(realm_id, stored_last) else {
                 continue;
-            }
-            let changes = self.store.presence_changes(realm_id, known)?;
-            if !self.install_remote(realm_id, changes) {
-                // A user newer than the directory read above: read it again.
-                self.poll_directory()?;
-                let changes = self.store.presence_changes(realm_id, known)?;
-                if !self.install_remote(realm_id, changes) {
-                    tracing::error!(realm_id, "presence of users the store does not list");
-                }
+            };
+            // A user newer than the directory read above is read on the retry.
+            if !self.install_or_retry(|w| w.install_since(realm_id, known), |_| {})? {
+                tracing::error!(realm_id, "presence of users the store does not list");
             }
         }
         Ok(())
+    }
+
+    /// Runs `attempt`, which reads others' presence changes and installs
+    /// them, and returns whether every changed user was known here. If one
+    /// was not (another node created it after this node last read the
+    /// directory), `give_up` releases what the attempt holds, the directory
+    /// is read, and the attempt runs once more; if a user is still missing,
+    /// `give_up` runs again and the answer is false: the store holds
+    /// presence of users it does not list. The one retry path of both a
+    /// batch's start and the catch-up between batches.
+    pub(super) fn install_or_retry(
+        &mut self,
+        mut attempt: impl FnMut(&mut Self) -> Result<bool, StoreError>,
+        mut give_up: impl FnMut(&mut Self),
+    ) -> Result<bool, StoreError> {
+        if attempt(self)? {
+            return Ok(true);
+        }
+        give_up(self);
+        self.poll_directory()?;
+        let installed = attempt(self)?;
+        if !installed {
+            give_up(self);
+        }
+        Ok(installed)
+    }
+
+    /// Reads a realm's presence changes after update id `known` and
+    /// installs them; false, installing nothing, if a changed user is not
+    /// known here.
+    pub(super) fn install_since(&mut self, realm_id: i64, known: i64) -> Result<bool, StoreError> {
+        let changes = self.store.presence_changes(realm_id, known)?;
+        Ok(self.install_remote(realm_id, changes))
     }
 
     /// Installs another writer's presence changes in a realm and publishes

@@ -131,6 +131,9 @@ pub enum WriteError {
 /// The sending half of a command's acknowledgement.
 pub type Ack = oneshot::Sender<Result<(), WriteError>>;
 
+/// What becomes of one change.
+type Outcome = Result<(), WriteError>;
+
 /// A change asked of the writer.
 pub enum Change {
     /// A presence report (docs/PROTOCOL.md §4.1).
@@ -422,32 +425,46 @@ impl Writer {
     }
 
     /// Evaluates, commits and applies a batch; each change's outcome.
-    fn run_batch(&mut self, changes: Vec<Change>) -> Vec<Result<(), WriteError>> {
+    fn run_batch(&mut self, changes: Vec<Change>) -> Vec<Outcome> {
+        match self.evaluate_batch(changes) {
+            Ok((mut batch, outcomes)) => self.commit_and_apply(&mut batch, outcomes),
+            Err(refused) => refused,
+        }
+    }
+
+    /// Opens a batch over the changes' realms and evaluates each change in
+    /// turn: the batch, with the outcome each change has if it commits. If
+    /// the store cannot start the batch, every change is refused.
+    fn evaluate_batch(
+        &mut self,
+        changes: Vec<Change>,
+    ) -> Result<(Batch, Vec<Outcome>), Vec<Outcome>> {
         let mut realms: Vec<i64> = changes.iter().map(|c| c.who().realm_id).collect();
         realms.sort_unstable();
         realms.dedup();
         if let Err(e) = self.begin(&realms) {
             // Logged once per outage (by `note_store_health`), not per batch.
             self.note_store_health(Some(&e));
-            return vec![Err(WriteError::Store(e.to_string())); changes.len()];
+            return Err(vec![Err(WriteError::Store(e.to_string())); changes.len()]);
         }
         let mut batch = Batch::default();
-        let outcomes: Vec<Result<(), WriteError>> = changes
+        let outcomes = changes
             .into_iter()
             .map(|change| self.evaluate(&mut batch, change))
             .collect();
+        Ok((batch, outcomes))
+    }
+
+    /// Commits an evaluated batch (or ends it, if it changes nothing) and
+    /// applies it to memory; each change's final outcome.
+    fn commit_and_apply(&mut self, batch: &mut Batch, outcomes: Vec<Outcome>) -> Vec<Outcome> {
         let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
             self.store.abort_batch();
             Ok(())
         } else {
-            let sequences: Vec<(i64, i64)> = batch
-                .last_ids
-                .iter()
-                .filter(|&(realm, &last)| batch.first_ids.get(realm) != Some(&last))
-                .map(|(&realm, &last)| (realm, last))
-                .collect();
-            self.store.commit_batch(&batch.mutations, &sequences)
+            self.store
+                .commit_batch(&batch.mutations, &batch.sequences())
         };
         tracing::debug!(
             commands = outcomes.len(),
@@ -457,7 +474,7 @@ impl Writer {
         );
         match committed {
             Ok(()) => {
-                let produced = self.changing_memory(|w| w.apply(&mut batch));
+                let produced = self.changing_memory(|w| w.apply(batch));
                 self.publish(produced);
                 outcomes
             }
@@ -478,47 +495,48 @@ impl Writer {
     /// Opens a batch over `realms` and brings them up to the store's state
     /// under the batch's lock. Users another node created a moment ago may
     /// not be known yet; then the batch is given up, the directory read, and
-    /// the batch started again.
+    /// the batch started again (see [`Writer::install_or_retry`]).
     fn begin(&mut self, realms: &[i64]) -> Result<(), StoreError> {
-        for attempt in 0.. {
-            let stored = self.store.begin_batch(realms)?;
-            let mut missing_users = false;
-            for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
-                let known = self.known_last_id(realm_id);
-                if stored_last <= known {
-                    continue;
-                }
-                let changes = match self.store.presence_changes(realm_id, known) {
-                    Ok(changes) => changes,
-                    Err(e) => {
-                        self.store.abort_batch();
-                        return Err(e);
-                    }
-                };
-                if !self.install_remote(realm_id, changes) {
-                    missing_users = true;
-                    break;
-                }
-            }
-            if !missing_users {
-                return Ok(());
-            }
-            self.store.abort_batch();
-            if attempt > 0 {
-                // The directory was just read; the store is inconsistent.
-                return Err(StoreError::Unavailable(
-                    "presence records of users the store does not list".to_owned(),
-                ));
-            }
-            self.poll_directory()?;
+        let installed =
+            self.install_or_retry(|w| w.begin_caught_up(realms), |w| w.store.abort_batch())?;
+        if installed {
+            Ok(())
+        } else {
+            // The directory was just read; the store is inconsistent.
+            Err(StoreError::Unavailable(
+                "presence records of users the store does not list".to_owned(),
+            ))
         }
-        unreachable!("the loop returns")
     }
 
-    /// This node's last update id of a realm (0 for a realm it does not know).
-    fn known_last_id(&self, realm_id: i64) -> i64 {
-        self.realm(realm_id)
-            .map_or(0, |realm| realm.read().last_update_id)
+    /// Opens a batch over `realms` and installs what others committed in
+    /// them past memory. False, the batch left open, if a changed user is
+    /// not known here; a failure ends the batch.
+    fn begin_caught_up(&mut self, realms: &[i64]) -> Result<bool, StoreError> {
+        let stored = self.store.begin_batch(realms)?;
+        for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
+            let Some(known) = self.behind(realm_id, stored_last) else {
+                continue;
+            };
+            match self.install_since(realm_id, known) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    self.store.abort_batch();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// This node's last update id of a realm (0 for a realm it does not
+    /// know), if the store's `stored_last` is past it: memory is behind.
+    fn behind(&self, realm_id: i64, stored_last: i64) -> Option<i64> {
+        let known = self
+            .realm(realm_id)
+            .map_or(0, |realm| realm.read().last_update_id);
+        (stored_last > known).then_some(known)
     }
 }
 
