@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use presence_server::clock::{Clock, ManualClock};
 use presence_server::config::{Config, RateLimit};
-use presence_server::http::{App, serve};
+use presence_server::server::Server;
 use presence_server::service::Service;
 use presence_server::store::Store;
 use presence_server::store::postgres::PgStore;
@@ -120,6 +120,7 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     /// The configuration it runs with.
     pub config: Config,
+    server: Arc<Server>,
     service: Arc<Service>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -201,35 +202,36 @@ impl TestServer {
                 config.database_url.get_or_insert_with(|| schema.url());
             }
         }
-        // The stores block (PostgreSQL's client runs a runtime of its own),
-        // so they are opened and loaded off the async workers.
-        let (opening, started_config, service_clock) =
-            (backing.clone(), config.clone(), clock.clone());
-        let service = tokio::task::spawn_blocking(move || {
-            let store: Box<dyn Store> = match (&opening, &started_config.database_url) {
-                (Backing::Postgres(_), Some(url)) => {
-                    Box::new(PgStore::open(url).expect("the store opens"))
-                }
+        let (opening, database_url) = (backing.clone(), config.database_url.clone());
+        let server = Server::load(&config, clock.clone(), move || {
+            let store: Box<dyn Store> = match (&opening, &database_url) {
+                (Backing::Postgres(_), Some(url)) => Box::new(PgStore::open(url)?),
                 _ => opening.open(),
             };
-            Service::start(wrap(store), &started_config, service_clock).expect("the service starts")
+            Ok(wrap(store))
         })
         .await
-        .expect("the service starts");
-        let service = Arc::new(service);
+        .expect("the server starts");
+        let server = Arc::new(server);
+        let service = server.service().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
-        let app = Arc::new(App::new(service.clone(), &config));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app, async {
-            let _ = stopped.await;
-        }));
+        let serving = server.clone();
+        let task = tokio::spawn(async move {
+            serving
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
         TestServer {
             base,
             clock,
             config,
+            server,
             service,
             stop: Some(stop),
             task: Some(task),
@@ -259,7 +261,10 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.expect("the server task ends cleanly");
         }
-        self.service.close();
+        assert!(
+            self.server.close(PATIENCE).await,
+            "the writer commits what it holds in time"
+        );
     }
 
     /// The data directory (of an SQLite-backed server).

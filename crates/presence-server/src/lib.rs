@@ -12,6 +12,7 @@
 //!   SQLite (embedded, one node) and PostgreSQL (several nodes).
 //!
 //! Beside them: [`config`] (settings), [`clock`] (injectable time),
+//! [`server`] (load, serve, close: the one way every server runs),
 //! [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
 //! `presence-server` command line), [`log_writer`] (the log's batched
@@ -32,6 +33,7 @@ pub mod http;
 pub mod keys;
 pub mod log_writer;
 pub mod openapi;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod transfer;

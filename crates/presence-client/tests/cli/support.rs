@@ -14,8 +14,7 @@ use presence_client::Client;
 use presence_client::types::ReportedStatus;
 use presence_server::clock::{Clock, ManualClock};
 use presence_server::config::{Config, RateLimit};
-use presence_server::http::{App, serve};
-use presence_server::service::Service;
+use presence_server::server::Server;
 use presence_server::store::sqlite::SqliteStore;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -45,7 +44,7 @@ pub struct TestServer {
     /// A scratch directory for HOME and config files (separate from the data).
     pub home: tempfile::TempDir,
     data: tempfile::TempDir,
-    service: Arc<Service>,
+    server: Arc<Server>,
     stop: Option<oneshot::Sender<()>>,
     // Last, so the server task is dropped after everything it uses.
     runtime: Runtime,
@@ -77,26 +76,33 @@ impl TestServer {
             data_dir: data.path().to_path_buf(),
             ..Config::default()
         };
-        let store = SqliteStore::open(data.path()).expect("the store opens");
-        let service = Arc::new(
-            Service::start(Box::new(store), &config, clock.clone()).expect("the service starts"),
-        );
+        let path = data.path().to_path_buf();
+        let server = runtime
+            .block_on(Server::load(&config, clock.clone(), move || {
+                Ok(Box::new(SqliteStore::open(&path)?))
+            }))
+            .expect("the server starts");
+        let server = Arc::new(server);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
         let port = listener.local_addr().expect("an address").port();
-        let app = Arc::new(App::new(service.clone(), &config));
         let (stop, stopped) = oneshot::channel::<()>();
-        runtime.spawn(serve(listener, app, async {
-            let _ = stopped.await;
-        }));
+        let serving = server.clone();
+        runtime.spawn(async move {
+            serving
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
         TestServer {
             base: format!("http://127.0.0.1:{port}"),
             port,
             clock,
             home,
             data,
-            service,
+            server,
             stop: Some(stop),
             runtime,
         }
@@ -200,7 +206,7 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.service.close();
+        self.server.service().close();
     }
 }
 

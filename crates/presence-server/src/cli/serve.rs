@@ -8,19 +8,21 @@ use anyhow::Context;
 
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::http::{App, serve};
-use crate::service::Service;
+use crate::server::{Server, StartError};
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 
 /// Opens the store the configuration names (applying schema migrations).
 pub fn open_store(config: &Config) -> anyhow::Result<Box<dyn Store>> {
-    let opened: Result<Box<dyn Store>, StoreError> = match &config.database_url {
+    open(config).with_context(|| format!("cannot open the store {}", store_name(config)))
+}
+
+fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
+    match &config.database_url {
         Some(url) => PgStore::open(url).map(|store| Box::new(store) as Box<dyn Store>),
         None => SqliteStore::open(&config.data_dir).map(|store| Box::new(store) as Box<dyn Store>),
-    };
-    opened.with_context(|| format!("cannot open the store {}", store_name(config)))
+    }
 }
 
 /// The store a configuration names, for messages: a database URL without
@@ -48,18 +50,19 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let grace = Duration::from_secs_f64(config.shutdown_grace_secs);
     let result = runtime.block_on(async {
-        // Stores block (PostgreSQL's client runs a runtime of its own), so
-        // opening and loading happen off the async workers.
-        let loading = std::time::Instant::now();
+        let loading = Instant::now();
         let opening = config.clone();
-        let service = tokio::task::spawn_blocking(move || {
-            let store = open_store(&opening)?;
+        let server = Server::load(&config, Arc::new(SystemClock), move || {
+            let store = open(&opening)?;
             tracing::info!(database = %store_name(&opening), "store opened");
-            anyhow::Ok(Service::start(store, &opening, Arc::new(SystemClock))?)
+            Ok(store)
         })
         .await
-        .context("the loading thread failed")??;
-        let service = Arc::new(service);
+        .map_err(|e| match e {
+            StartError::Open(e) => anyhow::Error::new(e)
+                .context(format!("cannot open the store {}", store_name(&config))),
+            other => other.into(),
+        })?;
         tracing::info!(
             millis = loading.elapsed().as_millis() as u64,
             "state loaded into memory"
@@ -69,31 +72,24 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
         tracing::info!(%address, "listening on http://{address}");
-        let app = Arc::new(App::new(service.clone(), &config));
         let signalled = Arc::new(std::sync::OnceLock::new());
         let noted = signalled.clone();
-        serve(listener, app, async move {
-            shutdown_signal().await;
-            let _ = noted.set(Instant::now());
-        })
-        .await;
+        server
+            .serve(listener, async move {
+                shutdown_signal().await;
+                let _ = noted.set(Instant::now());
+            })
+            .await;
         // Commit whatever the writer still holds, within what is left of
-        // the grace period. A writer stuck on a locked store is left
-        // behind: what it has not committed was never acknowledged.
+        // the grace period (and at least a second).
         let started = signalled.get().copied().unwrap_or_else(Instant::now);
         let left = (started + grace)
             .saturating_duration_since(Instant::now())
             .max(MIN_FLUSH_TIME);
-        let (done, flushed) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            service.close();
-            let _ = done.send(());
-        });
-        match tokio::time::timeout(left, flushed).await {
-            Ok(_) => tracing::info!("stopped"),
-            Err(_) => tracing::warn!(
-                "the store did not finish its last commit in time; stopping without it"
-            ),
+        if server.close(left).await {
+            tracing::info!("stopped");
+        } else {
+            tracing::warn!("the store did not finish its last commit in time; stopping without it");
         }
         Ok(())
     });

@@ -1,0 +1,89 @@
+//! One way to run a server, used by the binary and by every test harness:
+//! load a store into memory ([`Server::load`]), serve a bound listener
+//! until a shutdown future completes ([`Server::serve`]), then commit what
+//! the writer holds ([`Server::close`]).
+//!
+//! The caller owns the listener, the store's opening, the clock and the
+//! shutdown signal, so a test can bind port 0, wrap its store, move time by
+//! hand and stop the server when it likes, through the same code the
+//! binary runs.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::http::{App, serve};
+use crate::service::Service;
+use crate::store::{Store, StoreError};
+
+/// Why a server could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Open(StoreError),
+    /// The store opened, but loading it into memory failed.
+    #[error("cannot load the store: {0}")]
+    Load(StoreError),
+    /// The thread that opens and loads the store ended without a word.
+    #[error("the thread loading the store failed")]
+    Thread,
+}
+
+/// A server whose state is loaded: ready to serve.
+pub struct Server {
+    service: Arc<Service>,
+    app: Arc<App>,
+}
+
+impl Server {
+    /// Opens the store with `open` and loads it into memory, both on a
+    /// blocking thread: stores block, and PostgreSQL's client runs a
+    /// runtime of its own, which an async worker must not start.
+    pub async fn load(
+        config: &Config,
+        clock: SharedClock,
+        open: impl FnOnce() -> Result<Box<dyn Store>, StoreError> + Send + 'static,
+    ) -> Result<Server, StartError> {
+        let starting = config.clone();
+        let service = tokio::task::spawn_blocking(move || {
+            let store = open().map_err(StartError::Open)?;
+            Service::start(store, &starting, clock).map_err(StartError::Load)
+        })
+        .await
+        .map_err(|_| StartError::Thread)??;
+        let service = Arc::new(service);
+        let app = Arc::new(App::new(service.clone(), config));
+        Ok(Server { service, app })
+    }
+
+    /// The service: what tests look at beside HTTP answers.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// Serves `listener` until `shutdown` completes and the connections
+    /// have drained (see [`crate::http::serve`]). The state stays loaded:
+    /// [`Server::close`] commits it.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        serve(listener, self.app.clone(), shutdown).await;
+    }
+
+    /// Stops the writer after it has committed what it holds, waiting at
+    /// most `within`; whether it finished. A writer stuck on a locked store
+    /// is left behind: what it has not committed was never acknowledged.
+    pub async fn close(&self, within: Duration) -> bool {
+        let service = self.service.clone();
+        let (done, closed) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            service.close();
+            let _ = done.send(());
+        });
+        tokio::time::timeout(within, closed).await.is_ok()
+    }
+}
