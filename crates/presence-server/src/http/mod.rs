@@ -34,6 +34,7 @@ pub use pipeline::handle;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -215,6 +216,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         let phase = phase_rx.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            // Pinned here, where it lives, and lent: a connection moved
+            // into `run_connection` would take its room twice in the task.
+            let connection = std::pin::pin!(connection);
             run_connection(connection, &state, &timeouts, phase, peer).await;
         });
     }
@@ -279,13 +283,12 @@ fn answering(
 /// shutdown closes it; once shutdown starts draining, the connection
 /// finishes the request in flight and takes no other.
 async fn run_connection(
-    connection: impl GracefulConnection<Error = hyper::Error>,
+    mut connection: Pin<&mut impl GracefulConnection<Error = hyper::Error>>,
     state: &ConnState,
     timeouts: &Timeouts,
     mut phase: watch::Receiver<Phase>,
     peer: SocketAddr,
 ) {
-    tokio::pin!(connection);
     let mut watching_phase = true;
     loop {
         tokio::select! {
