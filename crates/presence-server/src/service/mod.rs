@@ -163,6 +163,17 @@ pub enum ServiceError {
     Unavailable,
 }
 
+/// Why the service did not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The store failed: subscribing, loading, or announcing this node.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The operating system would not start the writer thread.
+    #[error("cannot start the writer thread")]
+    WriterThread(#[source] std::io::Error),
+}
+
 impl From<WriteError> for ServiceError {
     fn from(e: WriteError) -> Self {
         match e {
@@ -194,7 +205,7 @@ impl Service {
         mut store: Box<dyn Store>,
         config: &Config,
         clock: SharedClock,
-    ) -> Result<Service, StoreError> {
+    ) -> Result<Service, StartError> {
         let (tx, rx) = mpsc::channel();
         let tx = Arc::new(tx);
         // Subscribed before loading, so that nothing committed after the
@@ -229,10 +240,7 @@ impl Service {
         let handle = std::thread::Builder::new()
             .name("presence-writer".to_owned())
             .spawn(move || writer.run(rx))
-            .map_err(|source| StoreError::DataDir {
-                path: "(writer thread)".to_owned(),
-                source,
-            })?;
+            .map_err(StartError::WriterThread)?;
         Ok(Service {
             directory,
             commands: RwLock::new(Some(tx)),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::events::{
-    Consumer, Entry, EventError, EventFormat, EventSettings, EventStats, Queue, QueueSpec,
+    Consumer, Entry, EventError, EventFormat, EventSettings, Queue, QueueSpec,
     STREAM_QUEUE_TIMEOUT_SECS, StreamSlot,
 };
 
@@ -218,11 +218,6 @@ impl Service {
     /// The event system's settings.
     pub fn event_settings(&self) -> EventSettings {
         *self.hub.settings()
-    }
-
-    /// How many queues are open, waited on, and how many events they hold.
-    pub fn event_stats(&self) -> EventStats {
-        self.hub.stats()
     }
 
     /// Ends every waiting poll and stream and takes no new queues: the
