@@ -16,6 +16,19 @@ pub const WWW_AUTHENTICATE: &str = "Basic realm=\"zulip\"";
 /// The value of `WWW-Authenticate` on 401 answers to embed keys.
 pub const EMBED_WWW_AUTHENTICATE: &str = "Bearer realm=\"zulip\"";
 
+/// The JSON type a parameter was expected to hold, as its refusal names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// `true` or `false`.
+    Boolean,
+    /// An integer that fits in 64 signed bits.
+    Integer,
+    /// An array (or `null`, counted as absent).
+    List,
+    /// An object (or `null`, counted as absent).
+    Dict,
+}
+
 /// A refusal: status, JSON body and any headers it needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -83,6 +96,29 @@ impl ApiError {
         );
         e.body.var_name = Some(name.to_owned());
         e
+    }
+
+    /// A required parameter is absent, refused as Zulip refuses it on
+    /// `GET /events`: a plain `BAD_REQUEST`, without `var_name`.
+    pub fn missing_plain(name: &str) -> Self {
+        ApiError::bad_request(format!("Missing '{name}' argument"))
+    }
+
+    /// A JSON parameter (or a part of one, such as `name['key']`) whose
+    /// value is JSON of another type than `expected`.
+    pub fn not_a(name: &str, expected: Expected) -> Self {
+        let expected = match expected {
+            Expected::Boolean => "a boolean",
+            Expected::Integer => "an integer",
+            Expected::List => "a list",
+            Expected::Dict => "a dict",
+        };
+        ApiError::bad_request(format!("{name} is not {expected}"))
+    }
+
+    /// `status` is neither `active` nor `idle`.
+    pub fn invalid_status(status: &str) -> Self {
+        ApiError::bad_request(format!("Invalid status: {status}"))
     }
 
     /// No endpoint at this path.

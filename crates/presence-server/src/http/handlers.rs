@@ -1,7 +1,9 @@
 //! One function per endpoint: parameters in, service call, wire type out.
 //!
-//! Handlers know the contract's parameter names and response shapes; the
-//! rules themselves live in the service.
+//! A handler reads its endpoint's parameter struct (`Params::read`, see
+//! [`super::params::FromParams`]), asks the service, and shapes the
+//! answer. The rules (who may report, which tokens and app ids are good,
+//! who is listed) and their refusals are the service's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,12 +20,12 @@ use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::settings::UpdateSettingsParams;
 use presence_types::endpoints::update_presence::UpdatePresenceParams;
 use presence_types::endpoints::update_presence::{Presences, UpdatePresenceResponse};
-use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersResponse};
+use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersParams, GetUsersResponse};
 use presence_types::{ErrorBody, ReportedStatus, SuccessTag};
 use serde::Serialize;
 
 use super::body::Body;
-use super::client_name::client_name;
+use super::client_name::ClientParam;
 use super::error::ApiError;
 use super::params::Params;
 use crate::service::{Caller, Format, Reader, Service, SharedAnswer};
@@ -221,16 +223,17 @@ pub async fn update_presence(
 ) -> HandlerResult {
     // A bot is refused whatever it sent.
     caller.check_may_report()?;
-    let status = params.required_str("status")?;
-    let status = ReportedStatus::parse(status)
-        .ok_or_else(|| ApiError::bad_request(format!("Invalid status: {status}")))?;
-    let ping_only = params.bool("ping_only")?.unwrap_or(false);
-    // Accepted for compatibility; Zulip uses it only for activity statistics.
-    let _new_user_input = params.bool("new_user_input")?.unwrap_or(false);
-    let slim_presence = params.bool("slim_presence")?.unwrap_or(false);
-    let last_update_id = params.int("last_update_id")?;
-    let history_limit_days = params.int("history_limit_days")?;
-    let client = client_name(params.str("client"), user_agent)?;
+    // `new_user_input` is read and left unused: Zulip uses it only for
+    // activity statistics.
+    let UpdatePresenceParams {
+        status,
+        ping_only,
+        new_user_input: _,
+        slim_presence,
+        last_update_id,
+        history_limit_days,
+    } = params.read()?;
+    let client = params.read::<ClientParam>()?.name(user_agent)?;
 
     service
         .report(caller, client, status == ReportedStatus::Active)
@@ -321,13 +324,8 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     )
 )]
 pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerResult {
-    // Checked for everyone, as documented; only pages are answered by it:
-    // they list people, and ask for bots when they want them.
-    let include_bots = params.bool("include_bots")?.unwrap_or(false);
-    let include_bots = match reader {
-        Reader::Embed(_) => include_bots,
-        Reader::User(_) => false,
-    };
+    // Checked for everyone, as documented; the service heeds it for pages.
+    let GetUsersParams { include_bots } = params.read()?;
     ok(&GetUsersResponse {
         result: SuccessTag::Success,
         msg: String::new(),
@@ -366,11 +364,18 @@ pub async fn update_settings(
     params: &Params,
     user_agent: Option<&[u8]>,
 ) -> HandlerResult {
-    let presence_enabled = params.bool("presence_enabled")?;
-    let push = params.bool("enable_offline_push_notifications")?;
-    let client = client_name(params.str("client"), user_agent)?;
+    let UpdateSettingsParams {
+        presence_enabled,
+        enable_offline_push_notifications,
+    } = params.read()?;
+    let client = params.read::<ClientParam>()?.name(user_agent)?;
     service
-        .update_settings(caller, client, presence_enabled, push)
+        .update_settings(
+            caller,
+            client,
+            presence_enabled,
+            enable_offline_push_notifications,
+        )
         .await?;
     empty_success(params)
 }
@@ -396,9 +401,8 @@ pub async fn update_settings(
     )
 )]
 pub async fn add_apns_token(service: &Service, caller: &Caller, params: &Params) -> HandlerResult {
-    let token = params.required_str("token")?;
-    let appid = params.required_str("appid")?;
-    service.add_apns_device(caller, token, appid).await?;
+    let AddApnsTokenParams { token, appid } = params.read()?;
+    service.add_apns_device(caller, &token, &appid).await?;
     empty_success(params)
 }
 
@@ -427,8 +431,8 @@ pub async fn add_android_token(
     caller: &Caller,
     params: &Params,
 ) -> HandlerResult {
-    let token = params.required_str("token")?;
-    service.add_fcm_device(caller, token).await?;
+    let AddAndroidTokenParams { token } = params.read()?;
+    service.add_fcm_device(caller, &token).await?;
     empty_success(params)
 }
 
@@ -451,9 +455,9 @@ pub async fn remove_apns_token(
     caller: &Caller,
     params: &Params,
 ) -> HandlerResult {
-    let token = params.required_str("token")?;
+    let RemoveApnsTokenParams { token } = params.read()?;
     service
-        .remove_device(caller, DeviceKind::Apns, token)
+        .remove_device(caller, DeviceKind::Apns, &token)
         .await?;
     empty_success(params)
 }
@@ -477,9 +481,9 @@ pub async fn remove_android_token(
     caller: &Caller,
     params: &Params,
 ) -> HandlerResult {
-    let token = params.required_str("token")?;
+    let RemoveAndroidTokenParams { token } = params.read()?;
     service
-        .remove_device(caller, DeviceKind::Fcm, token)
+        .remove_device(caller, DeviceKind::Fcm, &token)
         .await?;
     empty_success(params)
 }

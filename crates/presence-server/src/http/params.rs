@@ -6,12 +6,30 @@
 //! strictly: a boolean is only `true` or `false`, an integer only a JSON
 //! integer. Every parameter a handler reads is marked used; the rest are
 //! reported back in `ignored_parameters_unsupported`.
+//!
+//! Handlers read the wire types' parameter structs through [`FromParams`]
+//! (implemented in [`endpoints`]), never a parameter by name.
+
+mod endpoints;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use parking_lot::Mutex;
 
 use super::error::ApiError;
+
+/// A parameter struct read from a request's [`Params`] by the rules of
+/// this module.
+///
+/// An implementation reads its fields in a fixed order, so that the first
+/// parameter that is missing or does not parse is the one refused; every
+/// parameter it reads counts as used, whether it keeps the value or only
+/// checks it.
+pub trait FromParams: Sized {
+    /// Reads `Self` from `params`, or the refusal of the first parameter
+    /// that is missing or does not parse.
+    fn from_params(params: &Params) -> Result<Self, ApiError>;
+}
 
 /// The parameters of one request.
 #[derive(Debug, Default)]
@@ -37,6 +55,11 @@ impl Params {
             values,
             used: Mutex::default(),
         })
+    }
+
+    /// Reads a parameter struct (see [`FromParams`]).
+    pub fn read<T: FromParams>(&self) -> Result<T, ApiError> {
+        T::from_params(self)
     }
 
     /// A string parameter, as sent.
