@@ -35,7 +35,7 @@ pub const UNSPECIFIED: &str = "Unspecified";
 pub fn client_name(param: Option<&str>, user_agent: Option<&[u8]>) -> Result<Arc<str>, ApiError> {
     match (param, user_agent) {
         (Some(name), _) if is_valid_client_name(name) => Ok(Arc::from(name)),
-        (Some(_), _) => Err(ApiError::bad_request("Invalid client name")),
+        (Some(_), _) => Err(ApiError::invalid_client_name()),
         (None, Some(agent)) => Ok(Arc::from(user_agent_name(agent))),
         (None, None) => Ok(Arc::from(UNSPECIFIED)),
     }

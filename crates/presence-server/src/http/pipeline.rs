@@ -336,9 +336,7 @@ async fn page_request(
     let decision = app.embed_limiter.check(caller.key.id, now);
     let result = match decision {
         Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ if !route.is_embeddable() => Err(ApiError::forbidden(
-            "This endpoint does not accept embed keys",
-        )),
+        _ if !route.is_embeddable() => Err(ApiError::embed_key_not_accepted()),
         _ => {
             let (parts, body) = request.into_parts();
             match read_params(&parts, body, app.limits.max_body_bytes).await {
@@ -358,7 +356,7 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::body_too_large(limit))
         }
-        Err(_) => Err(ApiError::bad_request("The request body could not be read")),
+        Err(_) => Err(ApiError::body_unreadable()),
     }
 }
 
@@ -458,8 +456,6 @@ fn page_endpoint(
         Route::PresenceStream => {
             event_handlers::presence_stream(service, reader, params, &parts.headers, head)
         }
-        _ => Err(ApiError::forbidden(
-            "This endpoint does not accept embed keys",
-        )),
+        _ => Err(ApiError::embed_key_not_accepted()),
     }
 }
