@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::{App, serve};
-use crate::service::Service;
+use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
 
 /// Why a server could not start.
@@ -30,6 +30,9 @@ pub enum StartError {
     /// The store opened, but loading it into memory failed.
     #[error("cannot load the store: {0}")]
     Load(StoreError),
+    /// The state loaded, but the writer thread could not be started.
+    #[error("cannot start the writer thread")]
+    Writer(#[source] std::io::Error),
     /// The thread that opens and loads the store ended without a word.
     #[error("the thread loading the store failed")]
     Thread,
@@ -53,7 +56,10 @@ impl Server {
         let starting = config.clone();
         let service = tokio::task::spawn_blocking(move || {
             let store = open().map_err(StartError::Open)?;
-            Service::start(store, &starting, clock).map_err(StartError::Load)
+            Service::start(store, &starting, clock).map_err(|e| match e {
+                service::StartError::Store(e) => StartError::Load(e),
+                service::StartError::WriterThread(e) => StartError::Writer(e),
+            })
         })
         .await
         .map_err(|_| StartError::Thread)??;

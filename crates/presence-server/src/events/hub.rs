@@ -36,17 +36,6 @@ pub struct QueueSpec {
     pub timeout_secs: i64,
 }
 
-/// Counts for monitoring and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EventStats {
-    /// Open queues.
-    pub queues: usize,
-    /// Queues with a long-poll or stream waiting on them.
-    pub waiting: usize,
-    /// Events held over all queues.
-    pub events: usize,
-}
-
 #[derive(Default)]
 struct Registry {
     by_id: HashMap<Arc<str>, Arc<Queue>>,
@@ -439,22 +428,6 @@ impl Hub {
     pub fn open_streams(&self) -> usize {
         self.streams.lock().values().sum()
     }
-
-    /// Counts of queues, waiting consumers and held events.
-    pub fn stats(&self) -> EventStats {
-        let registry = self.registry.read();
-        let mut stats = EventStats {
-            queues: registry.by_id.len(),
-            ..EventStats::default()
-        };
-        for queue in registry.by_id.values() {
-            queue.with_state(|s| {
-                stats.waiting += usize::from(s.consumers() > 0);
-                stats.events += s.len();
-            });
-        }
-        stats
-    }
 }
 
 /// An open presence stream's place in its owner's count.
@@ -604,7 +577,7 @@ mod tests {
             hub.publish(1, seq, &change(9));
         }
         assert!(hub.find(user(1), queue.id()).is_err());
-        assert_eq!(hub.stats().queues, 0);
+        assert_eq!(hub.registry.read().by_id.len(), 0);
     }
 
     #[test]
@@ -634,14 +607,14 @@ mod tests {
         clock.advance(1);
         hub.sweep();
         assert_eq!(
-            hub.stats().queues,
+            hub.registry.read().by_id.len(),
             1,
             "only the queue unused for 600 s goes"
         );
         assert!(hub.find(user(2), other.id()).is_ok());
         clock.advance(600);
         hub.sweep();
-        assert_eq!(hub.stats().queues, 0);
+        assert_eq!(hub.registry.read().by_id.len(), 0);
         assert!(hub.registry.read().by_realm.is_empty());
         assert!(hub.registry.read().by_owner.is_empty());
     }

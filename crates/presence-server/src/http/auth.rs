@@ -40,7 +40,7 @@ pub fn parse_authorization(
     header: &[u8],
     takes_embed_keys: bool,
 ) -> Result<Authorization, ApiError> {
-    let invalid = || ApiError::unauthorized("Invalid authorization header for basic auth");
+    let invalid = ApiError::invalid_basic_auth;
     let text = std::str::from_utf8(header).map_err(|_| invalid())?;
     let mut words = text.split_whitespace();
     let scheme = words.next().ok_or_else(invalid)?;
@@ -58,14 +58,12 @@ pub fn parse_authorization(
 /// The scheme must be `Basic` (any case), followed by exactly one base64
 /// token that decodes to UTF-8 `email:key` with exactly one colon.
 pub fn parse_basic(header: &[u8]) -> Result<Credentials, ApiError> {
-    let invalid = || ApiError::unauthorized("Invalid authorization header for basic auth");
+    let invalid = ApiError::invalid_basic_auth;
     let header = std::str::from_utf8(header).map_err(|_| invalid())?;
     let mut words = header.split_whitespace();
     let scheme = words.next().ok_or_else(invalid)?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(ApiError::bad_request(
-            "This endpoint requires HTTP basic authentication.",
-        ));
+        return Err(ApiError::basic_auth_required());
     }
     let token = words.next().ok_or_else(invalid)?;
     if words.next().is_some() {

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use super::error::ApiError;
+use super::params::{FromParams, Params};
 
 /// The longest client name, in characters (Zulip's column size, to which
 /// Zulip cuts longer names).
@@ -34,9 +35,34 @@ pub const UNSPECIFIED: &str = "Unspecified";
 pub fn client_name(param: Option<&str>, user_agent: Option<&[u8]>) -> Result<Arc<str>, ApiError> {
     match (param, user_agent) {
         (Some(name), _) if is_valid_client_name(name) => Ok(Arc::from(name)),
-        (Some(_), _) => Err(ApiError::bad_request("Invalid client name")),
+        (Some(_), _) => Err(ApiError::invalid_client_name()),
         (None, Some(agent)) => Ok(Arc::from(user_agent_name(agent))),
         (None, None) => Ok(Arc::from(UNSPECIFIED)),
+    }
+}
+
+/// The `client` parameter. Every endpoint accepts it (docs/PROTOCOL.md
+/// §1.3) and the two that record a client read it; no parameter struct of
+/// the wire types names it, since it is Zulip's parameter of every request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientParam {
+    /// The name as sent, unchecked.
+    pub client: Option<String>,
+}
+
+impl FromParams for ClientParam {
+    fn from_params(params: &Params) -> Result<Self, ApiError> {
+        Ok(ClientParam {
+            client: params.str("client").map(str::to_owned),
+        })
+    }
+}
+
+impl ClientParam {
+    /// The request's client name: this parameter, else the `User-Agent`
+    /// (see [`client_name`]).
+    pub fn name(&self, user_agent: Option<&[u8]>) -> Result<Arc<str>, ApiError> {
+        client_name(self.client.as_deref(), user_agent)
     }
 }
 

@@ -1,7 +1,10 @@
 //! One error type for every refusal, turned into Zulip's JSON error body.
 //!
-//! Each refusal of the contract's tables (docs/PROTOCOL.md §1.10 and §2) has
-//! a constructor here, so the exact strings live in one place.
+//! Every refusal the HTTP layer makes itself (docs/PROTOCOL.md §1.3, §1.10
+//! and §2) has a constructor here, so its exact string lives in one place.
+//! The service's refusals are typed errors that carry their own strings
+//! (`ServiceError`, `AuthError`, `EmbedAuthError`, `EventError`); the
+//! `From` conversions below give each its status and code.
 
 use http::{HeaderName, HeaderValue, StatusCode};
 use presence_types::{ErrorBody, ErrorCode};
@@ -15,6 +18,19 @@ pub const WWW_AUTHENTICATE: &str = "Basic realm=\"zulip\"";
 
 /// The value of `WWW-Authenticate` on 401 answers to embed keys.
 pub const EMBED_WWW_AUTHENTICATE: &str = "Bearer realm=\"zulip\"";
+
+/// The JSON type a parameter was expected to hold, as its refusal names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// `true` or `false`.
+    Boolean,
+    /// An integer that fits in 64 signed bits.
+    Integer,
+    /// An array (or `null`, counted as absent).
+    List,
+    /// An object (or `null`, counted as absent).
+    Dict,
+}
 
 /// A refusal: status, JSON body and any headers it needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +46,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with a code and message and the given status.
-    pub fn new(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> Self {
         ApiError {
             status,
             body: Box::new(ErrorBody::new(code, msg)),
@@ -39,12 +55,12 @@ impl ApiError {
     }
 
     /// A 400 `BAD_REQUEST` with this message.
-    pub fn bad_request(msg: impl Into<String>) -> Self {
+    fn bad_request(msg: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, msg)
     }
 
     /// A 401 `UNAUTHORIZED` with `WWW-Authenticate`.
-    pub fn unauthorized(msg: impl Into<String>) -> Self {
+    fn unauthorized(msg: impl Into<String>) -> Self {
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg);
         e.headers.push((
             http::header::WWW_AUTHENTICATE,
@@ -55,7 +71,7 @@ impl ApiError {
 
     /// A 401 `UNAUTHORIZED` for an embed key. Its challenge is `Bearer`, not
     /// `Basic`: a browser shows no login prompt for it.
-    pub fn embed_unauthorized(msg: impl Into<String>) -> Self {
+    fn embed_unauthorized(msg: impl Into<String>) -> Self {
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg);
         e.headers.push((
             http::header::WWW_AUTHENTICATE,
@@ -65,7 +81,7 @@ impl ApiError {
     }
 
     /// A 403: the caller may not do this (Zulip's shape for access denied).
-    pub fn forbidden(msg: impl Into<String>) -> Self {
+    fn forbidden(msg: impl Into<String>) -> Self {
         ApiError::new(StatusCode::FORBIDDEN, ErrorCode::BadRequest, msg)
     }
 
@@ -83,6 +99,80 @@ impl ApiError {
         );
         e.body.var_name = Some(name.to_owned());
         e
+    }
+
+    /// A required parameter is absent, refused as Zulip refuses it on
+    /// `GET /events`: a plain `BAD_REQUEST`, without `var_name`.
+    pub fn missing_plain(name: &str) -> Self {
+        ApiError::bad_request(format!("Missing '{name}' argument"))
+    }
+
+    /// A JSON parameter whose value is not JSON.
+    pub fn not_json(name: &str) -> Self {
+        ApiError::bad_request(format!("{name} is not valid JSON"))
+    }
+
+    /// A JSON parameter (or a part of one, such as `name['key']`) whose
+    /// value is JSON of another type than `expected`.
+    pub fn not_a(name: &str, expected: Expected) -> Self {
+        let expected = match expected {
+            Expected::Boolean => "a boolean",
+            Expected::Integer => "an integer",
+            Expected::List => "a list",
+            Expected::Dict => "a dict",
+        };
+        ApiError::bad_request(format!("{name} is not {expected}"))
+    }
+
+    /// Item `index` (from 0) of a list of strings is not a string.
+    pub fn item_not_a_string(name: &str, index: usize) -> Self {
+        ApiError::bad_request(format!("{name}[{index}] is not a string"))
+    }
+
+    /// The query string or the body (`what`) is not UTF-8 once decoded.
+    pub fn form_not_utf8(what: &str) -> Self {
+        ApiError::bad_request(format!("The {what} is not valid UTF-8 form data"))
+    }
+
+    /// The user segment of a path is not UTF-8 once decoded.
+    pub fn path_user_not_utf8() -> Self {
+        ApiError::bad_request("The user in the path is not valid UTF-8")
+    }
+
+    /// The body could not be read from the connection.
+    pub fn body_unreadable() -> Self {
+        ApiError::bad_request("The request body could not be read")
+    }
+
+    /// `status` is neither `active` nor `idle`.
+    pub fn invalid_status(status: &str) -> Self {
+        ApiError::bad_request(format!("Invalid status: {status}"))
+    }
+
+    /// A `client` parameter that may not be a client's name.
+    pub fn invalid_client_name() -> Self {
+        ApiError::bad_request("Invalid client name")
+    }
+
+    /// An `Authorization` header that is not well-formed Basic credentials.
+    pub fn invalid_basic_auth() -> Self {
+        ApiError::unauthorized("Invalid authorization header for basic auth")
+    }
+
+    /// An `Authorization` header of another scheme than Basic, where Basic
+    /// is needed.
+    pub fn basic_auth_required() -> Self {
+        ApiError::bad_request("This endpoint requires HTTP basic authentication.")
+    }
+
+    /// A page's embed key on an endpoint that pages may not call.
+    pub fn embed_key_not_accepted() -> Self {
+        ApiError::forbidden("This endpoint does not accept embed keys")
+    }
+
+    /// A preflight from an origin that no embed key names.
+    pub fn origin_without_embed_key() -> Self {
+        ApiError::forbidden("No embed key may be used from this origin")
     }
 
     /// No endpoint at this path.
@@ -167,8 +257,8 @@ impl ApiError {
         )
     }
 
-    /// The server could not make a change durable.
-    pub fn unavailable(msg: impl Into<String>) -> Self {
+    /// A 503 `SERVICE_UNAVAILABLE` with this message.
+    fn unavailable(msg: impl Into<String>) -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ServiceUnavailable,

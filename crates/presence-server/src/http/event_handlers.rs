@@ -1,7 +1,8 @@
 //! The real-time endpoints: `POST /register`, `GET` and `DELETE /events`,
 //! and `GET /presence/stream`.
 //!
-//! Parameters are Zulip's, parsed strictly; the queue work is the
+//! Parameters are Zulip's, read strictly into the wire types' parameter
+//! structs (see [`super::params::FromParams`]); the queue work is the
 //! service's. `GET /events` answers are assembled from the events' shared
 //! encodings (see [`crate::events::encode`]) rather than re-serialized per
 //! queue.
@@ -12,14 +13,14 @@ use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::events::{
-    DeleteQueueParams, GetEventsResponse, RegisterParams, RegisterResponse, StreamMessage,
+    DeleteQueueParams, GetEventsParams, GetEventsResponse, PresenceStreamParams, RegisterParams,
+    RegisterResponse, StreamMessage,
 };
 use presence_types::endpoints::update_presence::Presences;
 use presence_types::json_text::JsonCapabilities;
 use presence_types::{ErrorBody, SuccessTag};
 
 use super::body::Body;
-use super::error::ApiError;
 use super::handlers::{
     FEATURE_LEVEL, HandlerResult, empty_success, json, server_version, with_presences,
 };
@@ -28,39 +29,6 @@ use crate::events::Entry;
 use crate::events::sse::{self, EventStreamBody, StreamTiming};
 use crate::service::realtime::{PresenceSnapshot, RegisterOptions, Registration};
 use crate::service::{Caller, Format, Reader, Service};
-
-/// Register parameters Zulip accepts that concern messages, not presence:
-/// checked for their type, then without effect.
-const MESSAGE_BOOLEANS: [&str; 4] = [
-    "apply_markdown",
-    "client_gravatar",
-    "include_subscribers",
-    "all_public_streams",
-];
-
-/// The presence-shaping parameters that `POST /register` and the stream share.
-fn presence_options(params: &Params) -> Result<RegisterOptions, ApiError> {
-    let capabilities = params.object("client_capabilities")?;
-    let simplified = match capabilities
-        .as_ref()
-        .and_then(|c| c.get("simplified_presence_events"))
-    {
-        None => false,
-        Some(serde_json::Value::Bool(on)) => *on,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "client_capabilities['simplified_presence_events'] is not a boolean",
-            ));
-        }
-    };
-    Ok(RegisterOptions {
-        event_types: None,
-        fetch_event_types: None,
-        slim_presence: params.bool("slim_presence")?.unwrap_or(false),
-        simplified_presence_events: simplified,
-        history_limit_days: params.int("presence_history_limit_days")?,
-    })
-}
 
 /// The register answer for a new queue (also the data of a new stream's
 /// first message), with the snapshot's shared presences in their place.
@@ -129,13 +97,7 @@ fn register_answer(
     )
 )]
 pub fn register(service: &Service, caller: &Caller, params: &Params) -> HandlerResult {
-    let mut options = presence_options(params)?;
-    options.event_types = params.str_list("event_types")?;
-    options.fetch_event_types = params.str_list("fetch_event_types")?;
-    for name in MESSAGE_BOOLEANS {
-        params.bool(name)?;
-    }
-    params.any_list("narrow")?;
+    let options = RegisterOptions::from(params.read::<RegisterParams>()?);
     let registration = service.register(caller, &options)?;
     Ok(register_answer(service, &registration, params.ignored()))
 }
@@ -193,28 +155,25 @@ pub async fn get_events(
     params: &Params,
     head: bool,
 ) -> HandlerResult {
-    // Zulip answers these with plain errors, not REQUEST_VARIABLE_MISSING.
-    let queue_id = params
-        .str("queue_id")
-        .ok_or_else(|| ApiError::bad_request("Missing 'queue_id' argument"))?;
-    let last_event_id = params
-        .int("last_event_id")?
-        .ok_or_else(|| ApiError::bad_request("Missing 'last_event_id' argument"))?;
-    let dont_block = params.bool("dont_block")?.unwrap_or(false);
+    let GetEventsParams {
+        queue_id,
+        last_event_id,
+        dont_block,
+    } = params.read()?;
     // HEAD is safe in HTTP: it says what a GET would answer now, and
     // neither acknowledges events nor takes over a waiting poll.
     let events = if head {
-        service.peek_events(caller, queue_id, last_event_id)?
+        service.peek_events(caller, &queue_id, last_event_id)?
     } else {
         service
-            .get_events(caller, queue_id, last_event_id, dont_block)
+            .get_events(caller, &queue_id, last_event_id, dont_block)
             .await?
     };
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Body::from_bytes(Bytes::from(events_body(
-            queue_id, &events,
+            &queue_id, &events,
         ))))
         .expect("a valid response"))
 }
@@ -236,8 +195,8 @@ pub async fn get_events(
     )
 )]
 pub fn delete_queue(service: &Service, caller: &Caller, params: &Params) -> HandlerResult {
-    let queue_id = params.required_str("queue_id")?;
-    service.delete_queue(caller, queue_id)?;
+    let DeleteQueueParams { queue_id } = params.read()?;
+    service.delete_queue(caller, &queue_id)?;
     empty_success(params)
 }
 
@@ -271,7 +230,7 @@ pub fn presence_stream(
     headers: &HeaderMap,
     head: bool,
 ) -> HandlerResult {
-    let options = presence_options(params)?;
+    let options = RegisterOptions::from(params.read::<PresenceStreamParams>()?);
     let response = Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "text/event-stream")

@@ -1,7 +1,9 @@
 //! One function per endpoint: parameters in, service call, wire type out.
 //!
-//! Handlers know the contract's parameter names and response shapes; the
-//! rules themselves live in the service.
+//! A handler reads its endpoint's parameter struct (`Params::read`, see
+//! [`super::params::FromParams`]), asks the service, and shapes the
+//! answer. The rules (who may report, which tokens and app ids are good,
+//! who is listed) and their refusals are the service's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,12 +20,12 @@ use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::settings::UpdateSettingsParams;
 use presence_types::endpoints::update_presence::UpdatePresenceParams;
 use presence_types::endpoints::update_presence::{Presences, UpdatePresenceResponse};
-use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersResponse};
+use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersParams, GetUsersResponse};
 use presence_types::{ErrorBody, ReportedStatus, SuccessTag};
 use serde::Serialize;
 
 use super::body::Body;
-use super::client_name::client_name;
+use super::client_name::ClientParam;
 use super::error::ApiError;
 use super::params::Params;
 use crate::service::{Caller, Format, Reader, Service, SharedAnswer};
@@ -219,19 +221,19 @@ pub async fn update_presence(
     params: &Params,
     user_agent: Option<&[u8]>,
 ) -> HandlerResult {
-    if caller.is_bot {
-        return Err(crate::service::ServiceError::BotReport.into());
-    }
-    let status = params.required_str("status")?;
-    let status = ReportedStatus::parse(status)
-        .ok_or_else(|| ApiError::bad_request(format!("Invalid status: {status}")))?;
-    let ping_only = params.bool("ping_only")?.unwrap_or(false);
-    // Accepted for compatibility; Zulip uses it only for activity statistics.
-    let _new_user_input = params.bool("new_user_input")?.unwrap_or(false);
-    let slim_presence = params.bool("slim_presence")?.unwrap_or(false);
-    let last_update_id = params.int("last_update_id")?;
-    let history_limit_days = params.int("history_limit_days")?;
-    let client = client_name(params.str("client"), user_agent)?;
+    // A bot is refused whatever it sent.
+    caller.check_may_report()?;
+    // `new_user_input` is read and left unused: Zulip uses it only for
+    // activity statistics.
+    let UpdatePresenceParams {
+        status,
+        ping_only,
+        new_user_input: _,
+        slim_presence,
+        last_update_id,
+        history_limit_days,
+    } = params.read()?;
+    let client = params.read::<ClientParam>()?.name(user_agent)?;
 
     service
         .report(caller, client, status == ReportedStatus::Active)
@@ -322,13 +324,8 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     )
 )]
 pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerResult {
-    // Checked for everyone, as documented; only pages are answered by it:
-    // they list people, and ask for bots when they want them.
-    let include_bots = params.bool("include_bots")?.unwrap_or(false);
-    let include_bots = match reader {
-        Reader::Embed(_) => include_bots,
-        Reader::User(_) => false,
-    };
+    // Checked for everyone, as documented; the service heeds it for pages.
+    let GetUsersParams { include_bots } = params.read()?;
     ok(&GetUsersResponse {
         result: SuccessTag::Success,
         msg: String::new(),
@@ -367,85 +364,20 @@ pub async fn update_settings(
     params: &Params,
     user_agent: Option<&[u8]>,
 ) -> HandlerResult {
-    let presence_enabled = params.bool("presence_enabled")?;
-    let push = params.bool("enable_offline_push_notifications")?;
-    let client = client_name(params.str("client"), user_agent)?;
+    let UpdateSettingsParams {
+        presence_enabled,
+        enable_offline_push_notifications,
+    } = params.read()?;
+    let client = params.read::<ClientParam>()?.name(user_agent)?;
     service
-        .update_settings(caller, client, presence_enabled, push)
+        .update_settings(
+            caller,
+            client,
+            presence_enabled,
+            enable_offline_push_notifications,
+        )
         .await?;
     empty_success(params)
-}
-
-/// The longest push token accepted, in characters: Zulip's check, and the
-/// size of its column.
-const MAX_TOKEN_CHARS: usize = 4096;
-
-/// The longest APNs app id accepted, in characters. Zulip sets no bound; an
-/// app id is a bundle id (reverse DNS, perhaps with a suffix such as
-/// `.voip`), far shorter than this, and every stored string needs one.
-const MAX_APPID_CHARS: usize = 255;
-
-/// The `token` parameter, checked as Zulip checks it and in the form it is
-/// stored: for APNs, the hexadecimal of the bytes it stands for.
-fn token(params: &Params, kind: DeviceKind) -> Result<String, ApiError> {
-    let token = params.required_str("token")?;
-    if token.is_empty() || token.chars().count() > MAX_TOKEN_CHARS {
-        return Err(ApiError::bad_request("Empty or invalid length token"));
-    }
-    match kind {
-        DeviceKind::Apns => {
-            apns_token_bytes(token).ok_or_else(|| ApiError::bad_request("Invalid APNS token"))
-        }
-        // Zulip checks nothing more of an FCM token; a NUL it could not
-        // store either (PostgreSQL refuses it), and here it would fail the
-        // commit of everyone's changes in the same batch.
-        DeviceKind::Fcm if token.contains('\0') => Err(ApiError::bad_request("Invalid FCM token")),
-        DeviceKind::Fcm => Ok(token.to_owned()),
-    }
-}
-
-/// An APNs token as lower-case hexadecimal, if it is what Zulip accepts:
-/// text Python's `bytes.fromhex` decodes (pairs of hexadecimal digits, with
-/// ASCII whitespace allowed between pairs), standing for at least one byte.
-/// Spellings of the same bytes (case, spacing) are one device.
-fn apns_token_bytes(token: &str) -> Option<String> {
-    // Python's whitespace: `str.isspace` restricted to ASCII, so with the
-    // vertical tab that `char::is_ascii_whitespace` leaves out.
-    let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c');
-    let mut hex = String::with_capacity(token.len());
-    let mut chars = token.chars();
-    while let Some(c) = chars.next() {
-        if space(c) {
-            continue;
-        }
-        let low = chars.next().filter(char::is_ascii_hexdigit);
-        if !c.is_ascii_hexdigit() || low.is_none() {
-            return None;
-        }
-        hex.push(c.to_ascii_lowercase());
-        hex.extend(low.map(|l| l.to_ascii_lowercase()));
-    }
-    (!hex.is_empty()).then_some(hex)
-}
-
-/// The `appid` parameter of an APNs registration: Zulip's pattern
-/// (`[.a-zA-Z0-9-]+`), and a length bound of ours.
-fn appid(params: &Params) -> Result<String, ApiError> {
-    let appid = params.required_str("appid")?;
-    let valid = !appid.is_empty()
-        && appid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    if !valid {
-        return Err(ApiError::bad_request("appid has invalid format"));
-    }
-    // The pattern admits ASCII only: bytes are characters.
-    if appid.len() > MAX_APPID_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "appid is too long (limit: {MAX_APPID_CHARS} characters)"
-        )));
-    }
-    Ok(appid.to_owned())
 }
 
 /// `POST /users/me/apns_device_token`.
@@ -469,7 +401,9 @@ fn appid(params: &Params) -> Result<String, ApiError> {
     )
 )]
 pub async fn add_apns_token(service: &Service, caller: &Caller, params: &Params) -> HandlerResult {
-    add_device(service, caller, params, DeviceKind::Apns).await
+    let AddApnsTokenParams { token, appid } = params.read()?;
+    service.add_apns_device(caller, &token, &appid).await?;
+    empty_success(params)
 }
 
 /// `POST /users/me/android_gcm_reg_id`.
@@ -497,7 +431,9 @@ pub async fn add_android_token(
     caller: &Caller,
     params: &Params,
 ) -> HandlerResult {
-    add_device(service, caller, params, DeviceKind::Fcm).await
+    let AddAndroidTokenParams { token } = params.read()?;
+    service.add_fcm_device(caller, &token).await?;
+    empty_success(params)
 }
 
 /// `DELETE /users/me/apns_device_token`.
@@ -519,7 +455,11 @@ pub async fn remove_apns_token(
     caller: &Caller,
     params: &Params,
 ) -> HandlerResult {
-    remove_device(service, caller, params, DeviceKind::Apns).await
+    let RemoveApnsTokenParams { token } = params.read()?;
+    service
+        .remove_device(caller, DeviceKind::Apns, &token)
+        .await?;
+    empty_success(params)
 }
 
 /// `DELETE /users/me/android_gcm_reg_id`.
@@ -541,87 +481,9 @@ pub async fn remove_android_token(
     caller: &Caller,
     params: &Params,
 ) -> HandlerResult {
-    remove_device(service, caller, params, DeviceKind::Fcm).await
-}
-
-/// Registers a push device of either kind. The parameters are checked in
-/// Zulip's order: `token` present, then `appid` (present, well formed),
-/// then the token itself.
-async fn add_device(
-    service: &Service,
-    caller: &Caller,
-    params: &Params,
-    kind: DeviceKind,
-) -> HandlerResult {
-    params.required_str("token")?;
-    let appid = match kind {
-        DeviceKind::Apns => Some(appid(params)?),
-        DeviceKind::Fcm => None,
-    };
-    let token = token(params, kind)?;
-    service.add_device(caller, kind, token, appid).await?;
+    let RemoveAndroidTokenParams { token } = params.read()?;
+    service
+        .remove_device(caller, DeviceKind::Fcm, &token)
+        .await?;
     empty_success(params)
-}
-
-/// Removes a push device of either kind.
-async fn remove_device(
-    service: &Service,
-    caller: &Caller,
-    params: &Params,
-    kind: DeviceKind,
-) -> HandlerResult {
-    let token = token(params, kind)?;
-    service.remove_device(caller, kind, token).await?;
-    empty_success(params)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        let form = super::super::params::encode_form(pairs.iter().copied());
-        Params::parse(None, form.as_bytes()).expect("a form")
-    }
-
-    #[test]
-    fn apns_tokens_are_what_bytes_fromhex_decodes() {
-        assert_eq!(apns_token_bytes("ABcd01").as_deref(), Some("abcd01"));
-        assert_eq!(
-            apns_token_bytes(" ab\tCD\x0b\x0c\r\n01 ").as_deref(),
-            Some("abcd01")
-        );
-        for bad in ["", "   ", "abc", "a bc", "0x12", "zz", "ab\u{a0}cd", "éé"] {
-            assert_eq!(apns_token_bytes(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn tokens_are_counted_in_characters() {
-        let ok = "é".repeat(MAX_TOKEN_CHARS);
-        assert_eq!(
-            token(&params(&[("token", &ok)]), DeviceKind::Fcm).unwrap(),
-            ok
-        );
-        let long = "x".repeat(MAX_TOKEN_CHARS + 1);
-        let e = token(&params(&[("token", &long)]), DeviceKind::Fcm).unwrap_err();
-        assert_eq!(e.body.msg, "Empty or invalid length token");
-        let e = token(&params(&[("token", "a\0")]), DeviceKind::Fcm).unwrap_err();
-        assert_eq!(e.body.msg, "Invalid FCM token");
-    }
-
-    #[test]
-    fn app_ids_follow_zulips_pattern_and_a_bound() {
-        assert_eq!(
-            appid(&params(&[("appid", "org.zulip.Zulip-1")])).unwrap(),
-            "org.zulip.Zulip-1"
-        );
-        for bad in ["", "a b", "org.zulip/Zulip", "org.zulip.Zulip\n", "zülip"] {
-            let e = appid(&params(&[("appid", bad)])).unwrap_err();
-            assert_eq!(e.body.msg, "appid has invalid format", "{bad:?}");
-        }
-        let long = "a".repeat(MAX_APPID_CHARS + 1);
-        let e = appid(&params(&[("appid", &long)])).unwrap_err();
-        assert_eq!(e.body.msg, "appid is too long (limit: 255 characters)");
-    }
 }

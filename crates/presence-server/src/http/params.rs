@@ -6,12 +6,30 @@
 //! strictly: a boolean is only `true` or `false`, an integer only a JSON
 //! integer. Every parameter a handler reads is marked used; the rest are
 //! reported back in `ignored_parameters_unsupported`.
+//!
+//! Handlers read the wire types' parameter structs through [`FromParams`]
+//! (implemented in [`endpoints`]), never a parameter by name.
+
+mod endpoints;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use parking_lot::Mutex;
 
-use super::error::ApiError;
+use super::error::{ApiError, Expected};
+
+/// A parameter struct read from a request's [`Params`] by the rules of
+/// this module.
+///
+/// An implementation reads its fields in a fixed order, so that the first
+/// parameter that is missing or does not parse is the one refused; every
+/// parameter it reads counts as used, whether it keeps the value or only
+/// checks it.
+pub trait FromParams: Sized {
+    /// Reads `Self` from `params`, or the refusal of the first parameter
+    /// that is missing or does not parse.
+    fn from_params(params: &Params) -> Result<Self, ApiError>;
+}
 
 /// The parameters of one request.
 #[derive(Debug, Default)]
@@ -39,6 +57,11 @@ impl Params {
         })
     }
 
+    /// Reads a parameter struct (see [`FromParams`]).
+    pub fn read<T: FromParams>(&self) -> Result<T, ApiError> {
+        T::from_params(self)
+    }
+
     /// A string parameter, as sent.
     pub fn str(&self, name: &str) -> Option<&str> {
         let value = self.values.get(name)?;
@@ -63,7 +86,7 @@ impl Params {
         };
         serde_json::from_str(raw)
             .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("{name} is not valid JSON")))
+            .map_err(|_| ApiError::not_json(name))
     }
 
     /// A JSON boolean parameter.
@@ -71,7 +94,7 @@ impl Params {
         match self.json(name)? {
             None => Ok(None),
             Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
-            Some(_) => Err(ApiError::bad_request(format!("{name} is not a boolean"))),
+            Some(_) => Err(ApiError::not_a(name, Expected::Boolean)),
         }
     }
 
@@ -80,7 +103,7 @@ impl Params {
         match self.json(name)? {
             None => Ok(None),
             Some(serde_json::Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-            Some(_) => Err(ApiError::bad_request(format!("{name} is not an integer"))),
+            Some(_) => Err(ApiError::not_a(name, Expected::Integer)),
         }
     }
 
@@ -99,13 +122,11 @@ impl Params {
                 .enumerate()
                 .map(|(i, item)| match item {
                     serde_json::Value::String(s) => Ok(s),
-                    _ => Err(ApiError::bad_request(format!(
-                        "{name}[{i}] is not a string"
-                    ))),
+                    _ => Err(ApiError::item_not_a_string(name, i)),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(_) => Err(ApiError::bad_request(format!("{name} is not a list"))),
+            Some(_) => Err(ApiError::not_a(name, Expected::List)),
         }
     }
 
@@ -113,7 +134,7 @@ impl Params {
     pub fn any_list(&self, name: &str) -> Result<(), ApiError> {
         match self.json(name)? {
             None | Some(serde_json::Value::Null | serde_json::Value::Array(_)) => Ok(()),
-            Some(_) => Err(ApiError::bad_request(format!("{name} is not a list"))),
+            Some(_) => Err(ApiError::not_a(name, Expected::List)),
         }
     }
 
@@ -125,7 +146,7 @@ impl Params {
         match self.json(name)? {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::Object(map)) => Ok(Some(map)),
-            Some(_) => Err(ApiError::bad_request(format!("{name} is not a dict"))),
+            Some(_) => Err(ApiError::not_a(name, Expected::Dict)),
         }
     }
 
@@ -149,15 +170,11 @@ fn decode_into(raw: &[u8], what: &str, out: &mut BTreeMap<String, String>) -> Re
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
-        let name = decode_form_component(name).ok_or_else(|| not_utf8(what))?;
-        let value = decode_form_component(value).ok_or_else(|| not_utf8(what))?;
+        let name = decode_form_component(name).ok_or_else(|| ApiError::form_not_utf8(what))?;
+        let value = decode_form_component(value).ok_or_else(|| ApiError::form_not_utf8(what))?;
         out.insert(name, value);
     }
     Ok(())
-}
-
-fn not_utf8(what: &str) -> ApiError {
-    ApiError::bad_request(format!("The {what} is not valid UTF-8 form data"))
 }
 
 /// Decodes a form field's name or value: `+` is a space, `%XX` a byte.

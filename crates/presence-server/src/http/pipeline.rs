@@ -1,19 +1,27 @@
 //! The life of one request, in stages named after what they do:
 //!
-//! 1. [`handle`]: gives the request its id and deadline, turns a panic into
-//!    a 500, counts a request without a known caller against its address,
-//!    lets the page that sent it read the answer where it may, and logs one
+//! 1. [`handle`]: routes the request (once; every later stage is given the
+//!    route), gives it its id and deadline, turns a panic into a 500,
+//!    counts a request without a known caller against its address, lets
+//!    the page that sent it read the answer where it may, and logs one
 //!    line;
-//! 2. `compress`: gzips whole answers for clients that accept it;
-//! 3. `answer`: checks the head, then decides from the head alone who the
-//!    caller is (a user by Basic credentials, a page by an embed key) and
-//!    whether its limits allow the request, and only then reads the body;
-//! 4. `user_endpoint` or `page_endpoint`: calls the handler.
+//! 2. `answer_and_compress`: refuses what the head alone decides
+//!    (`screen_head`: an address with nothing left, sizes, the route, a
+//!    declared body too large), answers at once what needs no caller,
+//!    hands the rest to `answer_caller`, and gzips whole answers for
+//!    clients that accept it (`compress`);
+//! 3. `answer_caller`: parses `Authorization` and hands the request to
+//!    `answer_user` (Basic credentials) or `answer_page` (an embed key),
+//!    which authenticate the caller, apply its limits, and only then read
+//!    the body and its parameters (`read_params`);
+//! 4. `call_user_handler` or `call_page_handler`: calls the endpoint's
+//!    handler.
 //!
 //! Everything the head alone decides comes before the body is read or its
 //! parameters parsed, so a refused request costs no body work at all, and a
 //! request without credentials from an address over its limit is refused
-//! before even authentication.
+//! before even authentication. Rate-limit headers are added in one place,
+//! `with_limit_headers`.
 
 use std::any::Any;
 use std::future::Future;
@@ -80,7 +88,9 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
         _ => app.limits.request_timeout,
     };
     let mut note = Note::default();
-    let work = CatchPanic(Box::pin(compress(app, req, route, ip, &mut note)));
+    let work = CatchPanic(Box::pin(answer_and_compress(
+        app, req, route, ip, &mut note,
+    )));
     let mut response = match tokio::time::timeout(deadline, work).await {
         Ok(Ok(Ok(response))) => response,
         Ok(Ok(Err(error))) => error_response(error),
@@ -127,19 +137,21 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     response
 }
 
-/// A 429 answer with the limit's headers.
-fn rate_limited(decision: Decision) -> Response<Body> {
-    let mut response = error_response(ApiError::rate_limited(decision.retry_after));
-    add_limit_headers(&mut response, Some(decision));
-    response
-}
-
-fn add_limit_headers(response: &mut Response<Body>, decision: Option<Decision>) {
+/// `response` with the `X-RateLimit-*` headers of `decision`, when a
+/// limiter decided (docs/PROTOCOL.md §1.7): the one place they are added.
+fn with_limit_headers(mut response: Response<Body>, decision: Option<Decision>) -> Response<Body> {
     if let Some(decision) = decision {
         for (name, value) in decision.headers() {
             response.headers_mut().insert(name, value);
         }
     }
+    response
+}
+
+/// The 429 answer to a request a limiter refused, with its headers.
+fn rate_limited(decision: Decision) -> Response<Body> {
+    let refusal = error_response(ApiError::rate_limited(decision.retry_after));
+    with_limit_headers(refusal, Some(decision))
 }
 
 /// Polls a request's future and turns a panic into an `Err`, so that a bug
@@ -168,9 +180,11 @@ pub fn error_response(error: ApiError) -> Response<Body> {
     response
 }
 
-/// Answers a request, compressing whole answers for clients that accept
-/// gzip.
-async fn compress(
+/// Answers a request that passes [`screen_head`]: at once if it needs no
+/// caller (a preflight, an embed file, the server's settings), else
+/// through [`answer_caller`]; then compresses a whole answer for a client
+/// that accepts gzip (docs/PROTOCOL.md §1.9).
+async fn answer_and_compress(
     app: &App,
     req: Request<Incoming>,
     route: Result<Route, ApiError>,
@@ -181,35 +195,54 @@ async fn compress(
         .headers()
         .get(http::header::ACCEPT_ENCODING)
         .is_some_and(|v| compression::accepts_gzip(v.as_bytes()));
-    let mut response = answer(app, req, route, ip, note).await?;
-    // A stream is written as it comes; only whole answers are compressed.
-    if !response.body().is_stream() && response.body().len() >= compression::MIN_COMPRESSED_BYTES {
-        let headers = response.headers_mut();
-        headers.append(
-            http::header::VARY,
-            HeaderValue::from_static("accept-encoding"),
-        );
-        if gzip {
-            headers.insert(
-                http::header::CONTENT_ENCODING,
-                HeaderValue::from_static("gzip"),
-            );
-            let compressed = response.body().gzip();
-            *response.body_mut() = compressed;
+    let route = screen_head(app, &req, route, ip, note)?;
+    let (parts, body) = req.into_parts();
+    let mut response = match route {
+        Route::Preflight => cors::preflight(&app.service, &parts.headers)?,
+        Route::Asset(asset) => assets::serve(asset, &parts.headers, parts.method == Method::HEAD),
+        Route::ServerSettings => {
+            read_params(&parts, body, app.limits.max_body_bytes).await?;
+            handlers::server_settings()?
         }
-    }
+        route => answer_caller(app, &route, parts, body, ip, note).await?,
+    };
+    compress(&mut response, gzip);
     Ok(response)
 }
 
-/// Checks the head, routes, authenticates, applies the caller's limits,
-/// and answers.
-async fn answer(
+/// Gzips a whole answer large enough to gain from it, if `gzip`; a stream
+/// is written as it comes and never compressed.
+fn compress(response: &mut Response<Body>, gzip: bool) {
+    if response.body().is_stream() || response.body().len() < compression::MIN_COMPRESSED_BYTES {
+        return;
+    }
+    let headers = response.headers_mut();
+    headers.append(
+        http::header::VARY,
+        HeaderValue::from_static("accept-encoding"),
+    );
+    if gzip {
+        headers.insert(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+        let compressed = response.body().gzip();
+        *response.body_mut() = compressed;
+    }
+}
+
+/// Refuses, in the order of docs/PROTOCOL.md §1.10, what the head alone
+/// decides: a request without credentials from an address with nothing
+/// left, a head over its size limits, a path or method not served, a
+/// declared body over its limit. Returns the route of a request that
+/// passes.
+fn screen_head(
     app: &App,
-    req: Request<Incoming>,
+    req: &Request<Incoming>,
     route: Result<Route, ApiError>,
     ip: IpAddr,
     note: &mut Note,
-) -> HandlerResult {
+) -> Result<Route, ApiError> {
     let has_credentials = req.headers().contains_key(http::header::AUTHORIZATION);
     note.address_settled = costs_nothing(&route);
     if !has_credentials
@@ -220,47 +253,21 @@ async fn answer(
         // counts against the address and finds nothing left.
         return Err(ApiError::not_logged_in());
     }
-    check_head(&app.limits, &req)?;
+    check_head_sizes(&app.limits, req)?;
     let route = route?;
     if route.is_embeddable() || route == Route::Preflight {
         note.varies_by_origin = Some(route == Route::Preflight);
     }
-    let (parts, body) = req.into_parts();
     let max_body = app.limits.max_body_bytes;
-    let declared = parts
-        .headers
+    let declared = req
+        .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body as u64) {
         return Err(ApiError::body_too_large(max_body));
     }
-    match route {
-        Route::Preflight => return cors::preflight(&app.service, &parts.headers),
-        Route::Asset(asset) => {
-            let head = parts.method == Method::HEAD;
-            return Ok(assets::serve(asset, &parts.headers, head));
-        }
-        Route::ServerSettings => {
-            read_params(&parts, body, max_body).await?;
-            return handlers::server_settings();
-        }
-        _ => {}
-    }
-    let authorization = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(ApiError::not_logged_in)
-        .and_then(|header| auth::parse_authorization(header.as_bytes(), route.is_embeddable()));
-    let request = Request::from_parts(parts, body);
-    // A failure to authenticate counts against the address (see `handle`,
-    // which answers 429 instead once the address is over its limit).
-    match authorization? {
-        Authorization::Basic(credentials) => {
-            user_request(app, &route, &credentials, request, note).await
-        }
-        Authorization::Bearer(token) => page_request(app, &route, &token, request, ip, note).await,
-    }
+    Ok(route)
 }
 
 /// Whether a request is one the per-address limit leaves alone: a
@@ -271,56 +278,84 @@ fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
     matches!(route, Ok(Route::Preflight | Route::Asset(_)))
 }
 
-/// A request with a user's credentials.
-async fn user_request(
+/// Answers a route that needs a caller, as the user or the page that the
+/// `Authorization` header names.
+async fn answer_caller(
+    app: &App,
+    route: &Route,
+    parts: http::request::Parts,
+    body: Incoming,
+    ip: IpAddr,
+    note: &mut Note,
+) -> HandlerResult {
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(ApiError::not_logged_in)
+        .and_then(|header| auth::parse_authorization(header.as_bytes(), route.is_embeddable()));
+    // A failure to authenticate counts against the address (see `handle`,
+    // which answers 429 instead once the address is over its limit).
+    match authorization? {
+        Authorization::Basic(credentials) => {
+            answer_user(app, route, &credentials, parts, body, note).await
+        }
+        Authorization::Bearer(token) => {
+            answer_page(app, route, &token, parts, body, ip, note).await
+        }
+    }
+}
+
+/// Authenticates a user by Basic credentials, applies the user's limit,
+/// then reads the parameters and calls the handler.
+async fn answer_user(
     app: &App,
     route: &Route,
     credentials: &Credentials,
-    request: Request<Incoming>,
+    parts: http::request::Parts,
+    body: Incoming,
     note: &mut Note,
 ) -> HandlerResult {
     let service = &app.service;
     let caller = service.authenticate(&credentials.email, &credentials.key)?;
     note.user_id = Some(caller.user_id());
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
-    let result = match decision {
-        Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ => {
-            let (parts, body) = request.into_parts();
-            match read_params(&parts, body, app.limits.max_body_bytes).await {
-                Ok(params) => user_endpoint(service, route, &caller, &params, &parts).await,
-                Err(e) => Err(e),
-            }
-        }
+    if let Some(refused) = decision.filter(|d| !d.allowed) {
+        return Ok(rate_limited(refused));
+    }
+    let result = match read_params(&parts, body, app.limits.max_body_bytes).await {
+        Ok(params) => call_user_handler(service, route, &caller, &params, &parts).await,
+        Err(e) => Err(e),
     };
-    let mut response = result.unwrap_or_else(error_response);
-    add_limit_headers(&mut response, decision);
-    Ok(response)
+    Ok(with_limit_headers(
+        result.unwrap_or_else(error_response),
+        decision,
+    ))
 }
 
-/// A request from a page, with an embed key. It always counts against its
-/// address as well as against the key; a page on an origin that may use
-/// the key gets to read the answer, refusals included, so that it can say
-/// what went wrong.
-async fn page_request(
+/// Authenticates a page by its embed key, applies the address's and the
+/// key's limits, then reads the parameters and calls the handler. The
+/// request counts against its address as well as against the key; a page
+/// on an origin that may use the key gets to read the answer, refusals
+/// included, so that it can say what went wrong.
+async fn answer_page(
     app: &App,
     route: &Route,
     token: &str,
-    request: Request<Incoming>,
+    parts: http::request::Parts,
+    body: Incoming,
     ip: IpAddr,
     note: &mut Note,
 ) -> HandlerResult {
     let service = &app.service;
     let now = service.now_f64();
-    let origin = cors::origin(request.headers()).cloned();
+    let origin = cors::origin(&parts.headers).cloned();
     let origin_text = origin.as_ref().and_then(|o| o.to_str().ok());
     note.address_settled = true;
-    let address = app.ip_limiter.check(ip, now);
-    if let Some(d) = address.filter(|d| !d.allowed) {
+    if let Some(refused) = app.ip_limiter.check(ip, now).filter(|d| !d.allowed) {
         note.grant = origin
             .clone()
             .filter(|_| origin_text.is_some_and(|o| service.embed_origin_known(o)));
-        return Ok(rate_limited(d));
+        return Ok(rate_limited(refused));
     }
     let caller = match service.authenticate_embed(token, origin_text) {
         Ok(caller) => caller,
@@ -334,22 +369,21 @@ async fn page_request(
     note.embed_key = Some(caller.key.id);
     note.grant = origin;
     let decision = app.embed_limiter.check(caller.key.id, now);
-    let result = match decision {
-        Some(d) if !d.allowed => Err(ApiError::rate_limited(d.retry_after)),
-        _ if !route.is_embeddable() => Err(ApiError::forbidden(
-            "This endpoint does not accept embed keys",
-        )),
-        _ => {
-            let (parts, body) = request.into_parts();
-            match read_params(&parts, body, app.limits.max_body_bytes).await {
-                Ok(params) => page_endpoint(service, route, &caller, &params, &parts),
-                Err(e) => Err(e),
-            }
+    if let Some(refused) = decision.filter(|d| !d.allowed) {
+        return Ok(rate_limited(refused));
+    }
+    let result = if route.is_embeddable() {
+        match read_params(&parts, body, app.limits.max_body_bytes).await {
+            Ok(params) => call_page_handler(service, route, &caller, &params, &parts),
+            Err(e) => Err(e),
         }
+    } else {
+        Err(ApiError::embed_key_not_accepted())
     };
-    let mut response = result.unwrap_or_else(error_response);
-    add_limit_headers(&mut response, decision);
-    Ok(response)
+    Ok(with_limit_headers(
+        result.unwrap_or_else(error_response),
+        decision,
+    ))
 }
 
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
@@ -358,12 +392,12 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::body_too_large(limit))
         }
-        Err(_) => Err(ApiError::bad_request("The request body could not be read")),
+        Err(_) => Err(ApiError::body_unreadable()),
     }
 }
 
 /// Checks the request head against the size limits.
-fn check_head(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiError> {
+fn check_head_sizes(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiError> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > limits.max_url_bytes {
         return Err(ApiError::url_too_long(limits.max_url_bytes));
@@ -399,7 +433,7 @@ async fn read_params(
 }
 
 /// Calls the endpoint's handler for a user.
-async fn user_endpoint(
+async fn call_user_handler(
     service: &Service,
     route: &Route,
     caller: &Caller,
@@ -442,7 +476,7 @@ async fn user_endpoint(
 }
 
 /// Calls the endpoint's handler for a page: the reads of its realm only.
-fn page_endpoint(
+fn call_page_handler(
     service: &Service,
     route: &Route,
     caller: &EmbedCaller,
@@ -458,8 +492,6 @@ fn page_endpoint(
         Route::PresenceStream => {
             event_handlers::presence_stream(service, reader, params, &parts.headers, head)
         }
-        _ => Err(ApiError::forbidden(
-            "This endpoint does not accept embed keys",
-        )),
+        _ => Err(ApiError::embed_key_not_accepted()),
     }
 }

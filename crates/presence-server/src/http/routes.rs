@@ -146,8 +146,8 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
         ["server_settings"] => Resource::ServerSettings,
         ["users", "me", "presence"] => Resource::OwnPresence,
         ["users", target, "presence"] if !target.is_empty() => {
-            let decoded = decode_path_segment(target.as_bytes())
-                .ok_or_else(|| ApiError::bad_request("The user in the path is not valid UTF-8"))?;
+            let decoded =
+                decode_path_segment(target.as_bytes()).ok_or_else(ApiError::path_user_not_utf8)?;
             Resource::UserPresence(decoded)
         }
         ["realm", "presence"] => Resource::RealmPresence,

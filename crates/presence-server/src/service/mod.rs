@@ -5,9 +5,11 @@
 //! that changes nothing (the steady-state ping) is recognised under the same
 //! read lock and costs no I/O; anything else goes to the writer thread
 //! (see [`writer`]) and is acknowledged once durable. Event queues and
-//! streams are opened and read through [`realtime`].
+//! streams are opened and read through [`realtime`]; push devices are
+//! checked and registered through [`devices`].
 
 pub mod answers;
+pub mod devices;
 pub mod embed;
 pub mod model;
 pub mod realtime;
@@ -32,9 +34,10 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventSettings, Hub, Owner};
 use crate::keys;
-use crate::store::{DeviceKind, Notice, Store, StoreError};
+use crate::store::{Notice, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
 use answers::{Span, Window};
+use devices::DeviceError;
 use embed::{EmbedAuthError, EmbedCaller};
 use model::{Account, KeyId};
 use model::{Directory, Realm, SharedRealm};
@@ -76,8 +79,8 @@ impl RuleSettings {
 pub struct Caller {
     realm: SharedRealm,
     who: UserRef,
-    /// Whether the caller is a bot.
-    pub is_bot: bool,
+    /// Whether the caller is a bot (see [`Caller::check_may_report`]).
+    is_bot: bool,
 }
 
 /// A caller that reads a realm: a user, or a page through an embed key.
@@ -116,6 +119,16 @@ impl Caller {
     /// Whose event queues the caller's are.
     pub fn owner(&self) -> Owner {
         Owner::User(self.who.user_id)
+    }
+
+    /// Refuses a bot: bots have no presence, so they may read it but not
+    /// report it (docs/PROTOCOL.md §6.4). The check comes before anything
+    /// else of a report is looked at.
+    pub fn check_may_report(&self) -> Result<(), ServiceError> {
+        if self.is_bot {
+            return Err(ServiceError::BotReport);
+        }
+        Ok(())
     }
 }
 
@@ -158,9 +171,23 @@ pub enum ServiceError {
     /// The user has as many push devices as one may have (the limit).
     #[error("Too many push devices (the limit is {0}); remove one first")]
     TooManyDevices(usize),
+    /// A push device's token or app id was refused.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     /// The change could not be made durable; nothing changed.
     #[error("The server could not save the change; try again")]
     Unavailable,
+}
+
+/// Why the service did not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The store failed: subscribing, loading, or announcing this node.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The operating system would not start the writer thread.
+    #[error("cannot start the writer thread")]
+    WriterThread(#[source] std::io::Error),
 }
 
 impl From<WriteError> for ServiceError {
@@ -194,7 +221,7 @@ impl Service {
         mut store: Box<dyn Store>,
         config: &Config,
         clock: SharedClock,
-    ) -> Result<Service, StoreError> {
+    ) -> Result<Service, StartError> {
         let (tx, rx) = mpsc::channel();
         let tx = Arc::new(tx);
         // Subscribed before loading, so that nothing committed after the
@@ -229,10 +256,7 @@ impl Service {
         let handle = std::thread::Builder::new()
             .name("presence-writer".to_owned())
             .spawn(move || writer.run(rx))
-            .map_err(|source| StoreError::DataDir {
-                path: "(writer thread)".to_owned(),
-                source,
-            })?;
+            .map_err(StartError::WriterThread)?;
         Ok(Service {
             directory,
             commands: RwLock::new(Some(tx)),
@@ -370,9 +394,7 @@ impl Service {
         client: Arc<str>,
         active: bool,
     ) -> Result<(), ServiceError> {
-        if caller.is_bot {
-            return Err(ServiceError::BotReport);
-        }
+        caller.check_may_report()?;
         let now = self.clock.now_secs();
         if !self.report_would_change(caller, &client, active, now) {
             return Ok(());
@@ -515,38 +537,6 @@ impl Service {
             presence_enabled,
             enable_offline_push_notifications,
             now,
-        })
-        .await
-    }
-
-    /// Registers a push device for the caller.
-    pub async fn add_device(
-        &self,
-        caller: &Caller,
-        kind: DeviceKind,
-        token: String,
-        appid: Option<String>,
-    ) -> Result<(), ServiceError> {
-        self.send(Change::AddDevice {
-            who: caller.who,
-            kind,
-            token,
-            appid,
-        })
-        .await
-    }
-
-    /// Removes one of the caller's push devices.
-    pub async fn remove_device(
-        &self,
-        caller: &Caller,
-        kind: DeviceKind,
-        token: String,
-    ) -> Result<(), ServiceError> {
-        self.send(Change::RemoveDevice {
-            who: caller.who,
-            kind,
-            token,
         })
         .await
     }

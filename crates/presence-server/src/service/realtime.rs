@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use presence_types::endpoints::events::{PresenceStreamParams, RegisterParams};
+
 use super::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::events::{
-    Consumer, Entry, EventError, EventFormat, EventSettings, EventStats, Queue, QueueSpec,
+    Consumer, Entry, EventError, EventFormat, EventSettings, Queue, QueueSpec,
     STREAM_QUEUE_TIMEOUT_SECS, StreamSlot,
 };
 
@@ -57,6 +59,33 @@ impl RegisterOptions {
         } else {
             EventFormat::Legacy
         }
+    }
+}
+
+impl From<RegisterParams> for RegisterOptions {
+    fn from(params: RegisterParams) -> Self {
+        RegisterOptions {
+            event_types: params.event_types,
+            fetch_event_types: params.fetch_event_types,
+            slim_presence: params.slim_presence,
+            simplified_presence_events: params
+                .client_capabilities
+                .is_some_and(|c| c.simplified_presence_events),
+            history_limit_days: params.presence_history_limit_days,
+        }
+    }
+}
+
+/// A stream's queue takes every event type and fetches presence.
+impl From<PresenceStreamParams> for RegisterOptions {
+    fn from(params: PresenceStreamParams) -> Self {
+        RegisterOptions::from(RegisterParams {
+            event_types: None,
+            fetch_event_types: None,
+            slim_presence: params.slim_presence,
+            presence_history_limit_days: params.presence_history_limit_days,
+            client_capabilities: params.client_capabilities,
+        })
     }
 }
 
@@ -218,11 +247,6 @@ impl Service {
     /// The event system's settings.
     pub fn event_settings(&self) -> EventSettings {
         *self.hub.settings()
-    }
-
-    /// How many queues are open, waited on, and how many events they hold.
-    pub fn event_stats(&self) -> EventStats {
-        self.hub.stats()
     }
 
     /// Ends every waiting poll and stream and takes no new queues: the

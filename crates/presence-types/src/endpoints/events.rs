@@ -34,12 +34,12 @@ pub struct RegisterParams {
     /// server never produces are accepted and simply never occur.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::json_text::JsonStringList>, nullable = false, example = json!("[\"presence\"]"))]
-    pub event_types: Option<String>,
+    pub event_types: Option<Vec<String>>,
     /// A JSON list of the data to include in the answer, if different from
     /// `event_types`; presence is fetched when it names `presence`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::json_text::JsonStringList>, nullable = false, example = json!("[\"presence\"]"))]
-    pub fetch_event_types: Option<String>,
+    pub fetch_event_types: Option<Vec<String>>,
     /// Answer `presences` in the modern format keyed by user id, and leave
     /// `email` out of legacy `presence` events.
     #[serde(default)]
@@ -53,7 +53,17 @@ pub struct RegisterParams {
     /// modern format in the answer too; other keys are ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::json_text::JsonCapabilities>, nullable = false, example = json!("{\"simplified_presence_events\": true}"))]
-    pub client_capabilities: Option<String>,
+    pub client_capabilities: Option<ClientCapabilities>,
+}
+
+/// The value of `client_capabilities` after parsing: the capabilities
+/// that concern presence. Keys this server does not know are ignored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCapabilities {
+    /// `presence` events in the modern shape, and the modern format in
+    /// the answer to `POST /register` (or a stream's first message).
+    #[serde(default)]
+    pub simplified_presence_events: bool,
 }
 
 /// The response of `POST /register`.
@@ -219,7 +229,7 @@ pub struct PresenceStreamParams {
     /// modern event shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::json_text::JsonCapabilities>, nullable = false)]
-    pub client_capabilities: Option<String>,
+    pub client_capabilities: Option<ClientCapabilities>,
 }
 
 /// One message of the presence stream, as a Server-Sent Events reader

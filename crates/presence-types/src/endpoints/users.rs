@@ -22,6 +22,15 @@ pub struct User {
     pub date_joined: String,
 }
 
+/// The query parameters of `GET /users`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetUsersParams {
+    /// With an embed key (a page): list bots too. A user's answer lists
+    /// bots whatever it says.
+    #[serde(default)]
+    pub include_bots: bool,
+}
+
 /// The response of `GET /users/me`: the caller's own account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GetOwnUserResponse {

@@ -50,9 +50,7 @@ pub fn preflight(service: &Service, headers: &HeaderMap) -> Result<Response<Body
     };
     let known = origin.to_str().is_ok_and(|o| service.embed_origin_known(o));
     if !known {
-        return Err(ApiError::forbidden(
-            "No embed key may be used from this origin",
-        ));
+        return Err(ApiError::origin_without_embed_key());
     }
     let out = response.headers_mut();
     out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
