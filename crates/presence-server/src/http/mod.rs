@@ -159,11 +159,6 @@ impl App {
             request_ids: RequestIds::new(),
         }
     }
-
-    /// The limits in force.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
 }
 
 /// What the connections are told about shutdown.
