@@ -580,6 +580,24 @@ impl TestServer {
         }
     }
 
+    /// Waits until `n` event queues have a reader waiting on them (a
+    /// long-poll of `GET /events`, or a stream): each such request has
+    /// reached its queue, and what happens to the queue now reaches it.
+    pub async fn until_waiting(&self, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let waiting = self.service.event_stats().waiting;
+            if waiting >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{waiting} of {n} queues have a reader waiting after {PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// The events a queue holds after `last` right now (after giving the
     /// server's periodic work a moment to run).
     pub async fn held_events(&self, user: &User, queue_id: &str, last: i64) -> Vec<Value> {

@@ -199,7 +199,7 @@ async fn a_waiting_poll_answers_when_the_event_comes() {
     let users = server.realm_with_users("acme", 2).await;
     let queue = presence_queue(&server, &users[0], &[]).await;
     let (poll, report) = tokio::join!(server.poll(&users[0], &queue, -1, false), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.until_waiting(1).await;
         server.report(&users[1], "ZulipMobile", "idle").await;
     });
     let body = poll.ok();
@@ -218,7 +218,7 @@ async fn a_new_poll_takes_over_a_waiting_one() {
     let queue = presence_queue(&server, user, &[]).await;
     let started = Instant::now();
     let (old, new) = tokio::join!(server.poll(user, &queue, -1, false), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.until_waiting(1).await;
         server.poll(user, &queue, -1, true).await
     });
     assert_eq!(old.ok()["events"], json!([]), "the waiting poll answers");
@@ -381,7 +381,7 @@ async fn delete_removes_the_queue_and_ends_its_poll() {
     let user = &users[0];
     let queue = presence_queue(&server, user, &[]).await;
     let (poll, deleted) = tokio::join!(server.poll(user, &queue, -1, false), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.until_waiting(1).await;
         server
             .delete(user, "/events", &[("queue_id", &queue)])
             .await
@@ -737,7 +737,7 @@ async fn stopping_the_server_answers_waiting_polls() {
         .query(&[("queue_id", queue.as_str()), ("last_event_id", "-1")])
         .send();
     let waiting = tokio::spawn(poll);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.until_waiting(1).await;
     let started = Instant::now();
     server.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(5));
