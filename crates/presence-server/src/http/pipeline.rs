@@ -3,7 +3,7 @@
 //! 1. [`handle`]: gives the request its id and deadline, turns a panic into
 //!    a 500, counts a request without a known caller against its address,
 //!    lets the page that sent it read the answer where it may, and logs one
-//!    line;
+//!    line (and, at debug level, one as it begins);
 //! 2. `compress`: gzips whole answers for clients that accept it;
 //! 3. `answer`: checks the head, then decides from the head alone who the
 //!    caller is (a user by Basic credentials, a page by an embed key) and
@@ -70,6 +70,10 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     let method = req.method().clone();
     // The path only: a query string may carry anything, secrets included.
     let path = req.uri().path().to_owned();
+    // Said as the work begins, at debug level: that a request is in the
+    // server's hands while it waits (for the store, say) is known from
+    // outside only by this.
+    tracing::debug!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request begins");
     let route = routes::route(&method, &path);
     // A long poll waits for events by design: its deadline counts from the
     // end of that wait.
