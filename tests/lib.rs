@@ -586,12 +586,77 @@ impl TestServer {
         }
     }
 
-    /// The events a queue holds after `last` right now (after giving the
-    /// server's periodic work a moment to run).
-    pub async fn held_events(&self, user: &User, queue_id: &str, last: i64) -> Vec<Value> {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let body = self.poll(user, queue_id, last, true).await.ok();
-        body["events"].as_array().cloned().unwrap_or_default()
+    /// Waits until `n` event queues have a reader waiting on them (a
+    /// long-poll of `GET /events`, or a stream): each such request has
+    /// reached its queue, and what happens to the queue now reaches it.
+    pub async fn until_waiting(&self, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let waiting = self.service.waiting_readers();
+            if waiting >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{waiting} of {n} queues have a reader waiting after {PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Creates a user of `realm` with presence off, for
+    /// [`TestServer::assert_no_news`]; turning presence off before any
+    /// report makes no event.
+    pub async fn marker(&self, realm: &str) -> User {
+        let marker = self
+            .create_user(realm, &format!("marker@{realm}.test"), false)
+            .await;
+        self.patch(&marker, "/settings", &[("presence_enabled", "false")])
+            .await
+            .ok();
+        marker
+    }
+
+    /// Asserts that a queue of `marker`'s realm gets no presence event
+    /// after `*last`, neither from what was acknowledged so far nor from
+    /// anything due by the server's clock as it is, and moves `*last` past
+    /// what it read.
+    ///
+    /// Instead of waiting a while and finding nothing, it makes two events
+    /// it knows and checks that they are the first to come: `marker` (see
+    /// [`TestServer::marker`]) turns presence on, then off again, which
+    /// leaves it with nothing that ages. An acknowledged change has its
+    /// event queued already. The writer takes the second change in a turn
+    /// of its loop after the one that took the first, and ends every turn
+    /// by publishing the idle and offline transitions due by the clock; so
+    /// an event due now would come before the second marker event.
+    pub async fn assert_no_news(
+        &self,
+        reader: &User,
+        queue_id: &str,
+        last: &mut i64,
+        marker: &User,
+    ) {
+        for on in ["true", "false"] {
+            self.patch(
+                marker,
+                "/settings",
+                &[("presence_enabled", on), ("client", "marker")],
+            )
+            .await
+            .ok();
+        }
+        let mut markers = 0;
+        while markers < 2 {
+            for event in self.next_presence(reader, queue_id, last).await {
+                assert!(
+                    event_is_about(&event, marker.id),
+                    "an event came before the marker's: {event}"
+                );
+                markers += 1;
+            }
+        }
+        assert_eq!(markers, 2, "the marker's two events, and no more");
     }
 
     /// Opens `GET /presence/stream` as `user`, resuming after
@@ -705,6 +770,11 @@ pub fn import_realm(backing: &Backing, realm: &str, users: usize, now: i64) -> V
     }
     backing.open().import(&dump).expect("the realm imports");
     created
+}
+
+/// Whether a presence event, in any of its formats, is about this user.
+pub fn event_is_about(event: &Value, user_id: i64) -> bool {
+    event["user_id"] == user_id || event["presences"].get(user_id.to_string()).is_some()
 }
 
 /// The path of a file next to the test sources.

@@ -76,10 +76,15 @@ ${list ? `<presence-list ${attrs}></presence-list>` : ''}
 </body></html>`;
 }
 
-/** Opens `html` at `path` of `site` in a new context; what it requested. */
-async function open(site, path, html) {
+/**
+ * Opens `html` at `path` of `site` in a new context; what it requested.
+ * With `clock`, the page's timers run on a clock the test can move (it
+ * keeps the real time otherwise).
+ */
+async function open(site, path, html, { clock = false } = {}) {
   site.pages.set(path, html);
   const context = await browser.newContext({ colorScheme: 'light' });
+  if (clock) await context.clock.install();
   await context.addInitScript(recordStreams);
   const page = await context.newPage();
   const seen = { streams: [], users: [] };
@@ -275,7 +280,7 @@ test('after a network drop the stream resumes where it was: the change made mean
 });
 
 test('a revoked key turns the elements to error and the server ends the stream', async () => {
-  const { page, context } = await open(allowed, '/kiosk', embedPage(keys.kiosk, [users.alice.email]));
+  const { page, context } = await open(allowed, '/kiosk', embedPage(keys.kiosk, [users.alice.email]), { clock: true });
   await stateIs(page, 'presence-list', 'live', 10_000);
   const ended = page.waitForEvent('requestfinished', {
     predicate: (r) => r.url().includes('/presence/stream'),
@@ -291,10 +296,19 @@ test('a revoked key turns the elements to error and the server ends the stream',
   await stateIs(page, 'presence-list', 'error', 1_000);
   assert.match(await label(page, users.alice), /revoked/);
   assert.match(await page.locator('presence-list [part~="error"]').textContent(), /This embed key has been revoked/);
-  // It does not go on trying: no stream is open or opening.
-  const streams = await page.evaluate(() => window.streams.length);
-  await page.waitForTimeout(4_000); // longer than the server's usual `retry:`
-  assert.equal(await page.evaluate(() => window.streams.length), streams);
+  // It does not go on trying. Whatever wait the page still has runs out
+  // at once, on its clock moved past the longest wait between tries (60 s,
+  // and half again of jitter); a request the test then has the page make
+  // comes after any try those waits made, and is the only request seen.
+  const asked = [];
+  const note = (request) => asked.push(request.url());
+  page.on('request', note);
+  await page.clock.fastForward(2 * 60_000);
+  const marker = page.waitForEvent('request', { predicate: (r) => r.url().endsWith('/marker'), timeout: 10_000 });
+  await page.evaluate(() => fetch('/marker').catch(() => {}));
+  await marker;
+  page.off('request', note);
+  assert.deepEqual(asked, [`${allowed.origin}/marker`], 'no try after the refusal');
   await context.close();
 });
 

@@ -84,13 +84,16 @@ fn an_unreachable_server_exits_with_3_after_retrying() {
 
 #[test]
 fn a_server_that_never_answers_times_out_with_3() {
-    // A peer that accepts connections and then says nothing.
+    // A peer that takes connections and then says nothing: the kernel
+    // completes them into the listener's backlog, never accepted. It is
+    // held until the run ends, and 10 s at most, so that a client that
+    // waited on regardless would fail rather than hang.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let site = format!("http://{}", listener.local_addr().unwrap());
+    let (done, finished) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
-        let held: Vec<_> = listener.incoming().take(1).collect();
-        std::thread::sleep(Duration::from_secs(2));
-        drop(held);
+        let _ = finished.recv_timeout(Duration::from_secs(10));
+        drop(listener);
     });
     let home = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -113,9 +116,11 @@ fn a_server_that_never_answers_times_out_with_3() {
         ],
     )
     .into();
-    run.fails(3, "no answer before the timeout");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    let took = started.elapsed();
+    let _ = done.send(());
     holder.join().unwrap();
+    run.fails(3, "no answer before the timeout");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `presence ping` (once, and as a heartbeat) and `presence set --invisible`.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::support::{Run, TestServer, presence};
@@ -79,7 +81,22 @@ fn a_heartbeat_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // Its lines as they come, so that the signal comes once it has
+    // reported twice.
+    let (line_tx, lines) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("no report after {seen:?}: {e}"));
+        seen.push(line);
+    }
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -90,7 +107,14 @@ fn a_heartbeat_stops_cleanly_on_sigterm() {
         assert!(Instant::now() < deadline, "still running after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let run = Run::from(child.wait_with_output().unwrap());
+    let output = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    seen.extend(lines.try_iter());
+    let stdout = seen.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let run = Run::from(std::process::Output {
+        stdout: stdout.into_bytes(),
+        ..output
+    });
     let stdout = run.ok();
     assert!(stdout.lines().count() >= 2, "{stdout}");
     assert!(

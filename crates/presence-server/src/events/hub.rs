@@ -428,6 +428,17 @@ impl Hub {
     pub fn open_streams(&self) -> usize {
         self.streams.lock().values().sum()
     }
+
+    /// How many queues have a reader waiting on them: a long poll, or a
+    /// stream between frames.
+    pub fn waiting_readers(&self) -> usize {
+        let registry = self.registry.read();
+        registry
+            .by_id
+            .values()
+            .filter(|queue| queue.with_state(|s| s.consumers() > 0))
+            .count()
+    }
 }
 
 /// An open presence stream's place in its owner's count.

@@ -4,7 +4,7 @@
 //!    route), gives it its id and deadline, turns a panic into a 500,
 //!    counts a request without a known caller against its address, lets
 //!    the page that sent it read the answer where it may, and logs one
-//!    line;
+//!    line (and, at debug level, one as it begins);
 //! 2. `answer_and_compress`: refuses what the head alone decides
 //!    (`screen_head`: an address with nothing left, sizes, the route, a
 //!    declared body too large), answers at once what needs no caller,
@@ -78,6 +78,10 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     let method = req.method().clone();
     // The path only: a query string may carry anything, secrets included.
     let path = req.uri().path().to_owned();
+    // Said as the work begins, at debug level: that a request is in the
+    // server's hands while it waits (for the store, say) is known from
+    // outside only by this.
+    tracing::debug!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request begins");
     let route = routes::route(&method, &path);
     // A long poll waits for events by design: its deadline counts from the
     // end of that wait.

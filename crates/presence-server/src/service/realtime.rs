@@ -187,6 +187,12 @@ impl Service {
             .await
     }
 
+    /// How many queues have a reader waiting on them (a long poll, or an
+    /// open stream): what tests wait for before they make an event.
+    pub fn waiting_readers(&self) -> usize {
+        self.hub.waiting_readers()
+    }
+
     /// What [`Service::get_events`] would answer without waiting, changing
     /// nothing: `HEAD /events`.
     pub fn peek_events(

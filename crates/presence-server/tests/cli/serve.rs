@@ -99,7 +99,8 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     admin(dir.path(), &["realm", "create", "acme"]);
     let key = create_user(dir.path(), "acme", "a@acme.test", false);
-    let mut server = ServerProcess::start(dir.path(), &["--shutdown-grace-secs", "20"]);
+    let mut server =
+        ServerProcess::start_telling_requests(dir.path(), &["--shutdown-grace-secs", "20"]);
     let address = server.base.trim_start_matches("http://").to_owned();
 
     // A write that has to wait for the store: in flight when the signal comes.
@@ -111,14 +112,24 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
             .form(&[("status", "active"), ("ping_only", "true")])
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server
+        .until_begun("POST", "/api/v1/users/me/presence")
+        .await;
     server.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    server
+        .until_logged(
+            "that it is shutting down",
+            Duration::from_secs(20),
+            |line| line.contains("shutting down"),
+        )
+        .await;
+    // No new connections once shutdown has started (the listener closes
+    // right after the line above).
+    eventually(Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(&address).await.is_err()
+    })
+    .await;
     assert!(!request.is_finished(), "the request waits for the store");
-    assert!(
-        tokio::net::TcpStream::connect(&address).await.is_err(),
-        "no new connections once shutdown has started"
-    );
     assert!(
         server.child.try_wait().unwrap().is_none(),
         "the server waits for the request in flight"
@@ -139,7 +150,8 @@ async fn the_grace_period_bounds_the_exit() {
     let dir = tempfile::tempdir().unwrap();
     admin(dir.path(), &["realm", "create", "acme"]);
     let key = create_user(dir.path(), "acme", "a@acme.test", false);
-    let mut server = ServerProcess::start(dir.path(), &["--shutdown-grace-secs", "1"]);
+    let mut server =
+        ServerProcess::start_telling_requests(dir.path(), &["--shutdown-grace-secs", "1"]);
 
     // A write stuck behind a lock that outlives the grace period.
     let locker = lock_store(dir.path());
@@ -150,7 +162,9 @@ async fn the_grace_period_bounds_the_exit() {
             .form(&[("status", "active"), ("ping_only", "true")])
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server
+        .until_begun("POST", "/api/v1/users/me/presence")
+        .await;
     let signalled = Instant::now();
     server.signal("TERM");
     let status = server.wait_exit(Duration::from_secs(8));

@@ -107,6 +107,43 @@ impl ServerProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until the server logs a line that `matches`, failing the test
+    /// after `limit`.
+    pub async fn until_logged(&self, what: &str, limit: Duration, matches: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !self.log.lock().unwrap().iter().any(|line| matches(line)) {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not log {what} within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Starts a server as [`ServerProcess::start`] does, which also logs
+    /// each request as it begins (see [`ServerProcess::until_begun`]).
+    pub fn start_telling_requests(dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start_logging(dir, extra, "info,presence_server::http::pipeline=debug")
+    }
+
+    /// Waits until a server started by
+    /// [`ServerProcess::start_telling_requests`] has begun work on a
+    /// request for `path`: it is in the server's hands.
+    pub async fn until_begun(&self, method: &str, path: &str) {
+        let (method, path) = (format!("method={method}"), format!("path={path}"));
+        self.until_logged(
+            &format!("the start of {method} {path}"),
+            Duration::from_secs(20),
+            |line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                line.contains("request begins")
+                    && fields.contains(&method.as_str())
+                    && fields.contains(&path.as_str())
+            },
+        )
+        .await;
+    }
+
     /// An API URL.
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
