@@ -6,11 +6,12 @@
 //! Without them the test says so and skips on a developer's machine; under
 //! CI (`CI` set) anything missing is a failure.
 
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::run_bounded;
 
 /// The browser the tests drive.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -57,43 +58,18 @@ fn the_web_components_work_in_a_browser() {
         );
         return;
     }
-    let mut child = Command::new("node")
-        .arg("--test")
-        .arg(browser_tests())
-        .env("PRESENCE_SERVER_BIN", env!("CARGO_BIN_EXE_presence-server"))
-        .env("PRESENCE_CHROMIUM", CHROMIUM)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: the servers and browsers it starts go
-        // with it if it has to be stopped.
-        .process_group(0)
-        .spawn()
-        .expect("node runs");
-    // Drain both pipes on threads, so that a chatty run cannot block.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let _ = pipe.read_to_end(&mut out);
-            out
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + LIMIT;
-    let (status, timed_out) = loop {
-        if let Some(status) = child.try_wait().expect("wait works") {
-            break (status, false);
-        }
-        if Instant::now() >= deadline {
-            let group = format!("-{}", child.id());
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-            break (child.wait().expect("wait works"), true);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = String::from_utf8_lossy(&stdout.join().expect("stdout read")).into_owned();
-    let stderr = String::from_utf8_lossy(&stderr.join().expect("stderr read")).into_owned();
+    let run = run_bounded(
+        Command::new("node")
+            .arg("--test")
+            .arg(browser_tests())
+            .env("PRESENCE_SERVER_BIN", env!("CARGO_BIN_EXE_presence-server"))
+            .env("PRESENCE_CHROMIUM", CHROMIUM),
+        LIMIT,
+    );
+    let timed_out = run.timed_out;
+    let stdout = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.output.stderr).into_owned();
+    let status = run.output.status;
     assert!(
         !timed_out,
         "the browser tests took longer than {LIMIT:?}:\n{stdout}\n{stderr}"

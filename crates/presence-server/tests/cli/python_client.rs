@@ -4,12 +4,12 @@
 //! developer's machine; under CI (`CI` set) a missing client is a failure.
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use crate::support::{ServerProcess, admin, create_user};
+use crate::support::{ServerProcess, admin, create_user, run_bounded};
 
 fn zulip_installed() -> bool {
     Command::new("python3")
@@ -54,40 +54,8 @@ fn zuliprc(dir: &Path, server: &ServerProcess, email: &str, key: &str) -> PathBu
 
 /// Runs `python3 SCRIPT ARGS...`, killing it if it takes longer than `limit`.
 fn run_python(script: &str, args: &[&OsStr], limit: Duration) -> Output {
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    // Drain both pipes on threads so that a chatty script cannot block.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let _ = pipe.read_to_end(&mut out);
-            out
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait works") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            break child.wait().expect("wait works");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout read"),
-        stderr: stderr.join().expect("stderr read"),
-    }
+    let run = run_bounded(Command::new("python3").arg(script).args(args), limit);
+    run.output
 }
 
 #[test]

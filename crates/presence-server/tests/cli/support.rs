@@ -1,7 +1,8 @@
 //! Running the binary: admin commands on a temporary data directory, and a
 //! server process whose address is read from its log.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -209,4 +210,53 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// What a bounded run of another program gave.
+pub struct BoundedRun {
+    /// Its exit status and both outputs.
+    pub output: Output,
+    /// Whether it was stopped for taking longer than its limit.
+    pub timed_out: bool,
+}
+
+/// Runs `command` with no input, its outputs read on threads of their own
+/// (so that a chatty program cannot block), in a process group of its own;
+/// past `limit` the whole group (the program and whatever it started) is
+/// killed.
+pub fn run_bounded(command: &mut Command, limit: Duration) -> BoundedRun {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("the program runs");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            out
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + limit;
+    let (status, timed_out) = loop {
+        if let Some(status) = child.try_wait().expect("wait works") {
+            break (status, false);
+        }
+        if Instant::now() >= deadline {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            break (child.wait().expect("wait works"), true);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
+    };
+    BoundedRun { output, timed_out }
 }
