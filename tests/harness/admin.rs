@@ -34,7 +34,7 @@ impl TestServer {
             })
             .expect("the user is created");
         let user = User {
-            id: row.id,
+            id: row.id.0,
             email: email.to_owned(),
             key,
         };

@@ -228,10 +228,11 @@ impl Drop for TestServer {
 /// users `user{i}@{realm}.test` with known keys, each reported active from
 /// `website` at `now`.
 pub fn import_realm(backing: &Backing, realm: &str, users: usize, now: i64) -> Vec<User> {
+    use presence_server::ids::{RealmId, UpdateId, UserId};
     use presence_server::store::{Dump, PresenceRow, RealmRow, UserRow};
     let mut dump = Dump {
         realms: vec![RealmRow {
-            id: 1,
+            id: RealmId(1),
             string_id: realm.to_owned(),
             name: realm.to_owned(),
             presence_disabled: false,
@@ -249,8 +250,8 @@ pub fn import_realm(backing: &Backing, realm: &str, users: usize, now: i64) -> V
             key: format!("{i:0>32}"),
         };
         dump.users.push(UserRow {
-            id,
-            realm_id: 1,
+            id: UserId(id),
+            realm_id: RealmId(1),
             email: user.email.clone(),
             full_name: format!("User {i}"),
             is_bot: false,
@@ -262,11 +263,11 @@ pub fn import_realm(backing: &Backing, realm: &str, users: usize, now: i64) -> V
             push_devices: 0,
         });
         dump.presence.push(PresenceRow {
-            user_id: id,
+            user_id: UserId(id),
             client: "website".to_owned(),
             last_connected_time: now,
             last_active_time: Some(now),
-            update_id: id,
+            update_id: UpdateId(id),
         });
         created.push(user);
     }

@@ -188,7 +188,7 @@ async fn admin_changes_are_honoured_by_every_node() {
         })
         .unwrap();
     let carol = User {
-        id: row.id,
+        id: row.id.0,
         email: row.email,
         key,
     };
@@ -257,11 +257,11 @@ impl Reader {
 
 /// The modern presence of every user with records, as the database holds it.
 fn picture_of(dump: &Dump) -> Picture {
-    let joined: HashMap<i64, i64> = dump.users.iter().map(|u| (u.id, u.date_joined)).collect();
+    let joined: HashMap<i64, i64> = dump.users.iter().map(|u| (u.id.0, u.date_joined)).collect();
     let mut out = Picture::new();
     let mut by_user: BTreeMap<i64, (Option<i64>, i64)> = BTreeMap::new();
     for p in &dump.presence {
-        let entry = by_user.entry(p.user_id).or_insert((None, i64::MIN));
+        let entry = by_user.entry(p.user_id.0).or_insert((None, i64::MIN));
         entry.0 = entry.0.max(p.last_active_time);
         entry.1 = entry.1.max(p.last_connected_time);
     }
@@ -339,7 +339,7 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
     // Both nodes settle on the database's last id; then the reader's
     // picture is the database's.
     let dump = nodes[0].with_admin(|store| store.export()).unwrap();
-    let stored_last = dump.presence.iter().map(|p| p.update_id).max().unwrap();
+    let stored_last = dump.presence.iter().map(|p| p.update_id.0).max().unwrap();
     assert!(
         stored_last >= (WRITERS * REPORTS) as i64,
         "every report took an id of its own ({stored_last})"
@@ -379,7 +379,7 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
             let mut stored: Vec<&str> = dump
                 .presence
                 .iter()
-                .filter(|p| p.user_id == user.id)
+                .filter(|p| p.user_id.0 == user.id)
                 .map(|p| p.client.as_str())
                 .collect();
             stored.sort_unstable();
@@ -608,7 +608,7 @@ fn assert_all_stored(dump: &Dump, acknowledged: &[(i64, String)]) {
     let stored: std::collections::HashSet<(i64, &str)> = dump
         .presence
         .iter()
-        .map(|p| (p.user_id, p.client.as_str()))
+        .map(|p| (p.user_id.0, p.client.as_str()))
         .collect();
     for (user, client) in acknowledged {
         assert!(

@@ -222,7 +222,7 @@ async fn push_devices_per_user_are_capped() {
             .expect("an export");
         dump.devices
             .into_iter()
-            .filter(|d| d.user_id == user_id)
+            .filter(|d| d.user_id.0 == user_id)
             .map(|d| d.token)
             .collect::<Vec<_>>()
     };

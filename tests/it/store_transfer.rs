@@ -110,15 +110,15 @@ async fn a_realm_moves_from_sqlite_to_postgres_and_back_exactly() {
     // And continues: new users and new changes take fresh ids.
     let last_id = dump.presence.iter().map(|p| p.update_id).max().unwrap();
     let newcomer = node.create_user("acme", "newcomer@acme.test", false).await;
-    assert!(dump.users.iter().all(|u| u.id < newcomer.id));
+    assert!(dump.users.iter().all(|u| u.id.0 < newcomer.id));
     node.report(&newcomer, "website", "active").await;
     let moved_on = node.with_admin(|store| store.export()).unwrap();
     let newest = moved_on
         .presence
         .iter()
-        .find(|p| p.user_id == newcomer.id)
+        .find(|p| p.user_id.0 == newcomer.id)
         .unwrap();
-    assert_eq!(newest.update_id, last_id + 1);
+    assert_eq!(newest.update_id, last_id.next());
 
     // And back to a new embedded store, exactly.
     let back = Backing::sqlite();

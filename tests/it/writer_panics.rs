@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use presence_server::clock::ManualClock;
+use presence_server::ids::{RealmId, UpdateId, UserId};
 use presence_server::store::{
-    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey, NewUser,
-    NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Store, StoreError, UserChange,
-    UserRow,
+    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation, NewEmbedKey,
+    NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence, Store, StoreError,
+    UserChange, UserRow,
 };
 use presence_tests::{Backing, Options, START, TestServer, User};
 use serde_json::Value;
@@ -79,13 +80,13 @@ impl Store for Panicky {
     fn load(&mut self, sink: &mut dyn FnMut(Loaded)) -> Result<i64, StoreError> {
         self.inner.load(sink)
     }
-    fn begin_batch(&mut self, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+    fn begin_batch(&mut self, realms: &[RealmId]) -> Result<Vec<UpdateId>, StoreError> {
         self.inner.begin_batch(realms)
     }
     fn commit_batch(
         &mut self,
         batch: &[Mutation],
-        sequences: &[(i64, i64)],
+        sequences: &[Sequence],
     ) -> Result<(), StoreError> {
         let inner = &mut self.inner;
         self.trigger
@@ -94,14 +95,14 @@ impl Store for Panicky {
     fn abort_batch(&mut self) {
         self.inner.abort_batch()
     }
-    fn sequences(&mut self) -> Result<Vec<(i64, i64)>, StoreError> {
+    fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError> {
         let inner = &mut self.inner;
         self.trigger.around(Call::Sequences, || inner.sequences())
     }
     fn presence_changes(
         &mut self,
-        realm_id: i64,
-        since: i64,
+        realm_id: RealmId,
+        since: UpdateId,
     ) -> Result<PresenceChanges, StoreError> {
         self.inner.presence_changes(realm_id, since)
     }
@@ -119,7 +120,7 @@ impl Store for Panicky {
     ) -> Result<EmbedKeyRow, StoreError> {
         self.inner.revoke_embed_key(realm, name, now)
     }
-    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+    fn record_embed_key_use(&mut self, uses: &[EmbedKeyUse]) -> Result<(), StoreError> {
         self.inner.record_embed_key_use(uses)
     }
     fn report_node(&mut self, node: &NodeRow, forget_before: i64) -> Result<(), StoreError> {
@@ -139,7 +140,7 @@ impl Store for Panicky {
     }
     fn has_device(
         &mut self,
-        user_id: i64,
+        user_id: UserId,
         kind: DeviceKind,
         token: &str,
     ) -> Result<bool, StoreError> {
@@ -264,7 +265,7 @@ fn stored_clients(server: &TestServer, user: &User) -> Vec<String> {
     let mut clients: Vec<String> = dump
         .presence
         .into_iter()
-        .filter(|r| r.user_id == user.id)
+        .filter(|r| r.user_id.0 == user.id)
         .map(|r| r.client)
         .collect();
     clients.sort();

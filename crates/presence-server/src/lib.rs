@@ -11,9 +11,9 @@
 //! - [`store`]: the durable `Store` trait and its two implementations,
 //!   SQLite (embedded, one node) and PostgreSQL (several nodes).
 //!
-//! Beside them: [`config`] (settings), [`clock`] (injectable time),
-//! [`server`] (load, serve, close: the one way every server runs),
-//! [`compression`] (gzip that reuses shared pieces), [`keys`]
+//! Beside them: [`ids`] (typed ids), [`config`] (settings), [`clock`]
+//! (injectable time), [`server`] (load, serve, close: the one way every
+//! server runs), [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
 //! `presence-server` command line), [`log_writer`] (the log's batched
 //! stderr) and [`fuzzing`] (the fuzz targets' checks, shared with the
@@ -30,6 +30,7 @@ pub mod config;
 pub mod events;
 pub mod fuzzing;
 pub mod http;
+pub mod ids;
 pub mod keys;
 pub mod log_writer;
 pub mod openapi;

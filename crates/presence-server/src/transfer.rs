@@ -21,6 +21,7 @@ use thiserror::Error;
 
 use crate::admin;
 use crate::http::client_name::MAX_CLIENT_NAME_CHARS;
+use crate::ids::{EmbedKeyId, RealmId, UpdateId, UserId};
 use crate::keys;
 use crate::store::{DeviceKind, DeviceRow, Dump, EmbedKeyRow, PresenceRow, RealmRow, UserRow};
 
@@ -50,7 +51,7 @@ enum Line {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RealmLine {
-    id: i64,
+    id: RealmId,
     string_id: String,
     name: String,
     #[serde(default)]
@@ -64,8 +65,8 @@ struct RealmLine {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserLine {
-    id: i64,
-    realm_id: i64,
+    id: UserId,
+    realm_id: RealmId,
     email: String,
     full_name: String,
     #[serde(default)]
@@ -87,18 +88,18 @@ struct UserLine {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PresenceLine {
-    user_id: i64,
+    user_id: UserId,
     client: String,
     last_connected_time: i64,
     last_active_time: Option<i64>,
-    update_id: i64,
+    update_id: UpdateId,
 }
 
 /// A push device, as a dump line has it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeviceLine {
-    user_id: i64,
+    user_id: UserId,
     kind: String,
     token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,8 +110,8 @@ struct DeviceLine {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EmbedKeyLine {
-    id: i64,
-    realm_id: i64,
+    id: EmbedKeyId,
+    realm_id: RealmId,
     name: String,
     key_hash: String,
     origins: Vec<String>,
@@ -316,7 +317,7 @@ impl PresenceLine {
         if !valid_client {
             return Err(format!("invalid client name {client:?}"));
         }
-        if self.update_id < 1 {
+        if self.update_id < UpdateId(1) {
             return Err("update_id must be positive".to_owned());
         }
         // The server keeps times as unsigned 32-bit seconds.
@@ -406,7 +407,7 @@ mod tests {
     fn sample() -> Dump {
         Dump {
             realms: vec![RealmRow {
-                id: 3,
+                id: RealmId(3),
                 string_id: "acme".into(),
                 name: "Acme".into(),
                 presence_disabled: true,
@@ -414,8 +415,8 @@ mod tests {
                 date_created: 100,
             }],
             users: vec![UserRow {
-                id: 7,
-                realm_id: 3,
+                id: UserId(7),
+                realm_id: RealmId(3),
                 email: "a@acme.test".into(),
                 full_name: "A".into(),
                 is_bot: false,
@@ -427,21 +428,21 @@ mod tests {
                 push_devices: 0,
             }],
             presence: vec![PresenceRow {
-                user_id: 7,
+                user_id: UserId(7),
                 client: "website".into(),
                 last_connected_time: 200,
                 last_active_time: None,
-                update_id: 4,
+                update_id: UpdateId(4),
             }],
             devices: vec![DeviceRow {
-                user_id: 7,
+                user_id: UserId(7),
                 kind: DeviceKind::Apns,
                 token: "abcd".into(),
                 appid: Some("org.zulip.Zulip".into()),
             }],
             embed_keys: vec![EmbedKeyRow {
-                id: 2,
-                realm_id: 3,
+                id: EmbedKeyId(2),
+                realm_id: RealmId(3),
                 name: "intranet".into(),
                 key_hash: keys::hash("embed_k"),
                 origins: vec!["https://intranet.acme.test".into()],

@@ -128,7 +128,7 @@ impl TestServer {
         )
         .expect("the user is created");
         let account = Account {
-            id: row.id,
+            id: row.id.0,
             email: email.to_owned(),
             key,
         };

@@ -14,6 +14,7 @@ use presence_types::endpoints::events::{Event, PresenceEvent};
 use presence_types::{ClientPresence, ModernPresence};
 
 use super::EventFormat;
+use crate::ids::UserId;
 
 /// One event's JSON without its id: a queue writes `prefix`, its own id for
 /// the event, and `}`.
@@ -80,7 +81,7 @@ impl EncodedEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresenceChange {
     /// The user.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The user's email.
     pub email: String,
     /// The user's legacy entry per client.
@@ -103,7 +104,7 @@ impl PresenceEvents {
     /// Encodes a change in the three shapes (see [`EncodedEvent::new`] for `None`).
     pub fn encode(change: &PresenceChange) -> Option<Self> {
         let legacy = PresenceEvent {
-            user_id: Some(change.user_id),
+            user_id: Some(change.user_id.0),
             email: Some(change.email.clone()),
             server_timestamp: Some(change.server_timestamp),
             presence: Some(change.clients.clone()),
@@ -151,7 +152,7 @@ mod tests {
 
     fn change() -> PresenceChange {
         PresenceChange {
-            user_id: 7,
+            user_id: UserId(7),
             email: "a@b.test".to_owned(),
             clients: BTreeMap::from([(
                 "website".to_owned(),

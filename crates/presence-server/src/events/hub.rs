@@ -18,6 +18,7 @@ use super::encode::{EncodedEvent, PresenceEvents};
 use super::queue::{Closed, Consumer, Entry, Queue, Wake};
 use super::{EventError, EventFormat, EventSettings, Owner};
 use crate::clock::SharedClock;
+use crate::ids::RealmId;
 
 /// What a new queue is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub struct QueueSpec {
     /// The owner.
     pub owner: Owner,
     /// The owner's realm, whose events it receives.
-    pub realm_id: i64,
+    pub realm_id: RealmId,
     /// The shape of its presence events.
     pub format: EventFormat,
     /// Whether it receives presence events at all (else only heartbeats).
@@ -39,7 +40,7 @@ pub struct QueueSpec {
 #[derive(Default)]
 struct Registry {
     by_id: HashMap<Arc<str>, Arc<Queue>>,
-    by_realm: HashMap<i64, Vec<Arc<Queue>>>,
+    by_realm: HashMap<RealmId, Vec<Arc<Queue>>>,
     by_owner: HashMap<Owner, Vec<Arc<Queue>>>,
 }
 
@@ -319,7 +320,7 @@ impl Hub {
 
     /// Appends the realm's presence event number `seq` to every queue of the
     /// realm that takes it. A queue that cannot take it is dropped.
-    pub fn publish(&self, realm_id: i64, seq: u64, events: &PresenceEvents) {
+    pub fn publish(&self, realm_id: RealmId, seq: u64, events: &PresenceEvents) {
         let max = self.settings.max_events_per_queue;
         let mut overflowed = Vec::new();
         {
@@ -357,7 +358,7 @@ impl Hub {
     }
 
     /// Drops every queue of a realm (which was deactivated).
-    pub fn drop_realm(&self, realm_id: i64) {
+    pub fn drop_realm(&self, realm_id: RealmId) {
         let queues = self.registry.read().by_realm.get(&realm_id).cloned();
         self.drop_deactivated(queues.unwrap_or_default());
     }
@@ -473,6 +474,7 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
+    use crate::ids::{EmbedKeyId, UserId};
 
     fn settings() -> EventSettings {
         EventSettings {
@@ -488,8 +490,8 @@ mod tests {
 
     fn spec(user_id: i64, realm_id: i64) -> QueueSpec {
         QueueSpec {
-            owner: Owner::User(user_id),
-            realm_id,
+            owner: Owner::User(UserId(user_id)),
+            realm_id: RealmId(realm_id),
             format: EventFormat::Legacy,
             wants_presence: true,
             start_seq: 0,
@@ -498,12 +500,12 @@ mod tests {
     }
 
     fn user(id: i64) -> Owner {
-        Owner::User(id)
+        Owner::User(UserId(id))
     }
 
     fn change(user_id: i64) -> PresenceEvents {
         PresenceEvents::encode(&super::super::PresenceChange {
-            user_id,
+            user_id: UserId(user_id),
             email: format!("u{user_id}@x.test"),
             clients: Default::default(),
             modern: presence_types::ModernPresence {
@@ -571,11 +573,11 @@ mod tests {
                 ..spec(3, 1)
             })
             .unwrap();
-        hub.publish(1, 1, &change(9));
+        hub.publish(RealmId(1), 1, &change(9));
         assert_eq!(here.with_state(|s| s.len()), 1);
         assert_eq!(elsewhere.with_state(|s| s.len()), 0);
         assert_eq!(later.with_state(|s| s.len()), 0, "its snapshot has event 1");
-        hub.publish(1, 2, &change(9));
+        hub.publish(RealmId(1), 2, &change(9));
         assert_eq!(later.with_state(|s| s.len()), 1);
     }
 
@@ -585,7 +587,7 @@ mod tests {
         let hub = Hub::new(settings(), clock);
         let queue = hub.open(spec(1, 1)).unwrap();
         for seq in 1..=4 {
-            hub.publish(1, seq, &change(9));
+            hub.publish(RealmId(1), seq, &change(9));
         }
         assert!(hub.find(user(1), queue.id()).is_err());
         assert_eq!(hub.registry.read().by_id.len(), 0);
@@ -601,7 +603,7 @@ mod tests {
         hub.drop_owner(user(1));
         assert!(hub.find(user(1), gone.id()).is_err());
         assert!(hub.find(user(2), kept.id()).is_ok());
-        hub.drop_realm(1);
+        hub.drop_realm(RealmId(1));
         assert!(hub.find(user(2), kept.id()).is_err());
         assert!(hub.find(user(3), elsewhere.id()).is_ok());
     }
@@ -641,7 +643,7 @@ mod tests {
         );
         assert!(hub.stream_slot(user(2)).is_ok(), "the cap is per user");
         let pages: Vec<_> = (0..5)
-            .map(|_| hub.stream_slot(Owner::EmbedKey(1)).unwrap())
+            .map(|_| hub.stream_slot(Owner::EmbedKey(EmbedKeyId(1))).unwrap())
             .collect();
         assert_eq!(hub.open_streams(), 2 + pages.len());
         drop(first);

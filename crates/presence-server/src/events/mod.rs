@@ -44,6 +44,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::ids::{EmbedKeyId, UserId};
 pub use encode::{EncodedEvent, PresenceChange, PresenceEvents};
 pub use hub::{Hub, QueueSpec, StreamSlot};
 pub use queue::{Consumer, Entry, Queue, Wake};
@@ -51,10 +52,10 @@ pub use queue::{Consumer, Entry, Queue, Wake};
 /// Who an event queue belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Owner {
-    /// A user, by id.
-    User(i64),
-    /// An embed key, by id: the streams of the pages that use it.
-    EmbedKey(i64),
+    /// A user.
+    User(UserId),
+    /// An embed key: the streams of the pages that use it.
+    EmbedKey(EmbedKeyId),
 }
 
 /// The longest a queue opened by a presence stream outlives its stream:

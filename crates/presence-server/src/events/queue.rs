@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use super::encode::EncodedEvent;
 use super::{EventError, EventFormat, Owner};
 use crate::clock::SharedClock;
+use crate::ids::RealmId;
 
 /// An event in a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +205,7 @@ impl QueueState {
 pub struct Queue {
     id: Arc<str>,
     owner: Owner,
-    realm_id: i64,
+    realm_id: RealmId,
     format: EventFormat,
     wants_presence: bool,
     start_seq: u64,
@@ -238,7 +239,7 @@ impl Queue {
     }
 
     /// The owner's realm.
-    pub fn realm_id(&self) -> i64 {
+    pub fn realm_id(&self) -> RealmId {
         self.realm_id
     }
 
@@ -398,6 +399,7 @@ impl Drop for Consumer {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::ids::UserId;
 
     fn hb() -> EncodedEvent {
         EncodedEvent::heartbeat()
@@ -405,8 +407,8 @@ mod tests {
 
     fn spec() -> crate::events::QueueSpec {
         crate::events::QueueSpec {
-            owner: Owner::User(1),
-            realm_id: 1,
+            owner: Owner::User(UserId(1)),
+            realm_id: RealmId(1),
             format: EventFormat::Legacy,
             wants_presence: true,
             start_seq: 0,

@@ -236,6 +236,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::events::{EncodedEvent, EventFormat, EventSettings, Hub, Owner, QueueSpec};
+    use crate::ids::{RealmId, UserId};
 
     /// A stream body over a new queue of `hub`, starting with `first`.
     fn stream(
@@ -243,11 +244,11 @@ mod tests {
         first: Vec<Bytes>,
         max: Option<Duration>,
     ) -> (EventStreamBody, Arc<crate::events::Queue>) {
-        let owner = Owner::User(1);
+        let owner = Owner::User(UserId(1));
         let queue = hub
             .open(QueueSpec {
                 owner,
-                realm_id: 1,
+                realm_id: RealmId(1),
                 format: EventFormat::Legacy,
                 wants_presence: true,
                 start_seq: 0,

@@ -28,6 +28,7 @@ use super::body::Body;
 use super::client_name::ClientParam;
 use super::error::ApiError;
 use super::params::Params;
+use crate::ids::UpdateId;
 use crate::service::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::store::DeviceKind;
 
@@ -255,15 +256,12 @@ pub async fn update_presence(
     } else {
         (Format::Legacy, Presences::Legacy(BTreeMap::new()))
     };
-    let answer = service.realm_presence(
-        Reader::User(caller),
-        format,
-        last_update_id,
-        history_limit_days,
-    );
+    let since = last_update_id.map(UpdateId);
+    let answer = service.realm_presence(Reader::User(caller), format, since, history_limit_days);
     response.server_timestamp = Some(service.now_f64());
     // The largest id returned; with nobody returned, the id the caller sent, or -1.
-    response.presence_last_update_id = Some(answer.last_update_id.or(last_update_id).unwrap_or(-1));
+    let last = answer.last_update_id.or(since);
+    response.presence_last_update_id = Some(last.unwrap_or(UpdateId::NONE_ON_WIRE).0);
     response.presences = Some(empty);
     Ok(with_presences(&response, answer))
 }

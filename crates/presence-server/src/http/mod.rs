@@ -47,6 +47,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::ids::{EmbedKeyId, UserId};
 use crate::service::Service;
 use admission::{Admission, Refuser};
 use body::Body;
@@ -136,10 +137,10 @@ const UNSENT_BYTES_PER_CONNECTION: u32 = 128 * 1024;
 pub struct App {
     /// The presence service.
     pub service: Arc<Service>,
-    limiter: RateLimiter<i64>,
+    limiter: RateLimiter<UserId>,
     ip_limiter: RateLimiter<IpAddr>,
     /// Per embed key: every page that uses one shares its budget.
-    embed_limiter: RateLimiter<i64>,
+    embed_limiter: RateLimiter<EmbedKeyId>,
     limits: Limits,
     /// The longest a `GET /events` waits for events before it answers.
     long_poll_wait: Duration,

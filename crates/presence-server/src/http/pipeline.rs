@@ -46,6 +46,7 @@ use super::rate_limit::Decision;
 use super::routes::{self, Route};
 use super::{App, Limits, event_handlers, request_id};
 use crate::compression;
+use crate::ids::{EmbedKeyId, UserId};
 use crate::service::embed::{EmbedAuthError, EmbedCaller};
 use crate::service::{Caller, Reader, Service};
 
@@ -54,9 +55,9 @@ use crate::service::{Caller, Reader, Service};
 #[derive(Debug, Default)]
 struct Note {
     /// The user who called, once authenticated.
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     /// The embed key a page called with, once authenticated.
-    embed_key: Option<i64>,
+    embed_key: Option<EmbedKeyId>,
     /// Whether the request counts against its address is settled already:
     /// it was counted (a page's request), or it never counts (see
     /// `costs_nothing`).
@@ -134,8 +135,8 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
         path = %path,
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
-        user_id = note.user_id,
-        embed_key = note.embed_key,
+        user_id = note.user_id.map(|id| id.0),
+        embed_key = note.embed_key.map(|id| id.0),
         "request"
     );
     response

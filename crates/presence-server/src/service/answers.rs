@@ -42,6 +42,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::compression::Deflated;
+use crate::ids::UpdateId;
 
 /// How many answers for windows other than the default one a realm keeps,
 /// over both formats: enough for a client or two that ask for a window of
@@ -113,7 +114,7 @@ pub struct SharedAnswer {
     /// The `presence_last_update_id` this answer fixes: the largest update
     /// id among its users, -1 for a realm with presence disabled, and `None`
     /// when it is empty for any other reason (the caller's own id stands).
-    pub last_update_id: Option<i64>,
+    pub last_update_id: Option<UpdateId>,
 }
 
 impl SharedAnswer {
@@ -131,7 +132,7 @@ impl SharedAnswer {
         Arc::new(SharedAnswer {
             presences: Bytes::from_static(b"{}"),
             deflated: OnceLock::new(),
-            last_update_id: Some(-1),
+            last_update_id: Some(UpdateId::NONE_ON_WIRE),
         })
     }
 }

@@ -24,6 +24,7 @@ use thiserror::Error;
 
 use super::model::{KeyId, SharedRealm};
 use crate::events::Owner;
+use crate::ids::{EmbedKeyId, RealmId};
 use crate::store::EmbedKeyRow;
 
 /// What every embed key starts with, so that one is recognised at a glance
@@ -104,9 +105,9 @@ pub fn normalize_origin(origin: &str) -> Result<String, InvalidOrigin> {
 #[derive(Debug)]
 pub struct EmbedKey {
     /// Server-wide id.
-    pub id: i64,
+    pub id: EmbedKeyId,
     /// The realm it reads.
-    pub realm_id: i64,
+    pub realm_id: RealmId,
     /// Its name, for logs.
     pub name: Box<str>,
     origins: Box<[Box<str>]>,
@@ -289,8 +290,8 @@ mod tests {
 
     fn row(id: i64, hash: u8, origins: &[&str], revoked: bool) -> EmbedKeyRow {
         EmbedKeyRow {
-            id,
-            realm_id: 1,
+            id: EmbedKeyId(id),
+            realm_id: RealmId(1),
             name: format!("k{id}"),
             key_hash: [hash; 32],
             origins: origins.iter().map(|o| (*o).to_owned()).collect(),

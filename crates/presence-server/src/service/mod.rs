@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventSettings, Hub, Owner};
+use crate::ids::{UpdateId, UserId};
 use crate::keys;
 use crate::store::{Notice, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
@@ -112,7 +113,7 @@ impl Reader<'_> {
 
 impl Caller {
     /// The caller's user id.
-    pub fn user_id(&self) -> i64 {
+    pub fn user_id(&self) -> UserId {
         self.who.user_id
     }
 
@@ -468,7 +469,7 @@ impl Service {
         &self,
         reader: Reader<'_>,
         format: Format,
-        since: Option<i64>,
+        since: Option<UpdateId>,
         days: Option<i64>,
     ) -> Arc<SharedAnswer> {
         self.realm_answer(&reader.realm().read(), format, since, days)
@@ -480,14 +481,15 @@ impl Service {
         &self,
         realm: &Realm,
         format: Format,
-        since: Option<i64>,
+        since: Option<UpdateId>,
         days: Option<i64>,
     ) -> Arc<SharedAnswer> {
         let now = self.clock.now_secs();
         if realm.row().presence_disabled {
             return SharedAnswer::disabled();
         }
-        if let (Format::Modern, Some(since)) = (format, since.filter(|&s| s > 0)) {
+        if let (Format::Modern, Some(since)) = (format, since.filter(|&s| s > UpdateId::default()))
+        {
             return Arc::new(changed_since(realm, since));
         }
         window_answer(realm, format, days, self.rules.history_limit_days, now)
@@ -549,7 +551,7 @@ impl Drop for Service {
 }
 
 /// The users changed after update id `since`, in the modern format.
-fn changed_since(realm: &model::Realm, since: i64) -> SharedAnswer {
+fn changed_since(realm: &model::Realm, since: UpdateId) -> SharedAnswer {
     let mut out = BTreeMap::new();
     let mut last = None;
     for (id, user) in realm.changes.after(since, &realm.users) {
@@ -626,7 +628,7 @@ fn everyone_since(realm: &model::Realm, format: Format, start: i64) -> (SharedAn
             }
         }
         span.keep(seen);
-        last = Some(last.map_or(user.update_id, |l: i64| l.max(user.update_id)));
+        last = Some(last.map_or(user.update_id, |l: UpdateId| l.max(user.update_id)));
     }
     let presences = match format {
         Format::Legacy => serde_json::to_vec(&legacy),
@@ -643,7 +645,7 @@ fn everyone_since(realm: &model::Realm, format: Format, start: i64) -> (SharedAn
 
 fn user_view(account: &Account) -> User {
     User {
-        user_id: account.id,
+        user_id: account.id.0,
         email: account.email().to_owned(),
         full_name: account.full_name().to_owned(),
         is_bot: account.is_bot,
@@ -682,13 +684,14 @@ mod tests {
     use super::model::{Account, ClientRecord, Realm};
     use super::rules::Times;
     use super::*;
+    use crate::ids::RealmId;
     use crate::store::{RealmRow, UserRow};
 
     /// A realm whose user `i` last reported `seen[i]` days before `now`
     /// (never, for `None`), each with update id `i + 1`.
     fn realm(seen: &[Option<i64>], now: i64) -> Realm {
         let mut realm = Realm::new(RealmRow {
-            id: 1,
+            id: RealmId(1),
             string_id: "r".into(),
             name: "r".into(),
             presence_disabled: false,
@@ -698,8 +701,8 @@ mod tests {
         for (i, days) in seen.iter().enumerate() {
             let id = i as i64 + 1;
             realm.put_account(Account::from(UserRow {
-                id,
-                realm_id: 1,
+                id: UserId(id),
+                realm_id: RealmId(1),
                 email: format!("u{id}@r.test"),
                 full_name: format!("U{id}"),
                 is_bot: false,
@@ -716,7 +719,7 @@ mod tests {
                     last_active: None,
                 };
                 let record = ClientRecord::new(Arc::from("website"), times);
-                realm.put_presence(id, vec![record], id);
+                realm.put_presence(UserId(id), vec![record], UpdateId(id));
             }
         }
         realm
@@ -743,7 +746,7 @@ mod tests {
                     // Someone reports: the realm's version moves.
                     let times = Times { last_connected: now, last_active: Some(now) };
                     let record = ClientRecord::new(Arc::from("website"), times);
-                    realm.put_presence(touch as i64 + 1, vec![record], next_id);
+                    realm.put_presence(UserId(touch as i64 + 1), vec![record], UpdateId(next_id));
                     next_id += 1;
                 }
                 let format = if modern { Format::Modern } else { Format::Legacy };

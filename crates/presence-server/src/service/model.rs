@@ -15,6 +15,7 @@ use parking_lot::RwLock;
 use super::answers::AnswerCache;
 use super::embed::EmbedKeys;
 use super::rules::Times;
+use crate::ids::{RealmId, UpdateId, UserId};
 use crate::store::{RealmRow, UserRow, email_key, same_email};
 
 /// A realm shared between readers and the writer.
@@ -41,7 +42,7 @@ impl KeyId {
 #[derive(Default)]
 pub struct Directory {
     /// Every realm by id.
-    pub realms: HashMap<i64, SharedRealm>,
+    pub realms: HashMap<RealmId, SharedRealm>,
     /// API key to its owner.
     pub keys: HashMap<KeyId, KeyOwner>,
     /// Embed keys by the hash of their token.
@@ -58,21 +59,21 @@ pub struct KeyOwner {
 
 impl KeyOwner {
     /// The owner with these ids, if they fit.
-    pub fn new(realm_id: i64, user_id: i64) -> Option<KeyOwner> {
+    pub fn new(realm_id: RealmId, user_id: UserId) -> Option<KeyOwner> {
         Some(KeyOwner {
-            realm: u32::try_from(realm_id).ok()?,
-            user: u32::try_from(user_id).ok()?,
+            realm: u32::try_from(realm_id.0).ok()?,
+            user: u32::try_from(user_id.0).ok()?,
         })
     }
 
     /// The realm's id.
-    pub fn realm_id(self) -> i64 {
-        i64::from(self.realm)
+    pub fn realm_id(self) -> RealmId {
+        RealmId(i64::from(self.realm))
     }
 
     /// The user's id.
-    pub fn user_id(self) -> i64 {
-        i64::from(self.user)
+    pub fn user_id(self) -> UserId {
+        UserId(i64::from(self.user))
     }
 }
 
@@ -82,7 +83,7 @@ impl KeyOwner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     /// Server-wide id.
-    pub id: i64,
+    pub id: UserId,
     /// The email as given at creation, then the display name: one
     /// allocation instead of two.
     names: Box<str>,
@@ -186,7 +187,7 @@ pub struct UserEntry {
     /// their exact length.
     pub clients: Box<[ClientRecord]>,
     /// The largest update id that touched this user's records (0 if none).
-    pub update_id: i64,
+    pub update_id: UpdateId,
 }
 
 impl UserEntry {
@@ -195,7 +196,7 @@ impl UserEntry {
         UserEntry {
             account,
             clients: Box::default(),
-            update_id: 0,
+            update_id: UpdateId::default(),
         }
     }
 
@@ -247,7 +248,7 @@ pub struct Realm {
     /// Users by email, compared trimmed and without regard to case.
     by_email: EmailIndex,
     /// The largest update id used in this realm.
-    pub last_update_id: i64,
+    pub last_update_id: UpdateId,
     /// Update id to user: the incremental answer walks this from the
     /// reader's id onwards.
     pub changes: ChangeLog,
@@ -267,7 +268,7 @@ impl Realm {
             answers: AnswerCache::default(),
             users: Users::default(),
             by_email: EmailIndex::default(),
-            last_update_id: 0,
+            last_update_id: UpdateId::default(),
             changes: ChangeLog::default(),
             event_seq: 0,
         }
@@ -321,7 +322,7 @@ impl Realm {
     }
 
     /// Removes a user (deleted by an admin), with its presence.
-    pub fn remove_user(&mut self, user_id: i64) {
+    pub fn remove_user(&mut self, user_id: UserId) {
         let Some(email) = self
             .users
             .get(&user_id)
@@ -332,7 +333,7 @@ impl Realm {
         self.version += 1;
         self.by_email.remove(user_id, &email);
         if let Some(removed) = self.users.remove(user_id)
-            && removed.update_id > 0
+            && removed.update_id > UpdateId::default()
         {
             // Its entry in the change index is stale now; compaction drops it.
             self.changes.stale += 1;
@@ -342,7 +343,12 @@ impl Realm {
     /// Replaces a user's records and moves the user to `update_id` in the
     /// change index. Update ids must come in increasing order, as the writer
     /// assigns them; loading uses [`Realm::load_presence`] instead.
-    pub fn put_presence(&mut self, user_id: i64, clients: Vec<ClientRecord>, update_id: i64) {
+    pub fn put_presence(
+        &mut self,
+        user_id: UserId,
+        clients: Vec<ClientRecord>,
+        update_id: UpdateId,
+    ) {
         if self.set_presence(user_id, clients, update_id) {
             self.changes.push(update_id, user_id);
             if self.changes.stale * 2 > self.changes.entries.len() {
@@ -353,9 +359,14 @@ impl Realm {
 
     /// Installs a loaded user's records, in any order of update ids; call
     /// [`Realm::finish_loading`] once all are in.
-    pub fn load_presence(&mut self, user_id: i64, clients: Vec<ClientRecord>, update_id: i64) {
+    pub fn load_presence(
+        &mut self,
+        user_id: UserId,
+        clients: Vec<ClientRecord>,
+        update_id: UpdateId,
+    ) {
         if self.set_presence(user_id, clients, update_id) {
-            self.changes.entries.push((update_id, user_id));
+            self.changes.entries.push(LogEntry { update_id, user_id });
         }
     }
 
@@ -366,19 +377,25 @@ impl Realm {
     }
 
     /// Sets a user's records; whether the user exists and `update_id` counts.
-    fn set_presence(&mut self, user_id: i64, clients: Vec<ClientRecord>, update_id: i64) -> bool {
+    fn set_presence(
+        &mut self,
+        user_id: UserId,
+        clients: Vec<ClientRecord>,
+        update_id: UpdateId,
+    ) -> bool {
         let clients = clients.into_boxed_slice();
         let Some(entry) = self.users.get_mut(&user_id) else {
             return false;
         };
         self.version += 1;
-        if entry.update_id > 0 && update_id > 0 {
+        let none = UpdateId::default();
+        if entry.update_id > none && update_id > none {
             self.changes.stale += 1;
         }
         entry.clients = clients;
         entry.update_id = update_id;
         self.last_update_id = self.last_update_id.max(update_id);
-        update_id > 0
+        update_id > none
     }
 
     /// Finds an active user by the path value of the single-user GET: an
@@ -387,7 +404,7 @@ impl Realm {
         let id = if !user_id_or_email.is_empty()
             && user_id_or_email.bytes().all(|b| b.is_ascii_digit())
         {
-            user_id_or_email.parse::<i64>().ok()?
+            UserId(user_id_or_email.parse::<i64>().ok()?)
         } else {
             self.by_email.find(&self.users, user_id_or_email)?
         };
@@ -400,7 +417,7 @@ impl Realm {
 /// [`email_key`] (trimmed, lower-cased), computed on the fly.
 #[derive(Default)]
 struct EmailIndex {
-    ids: HashTable<i64>,
+    ids: HashTable<UserId>,
     hasher: DefaultHashBuilder,
 }
 
@@ -410,25 +427,41 @@ struct EmailIndex {
 /// reading and dropped in one pass once they outnumber the live ones.
 #[derive(Default)]
 pub struct ChangeLog {
-    entries: Vec<(i64, i64)>,
+    entries: Vec<LogEntry>,
     stale: usize,
 }
 
+/// One entry of the [`ChangeLog`]: an update id and the user it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct LogEntry {
+    update_id: UpdateId,
+    user_id: UserId,
+}
+
+impl LogEntry {
+    /// Whether this is still the user's latest change.
+    fn is_current(self, users: &Users) -> bool {
+        users
+            .get(&self.user_id)
+            .is_some_and(|u| u.update_id == self.update_id)
+    }
+}
+
 impl ChangeLog {
-    fn push(&mut self, update_id: i64, user_id: i64) {
+    fn push(&mut self, update_id: UpdateId, user_id: UserId) {
+        let entry = LogEntry { update_id, user_id };
         match self.entries.last() {
-            Some(&(last, _)) if last > update_id => {
+            Some(last) if last.update_id > update_id => {
                 // Not expected from the writer; kept correct all the same.
-                let at = self.entries.partition_point(|&(id, _)| id < update_id);
-                self.entries.insert(at, (update_id, user_id));
+                let at = self.entries.partition_point(|c| c.update_id < update_id);
+                self.entries.insert(at, entry);
             }
-            _ => self.entries.push((update_id, user_id)),
+            _ => self.entries.push(entry),
         }
     }
 
     fn compact(&mut self, users: &Users) {
-        self.entries
-            .retain(|&(id, user)| users.get(&user).is_some_and(|u| u.update_id == id));
+        self.entries.retain(|c| c.is_current(users));
         self.stale = 0;
     }
 
@@ -436,15 +469,15 @@ impl ChangeLog {
     /// that change's id, oldest first.
     pub fn after<'a>(
         &'a self,
-        since: i64,
+        since: UpdateId,
         users: &'a Users,
-    ) -> impl Iterator<Item = (i64, &'a UserEntry)> + 'a {
-        let start = self.entries.partition_point(|&(id, _)| id <= since);
-        self.entries[start..].iter().filter_map(move |&(id, user)| {
+    ) -> impl Iterator<Item = (UpdateId, &'a UserEntry)> + 'a {
+        let start = self.entries.partition_point(|c| c.update_id <= since);
+        self.entries[start..].iter().filter_map(move |c| {
             users
-                .get(&user)
-                .filter(|u| u.update_id == id)
-                .map(|u| (id, u))
+                .get(&c.user_id)
+                .filter(|u| u.update_id == c.update_id)
+                .map(|u| (c.update_id, u))
         })
     }
 }
@@ -461,7 +494,7 @@ pub struct Users {
 }
 
 impl Users {
-    fn position(&self, id: i64) -> Option<usize> {
+    fn position(&self, id: UserId) -> Option<usize> {
         let entries = &self.entries;
         self.index
             .find(self.hasher.hash_one(id), |&at| {
@@ -471,11 +504,11 @@ impl Users {
     }
 
     /// The user with this id.
-    pub fn get(&self, id: &i64) -> Option<&UserEntry> {
+    pub fn get(&self, id: &UserId) -> Option<&UserEntry> {
         self.position(*id).map(|at| &self.entries[at])
     }
 
-    fn get_mut(&mut self, id: &i64) -> Option<&mut UserEntry> {
+    fn get_mut(&mut self, id: &UserId) -> Option<&mut UserEntry> {
         self.position(*id).map(|at| &mut self.entries[at])
     }
 
@@ -491,7 +524,7 @@ impl Users {
 
     /// Removes the user with this id: the last entry takes its place, so
     /// the vector stays dense.
-    fn remove(&mut self, id: i64) -> Option<UserEntry> {
+    fn remove(&mut self, id: UserId) -> Option<UserEntry> {
         let at = self.position(id)?;
         let hasher = &self.hasher;
         if let Ok(slot) = self
@@ -557,7 +590,7 @@ fn hash_email(hasher: &DefaultHashBuilder, email: &str) -> u64 {
 
 impl EmailIndex {
     /// Adds a user who is not in `users` yet.
-    fn insert(&mut self, users: &Users, id: i64, email: &str) {
+    fn insert(&mut self, users: &Users, id: UserId, email: &str) {
         let hasher = &self.hasher;
         self.ids
             .insert_unique(hash_email(hasher, email), id, |other| {
@@ -566,7 +599,7 @@ impl EmailIndex {
     }
 
     /// Takes a user out, found under `email` (the email it was indexed by).
-    fn remove(&mut self, id: i64, email: &str) {
+    fn remove(&mut self, id: UserId, email: &str) {
         if let Ok(slot) = self
             .ids
             .find_entry(hash_email(&self.hasher, email), |&other| other == id)
@@ -583,7 +616,7 @@ impl EmailIndex {
     }
 
     /// The id of the user with this email, if any.
-    fn find(&self, users: &Users, email: &str) -> Option<i64> {
+    fn find(&self, users: &Users, email: &str) -> Option<UserId> {
         let hash = hash_email(&self.hasher, email);
         self.ids
             .find(hash, |id| {
@@ -602,7 +635,7 @@ mod tests {
 
     fn realm_with_users(n: i64) -> Realm {
         let mut realm = Realm::new(RealmRow {
-            id: 1,
+            id: RealmId(1),
             string_id: "r".into(),
             name: "r".into(),
             presence_disabled: false,
@@ -611,8 +644,8 @@ mod tests {
         });
         for id in 1..=n {
             realm.put_account(Account::from(UserRow {
-                id,
-                realm_id: 1,
+                id: UserId(id),
+                realm_id: RealmId(1),
                 email: format!("U{id}@Example.test"),
                 full_name: format!("User {id}"),
                 is_bot: false,
@@ -633,8 +666,8 @@ mod tests {
         let stored = ["ΟΔΟΣ@x.gr", "Émile@X.fr", "plain@x.test"];
         for (i, email) in stored.iter().enumerate() {
             realm.put_account(Account::from(UserRow {
-                id: i as i64 + 1,
-                realm_id: 1,
+                id: UserId(i as i64 + 1),
+                realm_id: RealmId(1),
                 email: (*email).to_owned(),
                 full_name: "n".into(),
                 is_bot: false,
@@ -657,7 +690,7 @@ mod tests {
             let expected = stored
                 .iter()
                 .position(|e| email_key(e) == email_key(asked))
-                .map(|i| i as i64 + 1);
+                .map(|i| UserId(i as i64 + 1));
             assert_eq!(
                 realm.find_active(asked).map(|u| u.account.id),
                 expected,
@@ -679,24 +712,24 @@ mod tests {
     fn after(realm: &Realm, since: i64) -> Vec<(i64, i64)> {
         realm
             .changes
-            .after(since, &realm.users)
-            .map(|(id, u)| (id, u.account.id))
+            .after(UpdateId(since), &realm.users)
+            .map(|(id, u)| (id.0, u.account.id.0))
             .collect()
     }
 
     #[test]
     fn the_change_log_returns_each_users_latest_change_once() {
         let mut realm = realm_with_users(3);
-        realm.put_presence(1, record(10), 1);
-        realm.put_presence(2, record(10), 2);
-        realm.put_presence(1, record(20), 3);
-        realm.put_presence(3, record(20), 4);
+        realm.put_presence(UserId(1), record(10), UpdateId(1));
+        realm.put_presence(UserId(2), record(10), UpdateId(2));
+        realm.put_presence(UserId(1), record(20), UpdateId(3));
+        realm.put_presence(UserId(3), record(20), UpdateId(4));
         assert_eq!(after(&realm, 0), [(2, 2), (3, 1), (4, 3)]);
         assert_eq!(after(&realm, 2), [(3, 1), (4, 3)]);
         assert_eq!(after(&realm, i64::MAX), []);
         // Many changes of one user: stale entries are dropped, answers stay the same.
         for id in 5..100 {
-            realm.put_presence(2, record(id), id);
+            realm.put_presence(UserId(2), record(id), UpdateId(id));
         }
         assert!(
             realm.changes.entries.len() <= 2 * 3 + 1,
@@ -704,15 +737,15 @@ mod tests {
             realm.changes.entries.len()
         );
         assert_eq!(after(&realm, 4), [(99, 2)]);
-        assert_eq!(realm.last_update_id, 99);
+        assert_eq!(realm.last_update_id, UpdateId(99));
     }
 
     #[test]
     fn loading_in_any_order_is_sorted_once() {
         let mut realm = realm_with_users(3);
-        realm.load_presence(3, record(10), 7);
-        realm.load_presence(1, record(10), 9);
-        realm.load_presence(2, record(10), 8);
+        realm.load_presence(UserId(3), record(10), UpdateId(7));
+        realm.load_presence(UserId(1), record(10), UpdateId(9));
+        realm.load_presence(UserId(2), record(10), UpdateId(8));
         realm.finish_loading();
         assert_eq!(after(&realm, 7), [(8, 2), (9, 1)]);
     }
@@ -722,13 +755,13 @@ mod tests {
         let realm = realm_with_users(1000);
         assert_eq!(realm.users.len(), 1000);
         assert_eq!(
-            realm.users.get(&777).unwrap().account.full_name(),
+            realm.users.get(&UserId(777)).unwrap().account.full_name(),
             "User 777"
         );
-        assert!(realm.users.get(&1001).is_none());
+        assert!(realm.users.get(&UserId(1001)).is_none());
         assert_eq!(
             realm.find_active(" u123@EXAMPLE.test ").unwrap().account.id,
-            123
+            UserId(123)
         );
         assert_eq!(
             realm.find_active("123").unwrap().account.email(),
@@ -754,35 +787,54 @@ mod tests {
     #[test]
     fn a_deleted_user_is_gone_and_the_others_still_found() {
         let mut realm = realm_with_users(5);
-        realm.put_presence(2, Vec::new(), 7);
-        realm.remove_user(2);
-        assert!(realm.users.get(&2).is_none());
+        realm.put_presence(UserId(2), Vec::new(), UpdateId(7));
+        realm.remove_user(UserId(2));
+        assert!(realm.users.get(&UserId(2)).is_none());
         assert!(realm.find_active("u2@example.test").is_none());
         for id in [1, 3, 4, 5] {
-            assert_eq!(realm.find_active(&id.to_string()).unwrap().account.id, id);
+            assert_eq!(
+                realm.find_active(&id.to_string()).unwrap().account.id,
+                UserId(id)
+            );
             let email = format!("u{id}@example.test");
-            assert_eq!(realm.find_active(&email).unwrap().account.id, id, "{email}");
+            assert_eq!(
+                realm.find_active(&email).unwrap().account.id,
+                UserId(id),
+                "{email}"
+            );
         }
         assert_eq!(realm.users.len(), 4);
-        assert_eq!(realm.changes.after(0, &realm.users).count(), 0);
+        assert_eq!(realm.changes.after(UpdateId(0), &realm.users).count(), 0);
         // The last entry moved into the hole; removing it again works too.
-        realm.remove_user(5);
-        assert_eq!(realm.find_active("U4@example.test").unwrap().account.id, 4);
+        realm.remove_user(UserId(5));
+        assert_eq!(
+            realm.find_active("U4@example.test").unwrap().account.id,
+            UserId(4)
+        );
         assert!(realm.find_active("5").is_none());
     }
 
     #[test]
     fn a_new_email_is_found_and_the_old_one_not() {
         let mut realm = realm_with_users(3);
-        let mut account = realm.users.get(&2).unwrap().account.clone();
+        let mut account = realm.users.get(&UserId(2)).unwrap().account.clone();
         let mut row_email = "new@example.test".to_owned();
         row_email.push_str("Renamed");
         account.names = row_email.into_boxed_str();
         account.email_len = "new@example.test".len() as u32;
         realm.put_account(account);
-        assert_eq!(realm.find_active("NEW@example.test").unwrap().account.id, 2);
-        assert_eq!(realm.users.get(&2).unwrap().account.full_name(), "Renamed");
+        assert_eq!(
+            realm.find_active("NEW@example.test").unwrap().account.id,
+            UserId(2)
+        );
+        assert_eq!(
+            realm.users.get(&UserId(2)).unwrap().account.full_name(),
+            "Renamed"
+        );
         assert!(realm.find_active("u2@example.test").is_none());
-        assert_eq!(realm.find_active("u3@example.test").unwrap().account.id, 3);
+        assert_eq!(
+            realm.find_active("u3@example.test").unwrap().account.id,
+            UserId(3)
+        );
     }
 }

@@ -11,6 +11,7 @@ use crate::events::{
     Consumer, Entry, EventError, EventFormat, EventSettings, Queue, QueueSpec,
     STREAM_QUEUE_TIMEOUT_SECS, StreamSlot,
 };
+use crate::ids::UpdateId;
 
 /// The event type this server produces.
 const PRESENCE: &str = "presence";
@@ -103,7 +104,10 @@ pub struct PresenceSnapshot {
 impl PresenceSnapshot {
     /// The largest update id among the presences, or -1.
     pub fn presence_last_update_id(&self) -> i64 {
-        self.answer.last_update_id.unwrap_or(-1)
+        self.answer
+            .last_update_id
+            .unwrap_or(UpdateId::NONE_ON_WIRE)
+            .0
     }
 }
 

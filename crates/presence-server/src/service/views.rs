@@ -68,13 +68,14 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::ids::{RealmId, UserId};
     use crate::service::model::{Account, ClientRecord};
     use crate::service::rules::Times;
 
     fn user(records: &[(&str, i64, Option<i64>)]) -> UserEntry {
         let mut entry = UserEntry::new(Account::from(crate::store::UserRow {
-            id: 1,
-            realm_id: 1,
+            id: UserId(1),
+            realm_id: RealmId(1),
             email: "a@example.com".into(),
             full_name: "A".into(),
             is_bot: false,

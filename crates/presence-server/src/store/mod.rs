@@ -36,11 +36,13 @@ pub fn split_origins(column: &str) -> Vec<String> {
 
 use thiserror::Error;
 
+use crate::ids::{EmbedKeyId, RealmId, UpdateId, UserId};
+
 /// A realm (organization) as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealmRow {
     /// Server-wide id.
-    pub id: i64,
+    pub id: RealmId,
     /// The short unique name used by the admin command, e.g. `acme`.
     pub string_id: String,
     /// The display name.
@@ -57,9 +59,9 @@ pub struct RealmRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
     /// Server-wide id.
-    pub id: i64,
+    pub id: UserId,
     /// The realm the user belongs to.
-    pub realm_id: i64,
+    pub realm_id: RealmId,
     /// The email as given at creation (lookups ignore case).
     pub email: String,
     /// The display name.
@@ -84,7 +86,7 @@ pub struct UserRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceRow {
     /// The user the record belongs to.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The client name.
     pub client: String,
     /// Unix seconds of the last report of any kind.
@@ -92,7 +94,7 @@ pub struct PresenceRow {
     /// Unix seconds of the last active report, if any.
     pub last_active_time: Option<i64>,
     /// The realm's update id of the last change to this record.
-    pub update_id: i64,
+    pub update_id: UpdateId,
 }
 
 /// An embed key as stored: a read-only credential of one realm, meant to be
@@ -100,9 +102,9 @@ pub struct PresenceRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbedKeyRow {
     /// Server-wide id.
-    pub id: i64,
+    pub id: EmbedKeyId,
     /// The realm whose presence it reads.
-    pub realm_id: i64,
+    pub realm_id: RealmId,
     /// Its name, unique among the realm's keys that are not revoked.
     pub name: String,
     /// SHA-256 of the key; the key itself is never stored.
@@ -152,16 +154,45 @@ pub struct NodeRow {
 /// grouped by user, then every embed key.
 #[derive(Debug)]
 pub enum Loaded {
-    /// A realm, how many users it has (so that room is made once), and its
-    /// last update id.
-    Realm(RealmRow, usize, i64),
+    /// A realm.
+    Realm {
+        /// The realm.
+        realm: RealmRow,
+        /// How many users it has (so that room is made once).
+        users: usize,
+        /// Its last update id.
+        last_update_id: UpdateId,
+    },
     /// A user.
     User(UserRow),
-    /// A presence record, and the realm of its user.
-    Presence(PresenceRow, i64),
+    /// A presence record.
+    Presence {
+        /// The record.
+        record: PresenceRow,
+        /// The realm of its user.
+        realm_id: RealmId,
+    },
     /// An embed key, revoked ones included (a revoked key's origins still
     /// get its refusals through to the page).
     EmbedKey(EmbedKeyRow),
+}
+
+/// A realm's last update id: where its sequence of presence changes stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequence {
+    /// The realm.
+    pub realm_id: RealmId,
+    /// The update id of its latest change (0 before any).
+    pub last_update_id: UpdateId,
+}
+
+/// When an embed key was last used, as a server records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbedKeyUse {
+    /// The key.
+    pub key: EmbedKeyId,
+    /// Unix seconds of the use.
+    pub at: i64,
 }
 
 /// A realm with how many users it has, for `realm list`.
@@ -188,9 +219,9 @@ pub struct UserChange<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeletedUser {
     /// The realm the user was in.
-    pub realm_id: i64,
+    pub realm_id: RealmId,
     /// The user's id, never given again.
-    pub user_id: i64,
+    pub user_id: UserId,
 }
 
 /// Realms and users changed after a given directory version.
@@ -214,23 +245,46 @@ pub struct DirectoryChanges {
 pub struct PresenceChanges {
     /// The realm's last update id in that snapshot: the records reflect
     /// every change up to it and none after.
-    pub last_update_id: i64,
-    /// Each changed user with all of its records (a user whose records were
-    /// all removed has none).
-    pub users: Vec<(i64, Vec<PresenceRow>)>,
+    pub last_update_id: UpdateId,
+    /// Each changed user with all of its records.
+    pub users: Vec<UserRecords>,
+}
+
+/// A user's presence records, as [`PresenceChanges`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecords {
+    /// The user.
+    pub user_id: UserId,
+    /// All of the user's current records (none when all were removed).
+    pub records: Vec<PresenceRow>,
+}
+
+impl UserRecords {
+    /// The update id of the user's latest change among these records (0
+    /// for none).
+    pub fn latest_update_id(&self) -> UpdateId {
+        self.records
+            .iter()
+            .map(|r| r.update_id)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 impl PresenceChanges {
     /// Groups records that come ordered by user into one entry per user.
     pub fn from_records(
-        last_update_id: i64,
+        last_update_id: UpdateId,
         records: impl IntoIterator<Item = PresenceRow>,
     ) -> PresenceChanges {
-        let mut users: Vec<(i64, Vec<PresenceRow>)> = Vec::new();
+        let mut users: Vec<UserRecords> = Vec::new();
         for record in records {
             match users.last_mut() {
-                Some((user, records)) if *user == record.user_id => records.push(record),
-                _ => users.push((record.user_id, vec![record])),
+                Some(user) if user.user_id == record.user_id => user.records.push(record),
+                _ => users.push(UserRecords {
+                    user_id: record.user_id,
+                    records: vec![record],
+                }),
             }
         }
         PresenceChanges {
@@ -272,7 +326,7 @@ impl DeviceKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRow {
     /// The device's owner.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// APNs or FCM.
     pub kind: DeviceKind,
     /// The device token.
@@ -305,14 +359,14 @@ pub enum Mutation {
     /// Remove a presence record (to make room under the per-user client bound).
     DeletePresence {
         /// The record's user.
-        user_id: i64,
+        user_id: UserId,
         /// The record's client.
         client: String,
     },
     /// Change a user's presence settings.
     SetUserSettings {
         /// The user.
-        user_id: i64,
+        user_id: UserId,
         /// The new `presence_enabled`.
         presence_enabled: bool,
         /// The new `enable_offline_push_notifications`.
@@ -321,7 +375,7 @@ pub enum Mutation {
     /// Register a push device (a no-op if it is already registered).
     AddDevice {
         /// The device's owner.
-        user_id: i64,
+        user_id: UserId,
         /// APNs or FCM.
         kind: DeviceKind,
         /// The device token.
@@ -332,7 +386,7 @@ pub enum Mutation {
     /// Remove a push device.
     RemoveDevice {
         /// The device's owner.
-        user_id: i64,
+        user_id: UserId,
         /// APNs or FCM.
         kind: DeviceKind,
         /// The device token.
@@ -488,7 +542,7 @@ impl NewUser<'_> {
     /// The row a store holds for this user once created with `id` in the
     /// realm `realm_id`: active, presence on, push on, no devices, and the
     /// email as given but trimmed.
-    pub fn created_row(&self, id: i64, realm_id: i64) -> UserRow {
+    pub fn created_row(&self, id: UserId, realm_id: RealmId) -> UserRow {
         UserRow {
             id,
             realm_id,
@@ -518,26 +572,26 @@ pub trait Store: Send {
     /// batch ends, so that no other writer takes ids of these realms
     /// meanwhile. Returns each realm's last update id as stored, in the same
     /// order; a realm that does not exist reads 0.
-    fn begin_batch(&mut self, realms: &[i64]) -> Result<Vec<i64>, StoreError>;
+    fn begin_batch(&mut self, realms: &[RealmId]) -> Result<Vec<UpdateId>, StoreError>;
     /// Writes `batch`, sets each realm of `sequences` to its new last update
     /// id, tells other nodes, and commits: all or nothing. The transaction
     /// is over afterwards, whether this succeeded or not.
     fn commit_batch(
         &mut self,
         batch: &[Mutation],
-        sequences: &[(i64, i64)],
+        sequences: &[Sequence],
     ) -> Result<(), StoreError>;
     /// Ends a batch without writing anything.
     fn abort_batch(&mut self);
     /// Every realm's last update id.
-    fn sequences(&mut self) -> Result<Vec<(i64, i64)>, StoreError>;
+    fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError>;
     /// The users of a realm whose records changed after update id `since`,
     /// with all their current records, read in one snapshot (inside a
     /// batch, the batch's own view).
     fn presence_changes(
         &mut self,
-        realm_id: i64,
-        since: i64,
+        realm_id: RealmId,
+        since: UpdateId,
     ) -> Result<PresenceChanges, StoreError>;
     /// The current directory version (cheap; polled to notice outside changes).
     fn directory_version(&mut self) -> Result<i64, StoreError>;
@@ -546,7 +600,7 @@ pub trait Store: Send {
     /// Whether a user has registered this push device.
     fn has_device(
         &mut self,
-        user_id: i64,
+        user_id: UserId,
         kind: DeviceKind,
         token: &str,
     ) -> Result<bool, StoreError>;
@@ -613,10 +667,10 @@ pub trait Store: Send {
         name: &str,
         now: i64,
     ) -> Result<EmbedKeyRow, StoreError>;
-    /// Records when embed keys were last used, as (key id, Unix seconds); a
-    /// time earlier than the one stored is ignored. Not a directory change:
-    /// no server needs to hear of it.
-    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError>;
+    /// Records when embed keys were last used; a time earlier than the one
+    /// stored is ignored. Not a directory change: no server needs to hear of
+    /// it.
+    fn record_embed_key_use(&mut self, uses: &[EmbedKeyUse]) -> Result<(), StoreError>;
 
     /// Records that a serving node is alive and has installed directory
     /// changes up to a version (creating its row at the first report), and

@@ -126,17 +126,19 @@ pub fn test_database_url() -> Option<String> {
 
 #[cfg(test)]
 pub(crate) use fixtures::{
-    admin, hash, imported_realm, imported_user, load_all, new_user, put, record, scratch, two_nodes,
+    admin, hash, imported_realm, imported_user, load_all, new_user, put, record, scratch, sequence,
+    two_nodes,
 };
 
 /// What the store's unit tests share.
 #[cfg(test)]
 mod fixtures {
     use super::{ScratchSchema, configure, connect, test_database_url};
+    use crate::ids::{RealmId, UpdateId, UserId};
     use crate::store::postgres::PgStore;
     use crate::store::{
-        DeviceKind, DeviceRow, Dump, Loaded, Mutation, NewUser, PresenceRow, RealmRow, Store,
-        UserRow,
+        DeviceKind, DeviceRow, Dump, Loaded, Mutation, NewUser, PresenceRow, RealmRow, Sequence,
+        Store, UserRow,
     };
 
     /// A scratch schema and its URL, or `None` when the PostgreSQL tests skip.
@@ -185,8 +187,8 @@ mod fixtures {
     /// A user of realm 10 as a dump holds it, with key hash [`hash`]`(n)`.
     pub fn imported_user(id: i64, email: &str, n: u64) -> UserRow {
         UserRow {
-            id,
-            realm_id: 10,
+            id: UserId(id),
+            realm_id: RealmId(10),
             email: email.to_owned(),
             full_name: "Imported".to_owned(),
             is_bot: false,
@@ -205,7 +207,7 @@ mod fixtures {
     pub fn imported_realm() -> Dump {
         Dump {
             realms: vec![RealmRow {
-                id: 10,
+                id: RealmId(10),
                 string_id: "acme".to_owned(),
                 name: "Acme".to_owned(),
                 presence_disabled: false,
@@ -216,22 +218,22 @@ mod fixtures {
             embed_keys: Vec::new(),
             presence: vec![
                 PresenceRow {
-                    user_id: 100,
+                    user_id: UserId(100),
                     client: "web".to_owned(),
                     last_connected_time: 7,
                     last_active_time: None,
-                    update_id: 41,
+                    update_id: UpdateId(41),
                 },
                 PresenceRow {
-                    user_id: 101,
+                    user_id: UserId(101),
                     client: "web".to_owned(),
                     last_connected_time: 8,
                     last_active_time: Some(8),
-                    update_id: 42,
+                    update_id: UpdateId(42),
                 },
             ],
             devices: vec![DeviceRow {
-                user_id: 101,
+                user_id: UserId(101),
                 kind: DeviceKind::Fcm,
                 token: "t".to_owned(),
                 appid: None,
@@ -240,19 +242,27 @@ mod fixtures {
     }
 
     /// A presence record of `user_id` on `client`, taking `update_id`.
-    pub fn record(user_id: i64, client: &str, update_id: i64) -> PresenceRow {
+    pub fn record(user_id: UserId, client: &str, update_id: i64) -> PresenceRow {
         PresenceRow {
             user_id,
             client: client.to_owned(),
             last_connected_time: 1_700_000_000 + update_id,
             last_active_time: Some(1_700_000_000),
-            update_id,
+            update_id: UpdateId(update_id),
         }
     }
 
     /// The mutation that writes [`record`]`(user_id, client, update_id)`.
-    pub fn put(user_id: i64, client: &str, update_id: i64) -> Mutation {
+    pub fn put(user_id: UserId, client: &str, update_id: i64) -> Mutation {
         Mutation::PutPresence(record(user_id, client, update_id))
+    }
+
+    /// A realm's sequence standing at `last`.
+    pub fn sequence(realm_id: RealmId, last: i64) -> Sequence {
+        Sequence {
+            realm_id,
+            last_update_id: UpdateId(last),
+        }
     }
 
     /// Everything a load hands over, in its order, and the version it returns.

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use super::super::model::{Account, ClientRecord};
 use super::super::rules::{Times, apply_report, backdate, comes_online};
 use super::{Change, UserRef, WriteError, Writer};
-use crate::store::{DeviceKind, Mutation, PresenceRow};
+use crate::ids::{RealmId, UpdateId, UserId};
+use crate::store::{DeviceKind, Mutation, PresenceRow, Sequence};
 
 /// A user's state while a batch is being evaluated.
 pub(super) struct Staged {
     pub(super) account: Account,
     pub(super) clients: Vec<ClientRecord>,
-    pub(super) update_id: i64,
+    pub(super) update_id: UpdateId,
     pub(super) presence_changed: bool,
     pub(super) account_changed: bool,
     /// A report in the batch counts as coming online by Zulip's rule.
@@ -25,10 +26,10 @@ pub(super) struct Staged {
 pub(super) struct Batch {
     pub(super) users: HashMap<UserRef, Staged>,
     /// Each staged realm's last update id before the batch.
-    pub(super) first_ids: HashMap<i64, i64>,
+    pub(super) first_ids: HashMap<RealmId, UpdateId>,
     /// Each staged realm's last update id with the batch's changes.
-    pub(super) last_ids: HashMap<i64, i64>,
-    pub(super) devices: HashMap<(i64, DeviceKind, String), bool>,
+    pub(super) last_ids: HashMap<RealmId, UpdateId>,
+    pub(super) devices: HashMap<(UserId, DeviceKind, String), bool>,
     pub(super) mutations: Vec<Mutation>,
 }
 
@@ -36,11 +37,14 @@ impl Batch {
     /// The realms whose last update id the batch moves, each with its new
     /// last id: what the store's sequences are set to on commit. A realm
     /// staged only for changes that take no id is left alone.
-    pub(super) fn sequences(&self) -> Vec<(i64, i64)> {
+    pub(super) fn sequences(&self) -> Vec<Sequence> {
         self.last_ids
             .iter()
             .filter(|&(realm, &last)| self.first_ids.get(realm) != Some(&last))
-            .map(|(&realm, &last)| (realm, last))
+            .map(|(&realm_id, &last_update_id)| Sequence {
+                realm_id,
+                last_update_id,
+            })
             .collect()
     }
 }
@@ -182,14 +186,14 @@ impl Writer {
         Ok(())
     }
 
-    fn presence_disabled(&self, realm_id: i64) -> bool {
+    fn presence_disabled(&self, realm_id: RealmId) -> bool {
         self.realm(realm_id)
             .is_none_or(|realm| realm.read().row().presence_disabled)
     }
 
-    fn next_id(batch: &mut Batch, realm_id: i64) -> i64 {
-        let id = batch.last_ids.entry(realm_id).or_insert(0);
-        *id += 1;
+    fn next_id(batch: &mut Batch, realm_id: RealmId) -> UpdateId {
+        let id = batch.last_ids.entry(realm_id).or_default();
+        *id = id.next();
         *id
     }
 
@@ -329,7 +333,7 @@ impl Writer {
     fn device_exists(
         &mut self,
         batch: &Batch,
-        user_id: i64,
+        user_id: UserId,
         kind: DeviceKind,
         token: &str,
     ) -> Result<bool, WriteError> {

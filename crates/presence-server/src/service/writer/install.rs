@@ -9,13 +9,14 @@ use parking_lot::RwLock;
 use super::super::model::{Account, ClientRecord, KeyId, KeyOwner, Realm};
 use super::super::rules::{Availability, Times, availability, comes_online, next_change};
 use super::super::views;
-use super::{Batch, UserRef, Writer};
+use super::{Batch, Deadline, UserRef, Writer};
 use crate::events::{Owner, PresenceChange, PresenceEvents};
-use crate::store::{DirectoryChanges, PresenceChanges, PresenceRow, StoreError};
+use crate::ids::{RealmId, UpdateId};
+use crate::store::{DirectoryChanges, PresenceChanges, StoreError};
 
 /// A presence event made under a realm's lock, published after it.
 pub(super) struct Produced {
-    realm_id: i64,
+    realm_id: RealmId,
     seq: u64,
     change: PresenceChange,
 }
@@ -70,7 +71,7 @@ impl Writer {
         };
         let news = came_online || now_shown != before.unwrap_or_default();
         if let Some(at) = next_change(active, connected, now, threshold) {
-            self.deadlines.insert((at, who.realm_id, who.user_id));
+            self.deadlines.insert(Deadline { at, who });
         }
         if !news || disabled || !user.is_listed() {
             return None;
@@ -97,16 +98,15 @@ impl Writer {
     pub(super) fn publish_due_transitions(&mut self) {
         let now = self.clock.now_secs();
         let mut produced = Vec::new();
-        while let Some(&(at, realm_id, user_id)) = self.deadlines.first() {
+        while let Some(&Deadline { at, who }) = self.deadlines.first() {
             if at > now {
                 break;
             }
             self.deadlines.pop_first();
-            let Some(realm) = self.realm(realm_id) else {
+            let Some(realm) = self.realm(who.realm_id) else {
                 continue;
             };
             let mut realm = realm.write();
-            let who = UserRef { realm_id, user_id };
             produced.extend(self.transition(who, &mut realm, now, false));
         }
         self.publish(produced);
@@ -123,7 +123,7 @@ impl Writer {
             match PresenceEvents::encode(&change) {
                 Some(events) => self.hub.publish(realm_id, seq, &events),
                 None => tracing::error!(
-                    user_id = change.user_id,
+                    user_id = change.user_id.0,
                     "a presence event could not be encoded"
                 ),
             }
@@ -135,13 +135,17 @@ impl Writer {
     /// each realm's presence changes.
     pub(super) fn catch_up(&mut self) -> Result<(), StoreError> {
         self.poll_directory()?;
-        for (realm_id, stored_last) in self.store.sequences()? {
-            let Some(known) = self.behind(realm_id, stored_last) else {
+        for stored in self.store.sequences()? {
+            let realm_id = stored.realm_id;
+            let Some(known) = self.behind(realm_id, stored.last_update_id) else {
                 continue;
             };
             // A user newer than the directory read above is read on the retry.
             if !self.install_or_retry(|w| w.install_since(realm_id, known), |_| {})? {
-                tracing::error!(realm_id, "presence of users the store does not list");
+                tracing::error!(
+                    realm_id = realm_id.0,
+                    "presence of users the store does not list"
+                );
             }
         }
         Ok(())
@@ -175,7 +179,11 @@ impl Writer {
     /// Reads a realm's presence changes after update id `known` and
     /// installs them; false, installing nothing, if a changed user is not
     /// known here.
-    pub(super) fn install_since(&mut self, realm_id: i64, known: i64) -> Result<bool, StoreError> {
+    pub(super) fn install_since(
+        &mut self,
+        realm_id: RealmId,
+        known: UpdateId,
+    ) -> Result<bool, StoreError> {
         let changes = self.store.presence_changes(realm_id, known)?;
         Ok(self.install_remote(realm_id, changes))
     }
@@ -183,7 +191,7 @@ impl Writer {
     /// Installs another writer's presence changes in a realm and publishes
     /// their events. Returns false, installing nothing, if a changed user is
     /// not known here yet (the directory is behind).
-    pub(super) fn install_remote(&mut self, realm_id: i64, changes: PresenceChanges) -> bool {
+    pub(super) fn install_remote(&mut self, realm_id: RealmId, changes: PresenceChanges) -> bool {
         let Some(shared) = self.realm(realm_id) else {
             return changes.users.is_empty();
         };
@@ -192,7 +200,7 @@ impl Writer {
             if changes
                 .users
                 .iter()
-                .any(|(user_id, _)| realm.users.get(user_id).is_none())
+                .any(|user| realm.users.get(&user.user_id).is_none())
             {
                 return false;
             }
@@ -206,30 +214,25 @@ impl Writer {
     /// holds; the events they make.
     fn install_users(
         &mut self,
-        realm_id: i64,
+        realm_id: RealmId,
         realm: &mut Realm,
         changes: PresenceChanges,
     ) -> Vec<Produced> {
         let now = self.clock.now_secs();
         let mut produced = Vec::new();
-        let mut users: Vec<(i64, i64, Vec<PresenceRow>)> = changes
-            .users
-            .into_iter()
-            .map(|(user_id, rows)| {
-                let update_id = rows.iter().map(|r| r.update_id).max().unwrap_or(0);
-                (update_id, user_id, rows)
-            })
-            .collect();
+        let mut users = changes.users;
         // The change index takes ids in increasing order.
-        users.sort_unstable_by_key(|&(update_id, user_id, _)| (update_id, user_id));
-        for (update_id, user_id, rows) in users {
+        users.sort_by_cached_key(|user| (user.latest_update_id(), user.user_id));
+        for changed in users {
+            let (user_id, update_id) = (changed.user_id, changed.latest_update_id());
             let user = realm.users.get(&user_id).expect("checked above");
             if update_id <= user.update_id {
                 continue;
             }
             let had_records = !user.clients.is_empty();
             let previous_active = user.last_active();
-            let clients: Vec<ClientRecord> = rows
+            let clients: Vec<ClientRecord> = changed
+                .records
                 .into_iter()
                 .map(|row| {
                     // Share the name string with the user's earlier record.

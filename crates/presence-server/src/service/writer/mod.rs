@@ -86,6 +86,7 @@ use super::model::{Directory, SharedRealm};
 use super::rules::{Availability, availability, next_change};
 use crate::clock::SharedClock;
 use crate::events::Hub;
+use crate::ids::{RealmId, UpdateId, UserId};
 use crate::store::{DeviceKind, Store, StoreError};
 
 mod batch;
@@ -203,12 +204,22 @@ pub enum Command {
 }
 
 /// A user, with the realm it lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserRef {
     /// The realm's id.
-    pub realm_id: i64,
+    pub realm_id: RealmId,
     /// The user's id.
-    pub user_id: i64,
+    pub user_id: UserId,
+}
+
+/// When a user's availability changes by itself next (a report ages into
+/// idle or offline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline {
+    /// Unix seconds; deadlines sort by it first.
+    at: i64,
+    /// The user.
+    who: UserRef,
 }
 
 /// The thread's state.
@@ -223,11 +234,11 @@ pub struct Writer {
     /// What others were last shown of each user with presence (by an
     /// event, or as the state was when the server started); a change is
     /// news when it differs. Absent means offline.
-    shown: HashMap<i64, Availability>,
-    /// When each user's availability changes by itself next:
-    /// (Unix second, realm id, user id). Entries made stale by a later
-    /// report are harmless: a due entry is judged again from the state.
-    deadlines: BTreeSet<(i64, i64, i64)>,
+    shown: HashMap<UserId, Availability>,
+    /// When each user's availability changes by itself next. Entries made
+    /// stale by a later report are harmless: a due entry is judged again
+    /// from the state.
+    deadlines: BTreeSet<Deadline>,
     /// The last look at the store failed (logged once, until it answers).
     store_failing: bool,
     /// Memory is being changed: a panic now leaves it unknown.
@@ -261,7 +272,9 @@ impl Writer {
                     shown.insert(user.account.id, now_shown);
                 }
                 if let Some(at) = next_change(active, connected, now, threshold) {
-                    deadlines.insert((at, realm_id, user.account.id));
+                    let user_id = user.account.id;
+                    let who = UserRef { realm_id, user_id };
+                    deadlines.insert(Deadline { at, who });
                 }
             }
         }
@@ -406,7 +419,7 @@ impl Writer {
         }
     }
 
-    fn realm(&self, realm_id: i64) -> Option<SharedRealm> {
+    fn realm(&self, realm_id: RealmId) -> Option<SharedRealm> {
         self.directory.read().realms.get(&realm_id).cloned()
     }
 
@@ -439,7 +452,7 @@ impl Writer {
         &mut self,
         changes: Vec<Change>,
     ) -> Result<(Batch, Vec<Outcome>), Vec<Outcome>> {
-        let mut realms: Vec<i64> = changes.iter().map(|c| c.who().realm_id).collect();
+        let mut realms: Vec<RealmId> = changes.iter().map(|c| c.who().realm_id).collect();
         realms.sort_unstable();
         realms.dedup();
         if let Err(e) = self.begin(&realms) {
@@ -496,7 +509,7 @@ impl Writer {
     /// under the batch's lock. Users another node created a moment ago may
     /// not be known yet; then the batch is given up, the directory read, and
     /// the batch started again (see [`Writer::install_or_retry`]).
-    fn begin(&mut self, realms: &[i64]) -> Result<(), StoreError> {
+    fn begin(&mut self, realms: &[RealmId]) -> Result<(), StoreError> {
         let installed =
             self.install_or_retry(|w| w.begin_caught_up(realms), |w| w.store.abort_batch())?;
         if installed {
@@ -512,7 +525,7 @@ impl Writer {
     /// Opens a batch over `realms` and installs what others committed in
     /// them past memory. False, the batch left open, if a changed user is
     /// not known here; a failure ends the batch.
-    fn begin_caught_up(&mut self, realms: &[i64]) -> Result<bool, StoreError> {
+    fn begin_caught_up(&mut self, realms: &[RealmId]) -> Result<bool, StoreError> {
         let stored = self.store.begin_batch(realms)?;
         for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
             let Some(known) = self.behind(realm_id, stored_last) else {
@@ -532,10 +545,10 @@ impl Writer {
 
     /// This node's last update id of a realm (0 for a realm it does not
     /// know), if the store's `stored_last` is past it: memory is behind.
-    fn behind(&self, realm_id: i64, stored_last: i64) -> Option<i64> {
+    fn behind(&self, realm_id: RealmId, stored_last: UpdateId) -> Option<UpdateId> {
         let known = self
             .realm(realm_id)
-            .map_or(0, |realm| realm.read().last_update_id);
+            .map_or_else(UpdateId::default, |realm| realm.read().last_update_id);
         (stored_last > known).then_some(known)
     }
 }

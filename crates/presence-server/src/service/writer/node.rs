@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use super::Writer;
-use crate::store::{NodeRow, StoreError};
+use crate::store::{EmbedKeyUse, NodeRow, StoreError};
 
 /// How often a node says it is alive when nothing changes.
 pub const REPORT_EVERY: Duration = Duration::from_secs(2);
@@ -86,12 +86,17 @@ impl Writer {
 
     /// Writes when embed keys were last used, where memory is ahead.
     pub(super) fn record_embed_key_use(&mut self) -> Result<(), StoreError> {
-        let uses: Vec<(i64, i64)> = self
+        let uses: Vec<EmbedKeyUse> = self
             .directory
             .read()
             .embed_keys
             .iter()
-            .filter_map(|key| Some((key.id, key.take_unrecorded_use(USE_GRANULARITY_SECS)?)))
+            .filter_map(|key| {
+                Some(EmbedKeyUse {
+                    key: key.id,
+                    at: key.take_unrecorded_use(USE_GRANULARITY_SECS)?,
+                })
+            })
             .collect();
         if uses.is_empty() {
             return Ok(());

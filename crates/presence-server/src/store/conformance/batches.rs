@@ -2,8 +2,9 @@
 //! batch that fails or is aborted, the catch-up reads of presence, and two
 //! stores sharing one database.
 
-use super::{Place, acme, add_device, commit, listed, user};
-use crate::store::testing::{put, record};
+use super::{Place, acme, add_device, changed, commit, listed, user};
+use crate::ids::{RealmId, UpdateId, UserId};
+use crate::store::testing::{put, record, sequence};
 use crate::store::{DeviceKind, Mutation, StoreError};
 
 /// Puts, a removal, settings and devices commit together, with the
@@ -15,8 +16,8 @@ pub(super) fn a_batch_commits_every_kind_of_mutation(place: &Place) {
     let bob = user(&mut *store, "acme", "bob@x", 2);
 
     assert_eq!(
-        store.begin_batch(&[realm.id, 999]).expect("begin"),
-        vec![0, 0]
+        store.begin_batch(&[realm.id, RealmId(999)]).expect("begin"),
+        vec![UpdateId(0), UpdateId(0)]
     );
     let batch = [
         put(ann.id, "web", 1),
@@ -36,21 +37,26 @@ pub(super) fn a_batch_commits_every_kind_of_mutation(place: &Place) {
         add_device(bob.id, "t"),
     ];
     // A realm named twice keeps its last value.
-    let sequences = [(realm.id, 2), (realm.id, 3)];
+    let sequences = [sequence(realm.id, 2), sequence(realm.id, 3)];
     store.commit_batch(&batch, &sequences).expect("commit");
     assert!(matches!(
         store.commit_batch(&[], &[]),
         Err(StoreError::NoBatch)
     ));
 
-    assert_eq!(store.sequences().expect("sequences"), vec![(realm.id, 3)]);
-    let changes = store.presence_changes(realm.id, 0).expect("presence");
-    assert_eq!(changes.last_update_id, 3);
+    assert_eq!(
+        store.sequences().expect("sequences"),
+        vec![sequence(realm.id, 3)]
+    );
+    let changes = store
+        .presence_changes(realm.id, UpdateId(0))
+        .expect("presence");
+    assert_eq!(changes.last_update_id, UpdateId(3));
     assert_eq!(
         changes.users,
         vec![
-            (ann.id, vec![record(ann.id, "web", 1)]),
-            (bob.id, vec![record(bob.id, "web", 3)]),
+            changed(ann.id, vec![record(ann.id, "web", 1)]),
+            changed(bob.id, vec![record(bob.id, "web", 3)]),
         ]
     );
     assert!(
@@ -85,7 +91,10 @@ pub(super) fn a_batch_commits_every_kind_of_mutation(place: &Place) {
             .expect("device")
     );
     assert_eq!(listed(&mut *store, "acme", bob.id).push_devices, 0);
-    assert_eq!(store.begin_batch(&[realm.id]).expect("begin"), vec![3]);
+    assert_eq!(
+        store.begin_batch(&[realm.id]).expect("begin"),
+        vec![UpdateId(3)]
+    );
     store.abort_batch();
 }
 
@@ -100,8 +109,8 @@ pub(super) fn a_batch_that_fails_or_is_aborted_writes_nothing(place: &Place) {
     // A device of a user who does not exist fails the whole batch.
     store.begin_batch(&[realm.id]).expect("begin");
     let failed = store.commit_batch(
-        &[put(ann.id, "web", 1), add_device(999_999, "t")],
-        &[(realm.id, 1)],
+        &[put(ann.id, "web", 1), add_device(UserId(999_999), "t")],
+        &[sequence(realm.id, 1)],
     );
     assert!(failed.is_err());
     assert!(matches!(
@@ -112,14 +121,17 @@ pub(super) fn a_batch_that_fails_or_is_aborted_writes_nothing(place: &Place) {
     store.begin_batch(&[realm.id]).expect("begin");
     store.abort_batch();
     assert!(matches!(
-        store.commit_batch(&[put(ann.id, "web", 1)], &[(realm.id, 1)]),
+        store.commit_batch(&[put(ann.id, "web", 1)], &[sequence(realm.id, 1)]),
         Err(StoreError::NoBatch)
     ));
 
-    assert_eq!(store.sequences().expect("sequences"), vec![(realm.id, 0)]);
+    assert_eq!(
+        store.sequences().expect("sequences"),
+        vec![sequence(realm.id, 0)]
+    );
     assert!(
         store
-            .presence_changes(realm.id, 0)
+            .presence_changes(realm.id, UpdateId(0))
             .expect("presence")
             .users
             .is_empty()
@@ -128,11 +140,17 @@ pub(super) fn a_batch_that_fails_or_is_aborted_writes_nothing(place: &Place) {
 
     // Beginning again ends the batch left open, and the store goes on.
     store.begin_batch(&[realm.id]).expect("begin");
-    assert_eq!(store.begin_batch(&[realm.id]).expect("again"), vec![0]);
+    assert_eq!(
+        store.begin_batch(&[realm.id]).expect("again"),
+        vec![UpdateId(0)]
+    );
     store
-        .commit_batch(&[put(ann.id, "web", 1)], &[(realm.id, 1)])
+        .commit_batch(&[put(ann.id, "web", 1)], &[sequence(realm.id, 1)])
         .expect("commit");
-    assert_eq!(store.sequences().expect("sequences"), vec![(realm.id, 1)]);
+    assert_eq!(
+        store.sequences().expect("sequences"),
+        vec![sequence(realm.id, 1)]
+    );
 }
 
 /// A catch-up read gives every record of each user changed since an id,
@@ -163,46 +181,50 @@ pub(super) fn presence_changes_give_whole_users_since_an_id(place: &Place) {
     );
 
     // Ann changed after 3: all of her records come, Bob's do not.
-    let changes = store.presence_changes(realm.id, 3).expect("changes");
-    assert_eq!(changes.last_update_id, 4);
+    let changes = store
+        .presence_changes(realm.id, UpdateId(3))
+        .expect("changes");
+    assert_eq!(changes.last_update_id, UpdateId(4));
     assert_eq!(
         changes.users,
-        vec![(
+        vec![changed(
             ann.id,
             vec![record(ann.id, "mobile", 2), record(ann.id, "web", 4)]
         )]
     );
-    let all = store.presence_changes(realm.id, 0).expect("all");
-    let users: Vec<i64> = all.users.iter().map(|u| u.0).collect();
+    let all = store.presence_changes(realm.id, UpdateId(0)).expect("all");
+    let users: Vec<UserId> = all.users.iter().map(|u| u.user_id).collect();
     assert_eq!(users, vec![ann.id, bob.id]);
     assert!(
         store
-            .presence_changes(realm.id, 4)
+            .presence_changes(realm.id, UpdateId(4))
             .expect("none")
             .users
             .is_empty()
     );
-    let elsewhere = store.presence_changes(other.id, 0).expect("other");
+    let elsewhere = store
+        .presence_changes(other.id, UpdateId(0))
+        .expect("other");
     assert_eq!(
         elsewhere.users,
-        vec![(eve.id, vec![record(eve.id, "web", 1)])]
+        vec![changed(eve.id, vec![record(eve.id, "web", 1)])]
     );
     assert_eq!(
         store
-            .presence_changes(999, 0)
+            .presence_changes(RealmId(999), UpdateId(0))
             .expect("unknown")
             .last_update_id,
-        0
+        UpdateId(0)
     );
 
     // Inside a batch, the batch's own view.
     store.begin_batch(&[realm.id]).expect("begin");
     assert_eq!(
         store
-            .presence_changes(realm.id, 3)
+            .presence_changes(realm.id, UpdateId(3))
             .expect("inside")
             .last_update_id,
-        4
+        UpdateId(4)
     );
     assert!(
         !store
@@ -230,16 +252,27 @@ pub(super) fn a_second_store_sees_what_the_first_commits(place: &Place) {
         &[put(ann.id, "web", 7)],
         &[(realm.id, 7)],
     );
-    assert_eq!(second.sequences().expect("sequences"), vec![(realm.id, 7)]);
-    let changes = second.presence_changes(realm.id, 0).expect("presence");
+    assert_eq!(
+        second.sequences().expect("sequences"),
+        vec![sequence(realm.id, 7)]
+    );
+    let changes = second
+        .presence_changes(realm.id, UpdateId(0))
+        .expect("presence");
     assert_eq!(
         changes.users,
-        vec![(ann.id, vec![record(ann.id, "web", 7)])]
+        vec![changed(ann.id, vec![record(ann.id, "web", 7)])]
     );
-    assert_eq!(second.begin_batch(&[realm.id]).expect("begin"), vec![7]);
+    assert_eq!(
+        second.begin_batch(&[realm.id]).expect("begin"),
+        vec![UpdateId(7)]
+    );
     second
-        .commit_batch(&[put(ann.id, "web", 8)], &[(realm.id, 8)])
+        .commit_batch(&[put(ann.id, "web", 8)], &[sequence(realm.id, 8)])
         .expect("commit");
-    assert_eq!(first.begin_batch(&[realm.id]).expect("begin"), vec![8]);
+    assert_eq!(
+        first.begin_batch(&[realm.id]).expect("begin"),
+        vec![UpdateId(8)]
+    );
     first.abort_batch();
 }

@@ -3,9 +3,11 @@
 //! serving nodes' reports.
 
 use super::{Place, acme, add_device, commit, listed, new_key, user};
-use crate::store::testing::{hash, new_user, put};
+use crate::ids::{EmbedKeyId, UpdateId};
+use crate::store::testing::{hash, new_user, put, sequence};
 use crate::store::{
-    DeletedUser, DeviceKind, EmbedKeyRow, Mutation, NodeRow, RealmRow, StoreError, UserChange,
+    DeletedUser, DeviceKind, EmbedKeyRow, EmbedKeyUse, Mutation, NodeRow, RealmRow, StoreError,
+    UserChange,
 };
 
 /// A realm's name is unique; its name and flags change in place, saying
@@ -64,7 +66,7 @@ pub(super) fn realms_are_created_once_and_changed_in_place(place: &Place) {
     assert!(realms.iter().all(|s| s.users == 0 && s.active_users == 0));
     assert_eq!(
         store.sequences().expect("sequences"),
-        vec![(realm.id, 0), (beta.id, 0)]
+        vec![sequence(realm.id, 0), sequence(beta.id, 0)]
     );
 }
 
@@ -166,7 +168,9 @@ pub(super) fn a_deleted_user_is_gone_and_leaves_a_trace(place: &Place) {
             .has_device(ann.id, DeviceKind::Fcm, "t")
             .expect("device")
     );
-    let changes = store.presence_changes(realm.id, 0).expect("presence");
+    let changes = store
+        .presence_changes(realm.id, UpdateId(0))
+        .expect("presence");
     assert!(changes.users.is_empty(), "{:?}", changes.users);
 
     let directory = store.directory_changes(before).expect("changes");
@@ -304,9 +308,17 @@ pub(super) fn embed_keys_are_created_used_and_revoked(place: &Place) {
 
     // Uses keep the latest time, and are no directory change.
     let version = store.directory_version().expect("version");
-    store.record_embed_key_use(&[(key.id, 2_000)]).expect("use");
     store
-        .record_embed_key_use(&[(key.id, 1_500)])
+        .record_embed_key_use(&[EmbedKeyUse {
+            key: key.id,
+            at: 2_000,
+        }])
+        .expect("use");
+    store
+        .record_embed_key_use(&[EmbedKeyUse {
+            key: key.id,
+            at: 1_500,
+        }])
         .expect("earlier");
     let listed = store.list_embed_keys("acme").expect("list");
     assert_eq!(listed[0].last_used_at, Some(2_000));
@@ -327,7 +339,7 @@ pub(super) fn embed_keys_are_created_used_and_revoked(place: &Place) {
     let again = store
         .create_embed_key(&new_key("acme", "intranet", 53, &origins))
         .expect("again");
-    let ids: Vec<i64> = store
+    let ids: Vec<EmbedKeyId> = store
         .list_embed_keys("acme")
         .expect("list")
         .iter()

@@ -13,9 +13,11 @@ mod transfer;
 
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
-use super::testing::{ScratchSchema, hash, new_user, test_database_url};
-use super::{DeviceKind, Mutation, NewEmbedKey, RealmRow, Store, UserRow};
-
+use super::testing::{ScratchSchema, hash, new_user, sequence, test_database_url};
+use super::{
+    DeviceKind, Mutation, NewEmbedKey, PresenceRow, RealmRow, Sequence, Store, UserRecords, UserRow,
+};
+use crate::ids::{RealmId, UserId};
 /// Where the stores of a test keep their data: every store opened on one
 /// place shares it, as the processes of one installation do.
 enum Place {
@@ -115,13 +117,22 @@ fn user(store: &mut dyn Store, realm: &str, email: &str, n: u64) -> UserRow {
 }
 
 /// Begins a batch on `realms` and commits `batch` with `sequences`.
-fn commit(store: &mut dyn Store, realms: &[i64], batch: &[Mutation], sequences: &[(i64, i64)]) {
+fn commit(
+    store: &mut dyn Store,
+    realms: &[RealmId],
+    batch: &[Mutation],
+    sequences: &[(RealmId, i64)],
+) {
     store.begin_batch(realms).expect("begin");
-    store.commit_batch(batch, sequences).expect("commit");
+    let sequences: Vec<Sequence> = sequences
+        .iter()
+        .map(|&(realm_id, last)| sequence(realm_id, last))
+        .collect();
+    store.commit_batch(batch, &sequences).expect("commit");
 }
 
 /// Registers an FCM device `token` for `user_id`.
-fn add_device(user_id: i64, token: &str) -> Mutation {
+fn add_device(user_id: UserId, token: &str) -> Mutation {
     Mutation::AddDevice {
         user_id,
         kind: DeviceKind::Fcm,
@@ -142,8 +153,13 @@ fn new_key<'a>(realm: &'a str, name: &'a str, n: u64, origins: &'a [String]) -> 
     }
 }
 
+/// A user's records as `presence_changes` lists them.
+fn changed(user_id: UserId, records: Vec<PresenceRow>) -> UserRecords {
+    UserRecords { user_id, records }
+}
+
 /// The user `id` of `realm`, as `list_users` gives it.
-fn listed(store: &mut dyn Store, realm: &str, id: i64) -> UserRow {
+fn listed(store: &mut dyn Store, realm: &str, id: UserId) -> UserRow {
     let users = store.list_users(realm).expect("list");
     users
         .into_iter()

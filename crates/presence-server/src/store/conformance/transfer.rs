@@ -3,8 +3,9 @@
 //! not at all).
 
 use super::{Place, acme, add_device, commit, new_key, user};
+use crate::ids::{RealmId, UpdateId};
 use crate::store::testing::{hash, imported_realm, load_all, put, record};
-use crate::store::{Dump, Loaded, Mutation, Store, StoreError, UserRow};
+use crate::store::{Dump, EmbedKeyUse, Loaded, Mutation, Store, StoreError, UserRow};
 
 /// A new store holds nothing and is at version 0.
 pub(super) fn a_new_store_is_empty(place: &Place) {
@@ -17,7 +18,10 @@ pub(super) fn a_new_store_is_empty(place: &Place) {
     let (version, items) = load_all(&mut *store);
     assert_eq!(version, 0);
     assert!(items.is_empty(), "{items:?}");
-    assert_eq!(store.begin_batch(&[1, 2]).expect("begin"), vec![0, 0]);
+    assert_eq!(
+        store.begin_batch(&[RealmId(1), RealmId(2)]).expect("begin"),
+        vec![UpdateId(0), UpdateId(0)]
+    );
     store.abort_batch();
 }
 
@@ -52,17 +56,21 @@ pub(super) fn a_load_hands_over_everything_in_order(place: &Place) {
     let mut kinds = String::new();
     for item in items {
         match item {
-            Loaded::Realm(row, count, last) => {
+            Loaded::Realm {
+                realm,
+                users,
+                last_update_id,
+            } => {
                 kinds.push('r');
-                realms.push((row, count, last));
+                realms.push((realm, users, last_update_id.0));
             }
             Loaded::User(row) => {
                 kinds.push('u');
                 users.push(row);
             }
-            Loaded::Presence(row, realm_id) => {
+            Loaded::Presence { record, realm_id } => {
                 kinds.push('p');
-                presence.push((row, realm_id));
+                presence.push((record, realm_id));
             }
             Loaded::EmbedKey(row) => {
                 kinds.push('k');
@@ -120,7 +128,10 @@ fn fill(store: &mut dyn Store) {
         .create_embed_key(&new_key("acme", "used", 50, &origins))
         .expect("key");
     store
-        .record_embed_key_use(&[(used.id, 1_234)])
+        .record_embed_key_use(&[EmbedKeyUse {
+            key: used.id,
+            at: 1_234,
+        }])
         .expect("use");
     store
         .create_embed_key(&new_key("acme", "revoked", 51, &origins))
@@ -169,14 +180,14 @@ pub(super) fn an_export_imports_elsewhere_with_its_ids(place: &Place) {
     // New rows take ids past the imported ones.
     let max = |ids: &mut dyn Iterator<Item = i64>| ids.max().unwrap_or(0);
     let gamma = copy.create_realm("gamma", "Gamma", 0).expect("realm");
-    assert!(gamma.id > max(&mut dump.realms.iter().map(|r| r.id)));
+    assert!(gamma.id.0 > max(&mut dump.realms.iter().map(|r| r.id.0)));
     let dan = user(&mut *copy, "gamma", "dan@x", 9);
-    assert!(dan.id > max(&mut dump.users.iter().map(|u| u.id)));
+    assert!(dan.id.0 > max(&mut dump.users.iter().map(|u| u.id.0)));
     let origins = ["https://a.example.com".to_owned()];
     let key = copy
         .create_embed_key(&new_key("gamma", "new", 59, &origins))
         .expect("key");
-    assert!(key.id > max(&mut dump.embed_keys.iter().map(|k| k.id)));
+    assert!(key.id.0 > max(&mut dump.embed_keys.iter().map(|k| k.id.0)));
 }
 
 /// An import that conflicts with what the store holds adds none of itself.
@@ -196,7 +207,7 @@ pub(super) fn an_import_that_conflicts_adds_nothing(place: &Place) {
     // A user of a realm the dump lacks: the dump's new realm is not kept.
     let mut orphan = imported_realm();
     orphan.realms[0].string_id = "other".to_owned();
-    orphan.users[1].realm_id = 77;
+    orphan.users[1].realm_id = RealmId(77);
     // A user whose key another user has already.
     let mut same_key = imported_realm();
     same_key.realms[0].string_id = "other".to_owned();

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use ::postgres::Client;
 
 use super::Names;
-use crate::store::{Mutation, PresenceRow, StoreError};
+use crate::ids::{RealmId, UpdateId, UserId};
+use crate::store::{Mutation, PresenceRow, Sequence, StoreError};
 
 /// Takes the next directory version. The meta row stays locked until the
 /// transaction ends, so versions become visible in the order they were
@@ -40,7 +41,10 @@ pub(super) fn notify(c: &mut Client, names: &Names) -> Result<(), StoreError> {
 /// Locks the sequence rows of `realms` in id order (so that two nodes
 /// locking overlapping sets cannot deadlock) and returns their values in
 /// the order asked.
-pub(super) fn lock_sequences(c: &mut Client, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+pub(super) fn lock_sequences(
+    c: &mut Client,
+    realms: &[RealmId],
+) -> Result<Vec<UpdateId>, StoreError> {
     let rows = c.query(
         "SELECT realm_id, last_update_id FROM realm_sequences \
          WHERE realm_id = ANY($1) ORDER BY realm_id FOR UPDATE",
@@ -48,11 +52,14 @@ pub(super) fn lock_sequences(c: &mut Client, realms: &[i64]) -> Result<Vec<i64>,
     )?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in &rows {
-        found.insert(row.try_get::<_, i64>(0)?, row.try_get::<_, i64>(1)?);
+        found.insert(
+            row.try_get::<_, RealmId>(0)?,
+            row.try_get::<_, UpdateId>(1)?,
+        );
     }
     Ok(realms
         .iter()
-        .map(|id| found.get(id).copied().unwrap_or(0))
+        .map(|id| found.get(id).copied().unwrap_or_default())
         .collect())
 }
 
@@ -64,7 +71,7 @@ pub(super) fn write_batch(
     c: &mut Client,
     names: &Names,
     batch: &[Mutation],
-    sequences: &[(i64, i64)],
+    sequences: &[Sequence],
 ) -> Result<(), StoreError> {
     let records = final_records(batch);
     // The directory version is taken before any user row is locked, the
@@ -94,7 +101,7 @@ pub(super) fn write_batch(
 /// final state: the last put, or `None` for a removal. (One statement cannot
 /// touch a row twice, so each record's mutations are reduced to their final
 /// effect.)
-type Records<'a> = BTreeMap<(i64, &'a str), Option<&'a PresenceRow>>;
+type Records<'a> = BTreeMap<(UserId, &'a str), Option<&'a PresenceRow>>;
 
 fn final_records(batch: &[Mutation]) -> Records<'_> {
     let mut records = Records::new();
@@ -185,7 +192,7 @@ fn put_records(c: &mut Client, records: &Records<'_>) -> Result<(), StoreError> 
 
 /// Writes the batch's changes to settings and devices, in order, and returns
 /// the users they touched. They are rare: a statement each is fine.
-fn write_user_changes(c: &mut Client, batch: &[Mutation]) -> Result<Vec<i64>, StoreError> {
+fn write_user_changes(c: &mut Client, batch: &[Mutation]) -> Result<Vec<UserId>, StoreError> {
     let mut touched = Vec::new();
     for mutation in batch {
         if let Some(user_id) = write_user_change(c, mutation)? {
@@ -197,7 +204,7 @@ fn write_user_changes(c: &mut Client, batch: &[Mutation]) -> Result<Vec<i64>, St
 
 /// Writes one change to a user's settings or devices; the user, or `None`
 /// for a presence mutation (written with the others).
-fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<i64>, StoreError> {
+fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<UserId>, StoreError> {
     let user_id = match mutation {
         Mutation::PutPresence(_) | Mutation::DeletePresence { .. } => return Ok(None),
         Mutation::SetUserSettings {
@@ -243,12 +250,15 @@ fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<i64>,
 
 /// Sets each realm's last update id; a realm named twice keeps its last
 /// value, again because one statement cannot touch a row twice.
-fn set_sequences(c: &mut Client, sequences: &[(i64, i64)]) -> Result<(), StoreError> {
+fn set_sequences(c: &mut Client, sequences: &[Sequence]) -> Result<(), StoreError> {
     if sequences.is_empty() {
         return Ok(());
     }
-    let last: BTreeMap<i64, i64> = sequences.iter().copied().collect();
-    let (realms, ids): (Vec<i64>, Vec<i64>) = last.into_iter().unzip();
+    let last: BTreeMap<RealmId, UpdateId> = sequences
+        .iter()
+        .map(|s| (s.realm_id, s.last_update_id))
+        .collect();
+    let (realms, ids): (Vec<RealmId>, Vec<UpdateId>) = last.into_iter().unzip();
     c.execute(
         "INSERT INTO realm_sequences (realm_id, last_update_id) \
          SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
@@ -264,8 +274,9 @@ mod tests {
     use std::thread;
     use std::time::{Duration, Instant};
 
+    use crate::ids::{UpdateId, UserId};
     use crate::store::postgres::PgStore;
-    use crate::store::testing::{load_all, new_user, put, scratch, two_nodes};
+    use crate::store::testing::{load_all, new_user, put, scratch, sequence, two_nodes};
     use crate::store::{DeviceKind, Mutation, Store, UserRow};
 
     #[test]
@@ -275,12 +286,15 @@ mod tests {
         };
         let (mut a, mut b, realm, user) = two_nodes(&url);
 
-        assert_eq!(a.begin_batch(&[realm.id]).expect("begin a"), vec![0]);
+        assert_eq!(
+            a.begin_batch(&[realm.id]).expect("begin a"),
+            vec![UpdateId(0)]
+        );
         let (tx, rx) = mpsc::channel();
         let waiter = thread::spawn(move || {
             let seen = b.begin_batch(&[realm.id]).expect("begin b");
             tx.send(()).expect("send");
-            b.commit_batch(&[put(user.id, "web", 6)], &[(realm.id, 6)])
+            b.commit_batch(&[put(user.id, "web", 6)], &[sequence(realm.id, 6)])
                 .expect("commit b");
             (seen, b)
         });
@@ -290,11 +304,14 @@ mod tests {
             rx.recv_timeout(Duration::from_millis(400)).is_err(),
             "b must wait while a holds the lock"
         );
-        a.commit_batch(&[put(user.id, "web", 5)], &[(realm.id, 5)])
+        a.commit_batch(&[put(user.id, "web", 5)], &[sequence(realm.id, 5)])
             .expect("commit a");
         let (seen, mut b) = waiter.join().expect("thread");
-        assert_eq!(seen, vec![5]);
-        assert_eq!(b.sequences().expect("sequences"), vec![(realm.id, 6)]);
+        assert_eq!(seen, vec![UpdateId(5)]);
+        assert_eq!(
+            b.sequences().expect("sequences"),
+            vec![sequence(realm.id, 6)]
+        );
     }
 
     #[test]
@@ -322,18 +339,15 @@ mod tests {
         store.begin_batch(&[realm.id]).expect("begin");
         let started = Instant::now();
         store
-            .commit_batch(&batch, &[(realm.id, 5000)])
+            .commit_batch(&batch, &[sequence(realm.id, 5000)])
             .expect("commit");
         assert!(started.elapsed() < Duration::from_secs(5));
-        let changes = store.presence_changes(realm.id, 0).expect("changes");
-        assert_eq!(changes.last_update_id, 5000);
+        let changes = store
+            .presence_changes(realm.id, UpdateId(0))
+            .expect("changes");
+        assert_eq!(changes.last_update_id, UpdateId(5000));
         assert_eq!(changes.users.len(), 50);
-        assert!(
-            changes
-                .users
-                .iter()
-                .all(|(_, records)| records.len() == 100)
-        );
+        assert!(changes.users.iter().all(|user| user.records.len() == 100));
     }
 
     #[test]
@@ -367,11 +381,11 @@ mod tests {
             },
         ];
         store
-            .commit_batch(&batch, &[(realm.id, 1)])
+            .commit_batch(&batch, &[sequence(realm.id, 1)])
             .expect("commit");
         let changes = store.directory_changes(before).expect("changes");
         assert_eq!(changes.version, before + 1);
-        let changed: Vec<i64> = changes.users.iter().map(|u| u.id).collect();
+        let changed: Vec<UserId> = changes.users.iter().map(|u| u.id).collect();
         assert_eq!(changed, vec![ann.id, bob.id]);
         assert_eq!(load_all(&mut store).0, before + 1);
     }

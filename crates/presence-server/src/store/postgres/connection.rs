@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use crate::store::postgres::{Names, PgStore};
-    use crate::store::testing::{admin, scratch};
+    use crate::store::testing::{admin, scratch, sequence};
 
     #[test]
     fn a_lost_connection_ends_the_batch_and_is_reopened() {
@@ -218,10 +218,13 @@ mod tests {
 
         store.begin_batch(&[realm.id]).expect("begin");
         kill(&mut store);
-        assert!(store.commit_batch(&[], &[(realm.id, 1)]).is_err());
+        assert!(store.commit_batch(&[], &[sequence(realm.id, 1)]).is_err());
         assert!(!store.in_batch);
         thread::sleep(RECONNECT_INTERVAL);
-        assert_eq!(store.sequences().expect("sequences"), vec![(realm.id, 0)]);
+        assert_eq!(
+            store.sequences().expect("sequences"),
+            vec![sequence(realm.id, 0)]
+        );
 
         // Outside a batch the failing call reports the error and the next
         // one reconnects.

@@ -13,6 +13,7 @@ use ::postgres::types::ToSql;
 use super::Names;
 use super::batch::{next_directory_version, notify};
 use super::rows::{REALM_COLUMNS, USER_COLUMNS, realm_id, realm_row, user_id, user_row};
+use crate::ids::{RealmId, UserId};
 use crate::store::{DeletedUser, RealmSummary, StoreError, UserChange, UserRow, email_key};
 
 /// Part of migration 2: the trace each deleted user leaves.
@@ -73,7 +74,7 @@ pub fn set_realm_column(
 }
 
 /// Refuses a change to a deactivated realm; the realm's id.
-pub fn check_active_realm(c: &mut Client, string_id: &str) -> Result<i64, StoreError> {
+pub fn check_active_realm(c: &mut Client, string_id: &str) -> Result<RealmId, StoreError> {
     let id = realm_id(c, string_id)?;
     let deactivated: bool = c
         .query_one("SELECT deactivated FROM realms WHERE id = $1", &[&id])?
@@ -105,7 +106,7 @@ pub fn set_user_active(
     Ok(true)
 }
 
-fn read_user(c: &mut Client, id: i64) -> Result<UserRow, StoreError> {
+fn read_user(c: &mut Client, id: UserId) -> Result<UserRow, StoreError> {
     Ok(user_row(&c.query_one(
         &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"),
         &[&id],

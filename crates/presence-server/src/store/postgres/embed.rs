@@ -12,7 +12,10 @@ use super::Names;
 use super::batch::{next_directory_version, notify};
 use super::rows::{KeyHash, realm_id};
 use super::transfer::{import_error, raise_id_sequence};
-use crate::store::{EmbedKeyRow, NewEmbedKey, NodeRow, StoreError, join_origins, split_origins};
+use crate::ids::EmbedKeyId;
+use crate::store::{
+    EmbedKeyRow, EmbedKeyUse, NewEmbedKey, NodeRow, StoreError, join_origins, split_origins,
+};
 
 /// Migration 2: embed keys, and the nodes' reports.
 pub const SCHEMA_V2: &str = "
@@ -147,8 +150,8 @@ pub fn revoke(
 }
 
 /// Records last uses, keeping the latest.
-pub fn record_use(c: &mut Client, uses: &[(i64, i64)]) -> Result<(), StoreError> {
-    let (ids, times): (Vec<i64>, Vec<i64>) = uses.iter().copied().unzip();
+pub fn record_use(c: &mut Client, uses: &[EmbedKeyUse]) -> Result<(), StoreError> {
+    let (ids, times): (Vec<EmbedKeyId>, Vec<i64>) = uses.iter().map(|u| (u.key, u.at)).unzip();
     c.execute(
         "UPDATE embed_keys k SET last_used_at = u.at \
          FROM unnest($1::BIGINT[], $2::BIGINT[]) AS u (id, at) \

@@ -120,7 +120,7 @@ mod tests {
 
     use super::*;
     use crate::store::Store;
-    use crate::store::testing::{admin, put, scratch, two_nodes};
+    use crate::store::testing::{admin, put, scratch, sequence, two_nodes};
 
     #[test]
     fn a_subscriber_hears_other_nodes_and_stops_when_asked() {
@@ -150,14 +150,14 @@ mod tests {
 
         // Its own commits are not news.
         b.begin_batch(&[realm.id]).expect("begin");
-        b.commit_batch(&[put(user.id, "web", 1)], &[(realm.id, 1)])
+        b.commit_batch(&[put(user.id, "web", 1)], &[sequence(realm.id, 1)])
             .expect("commit");
         thread::sleep(Duration::from_millis(1500));
         assert_eq!(changed(), 0);
         assert!(notices.lock().expect("lock").contains(&Notice::Quiet));
 
         a.begin_batch(&[realm.id]).expect("begin");
-        a.commit_batch(&[put(user.id, "web", 2)], &[(realm.id, 2)])
+        a.commit_batch(&[put(user.id, "web", 2)], &[sequence(realm.id, 2)])
             .expect("commit");
         let deadline = Instant::now() + Duration::from_secs(5);
         while changed() == 0 && Instant::now() < deadline {

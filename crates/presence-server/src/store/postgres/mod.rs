@@ -38,10 +38,12 @@ use std::thread::JoinHandle;
 use ::postgres::Client;
 use ::postgres::error::SqlState;
 
+use crate::ids::{RealmId, UpdateId, UserId};
+
 use super::{
-    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey, NewUser,
-    NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Store, StoreError, UserChange,
-    UserRow, email_key,
+    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation, NewEmbedKey,
+    NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence, Store, StoreError,
+    UserChange, UserRow, email_key,
 };
 use batch::{lock_sequences, next_directory_version, notify, read_directory_version, write_batch};
 use connection::{Connection, Mode, in_transaction, in_transaction_open};
@@ -173,12 +175,11 @@ impl Store for PgStore {
                 ),
                 |r| {
                     let users: i64 = r.try_get(6)?;
-                    let last: i64 = r.try_get(7)?;
-                    sink(Loaded::Realm(
-                        realm_row(r)?,
-                        usize::try_from(users).unwrap_or(0),
-                        last,
-                    ));
+                    sink(Loaded::Realm {
+                        realm: realm_row(r)?,
+                        users: usize::try_from(users).unwrap_or(0),
+                        last_update_id: r.try_get(7)?,
+                    });
                     Ok(())
                 },
             )?;
@@ -197,7 +198,10 @@ impl Store for PgStore {
                      ORDER BY p.user_id, p.client"
                 ),
                 |r| {
-                    sink(Loaded::Presence(presence_row(r)?, r.try_get(5)?));
+                    sink(Loaded::Presence {
+                        record: presence_row(r)?,
+                        realm_id: r.try_get(5)?,
+                    });
                     Ok(())
                 },
             )?;
@@ -208,7 +212,7 @@ impl Store for PgStore {
         })
     }
 
-    fn begin_batch(&mut self, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+    fn begin_batch(&mut self, realms: &[RealmId]) -> Result<Vec<UpdateId>, StoreError> {
         // A batch left open by a caller's mistake would hold its locks:
         // end it rather than nest.
         if self.in_batch {
@@ -222,7 +226,7 @@ impl Store for PgStore {
     fn commit_batch(
         &mut self,
         batch: &[Mutation],
-        sequences: &[(i64, i64)],
+        sequences: &[Sequence],
     ) -> Result<(), StoreError> {
         if !self.in_batch {
             return Err(StoreError::NoBatch);
@@ -247,22 +251,27 @@ impl Store for PgStore {
         self.in_batch = false;
     }
 
-    fn sequences(&mut self) -> Result<Vec<(i64, i64)>, StoreError> {
+    fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError> {
         self.run(|c, _| {
             c.query(
                 "SELECT realm_id, last_update_id FROM realm_sequences ORDER BY realm_id",
                 &[],
             )?
             .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| {
+                Ok(Sequence {
+                    realm_id: r.try_get(0)?,
+                    last_update_id: r.try_get(1)?,
+                })
+            })
             .collect()
         })
     }
 
     fn presence_changes(
         &mut self,
-        realm_id: i64,
-        since: i64,
+        realm_id: RealmId,
+        since: UpdateId,
     ) -> Result<PresenceChanges, StoreError> {
         // The sequence value and the records must come from one snapshot:
         // a record newer than the value returned would be skipped by a
@@ -273,7 +282,7 @@ impl Store for PgStore {
                 &[&realm_id],
             )? {
                 Some(row) => row.try_get(0)?,
-                None => 0,
+                None => UpdateId::default(),
             };
             let rows = c.query(
                 &format!(
@@ -336,7 +345,7 @@ impl Store for PgStore {
 
     fn has_device(
         &mut self,
-        user_id: i64,
+        user_id: UserId,
         kind: DeviceKind,
         token: &str,
     ) -> Result<bool, StoreError> {
@@ -377,7 +386,7 @@ impl Store for PgStore {
                     }
                     _ => e.into(),
                 })?;
-            let id: i64 = row.try_get(0)?;
+            let id: RealmId = row.try_get(0)?;
             c.execute("INSERT INTO realm_sequences (realm_id) VALUES ($1)", &[&id])?;
             notify(c, names)?;
             Ok(RealmRow {
@@ -557,7 +566,7 @@ impl Store for PgStore {
         })
     }
 
-    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+    fn record_embed_key_use(&mut self, uses: &[EmbedKeyUse]) -> Result<(), StoreError> {
         self.run(|c, _| embed::record_use(c, uses))
     }
 

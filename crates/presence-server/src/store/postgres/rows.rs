@@ -6,6 +6,7 @@ use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::types::{FromSql, Type};
 use ::postgres::{Client, Row};
 
+use crate::ids::{RealmId, UserId};
 use crate::store::{DeviceKind, DeviceRow, PresenceRow, RealmRow, StoreError, UserRow, email_key};
 
 /// The columns [`realm_row`] reads, in its order (realms as `r`).
@@ -23,7 +24,7 @@ pub(super) const PRESENCE_COLUMNS: &str =
     "p.user_id, p.client, p.last_connected_time, p.last_active_time, p.update_id";
 
 /// The id of the realm named `string_id`.
-pub(super) fn realm_id(c: &mut Client, string_id: &str) -> Result<i64, StoreError> {
+pub(super) fn realm_id(c: &mut Client, string_id: &str) -> Result<RealmId, StoreError> {
     match c.query_opt("SELECT id FROM realms WHERE string_id = $1", &[&string_id])? {
         Some(row) => Ok(row.try_get(0)?),
         None => Err(StoreError::UnknownRealm(string_id.to_owned())),
@@ -32,7 +33,7 @@ pub(super) fn realm_id(c: &mut Client, string_id: &str) -> Result<i64, StoreErro
 
 /// The id of the user of `realm` with this email (compared as
 /// [`email_key`]s).
-pub(super) fn user_id(c: &mut Client, realm: &str, email: &str) -> Result<i64, StoreError> {
+pub(super) fn user_id(c: &mut Client, realm: &str, email: &str) -> Result<UserId, StoreError> {
     let realm_id = realm_id(c, realm)?;
     match c.query_opt(
         "SELECT id FROM users WHERE realm_id = $1 AND email_key = $2",
@@ -151,3 +152,38 @@ pub(super) fn device_row(r: &Row) -> Result<DeviceRow, ::postgres::Error> {
         appid: r.try_get(3)?,
     })
 }
+
+/// Stores an id as a `BIGINT` and reads it back.
+macro_rules! bigint_column {
+    ($id:ty) => {
+        impl ::postgres::types::ToSql for $id {
+            fn to_sql(
+                &self,
+                ty: &Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<::postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <i64 as ::postgres::types::ToSql>::accepts(ty)
+            }
+
+            ::postgres::types::to_sql_checked!();
+        }
+
+        impl<'a> FromSql<'a> for $id {
+            fn from_sql(
+                ty: &Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                i64::from_sql(ty, raw).map(Self)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <i64 as FromSql>::accepts(ty)
+            }
+        }
+    };
+}
+crate::ids::for_each_id!(bigint_column);

@@ -12,6 +12,7 @@ use super::rows::{
     PRESENCE_COLUMNS, REALM_COLUMNS, USER_COLUMNS, device_row, presence_row, realm_row, stream,
     user_row,
 };
+use crate::ids::{RealmId, UpdateId, UserId};
 use crate::store::{DeviceRow, Dump, PresenceRow, RealmRow, StoreError, UserRow, email_key};
 
 /// Turns a constraint violation during an import into `ImportConflict`,
@@ -69,7 +70,7 @@ pub(super) fn import_dump(c: &mut Client, names: &Names, dump: &Dump) -> Result<
 /// Refuses the import if a realm of the dump exists already, by id or by
 /// name, naming the dump's realm.
 fn check_realms_are_new(c: &mut Client, realms: &[RealmRow]) -> Result<(), StoreError> {
-    let realm_ids: Vec<i64> = realms.iter().map(|r| r.id).collect();
+    let realm_ids: Vec<RealmId> = realms.iter().map(|r| r.id).collect();
     let string_ids: Vec<&str> = realms.iter().map(|r| r.string_id.as_str()).collect();
     let Some(row) = c.query_opt(
         "SELECT id, string_id FROM realms WHERE id = ANY($1) OR string_id = ANY($2) \
@@ -79,7 +80,7 @@ fn check_realms_are_new(c: &mut Client, realms: &[RealmRow]) -> Result<(), Store
     else {
         return Ok(());
     };
-    let (id, string_id): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    let (id, string_id): (RealmId, String) = (row.try_get(0)?, row.try_get(1)?);
     let realm = realms
         .iter()
         .find(|r| r.id == id || r.string_id == string_id);
@@ -94,7 +95,7 @@ fn insert_realms(c: &mut Client, realms: &[RealmRow], version: i64) -> Result<()
     if realms.is_empty() {
         return Ok(());
     }
-    let realm_ids: Vec<i64> = realms.iter().map(|r| r.id).collect();
+    let realm_ids: Vec<RealmId> = realms.iter().map(|r| r.id).collect();
     let string_ids: Vec<&str> = realms.iter().map(|r| r.string_id.as_str()).collect();
     let realm_names: Vec<&str> = realms.iter().map(|r| r.name.as_str()).collect();
     let disabled: Vec<bool> = realms.iter().map(|r| r.presence_disabled).collect();
@@ -125,8 +126,8 @@ fn insert_users(c: &mut Client, u: &[UserRow], version: i64) -> Result<(), Store
     if u.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = u.iter().map(|u| u.id).collect();
-    let realms: Vec<i64> = u.iter().map(|u| u.realm_id).collect();
+    let ids: Vec<UserId> = u.iter().map(|u| u.id).collect();
+    let realms: Vec<RealmId> = u.iter().map(|u| u.realm_id).collect();
     let emails: Vec<&str> = u.iter().map(|u| u.email.as_str()).collect();
     let keys: Vec<String> = u.iter().map(|u| email_key(&u.email)).collect();
     let full_names: Vec<&str> = u.iter().map(|u| u.full_name.as_str()).collect();
@@ -175,11 +176,11 @@ fn insert_presence(c: &mut Client, p: &[PresenceRow]) -> Result<(), StoreError> 
     if p.is_empty() {
         return Ok(());
     }
-    let users: Vec<i64> = p.iter().map(|p| p.user_id).collect();
+    let users: Vec<UserId> = p.iter().map(|p| p.user_id).collect();
     let clients: Vec<&str> = p.iter().map(|p| p.client.as_str()).collect();
     let connected: Vec<i64> = p.iter().map(|p| p.last_connected_time).collect();
     let active: Vec<Option<i64>> = p.iter().map(|p| p.last_active_time).collect();
-    let updates: Vec<i64> = p.iter().map(|p| p.update_id).collect();
+    let updates: Vec<UpdateId> = p.iter().map(|p| p.update_id).collect();
     // A record whose user is missing gets no realm, which the NOT NULL
     // constraint refuses like a missing key.
     c.execute(
@@ -205,8 +206,8 @@ fn insert_presence(c: &mut Client, p: &[PresenceRow]) -> Result<(), StoreError> 
 /// records carry, so that new updates sort after them; a realm that
 /// existed already is only ever raised.
 fn start_sequences(c: &mut Client, dump: &Dump) -> Result<(), StoreError> {
-    let realm_ids: Vec<i64> = dump.realms.iter().map(|r| r.id).collect();
-    let presence_users: Vec<i64> = dump.presence.iter().map(|p| p.user_id).collect();
+    let realm_ids: Vec<RealmId> = dump.realms.iter().map(|r| r.id).collect();
+    let presence_users: Vec<UserId> = dump.presence.iter().map(|p| p.user_id).collect();
     c.execute(
         "INSERT INTO realm_sequences (realm_id, last_update_id) \
          SELECT t.realm_id, COALESCE((SELECT MAX(p.update_id) FROM client_presence p \
@@ -225,7 +226,7 @@ fn insert_devices(c: &mut Client, d: &[DeviceRow]) -> Result<(), StoreError> {
     if d.is_empty() {
         return Ok(());
     }
-    let users: Vec<i64> = d.iter().map(|d| d.user_id).collect();
+    let users: Vec<UserId> = d.iter().map(|d| d.user_id).collect();
     let kinds: Vec<&str> = d.iter().map(|d| d.kind.as_str()).collect();
     let tokens: Vec<&str> = d.iter().map(|d| d.token.as_str()).collect();
     let appids: Vec<Option<&str>> = d.iter().map(|d| d.appid.as_deref()).collect();
@@ -291,7 +292,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use crate::store::postgres::PgStore;
-    use crate::store::testing::{hash, imported_realm, imported_user, new_user, scratch};
+    use crate::store::testing::{hash, imported_realm, imported_user, new_user, scratch, sequence};
 
     #[test]
     fn import_keeps_ids_and_later_creations_do_not_collide() {
@@ -303,7 +304,10 @@ mod tests {
         store.import(&dump).expect("import");
         dump.users[1].push_devices = 1;
         assert_eq!(store.export().expect("export"), dump);
-        assert_eq!(store.sequences().expect("sequences"), vec![(10, 42)]);
+        assert_eq!(
+            store.sequences().expect("sequences"),
+            vec![sequence(RealmId(10), 42)]
+        );
 
         match store.import(&dump) {
             Err(StoreError::ImportConflict(message)) => {
@@ -321,7 +325,7 @@ mod tests {
             }
             other => panic!("expected a conflict, got {other:?}"),
         }
-        clash.users[0].realm_id = 77;
+        clash.users[0].realm_id = RealmId(77);
         clash.users[0].api_key_hash = hash(77);
         assert!(matches!(
             store.import(&clash),
@@ -329,13 +333,16 @@ mod tests {
         ));
 
         let realm = store.create_realm("beta", "Beta", 0).expect("realm");
-        assert!(realm.id > 10);
+        assert!(realm.id > RealmId(10));
         // (The imported realm is deactivated: the new user goes to the new one.)
         let created = store
             .create_user(&new_user("beta", "c@x", 3))
             .expect("user");
-        assert!(created.id > 101);
-        assert_eq!(store.begin_batch(&[realm.id]).expect("begin"), vec![0]);
+        assert!(created.id > UserId(101));
+        assert_eq!(
+            store.begin_batch(&[realm.id]).expect("begin"),
+            vec![UpdateId(0)]
+        );
         store.abort_batch();
     }
 }

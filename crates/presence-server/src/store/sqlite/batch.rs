@@ -5,7 +5,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{presence_row, presence_values, query_all};
-use crate::store::{Mutation, PresenceChanges, PresenceRow, StoreError};
+use crate::ids::{RealmId, UpdateId, UserId};
+use crate::store::{Mutation, PresenceChanges, PresenceRow, Sequence, StoreError};
 
 /// Takes the next directory version inside a write transaction.
 pub(super) fn next_directory_version(tx: &Connection) -> Result<i64, StoreError> {
@@ -17,7 +18,7 @@ pub(super) fn next_directory_version(tx: &Connection) -> Result<i64, StoreError>
 }
 
 /// Gives a user a new row version, so that servers pick up its change.
-pub(super) fn touch_user(tx: &Connection, user_id: i64) -> Result<(), StoreError> {
+pub(super) fn touch_user(tx: &Connection, user_id: UserId) -> Result<(), StoreError> {
     let version = next_directory_version(tx)?;
     tx.execute(
         "UPDATE users SET row_version = ?1 WHERE id = ?2",
@@ -27,7 +28,10 @@ pub(super) fn touch_user(tx: &Connection, user_id: i64) -> Result<(), StoreError
 }
 
 /// Each realm's last update id, in the order asked (0 for a realm without one).
-pub(super) fn read_sequences(conn: &Connection, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+pub(super) fn read_sequences(
+    conn: &Connection,
+    realms: &[RealmId],
+) -> Result<Vec<UpdateId>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT last_update_id FROM realm_sequences WHERE realm_id = ?1")?;
     let mut last = Vec::with_capacity(realms.len());
@@ -35,7 +39,7 @@ pub(super) fn read_sequences(conn: &Connection, realms: &[i64]) -> Result<Vec<i6
         last.push(
             stmt.query_row([realm], |r| r.get(0))
                 .optional()?
-                .unwrap_or(0),
+                .unwrap_or_default(),
         );
     }
     Ok(last)
@@ -44,8 +48,8 @@ pub(super) fn read_sequences(conn: &Connection, realms: &[i64]) -> Result<Vec<i6
 /// The users of a realm changed after `since`, with all their records.
 pub(super) fn read_presence_changes(
     conn: &Connection,
-    realm_id: i64,
-    since: i64,
+    realm_id: RealmId,
+    since: UpdateId,
 ) -> Result<PresenceChanges, StoreError> {
     let last_update_id = read_sequences(conn, &[realm_id])?[0];
     let rows = query_all(
@@ -66,7 +70,7 @@ pub(super) fn read_presence_changes(
 pub(super) fn write_batch(
     tx: &Connection,
     batch: &[Mutation],
-    sequences: &[(i64, i64)],
+    sequences: &[Sequence],
 ) -> Result<(), StoreError> {
     for mutation in batch {
         write_mutation(tx, mutation)?;
@@ -142,13 +146,13 @@ fn put_presence(tx: &Connection, p: &PresenceRow) -> Result<(), StoreError> {
 }
 
 /// Sets each realm's last update id.
-fn set_sequences(tx: &Connection, sequences: &[(i64, i64)]) -> Result<(), StoreError> {
+fn set_sequences(tx: &Connection, sequences: &[Sequence]) -> Result<(), StoreError> {
     let mut set_sequence = tx.prepare_cached(
         "INSERT INTO realm_sequences (realm_id, last_update_id) VALUES (?1, ?2) \
          ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id",
     )?;
-    for &(realm, last) in sequences {
-        set_sequence.execute([realm, last])?;
+    for sequence in sequences {
+        set_sequence.execute(params![sequence.realm_id, sequence.last_update_id])?;
     }
     Ok(())
 }

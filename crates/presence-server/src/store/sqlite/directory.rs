@@ -21,6 +21,7 @@ CREATE INDEX deleted_users_row_version ON deleted_users (row_version);
 
 use super::batch::{next_directory_version, touch_user};
 use super::rows::{REALM_COLUMNS, USER_COLUMNS, query_all, realm_id, realm_row, user_id, user_row};
+use crate::ids::RealmId;
 use crate::store::{DeletedUser, RealmSummary, StoreError, UserChange, UserRow, email_key};
 
 /// Every realm with its users counted.
@@ -69,7 +70,7 @@ pub fn set_realm_column(
 }
 
 /// Refuses a change to a deactivated realm.
-pub fn check_active_realm(tx: &Transaction<'_>, string_id: &str) -> Result<i64, StoreError> {
+pub fn check_active_realm(tx: &Transaction<'_>, string_id: &str) -> Result<RealmId, StoreError> {
     let id = realm_id(tx, string_id)?;
     let deactivated: bool =
         tx.query_row("SELECT deactivated FROM realms WHERE id = ?1", [id], |r| {

@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::batch::next_directory_version;
 use super::rows::{query_all, realm_id};
 use super::transfer::import_error;
-use crate::store::{EmbedKeyRow, NewEmbedKey, NodeRow, StoreError, join_origins, split_origins};
+use crate::store::{
+    EmbedKeyRow, EmbedKeyUse, NewEmbedKey, NodeRow, StoreError, join_origins, split_origins,
+};
 
 /// Schema version 3: embed keys, and the nodes' reports.
 pub const SCHEMA_V3: &str = "
@@ -142,13 +144,13 @@ pub fn revoke(
 }
 
 /// Records last uses, keeping the latest.
-pub fn record_use(tx: &Transaction<'_>, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+pub fn record_use(tx: &Transaction<'_>, uses: &[EmbedKeyUse]) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
         "UPDATE embed_keys SET last_used_at = ?2 \
          WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
     )?;
-    for &(id, at) in uses {
-        stmt.execute([id, at])?;
+    for used in uses {
+        stmt.execute(params![used.key, used.at])?;
     }
     Ok(())
 }

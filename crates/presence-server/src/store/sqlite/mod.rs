@@ -24,10 +24,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+use crate::ids::{RealmId, UpdateId, UserId};
+
 use super::{
-    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, Loaded, Mutation, NewEmbedKey, NewUser,
-    NodeRow, PresenceChanges, RealmRow, RealmSummary, Store, StoreError, UserChange, UserRow,
-    email_key,
+    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation, NewEmbedKey,
+    NewUser, NodeRow, PresenceChanges, RealmRow, RealmSummary, Sequence, Store, StoreError,
+    UserChange, UserRow, email_key,
 };
 use batch::{
     next_directory_version, read_presence_changes, read_sequences, touch_user, write_batch,
@@ -113,11 +115,11 @@ impl Store for SqliteStore {
                  FROM realms ORDER BY id"
             ),
             &mut |r| {
-                Ok(Loaded::Realm(
-                    realm_row(r)?,
-                    r.get::<_, i64>(6)? as usize,
-                    r.get(7)?,
-                ))
+                Ok(Loaded::Realm {
+                    realm: realm_row(r)?,
+                    users: r.get::<_, i64>(6)? as usize,
+                    last_update_id: r.get(7)?,
+                })
             },
         )?;
         each(
@@ -130,7 +132,12 @@ impl Store for SqliteStore {
              p.update_id, u.realm_id \
              FROM client_presence p JOIN users u ON u.id = p.user_id \
              ORDER BY p.user_id, p.client",
-            &mut |r| Ok(Loaded::Presence(presence_row(r)?, r.get(5)?)),
+            &mut |r| {
+                Ok(Loaded::Presence {
+                    record: presence_row(r)?,
+                    realm_id: r.get(5)?,
+                })
+            },
         )?;
         for key in embed::all(&tx)? {
             sink(Loaded::EmbedKey(key));
@@ -139,7 +146,7 @@ impl Store for SqliteStore {
         Ok(directory_version)
     }
 
-    fn begin_batch(&mut self, realms: &[i64]) -> Result<Vec<i64>, StoreError> {
+    fn begin_batch(&mut self, realms: &[RealmId]) -> Result<Vec<UpdateId>, StoreError> {
         self.abort_batch();
         // IMMEDIATE takes the database's write lock: the sequences cannot
         // move under the batch.
@@ -155,7 +162,7 @@ impl Store for SqliteStore {
     fn commit_batch(
         &mut self,
         batch: &[Mutation],
-        sequences: &[(i64, i64)],
+        sequences: &[Sequence],
     ) -> Result<(), StoreError> {
         if !self.in_batch {
             return Err(StoreError::NoBatch);
@@ -178,19 +185,24 @@ impl Store for SqliteStore {
         }
     }
 
-    fn sequences(&mut self) -> Result<Vec<(i64, i64)>, StoreError> {
+    fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError> {
         query_all(
             &self.conn,
             "SELECT realm_id, last_update_id FROM realm_sequences ORDER BY realm_id",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| {
+                Ok(Sequence {
+                    realm_id: r.get(0)?,
+                    last_update_id: r.get(1)?,
+                })
+            },
         )
     }
 
     fn presence_changes(
         &mut self,
-        realm_id: i64,
-        since: i64,
+        realm_id: RealmId,
+        since: UpdateId,
     ) -> Result<PresenceChanges, StoreError> {
         // Inside a batch the write lock already fixes the view; outside, a
         // read transaction is one snapshot (WAL mode).
@@ -244,7 +256,7 @@ impl Store for SqliteStore {
 
     fn has_device(
         &mut self,
-        user_id: i64,
+        user_id: UserId,
         kind: DeviceKind,
         token: &str,
     ) -> Result<bool, StoreError> {
@@ -282,7 +294,7 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4)",
                 params![string_id, name, now, version],
             )?;
-            let id = tx.last_insert_rowid();
+            let id = RealmId(tx.last_insert_rowid());
             tx.execute(
                 "INSERT INTO realm_sequences (realm_id, last_update_id) VALUES (?1, 0)",
                 [id],
@@ -358,7 +370,7 @@ impl Store for SqliteStore {
                     version
                 ],
             )?;
-            Ok(user.created_row(tx.last_insert_rowid(), realm_id))
+            Ok(user.created_row(UserId(tx.last_insert_rowid()), realm_id))
         })
     }
 
@@ -447,7 +459,7 @@ impl Store for SqliteStore {
         self.write(|tx| embed::revoke(tx, realm, name, now))
     }
 
-    fn record_embed_key_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+    fn record_embed_key_use(&mut self, uses: &[EmbedKeyUse]) -> Result<(), StoreError> {
         self.write(|tx| embed::record_use(tx, uses))
     }
 

@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+use crate::ids::{RealmId, UserId};
 use crate::store::{DeviceKind, DeviceRow, PresenceRow, RealmRow, StoreError, UserRow, email_key};
 
 /// The columns [`user_row`] reads, in its order (users as `u`).
@@ -17,7 +18,7 @@ pub(super) const REALM_COLUMNS: &str =
     "id, string_id, name, presence_disabled, deactivated, date_created";
 
 /// The id of the realm named `string_id`.
-pub(super) fn realm_id(tx: &Transaction<'_>, string_id: &str) -> Result<i64, StoreError> {
+pub(super) fn realm_id(tx: &Transaction<'_>, string_id: &str) -> Result<RealmId, StoreError> {
     tx.query_row(
         "SELECT id FROM realms WHERE string_id = ?1",
         [string_id],
@@ -29,7 +30,11 @@ pub(super) fn realm_id(tx: &Transaction<'_>, string_id: &str) -> Result<i64, Sto
 
 /// The id of the user of `realm` with this email (compared as
 /// [`email_key`]s).
-pub(super) fn user_id(tx: &Transaction<'_>, realm: &str, email: &str) -> Result<i64, StoreError> {
+pub(super) fn user_id(
+    tx: &Transaction<'_>,
+    realm: &str,
+    email: &str,
+) -> Result<UserId, StoreError> {
     let realm_id = realm_id(tx, realm)?;
     tx.query_row(
         "SELECT id FROM users WHERE realm_id = ?1 AND email_key = ?2",
@@ -132,3 +137,23 @@ pub(super) fn device_row(r: &Row<'_>) -> rusqlite::Result<DeviceRow> {
         appid: r.get(3)?,
     })
 }
+
+/// Stores an id as its integer and reads it back.
+macro_rules! integer_column {
+    ($id:ty) => {
+        impl rusqlite::ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.0.into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $id {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                i64::column_result(value).map(Self)
+            }
+        }
+    };
+}
+crate::ids::for_each_id!(integer_column);

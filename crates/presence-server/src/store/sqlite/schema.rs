@@ -103,8 +103,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{RealmId, UpdateId};
     use crate::store::Store;
     use crate::store::sqlite::{DATABASE_FILE, SqliteStore};
+    use crate::store::testing::sequence;
 
     #[test]
     fn a_version_1_database_gets_its_realm_sequences() {
@@ -124,10 +126,17 @@ mod tests {
             .unwrap();
         }
         let mut store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.sequences().unwrap(), vec![(1, 41), (2, 0)]);
-        let changes = store.presence_changes(1, 40).unwrap();
-        assert_eq!(changes.last_update_id, 41);
+        assert_eq!(
+            store.sequences().unwrap(),
+            vec![sequence(RealmId(1), 41), sequence(RealmId(2), 0)]
+        );
+        let changes = store.presence_changes(RealmId(1), UpdateId(40)).unwrap();
+        assert_eq!(changes.last_update_id, UpdateId(41));
         assert_eq!(changes.users.len(), 1);
-        assert_eq!(changes.users[0].1.len(), 2, "all of the user's records");
+        assert_eq!(
+            changes.users[0].records.len(),
+            2,
+            "all of the user's records"
+        );
     }
 }

@@ -19,6 +19,7 @@ use super::Batch;
 use crate::clock::{ManualClock, SharedClock};
 use crate::config::Config;
 use crate::events::{EventSettings, Hub};
+use crate::ids::{RealmId, UpdateId, UserId};
 use crate::service::RuleSettings;
 use crate::service::model::Account;
 use crate::service::rules::Times;
@@ -202,7 +203,7 @@ fn put(who: UserRef, client: &str, connected: i64, active: Option<i64>, id: i64)
         client: client.to_owned(),
         last_connected_time: connected,
         last_active_time: active,
-        update_id: id,
+        update_id: UpdateId(id),
     })
 }
 
@@ -222,8 +223,12 @@ fn times(connected: i64, active: Option<i64>) -> Times {
 }
 
 /// The realms a batch moves and their new last ids, in realm order.
-fn sequences(batch: &Batch) -> Vec<(i64, i64)> {
-    let mut sequences = batch.sequences();
+fn sequences(batch: &Batch) -> Vec<(RealmId, i64)> {
+    let mut sequences: Vec<(RealmId, i64)> = batch
+        .sequences()
+        .iter()
+        .map(|s| (s.realm_id, s.last_update_id.0))
+        .collect();
     sequences.sort_unstable();
     sequences
 }
@@ -239,7 +244,7 @@ fn records(writer: &Writer, who: UserRef) -> (Vec<(String, Times)>, i64) {
         .map(|r| (r.client.to_string(), r.times()))
         .collect();
     records.sort_by(|a, b| a.0.cmp(&b.0));
-    (records, user.update_id)
+    (records, user.update_id.0)
 }
 
 fn account(writer: &Writer, who: UserRef) -> Account {
@@ -254,15 +259,15 @@ fn account(writer: &Writer, who: UserRef) -> Account {
 }
 
 /// A realm's last update id in memory, and as the store has it.
-fn last_ids(writer: &mut Writer, realm_id: i64) -> (i64, i64) {
+fn last_ids(writer: &mut Writer, realm_id: RealmId) -> (i64, i64) {
     let memory = writer
         .realm(realm_id)
         .expect("a known realm")
         .read()
         .last_update_id;
     let stored = writer.store.sequences().expect("the store answers");
-    let stored = stored.iter().find(|(realm, _)| *realm == realm_id);
-    (memory, stored.map_or(0, |&(_, last)| last))
+    let stored = stored.iter().find(|s| s.realm_id == realm_id);
+    (memory.0, stored.map_or(0, |s| s.last_update_id.0))
 }
 
 #[test]
@@ -274,8 +279,8 @@ fn a_first_report_takes_the_realms_next_id_and_is_stored() {
         batch.mutations,
         vec![put(f.alice, "website", T, Some(T), 1)]
     );
-    assert_eq!(batch.first_ids[&f.alice.realm_id], 0);
-    assert_eq!(batch.last_ids[&f.alice.realm_id], 1);
+    assert_eq!(batch.first_ids[&f.alice.realm_id], UpdateId(0));
+    assert_eq!(batch.last_ids[&f.alice.realm_id], UpdateId(1));
     assert_eq!(sequences(&batch), vec![(f.alice.realm_id, 1)]);
     let website = ("website".to_owned(), times(T, Some(T)));
     assert_eq!(records(&f.writer, f.alice), (vec![website], 1));
@@ -347,26 +352,32 @@ fn update_ids_are_taken_per_realm_and_a_batch_builds_on_its_own_changes() {
             put(f.alice, "mobile", T, None, 2),
         ]
     );
-    assert_eq!((batch.first_ids[&a], batch.first_ids[&b]), (0, 0));
-    assert_eq!((batch.last_ids[&a], batch.last_ids[&b]), (2, 1));
+    assert_eq!(
+        (batch.first_ids[&a], batch.first_ids[&b]),
+        (UpdateId(0), UpdateId(0))
+    );
+    assert_eq!(
+        (batch.last_ids[&a], batch.last_ids[&b]),
+        (UpdateId(2), UpdateId(1))
+    );
     assert_eq!(sequences(&batch), vec![(a, 2), (b, 1)]);
     assert_eq!(records(&f.writer, f.alice).1, 2, "the user's latest id");
     // The next batch continues each realm's sequence where it stopped.
     let (batch, _) = f.batch(vec![report(f.bob, "website", false, T + MIN + 1)]);
-    assert_eq!(batch.first_ids[&b], 1);
+    assert_eq!(batch.first_ids[&b], UpdateId(1));
     assert_eq!(sequences(&batch), vec![(b, 2)]);
     assert_eq!(last_ids(&mut f.writer, a), (2, 2));
     assert_eq!(last_ids(&mut f.writer, b), (2, 2));
     let realm = f.writer.realm(a).expect("realm a");
     let realm = realm.read();
-    let index: Vec<(i64, i64)> = realm
+    let index: Vec<(UpdateId, UserId)> = realm
         .changes
-        .after(0, &realm.users)
+        .after(UpdateId(0), &realm.users)
         .map(|(id, user)| (id, user.account.id))
         .collect();
     assert_eq!(
         index,
-        vec![(2, f.alice.user_id)],
+        vec![(UpdateId(2), f.alice.user_id)],
         "the index has the latest id"
     );
 }
@@ -586,7 +597,7 @@ fn a_change_for_an_unknown_user_is_refused_alone() {
     let mut f = Fixture::new();
     let stranger = UserRef {
         realm_id: f.alice.realm_id,
-        user_id: 9_999,
+        user_id: UserId(9_999),
     };
     let outcomes = f.writer.run_batch(vec![
         report(stranger, "website", true, T),
@@ -614,7 +625,7 @@ fn a_batch_behind_the_store_installs_what_another_writer_committed_first() {
     // and tries again, and its own change takes the next id.
     let (batch, outcomes) = f.batch(vec![report(f.alice, "website", true, T + 1)]);
     assert_eq!(outcomes, vec![Ok(())]);
-    assert_eq!(batch.first_ids[&f.alice.realm_id], 1);
+    assert_eq!(batch.first_ids[&f.alice.realm_id], UpdateId(1));
     assert_eq!(
         batch.mutations,
         vec![put(f.alice, "website", T + 1, Some(T + 1), 2)]
