@@ -2,7 +2,8 @@
 //! in release mode and runs `presence-bench run ARGS...`, which prints the
 //! table of BENCHMARKS.md. `--database-url URL` (or the environment's
 //! `PRESENCE_BENCH_DATABASE_URL`), `--nodes N` and `--stores` reach it
-//! unchanged, so the same command measures the PostgreSQL store.
+//! unchanged, so the same command measures the PostgreSQL store, and
+//! `--instructions` counts instructions per request under callgrind.
 
 use std::process::Command;
 

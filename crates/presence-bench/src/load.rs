@@ -126,38 +126,31 @@ pub async fn run(
     Ok(total)
 }
 
-async fn connection(
-    address: &str,
-    workload: Arc<dyn Workload>,
-    index: usize,
-    measure_from: Instant,
-    stop_at: Instant,
-) -> anyhow::Result<Outcome> {
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let host = HeaderValue::from_str(address)?;
-    let mut state = Connection {
-        rng: StdRng::seed_from_u64(0x5eed ^ index as u64),
-        last_update_id: -1,
-        sent: 0,
-        index,
-    };
-    let mut out = Outcome::default();
-    loop {
-        let began = Instant::now();
-        if began >= stop_at {
-            break;
-        }
-        let request = workload.next(&mut state);
-        state.sent += 1;
+/// One keep-alive connection to a server.
+struct Link {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    host: HeaderValue,
+}
+
+impl Link {
+    async fn open(address: &str) -> anyhow::Result<Link> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let host = HeaderValue::from_str(address)?;
+        Ok(Link { sender, host })
+    }
+
+    /// Sends a request and reads the whole answer: whether it was 2xx, and
+    /// its body.
+    async fn exchange(&mut self, request: Request) -> anyhow::Result<(bool, Bytes)> {
         let mut builder = http::Request::builder()
             .method(request.method)
             .uri(request.path)
-            .header(http::header::HOST, host.clone());
+            .header(http::header::HOST, self.host.clone());
         if let Some(authorization) = request.authorization {
             builder = builder.header(http::header::AUTHORIZATION, authorization);
         }
@@ -167,12 +160,44 @@ async fn connection(
                 "application/x-www-form-urlencoded",
             );
         }
-        sender.ready().await?;
-        let response = sender
+        self.sender.ready().await?;
+        let response = self
+            .sender
             .send_request(builder.body(Full::new(request.body))?)
             .await?;
         let ok = response.status().is_success();
         let body = response.into_body().collect().await?.to_bytes();
+        Ok((ok, body))
+    }
+}
+
+fn new_state(index: usize) -> Connection {
+    Connection {
+        rng: StdRng::seed_from_u64(0x5eed ^ index as u64),
+        last_update_id: -1,
+        sent: 0,
+        index,
+    }
+}
+
+async fn connection(
+    address: &str,
+    workload: Arc<dyn Workload>,
+    index: usize,
+    measure_from: Instant,
+    stop_at: Instant,
+) -> anyhow::Result<Outcome> {
+    let mut link = Link::open(address).await?;
+    let mut state = new_state(index);
+    let mut out = Outcome::default();
+    loop {
+        let began = Instant::now();
+        if began >= stop_at {
+            break;
+        }
+        let request = workload.next(&mut state);
+        state.sent += 1;
+        let (ok, body) = link.exchange(request).await?;
         workload.observe(&mut state, &body);
         if let Some(pause) = workload.pause() {
             tokio::time::sleep(pause).await;
@@ -186,4 +211,38 @@ async fn connection(
         }
     }
     Ok(out)
+}
+
+/// A workload's requests sent one after the other on one connection, a
+/// given number at a time (for counting, not timing: no latencies kept).
+pub struct Sequence {
+    link: Link,
+    workload: Arc<dyn Workload>,
+    state: Connection,
+}
+
+impl Sequence {
+    /// Connects to `address`, as connection 0 of `workload`.
+    pub async fn open(address: &str, workload: Arc<dyn Workload>) -> anyhow::Result<Sequence> {
+        Ok(Sequence {
+            link: Link::open(address).await?,
+            workload,
+            state: new_state(0),
+        })
+    }
+
+    /// Sends the next `count` requests; what they got.
+    pub async fn send(&mut self, count: u64) -> anyhow::Result<Outcome> {
+        let mut out = Outcome::default();
+        for _ in 0..count {
+            let request = self.workload.next(&mut self.state);
+            self.state.sent += 1;
+            let (ok, body) = self.link.exchange(request).await?;
+            self.workload.observe(&mut self.state, &body);
+            out.requests += 1;
+            out.failures += u64::from(!ok);
+            out.body_bytes += body.len() as u64;
+        }
+        Ok(out)
+    }
 }

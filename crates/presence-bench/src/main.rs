@@ -7,10 +7,13 @@
 //! bare hyper server answering the same number of bytes (`presence-bench
 //! baseline`), printing one table row per run. `--stores` runs several
 //! stores one after the other. The machines are shared and noisy: compare
-//! the ratios, not the absolute figures.
+//! the ratios, not the absolute figures. `--instructions` counts
+//! instructions per request under callgrind instead, a figure that does not
+//! move with the machine's load (see `instructions`).
 
 mod baseline;
 mod events;
+mod instructions;
 mod load;
 mod pages;
 mod process;
@@ -91,6 +94,17 @@ enum Command {
         /// else `sqlite`].
         #[arg(long, value_delimiter = ',', value_name = "STORES")]
         stores: Vec<Store>,
+        /// Count instructions per request under callgrind instead of
+        /// measuring throughput: A, A with the default log, B and E, each
+        /// beside the baseline, on the embedded store at each `--sizes`.
+        #[arg(long)]
+        instructions: bool,
+        /// Requests counted per scenario with `--instructions`.
+        #[arg(long, default_value_t = 2_000)]
+        counted_requests: u64,
+        /// Requests sent before counting starts, with `--instructions`.
+        #[arg(long, default_value_t = 300)]
+        uncounted_requests: u64,
     },
     /// Serve a fixed body of N bytes to every request (the baseline).
     Baseline {
@@ -127,6 +141,9 @@ fn main() -> anyhow::Result<()> {
             database_url,
             nodes,
             stores,
+            instructions,
+            counted_requests,
+            uncounted_requests,
         } => {
             let stores = choose_stores(stores, nodes, database_url.as_deref())?;
             let this = std::env::current_exe()?;
@@ -157,7 +174,15 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(async {
-                    scenarios::run(&plan).await?;
+                    if instructions {
+                        let counts = instructions::Counts {
+                            warmup: uncounted_requests,
+                            requests: counted_requests,
+                        };
+                        instructions::run(&plan, counts).await?;
+                    } else {
+                        scenarios::run(&plan).await?;
+                    }
                     anyhow::Ok(())
                 })
         }

@@ -18,18 +18,45 @@ pub struct Process {
     pub startup: Duration,
 }
 
+/// How much a server under measurement logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Warnings, and the line that says where it listens: no line per
+    /// request (`RUST_LOG` from the environment overrides it, and the log
+    /// is then passed through: a way to look inside a slow scenario).
+    Quiet,
+    /// The server's own default: a line per request.
+    Default,
+}
+
 impl Process {
     /// Spawns `program args...` and waits (up to `limit`) for `listening on http://ADDR`.
     pub fn start(program: &Path, args: &[String], limit: Duration) -> anyhow::Result<Process> {
+        Process::start_logging(program, args, limit, LogLevel::Quiet)
+    }
+
+    /// [`Process::start`], logging as `log` says.
+    pub fn start_logging(
+        program: &Path,
+        args: &[String],
+        limit: Duration,
+        log: LogLevel,
+    ) -> anyhow::Result<Process> {
         let started = Instant::now();
-        // RUST_LOG from the environment reaches the server, and then its log
-        // is passed through: a way to look inside a slow scenario.
         let passthrough = std::env::var_os("RUST_LOG").is_some();
-        let log_filter = std::env::var("RUST_LOG")
-            .unwrap_or_else(|_| "warn,presence_server::cli=info".to_owned());
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        match log {
+            LogLevel::Quiet => {
+                let filter = std::env::var("RUST_LOG")
+                    .unwrap_or_else(|_| "warn,presence_server::cli=info".to_owned());
+                command.env("RUST_LOG", filter);
+            }
+            LogLevel::Default => {
+                command.env_remove("RUST_LOG");
+            }
+        }
+        let mut child = command
             .args(args)
-            .env("RUST_LOG", log_filter)
             // The store is chosen by the flags alone, so that a run labelled
             // `sqlite` cannot quietly use a database named in the environment.
             .env_remove("PRESENCE_DATABASE_URL")
@@ -66,6 +93,11 @@ impl Process {
             address,
             startup: started.elapsed(),
         })
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// User plus system CPU time so far, in seconds.

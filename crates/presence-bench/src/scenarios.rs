@@ -59,7 +59,7 @@ impl Plan {
 }
 
 /// A: one user's presence, for random users, read by one reader.
-struct ReadOneUser(Realm);
+pub struct ReadOneUser(pub Realm);
 
 impl Workload for ReadOneUser {
     fn next(&self, c: &mut Connection) -> Request {
@@ -74,7 +74,7 @@ impl Workload for ReadOneUser {
 }
 
 /// B: the steady-state ping, which changes nothing.
-struct IdlePing(Realm);
+pub struct IdlePing(pub Realm);
 
 impl Workload for IdlePing {
     fn next(&self, c: &mut Connection) -> Request {
@@ -129,7 +129,7 @@ impl Workload for FullAnswer {
 }
 
 /// E: the incremental answer: each reader sends the last update id it saw.
-struct IncrementalReader(Realm);
+pub struct IncrementalReader(pub Realm);
 
 impl Workload for IncrementalReader {
     fn next(&self, c: &mut Connection) -> Request {

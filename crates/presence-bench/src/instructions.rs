@@ -1,0 +1,301 @@
+//! Instructions per request, counted by `valgrind --tool=callgrind`: the
+//! figure that does not depend on how busy the machine is.
+//!
+//! Each scenario starts the release server under callgrind on a freshly
+//! imported data directory, sends a warm-up over one keep-alive connection,
+//! zeroes the counters (`callgrind_control -z`), sends a fixed number of
+//! requests one after the other on the same connection, dumps the counters
+//! (`callgrind_control -d`) and divides the instructions of every thread of
+//! the process by the requests. The baseline (a bare hyper server answering
+//! the same number of bytes) is measured the same way, so each row is a
+//! ratio of two counts taken alike.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::Method;
+
+use crate::load::{self, Connection, Request, Workload};
+use crate::process::{LogLevel, Process};
+use crate::provision::{self, Realm};
+use crate::scenarios::{self, IdlePing, IncrementalReader, Plan, ReadOneUser};
+use crate::stores::Storage;
+
+/// How an instruction-count run is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct Counts {
+    /// Requests sent before the counters are zeroed.
+    pub warmup: u64,
+    /// Requests counted.
+    pub requests: u64,
+}
+
+/// One scenario's count, ours beside the baseline's.
+struct CountRow {
+    scenario: &'static str,
+    users: usize,
+    ours: f64,
+    baseline: f64,
+    body_bytes: usize,
+}
+
+impl CountRow {
+    fn markdown(&self) -> String {
+        format!(
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {} |",
+            self.scenario,
+            self.users,
+            self.ours,
+            self.baseline,
+            self.ours / self.baseline.max(1.0),
+            self.body_bytes
+        )
+    }
+}
+
+/// E, as a fixed sequence: every other request is a report by another user
+/// that changes state (a client never seen before, so a durable write and
+/// a change to fetch), and the ones between are the reader's incremental
+/// fetch of what changed since the update id it last saw.
+struct ChangeThenFetch {
+    realm: Realm,
+    reader: IncrementalReader,
+    counter: AtomicU64,
+}
+
+impl Workload for ChangeThenFetch {
+    fn next(&self, c: &mut Connection) -> Request {
+        if c.sent % 2 == 1 {
+            return self.reader.next(c);
+        }
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        // Never the reader (user 0 of connection 0).
+        let user = &self.realm.users[1 + (n as usize) % (self.realm.users.len() - 1)];
+        Request {
+            method: Method::POST,
+            path: "/api/v1/users/me/presence".to_owned(),
+            authorization: Some(user.authorization.clone()),
+            body: Bytes::from(format!("status=active&ping_only=true&client=count{n}")),
+        }
+    }
+
+    fn observe(&self, c: &mut Connection, body: &[u8]) {
+        self.reader.observe(c, body);
+    }
+}
+
+/// Runs A, A with the default log, B and E at each size of the plan under
+/// callgrind, with the baseline beside each, and prints the table.
+pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
+    check_tools()?;
+    let dir = tempfile::tempdir()?;
+    let dump = dir.path().join("dump.jsonl");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    eprintln!("provisioning realms of {:?} users", plan.sizes);
+    let realms = provision::write_dump(&dump, &plan.sizes, now)?;
+    println!(
+        "| scenario | users | ours instructions per request | baseline instructions per request | ratio | body bytes |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (index, realm) in realms.iter().enumerate() {
+        let data = Storage::Dir(dir.path().join(format!("data-{index}")));
+        provision::import(&plan.server, &data, &dump)?;
+        let users = realm.users.len();
+        let scenarios: [(&'static str, LogLevel, Arc<dyn Workload>); 4] = [
+            (
+                "A. GET one user's presence",
+                LogLevel::Quiet,
+                Arc::new(ReadOneUser(realm.clone())),
+            ),
+            (
+                "A. GET one user's presence, default log",
+                LogLevel::Default,
+                Arc::new(ReadOneUser(realm.clone())),
+            ),
+            (
+                "B. ping that changes nothing",
+                LogLevel::Quiet,
+                Arc::new(IdlePing(realm.clone())),
+            ),
+            (
+                "E. a change, then the incremental answer",
+                LogLevel::Quiet,
+                Arc::new(ChangeThenFetch {
+                    realm: realm.clone(),
+                    reader: IncrementalReader(realm.clone()),
+                    counter: AtomicU64::new(0),
+                }),
+            ),
+        ];
+        for (scenario, log, workload) in scenarios {
+            let row = count_scenario(plan, &data, dir.path(), counts, log, workload).await?;
+            let row = CountRow {
+                scenario,
+                users,
+                ..row
+            };
+            println!("{}", row.markdown());
+        }
+    }
+    Ok(())
+}
+
+/// Counts one workload on our server (on `data`), then on the baseline.
+async fn count_scenario(
+    plan: &Plan,
+    data: &Storage,
+    dir: &Path,
+    counts: Counts,
+    log: LogLevel,
+    workload: Arc<dyn Workload>,
+) -> anyhow::Result<CountRow> {
+    let ours = Counted::start(dir, &plan.server, &scenarios::server_args(data), log)?;
+    let (ours_count, body_bytes) = ours.count(workload.clone(), counts).await?;
+    drop(ours);
+    let baseline_args = [
+        "baseline".to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--body-bytes".to_owned(),
+        body_bytes.to_string(),
+    ];
+    let baseline = Counted::start(dir, &plan.this, &baseline_args, LogLevel::Quiet)?;
+    let (baseline_count, _) = baseline.count(workload, counts).await?;
+    Ok(CountRow {
+        scenario: "",
+        users: 0,
+        ours: ours_count,
+        baseline: baseline_count,
+        body_bytes,
+    })
+}
+
+/// A process running under callgrind, its counters dumped to a file of its
+/// own.
+struct Counted {
+    process: Process,
+    out_file: PathBuf,
+}
+
+impl Counted {
+    fn start(dir: &Path, program: &Path, args: &[String], log: LogLevel) -> anyhow::Result<Self> {
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let out_file = dir.join(format!(
+            "callgrind.{}",
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut valgrind_args = vec![
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}", out_file.display()),
+            program.display().to_string(),
+        ];
+        valgrind_args.extend(args.iter().cloned());
+        // Slow under valgrind: loading a realm takes a while.
+        let process = Process::start_logging(
+            Path::new("valgrind"),
+            &valgrind_args,
+            Duration::from_secs(300),
+            log,
+        )?;
+        Ok(Counted { process, out_file })
+    }
+
+    /// Sends the warm-up, zeroes, sends the counted requests and dumps:
+    /// instructions per counted request, and the mean body size.
+    async fn count(
+        &self,
+        workload: Arc<dyn Workload>,
+        counts: Counts,
+    ) -> anyhow::Result<(f64, usize)> {
+        let address = &self.process.address;
+        let mut connection = load::Sequence::open(address, workload).await?;
+        connection.send(counts.warmup).await?;
+        control(self.process.id(), "-z")?;
+        let outcome = connection.send(counts.requests).await?;
+        control(self.process.id(), "-d")?;
+        if outcome.failures > 0 {
+            bail!("{} of the counted requests failed", outcome.failures);
+        }
+        let instructions = read_total(&self.out_file)?;
+        Ok((
+            instructions as f64 / counts.requests as f64,
+            outcome.mean_body_bytes(),
+        ))
+    }
+}
+
+/// Runs `callgrind_control OPTION PID`, which returns once the process has
+/// done it.
+fn control(pid: u32, option: &str) -> anyhow::Result<()> {
+    let status = Command::new("callgrind_control")
+        .args([option, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("cannot run callgrind_control")?;
+    if !status.success() {
+        bail!("callgrind_control {option} {pid} failed");
+    }
+    Ok(())
+}
+
+/// The instructions of the newest dump of `out_file` (callgrind numbers
+/// the dumps it is asked for: `FILE.1`, `FILE.2`, ...).
+fn read_total(out_file: &Path) -> anyhow::Result<u64> {
+    let name = out_file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("a callgrind file name")?;
+    let dir = out_file.parent().context("a callgrind directory")?;
+    let mut newest: Option<(u32, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(number) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(name))
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(n, _)| number > *n) {
+            newest = Some((number, path));
+        }
+    }
+    let (_, path) = newest.context("callgrind wrote no dump")?;
+    let text = std::fs::read_to_string(&path)?;
+    // Every thread's part has its own `summary:`; the process is their sum.
+    let total = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("summary:"))
+        .map(|n| n.trim().parse::<u64>())
+        .sum::<Result<u64, _>>()?;
+    if total == 0 {
+        bail!("{} holds no instructions", path.display());
+    }
+    Ok(total)
+}
+
+/// Refuses early, with the reason, when valgrind is not installed.
+fn check_tools() -> anyhow::Result<()> {
+    for tool in ["valgrind", "callgrind_control"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            bail!("--instructions needs {tool} (Debian's valgrind package)");
+        }
+    }
+    Ok(())
+}
