@@ -26,13 +26,16 @@ use crate::provision::{self, Realm};
 use crate::scenarios::{self, IdlePing, IncrementalReader, Plan, ReadOneUser};
 use crate::stores::Storage;
 
-/// How an instruction-count run is sized.
-#[derive(Debug, Clone, Copy)]
+/// How an instruction-count run is sized, and where its profiles go.
+#[derive(Debug, Clone)]
 pub struct Counts {
     /// Requests sent before the counters are zeroed.
     pub warmup: u64,
     /// Requests counted.
     pub requests: u64,
+    /// A directory to keep each count's callgrind profile in (for
+    /// `callgrind_annotate`), if any.
+    pub profiles: Option<PathBuf>,
 }
 
 /// One scenario's count, ours beside the baseline's.
@@ -135,7 +138,19 @@ pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
             ),
         ];
         for (scenario, log, workload) in scenarios {
-            let row = count_scenario(plan, &data, dir.path(), counts, log, workload).await?;
+            let label = format!("{}-{users}", &scenario[..1]);
+            let label = if log == LogLevel::Default {
+                format!("{label}-log")
+            } else {
+                label
+            };
+            let setup = Setup {
+                plan,
+                dir: dir.path(),
+                counts: &counts,
+                label: &label,
+            };
+            let row = count_scenario(&setup, &data, log, workload).await?;
             let row = CountRow {
                 scenario,
                 users,
@@ -147,17 +162,32 @@ pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What every count of a run shares.
+struct Setup<'a> {
+    plan: &'a Plan,
+    /// Where callgrind writes.
+    dir: &'a Path,
+    counts: &'a Counts,
+    /// The scenario's short name, for its profiles' file names.
+    label: &'a str,
+}
+
 /// Counts one workload on our server (on `data`), then on the baseline.
 async fn count_scenario(
-    plan: &Plan,
+    setup: &Setup<'_>,
     data: &Storage,
-    dir: &Path,
-    counts: Counts,
     log: LogLevel,
     workload: Arc<dyn Workload>,
 ) -> anyhow::Result<CountRow> {
+    let (plan, dir) = (setup.plan, setup.dir);
     let ours = Counted::start(dir, &plan.server, &scenarios::server_args(data), log)?;
-    let (ours_count, body_bytes) = ours.count(workload.clone(), counts).await?;
+    let (ours_count, body_bytes) = ours
+        .count(
+            workload.clone(),
+            setup.counts,
+            &format!("{}-ours", setup.label),
+        )
+        .await?;
     drop(ours);
     let baseline_args = [
         "baseline".to_owned(),
@@ -167,7 +197,9 @@ async fn count_scenario(
         body_bytes.to_string(),
     ];
     let baseline = Counted::start(dir, &plan.this, &baseline_args, LogLevel::Quiet)?;
-    let (baseline_count, _) = baseline.count(workload, counts).await?;
+    let (baseline_count, _) = baseline
+        .count(workload, setup.counts, &format!("{}-baseline", setup.label))
+        .await?;
     Ok(CountRow {
         scenario: "",
         users: 0,
@@ -208,11 +240,13 @@ impl Counted {
     }
 
     /// Sends the warm-up, zeroes, sends the counted requests and dumps:
-    /// instructions per counted request, and the mean body size.
+    /// instructions per counted request, and the mean body size. The
+    /// profile is kept as `LABEL.callgrind` if the counts say where.
     async fn count(
         &self,
         workload: Arc<dyn Workload>,
-        counts: Counts,
+        counts: &Counts,
+        label: &str,
     ) -> anyhow::Result<(f64, usize)> {
         let address = &self.process.address;
         let mut connection = load::Sequence::open(address, workload).await?;
@@ -223,7 +257,11 @@ impl Counted {
         if outcome.failures > 0 {
             bail!("{} of the counted requests failed", outcome.failures);
         }
-        let instructions = read_total(&self.out_file)?;
+        let (instructions, dump) = read_total(&self.out_file)?;
+        if let Some(profiles) = &counts.profiles {
+            std::fs::create_dir_all(profiles)?;
+            std::fs::copy(&dump, profiles.join(format!("{label}.callgrind")))?;
+        }
         Ok((
             instructions as f64 / counts.requests as f64,
             outcome.mean_body_bytes(),
@@ -247,8 +285,8 @@ fn control(pid: u32, option: &str) -> anyhow::Result<()> {
 }
 
 /// The instructions of the newest dump of `out_file` (callgrind numbers
-/// the dumps it is asked for: `FILE.1`, `FILE.2`, ...).
-fn read_total(out_file: &Path) -> anyhow::Result<u64> {
+/// the dumps it is asked for: `FILE.1`, `FILE.2`, ...), and that dump.
+fn read_total(out_file: &Path) -> anyhow::Result<(u64, PathBuf)> {
     let name = out_file
         .file_name()
         .and_then(|n| n.to_str())
@@ -281,7 +319,7 @@ fn read_total(out_file: &Path) -> anyhow::Result<u64> {
     if total == 0 {
         bail!("{} holds no instructions", path.display());
     }
-    Ok(total)
+    Ok((total, path))
 }
 
 /// Refuses early, with the reason, when valgrind is not installed.

@@ -105,6 +105,10 @@ enum Command {
         /// Requests sent before counting starts, with `--instructions`.
         #[arg(long, default_value_t = 300)]
         uncounted_requests: u64,
+        /// Keep each count's callgrind profile in this directory (read
+        /// them with `callgrind_annotate`), with `--instructions`.
+        #[arg(long, value_name = "DIR")]
+        profiles: Option<PathBuf>,
     },
     /// Serve a fixed body of N bytes to every request (the baseline).
     Baseline {
@@ -144,6 +148,7 @@ fn main() -> anyhow::Result<()> {
             instructions,
             counted_requests,
             uncounted_requests,
+            profiles,
         } => {
             let stores = choose_stores(stores, nodes, database_url.as_deref())?;
             let this = std::env::current_exe()?;
@@ -178,6 +183,7 @@ fn main() -> anyhow::Result<()> {
                         let counts = instructions::Counts {
                             warmup: uncounted_requests,
                             requests: counted_requests,
+                            profiles,
                         };
                         instructions::run(&plan, counts).await?;
                     } else {
