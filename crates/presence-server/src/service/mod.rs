@@ -150,6 +150,16 @@ pub enum AuthError {
     UserDeactivated,
 }
 
+/// The id under which the key index holds an API key, once the key is
+/// checked for its shape (surrounding spaces ignored, as Zulip does).
+pub fn key_id_of(key: &str) -> Result<KeyId, AuthError> {
+    let key = key.trim();
+    if !keys::is_well_formed(key) {
+        return Err(AuthError::MalformedKey);
+    }
+    Ok(KeyId::of(&keys::hash(key)))
+}
+
 /// Why a presence operation failed (each maps to one message of
 /// docs/PROTOCOL.md §1.10 or §6).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -291,11 +301,12 @@ impl Service {
     /// Finds the user a Basic-auth pair belongs to (docs/PROTOCOL.md §2.1, in
     /// Zulip's order).
     pub fn authenticate(&self, email: &str, key: &str) -> Result<Caller, AuthError> {
-        let key = key.trim();
-        if !keys::is_well_formed(key) {
-            return Err(AuthError::MalformedKey);
-        }
-        let key_id = KeyId::of(&keys::hash(key));
+        self.authenticate_id(email, key_id_of(key)?)
+    }
+
+    /// [`Service::authenticate`] for a key already checked and hashed
+    /// ([`key_id_of`]): what a credential seen before costs.
+    pub fn authenticate_id(&self, email: &str, key_id: KeyId) -> Result<Caller, AuthError> {
         let (realm, who) = {
             let directory = self.directory.read();
             let (stored, owner) = directory
