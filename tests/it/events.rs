@@ -42,7 +42,7 @@ async fn register_answers_a_queue_and_everyones_presence() {
     let queue = queue_id(&body);
     assert_eq!(queue.len(), 36, "{queue}");
     assert_eq!(body["last_event_id"], -1);
-    assert_eq!(body["zulip_feature_level"], 419);
+    assert_eq!(body["zulip_feature_level"], 497);
     assert!(
         body["zulip_version"]
             .as_str()

@@ -151,7 +151,7 @@ impl From<&ModernPresence> for ActivityTimestamps {
 }
 
 /// The local clock in Unix seconds, for answers that carry no
-/// `server_timestamp` (the single-user GET).
+/// `server_timestamp` (an older server's single-user GET).
 pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

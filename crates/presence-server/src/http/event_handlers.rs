@@ -86,7 +86,7 @@ fn register_answer(
          ),
          example = json!({"result": "success", "msg": "", "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8",
              "last_event_id": -1, "zulip_version": "presence-server 0.1.0", "zulip_merge_base": "presence-server 0.1.0",
-             "zulip_feature_level": 419, "event_queue_longpoll_timeout_seconds": 90,
+             "zulip_feature_level": 497, "event_queue_longpoll_timeout_seconds": 90,
              "presences": {"alice@acme.test": {
                  "aggregated": {"client": "website", "status": "active", "timestamp": 1795915346},
                  "website": {"client": "website", "status": "active", "timestamp": 1795915346, "pushable": false}}},
@@ -216,7 +216,7 @@ pub fn delete_queue(service: &Service, caller: &Caller, params: &Params) -> Hand
     ),
     responses(
         (status = 200, description = "The event stream, one message after another", content_type = "text/event-stream", body = StreamMessage,
-         example = json!("retry: 3000\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:-1\nevent: register\ndata: {\"result\":\"success\",\"msg\":\"\",\"queue_id\":\"fb67bf8a-c031-47cc-84cf-ed80accacda8\",\"last_event_id\":-1,\"zulip_version\":\"presence-server 0.1.0\",\"zulip_merge_base\":\"presence-server 0.1.0\",\"zulip_feature_level\":419,\"event_queue_longpoll_timeout_seconds\":90,\"presences\":{\"1\":{\"active_timestamp\":1795915346,\"idle_timestamp\":1795915346}},\"presence_last_update_id\":3,\"server_timestamp\":1795915346.574311,\"server_presence_ping_interval_seconds\":60,\"server_presence_offline_threshold_seconds\":200}\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:0\nevent: presence\ndata: {\"type\":\"presence\",\"presences\":{\"2\":{\"active_timestamp\":1795915400,\"idle_timestamp\":1795915400}},\"id\":0}\n\n: keep-alive\n\n")),
+         example = json!("retry: 3000\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:-1\nevent: register\ndata: {\"result\":\"success\",\"msg\":\"\",\"queue_id\":\"fb67bf8a-c031-47cc-84cf-ed80accacda8\",\"last_event_id\":-1,\"zulip_version\":\"presence-server 0.1.0\",\"zulip_merge_base\":\"presence-server 0.1.0\",\"zulip_feature_level\":497,\"event_queue_longpoll_timeout_seconds\":90,\"presences\":{\"1\":{\"active_timestamp\":1795915346,\"idle_timestamp\":1795915346}},\"presence_last_update_id\":3,\"server_timestamp\":1795915346.574311,\"server_presence_ping_interval_seconds\":60,\"server_presence_offline_threshold_seconds\":200}\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:0\nevent: presence\ndata: {\"type\":\"presence\",\"presences\":{\"2\":{\"active_timestamp\":1795915400,\"idle_timestamp\":1795915400}},\"id\":0}\n\n: keep-alive\n\n")),
         (status = 400, description = "A parameter that does not parse", body = ErrorBody,
          example = json!({"result": "error", "msg": "client_capabilities is not a dict", "code": "BAD_REQUEST"})),
         (status = 503, description = "The server is shutting down", body = ErrorBody,

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use presence_types::LegacyPresence;
+use presence_types::UserPresence;
 use presence_types::endpoints::users::User;
 use thiserror::Error;
 use tokio::sync::oneshot;
@@ -426,13 +426,14 @@ impl Service {
         rules::apply_report(current, active, now, self.rules.min_freq_secs).is_some()
     }
 
-    /// One user's presence in the legacy format, `aggregated.status` set to
-    /// `offline` past the threshold (the single-user GET).
+    /// One user's presence for the single-user GET: the legacy object,
+    /// `aggregated.status` set to `offline` past the threshold, with the
+    /// modern timestamps beside it (Zulip's answer since feature level 497).
     pub fn user_presence(
         &self,
         reader: Reader<'_>,
         user_id_or_email: &str,
-    ) -> Result<LegacyPresence, ServiceError> {
+    ) -> Result<UserPresence, ServiceError> {
         let now = self.clock.now_secs();
         let realm = reader.realm().read();
         let target = realm
@@ -453,7 +454,7 @@ impl Service {
         ) {
             presence.aggregated.status = presence_types::PresenceStatus::Offline;
         }
-        Ok(presence)
+        Ok(UserPresence::new(presence, views::modern(target)))
     }
 
     /// Everyone's presence in the caller's realm, serialized.
