@@ -488,6 +488,11 @@ impl Service {
         if realm.row().presence_disabled {
             return SharedAnswer::disabled();
         }
+        // A window of 0 days asks for no presence at all, incremental or
+        // not: Zulip's `get_presence_dict_by_realm` queries nothing for it.
+        if days == Some(0) {
+            return SharedAnswer::empty();
+        }
         if let (Format::Modern, Some(since)) = (format, since.filter(|&s| s > 0)) {
             return Arc::new(changed_since(realm, since));
         }
@@ -567,11 +572,14 @@ fn changed_since(realm: &model::Realm, since: i64) -> SharedAnswer {
 }
 
 /// The earliest `last_connected_time` inside a history window of `days`,
-/// or `None` when the window is empty (0 days or fewer). A window reaching
-/// back past the Unix epoch reaches to it: no stored time is earlier, so
-/// any number of days beyond is the same window.
+/// `now` less that many days as Zulip computes it, or `None` for 0 days,
+/// which lists nobody. A negative window starts in the future, so it lists
+/// only reports stamped after that. A window reaching back past the Unix
+/// epoch reaches to it: no stored time is earlier, so every number of
+/// days beyond is the same window, up to `i64::MAX` (Zulip's date
+/// arithmetic fails past some 739,000 days, back to the year 1).
 fn window_start(days: i64, now: i64) -> Option<i64> {
-    (days > 0).then(|| now.saturating_sub(days.saturating_mul(86_400)).max(0))
+    (days != 0).then(|| now.saturating_sub(days.saturating_mul(86_400)).max(0))
 }
 
 /// Everyone in a realm with a report inside a history window of `days`
@@ -757,6 +765,19 @@ mod tests {
                 prop_assert_eq!(shared.last_update_id, fresh.last_update_id);
             }
         }
+    }
+
+    #[test]
+    fn windows_start_where_zulip_starts_them() {
+        let now = 1_800_000_000;
+        assert_eq!(window_start(0, now), None);
+        assert_eq!(window_start(1, now), Some(now - 86_400));
+        // Zulip's `now - timedelta(days=-1)`: a day ahead, listing nobody yet.
+        assert_eq!(window_start(-1, now), Some(now + 86_400));
+        // Back past the epoch (Zulip's arithmetic would fail): everyone.
+        assert_eq!(window_start(999_999_999, now), Some(0));
+        assert_eq!(window_start(i64::MAX, now), Some(0));
+        assert_eq!(window_start(i64::MIN, now), Some(i64::MAX));
     }
 
     #[test]
