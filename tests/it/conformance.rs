@@ -1,8 +1,10 @@
 //! Where the server follows Zulip's current code rather than an older
-//! page: the single-user GET of feature level 497 (docs/PROTOCOL.md §6.2)
-//! and the history window as Zulip counts it (§5.5).
+//! page: the single-user GET of feature level 497 (docs/PROTOCOL.md §6.2),
+//! the history window as Zulip counts it (§5.5), and which `GET` answers
+//! list the parameters nobody read (§1.4).
 
 use presence_tests::{START, TestServer, User};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// `POST /users/me/presence` as `reader` (idle, from its own client) with
@@ -158,4 +160,104 @@ async fn a_window_of_zero_days_empties_even_an_incremental_answer() {
     // Without `last_update_id`, a negative window starts in the future.
     let body = fetch(&server, reader, &[("history_limit_days", "-3")]).await;
     assert_eq!(body["presences"], json!({}));
+}
+
+/// `GET path` with this query as `user`; the success body.
+async fn get_with(server: &TestServer, user: &User, path: &str, query: &[(&str, &str)]) -> Value {
+    let request = server.request(Method::GET, user, path).query(query);
+    server.send(request).await.ok()
+}
+
+#[tokio::test]
+async fn typed_get_views_list_what_they_did_not_read() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 2).await;
+    let (alice, reader) = (&users[0], &users[1]);
+    server.report(alice, "website", "active").await;
+    let ignored = |body: &Value| body["ignored_parameters_unsupported"].clone();
+
+    // Zulip's single-user view has no parameter left since feature level
+    // 487, `slim_presence` included; `client` is never listed.
+    let path = format!("/users/{}/presence", alice.email);
+    let body = get_with(
+        &server,
+        reader,
+        &path,
+        &[("zeta", "1"), ("slim_presence", "true"), ("client", "x")],
+    )
+    .await;
+    assert_eq!(ignored(&body), json!(["slim_presence", "zeta"]));
+    let body = get_with(&server, reader, &path, &[("client", "x")]).await;
+    assert!(
+        body.get("ignored_parameters_unsupported").is_none(),
+        "{body}"
+    );
+
+    // `GET /users` reads `include_bots` and Zulip's `client_gravatar`.
+    let query = [
+        ("include_bots", "true"),
+        ("client_gravatar", "false"),
+        ("user_ids", "[1]"),
+    ];
+    let body = get_with(&server, reader, "/users", &query).await;
+    assert_eq!(ignored(&body), json!(["user_ids"]));
+    let request = server
+        .request(Method::GET, reader, "/users")
+        .query(&[("client_gravatar", "1")]);
+    server
+        .send(request)
+        .await
+        .error(400, "BAD_REQUEST", "client_gravatar is not a boolean");
+
+    // A poll reads the options of a queue Zulip would make, and lists the rest.
+    let registered = server
+        .register(reader, &[("event_types", "[\"presence\"]")])
+        .await;
+    let queue = registered["queue_id"].as_str().unwrap();
+    let query = [
+        ("queue_id", queue),
+        ("last_event_id", "-1"),
+        ("dont_block", "true"),
+        ("apply_markdown", "true"),
+        ("event_types", "[\"presence\"]"),
+        ("narrow", "[]"),
+        ("lifespan_secs", "60"),
+        ("mystery", "1"),
+    ];
+    let body = get_with(&server, reader, "/events", &query).await;
+    assert_eq!(ignored(&body), json!(["mystery"]));
+    let request = server.request(Method::GET, reader, "/events").query(&[
+        ("queue_id", queue),
+        ("last_event_id", "-1"),
+        ("apply_markdown", "yes"),
+    ]);
+    server
+        .send(request)
+        .await
+        .error(400, "BAD_REQUEST", "apply_markdown is not valid JSON");
+}
+
+#[tokio::test]
+async fn plain_get_views_list_nothing() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 1).await;
+    let alice = &users[0];
+    server.report(alice, "website", "active").await;
+    let query = [("zeta", "1"), ("slim_presence", "true")];
+    // Zulip's views of these take no parameters and never look.
+    for path in ["/realm/presence", "/users/me"] {
+        let body = get_with(&server, alice, path, &query).await;
+        assert!(
+            body.get("ignored_parameters_unsupported").is_none(),
+            "{path}: {body}"
+        );
+    }
+    let request = reqwest::Client::new()
+        .get(server.url("/server_settings"))
+        .query(&query);
+    let body = server.send(request).await.ok();
+    assert!(
+        body.get("ignored_parameters_unsupported").is_none(),
+        "{body}"
+    );
 }

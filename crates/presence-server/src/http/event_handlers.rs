@@ -102,8 +102,9 @@ pub fn register(service: &Service, caller: &Caller, params: &Params) -> HandlerR
     Ok(register_answer(service, &registration, params.ignored()))
 }
 
-/// The `GET /events` answer, assembled from the events' shared encodings.
-fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
+/// The `GET /events` answer, assembled from the events' shared encodings,
+/// with the parameters the request carried that no one read, if any.
+fn events_body(queue_id: &str, events: &[Entry], ignored: Option<&[String]>) -> Vec<u8> {
     let size: usize = events.iter().map(|e| e.event.shared_len() + 24).sum();
     let mut out = Vec::with_capacity(size + queue_id.len() + 64);
     out.extend_from_slice(br#"{"result":"success","msg":"","events":["#);
@@ -115,6 +116,10 @@ fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
     }
     out.extend_from_slice(br#"],"queue_id":"#);
     serde_json::to_writer(&mut out, queue_id).expect("a string serializes");
+    if let Some(ignored) = ignored {
+        out.extend_from_slice(br#","ignored_parameters_unsupported":"#);
+        serde_json::to_writer(&mut out, ignored).expect("strings serialize");
+    }
     out.push(b'}');
     out
 }
@@ -126,7 +131,7 @@ fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
     tag = "events",
     operation_id = "get_events",
     summary = "Wait for a queue's next events",
-    description = "Acknowledges every event up to `last_event_id` (they are dropped), then answers the queue's remaining events, oldest first. If there are none it waits until one comes, or answers a `heartbeat` event after about 50 s; with `dont_block=true` (and for HEAD) it answers at once. Event ids count from 0 in each queue. A new request on a queue ends a request still waiting on it, which answers what it has. An unknown, expired, deleted or dropped queue (or another user's) is `BAD_EVENT_QUEUE_ID`: register again.",
+    description = "Acknowledges every event up to `last_event_id` (they are dropped), then answers the queue's remaining events, oldest first. If there are none it waits until one comes, or answers a `heartbeat` event after about 50 s; with `dont_block=true` (and for HEAD) it answers at once. Event ids count from 0 in each queue. A new request on a queue ends a request still waiting on it, which answers what it has. An unknown, expired, deleted or dropped queue (or another user's) is `BAD_EVENT_QUEUE_ID`: register again. The options Zulip reads here for a queue it would make itself (`event_types`, `narrow`, `apply_markdown`, `lifespan_secs`, ...) are accepted, checked for their JSON type and without effect; other parameters are listed in `ignored_parameters_unsupported`.",
     params(
         ("queue_id" = String, Query, description = "The queue, as `POST /register` answered it", example = "fb67bf8a-c031-47cc-84cf-ed80accacda8"),
         ("last_event_id" = i64, Query, description = "The largest event id received so far (-1 before any): it and all earlier events are acknowledged", example = -1),
@@ -173,7 +178,9 @@ pub async fn get_events(
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Body::from_bytes(Bytes::from(events_body(
-            &queue_id, &events,
+            &queue_id,
+            &events,
+            params.ignored().as_deref(),
         ))))
         .expect("a valid response"))
 }
@@ -279,11 +286,18 @@ mod tests {
                 event: EncodedEvent::heartbeat(),
             },
         ];
-        let body = events_body("q\"1", &events);
+        let body = events_body("q\"1", &events, None);
         let answer: GetEventsResponse = serde_json::from_slice(&body).unwrap();
         assert_eq!(answer.queue_id, "q\"1");
         assert_eq!(answer.events.len(), 2);
-        let empty: GetEventsResponse = serde_json::from_slice(&events_body("q", &[])).unwrap();
+        assert_eq!(answer.ignored_parameters_unsupported, None);
+        let ignored = ["a".to_owned(), "b\"".to_owned()];
+        let empty: GetEventsResponse =
+            serde_json::from_slice(&events_body("q", &[], Some(&ignored))).unwrap();
         assert!(empty.events.is_empty());
+        assert_eq!(
+            empty.ignored_parameters_unsupported.as_deref(),
+            Some(&ignored[..])
+        );
     }
 }

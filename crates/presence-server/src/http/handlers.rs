@@ -121,7 +121,7 @@ pub fn server_settings() -> HandlerResult {
     tag = "presence",
     operation_id = "get_user_presence",
     summary = "One user's presence, per client plus `aggregated`, with the modern timestamps",
-    description = "Looks the user up among the active users of the caller's realm: an integer is a user id, anything else an email (trimmed, any case). `aggregated.status` is `offline` when the latest timestamp is older than the offline threshold. As in Zulip 12.0 (feature level 497), the object also holds the modern `active_timestamp` and `idle_timestamp`, and the answer the server's clock in `server_timestamp`.",
+    description = "Looks the user up among the active users of the caller's realm: an integer is a user id, anything else an email (trimmed, any case). `aggregated.status` is `offline` when the latest timestamp is older than the offline threshold. As in Zulip 12.0 (feature level 497), the object also holds the modern `active_timestamp` and `idle_timestamp`, and the answer the server's clock in `server_timestamp`. The endpoint reads no query parameter: any sent (but `client`) are listed in `ignored_parameters_unsupported`.",
     params(
         ("user_id_or_email" = String, Path, min_length = 1, description = "A user id, or an email", example = "alice@acme.test"),
     ),
@@ -136,11 +136,19 @@ pub fn server_settings() -> HandlerResult {
          example = json!({"result": "error", "msg": "No such user", "code": "BAD_REQUEST"})),
     )
 )]
-pub fn get_user_presence(service: &Service, reader: Reader<'_>, target: &str) -> HandlerResult {
+pub fn get_user_presence(
+    service: &Service,
+    reader: Reader<'_>,
+    target: &str,
+    params: &Params,
+) -> HandlerResult {
     let presence = service.user_presence(reader, target)?;
     ok(&GetUserPresenceResponse {
         result: SuccessTag::Success,
         msg: String::new(),
+        // Zulip's view parses its parameters (it has none left since
+        // feature level 487), so it lists whatever was sent.
+        ignored_parameters_unsupported: params.ignored(),
         server_timestamp: Some(service.now_f64()),
         presence,
     })
@@ -315,6 +323,7 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     description = "Bots and deactivated users included; use it to put names to the emails of presence answers. With an embed key (a page), only active users, and bots only with `include_bots=true`.",
     params(
         ("include_bots" = Option<bool>, Query, description = "With an embed key: list bots too (default false). A user's answer lists bots whatever it says, but it must be a JSON boolean all the same"),
+        ("client_gravatar" = Option<bool>, Query, description = "Zulip's: accepted and checked as a JSON boolean, without effect (the answer has no avatars)"),
     ),
     responses(
         (status = 200, description = "The realm's users", body = GetUsersResponse,
@@ -334,6 +343,7 @@ pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerR
     ok(&GetUsersResponse {
         result: SuccessTag::Success,
         msg: String::new(),
+        ignored_parameters_unsupported: params.ignored(),
         members: service.users(reader, include_bots),
     })
 }

@@ -14,6 +14,11 @@ pub struct GetUserPresenceResponse {
     pub result: SuccessTag,
     /// Always empty on success.
     pub msg: String,
+    /// The query parameters the request carried (`client` aside), sorted:
+    /// this endpoint reads none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub ignored_parameters_unsupported: Option<Vec<String>>,
     /// The server's clock when it read the presence (Unix seconds,
     /// fractional), as in Zulip 12.0 (feature level 497). Absent only in
     /// answers of older servers.
