@@ -17,9 +17,7 @@ pub async fn run(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
     // Measured against the server's clock; an older server's answer has no
     // `server_timestamp`, and then the local clock stands in.
     let now = answer.server_timestamp.unwrap_or_else(unix_now);
-    // From the per-client entries, as `presence realm` decides, so that the
-    // two commands agree about the same user.
-    let timestamps = ActivityTimestamps::from(&answer.presence.legacy());
+    let timestamps = ActivityTimestamps::from(&answer.presence);
     let state = timestamps.reachability(args.offline_threshold, now);
     let seen = match timestamps.last_active() {
         Some(at) => format!("last seen {}", ago(now as i64 - at)),
