@@ -1,7 +1,8 @@
 //! Where the server follows Zulip's current code rather than an older
 //! page: the single-user GET of feature level 497 (docs/PROTOCOL.md §6.2),
-//! the history window as Zulip counts it (§5.5), and which `GET` answers
-//! list the parameters nobody read (§1.4).
+//! the history window as Zulip counts it (§5.5), which `GET` answers list
+//! the parameters nobody read (§1.4), and when a poll names its queue
+//! (§6.11).
 
 use presence_tests::{START, TestServer, User};
 use reqwest::Method;
@@ -260,4 +261,52 @@ async fn plain_get_views_list_nothing() {
         body.get("ignored_parameters_unsupported").is_none(),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_poll_names_its_queue_only_when_it_waited() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 2).await;
+    let (alice, reader) = (&users[0], &users[1]);
+    let registered = server
+        .register(reader, &[("event_types", "[\"presence\"]")])
+        .await;
+    let queue = registered["queue_id"].as_str().unwrap().to_owned();
+    let poll = |last: &'static str, dont_block: &'static str| {
+        let request = server.request(Method::GET, reader, "/events").query(&[
+            ("queue_id", queue.as_str()),
+            ("last_event_id", last),
+            ("dont_block", dont_block),
+            ("mystery", "1"),
+        ]);
+        server.send(request)
+    };
+
+    // Answered at once, empty: the unknown parameter, no queue id.
+    let body = poll("-1", "true").await.ok();
+    assert_eq!(
+        body,
+        json!({"result": "success", "msg": "", "events": [],
+        "ignored_parameters_unsupported": ["mystery"]})
+    );
+
+    // Answered at once, with an event already there: the same shape.
+    server.report(alice, "website", "active").await;
+    let body = poll("-1", "false").await.ok();
+    assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");
+    assert!(body.get("queue_id").is_none(), "{body}");
+    assert_eq!(body["ignored_parameters_unsupported"], json!(["mystery"]));
+
+    // Waiting, then answered by the next event: the queue id, no list.
+    let (waited, ()) = tokio::join!(poll("0", "false"), async {
+        server.until_waiting(1).await;
+        server.report(alice, "ZulipMobile", "idle").await;
+    });
+    let body = waited.ok();
+    assert_eq!(body["queue_id"], queue.as_str());
+    assert!(
+        body.get("ignored_parameters_unsupported").is_none(),
+        "{body}"
+    );
+    assert_eq!(body["events"][0]["id"], 1);
 }

@@ -152,8 +152,12 @@ pub struct GetEventsResponse {
     /// The queue's events after `last_event_id`, oldest first; empty only
     /// with `dont_block` (or when another poll of the same queue took over).
     pub events: Vec<Event>,
-    /// The queue the events come from.
-    pub queue_id: String,
+    /// The queue the events come from, in an answer that waited for them
+    /// (Zulip names the queue when it finishes a waiting poll, and not in
+    /// an answer given at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub queue_id: Option<String>,
 }
 
 /// The parameters of `DELETE /events`.
