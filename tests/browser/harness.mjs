@@ -136,7 +136,11 @@ export class Server {
       headers: { Authorization: `Basic ${Buffer.from(`${reader.email}:${reader.key}`).toString('base64')}` },
     });
     const { presence } = await response.json();
-    const entries = Object.entries(presence).filter(([client]) => client !== 'aggregated').map(([, e]) => e);
+    // The per-client entries: not `aggregated`, and not the modern
+    // timestamps that stand beside them (numbers, not objects).
+    const entries = Object.entries(presence)
+      .filter(([client, e]) => client !== 'aggregated' && typeof e === 'object')
+      .map(([, e]) => e);
     const latest = (list) => Math.max(...list.map((e) => e.timestamp));
     return {
       active_timestamp: latest(entries.filter((e) => e.status === 'active')),

@@ -1,10 +1,12 @@
-//! Holds every answer of the end-to-end tests to the committed OpenAPI spec.
+//! Holds every answer of the end-to-end tests to the committed OpenAPI spec,
+//! and to Zulip's own shapes where Zulip has the operation too.
 //!
 //! For each JSON body received, the schema the spec gives for that path,
 //! method and status is looked up and the body validated against it; a
 //! status the spec does not list for the operation fails too. Answers to
 //! paths or methods the spec does not have (404, 405) are held to the
-//! spec's `ErrorBody`.
+//! spec's `ErrorBody`. Then [`crate::zulip::check`] holds the same body to
+//! Zulip's shape for the operation, with this server's listed differences.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -110,6 +112,7 @@ pub fn check(method: &str, path: &str, status: u16, body: &Value) {
         "{method} {path} answered {status} with a body that does not match the spec ({key}):\n  {}\nbody: {body}",
         errors.join("\n  ")
     );
+    crate::zulip::check(&method, path, status, body);
 }
 
 /// Validates a value against one of the spec's component schemas (for

@@ -5,7 +5,8 @@
 //! several nodes.
 //!
 //! Every JSON body received goes through [`contract::check`], which holds
-//! it to the committed OpenAPI spec.
+//! it to the committed OpenAPI spec, and to Zulip's own shapes for the
+//! operations Zulip has too ([`zulip`]).
 //!
 //! Users are created the way an operator creates them, through the admin
 //! functions on a second connection to the same database, and the helpers
@@ -19,8 +20,8 @@
 //! and knows their store; [`admin`] creates realms, users and embed keys
 //! as an operator does; [`requests`] sends requests and checks answers;
 //! [`events`] registers queues, polls them and opens streams;
-//! [`contract`] holds answers to the spec; [`sse`] reads streams; [`raw`]
-//! speaks bytes to the server.
+//! [`contract`] holds answers to the spec, and [`zulip`] to Zulip's
+//! shapes; [`sse`] reads streams; [`raw`] speaks bytes to the server.
 
 pub mod admin;
 pub mod contract;
@@ -29,6 +30,7 @@ pub mod raw;
 pub mod requests;
 pub mod server;
 pub mod sse;
+pub mod zulip;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -158,6 +158,22 @@ impl TestServer {
             .take()
     }
 
+    /// The client names of `target`'s single-user presence as `reader`
+    /// sees it, sorted: the entries, not `aggregated` nor the modern
+    /// timestamps that stand beside them.
+    pub async fn clients_of(&self, reader: &User, target: &str) -> Vec<String> {
+        let presence = self.presence_of(reader, target).await;
+        let mut clients: Vec<String> = presence
+            .as_object()
+            .expect("a presence object")
+            .iter()
+            .filter(|(name, entry)| *name != "aggregated" && entry.is_object())
+            .map(|(name, _)| name.clone())
+            .collect();
+        clients.sort();
+        clients
+    }
+
     /// `POST /users/me/presence` with `last_update_id` (and idle status from a
     /// reader's own client), returning the body.
     pub async fn incremental(&self, reader: &User, last_update_id: i64) -> Value {

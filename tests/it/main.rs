@@ -6,6 +6,7 @@ mod admin_live;
 mod answer_cache;
 mod client;
 mod client_names;
+mod conformance;
 mod connections;
 mod embed;
 mod errors;

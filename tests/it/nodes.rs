@@ -367,15 +367,7 @@ async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
     // Each node's memory is the database's, records removed included.
     for node in nodes.iter() {
         for user in &users[..WRITERS] {
-            let shown = node.presence_of(&reader, &user.email).await;
-            let mut clients: Vec<&str> = shown
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .filter(|c| *c != "aggregated")
-                .collect();
-            clients.sort_unstable();
+            let clients = node.clients_of(&reader, &user.email).await;
             let mut stored: Vec<&str> = dump
                 .presence
                 .iter()

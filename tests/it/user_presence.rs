@@ -19,6 +19,8 @@ async fn several_clients_and_the_aggregate() {
     assert_eq!(
         p,
         json!({
+            "active_timestamp": START + 60,
+            "idle_timestamp": START + 60,
             "aggregated": {"client": "ZulipTerminal", "status": "active", "timestamp": START + 60},
             "website": {"client": "website", "status": "active", "timestamp": START, "pushable": false},
             "ZulipMobile": {"client": "ZulipMobile", "status": "idle", "timestamp": START + 30, "pushable": false},

@@ -15,7 +15,6 @@ use presence_server::store::{
     UserChange, UserRow,
 };
 use presence_tests::{Backing, Options, START, TestServer, User};
-use serde_json::Value;
 
 /// A store call a test can make panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,16 +273,7 @@ fn stored_clients(server: &TestServer, user: &User) -> Vec<String> {
 
 /// The client names memory shows for a user.
 async fn shown_clients(server: &TestServer, reader: &User, user: &User) -> Vec<String> {
-    let presence: Value = server.presence_of(reader, &user.email).await;
-    let mut clients: Vec<String> = presence
-        .as_object()
-        .expect("an object")
-        .keys()
-        .filter(|k| *k != "aggregated")
-        .cloned()
-        .collect();
-    clients.sort();
-    clients
+    server.clients_of(reader, &user.email).await
 }
 
 const REFUSED: &str = "The server could not save the change; try again";

@@ -66,6 +66,19 @@ def main():
         set(entry) == {"client", "status", "timestamp", "pushable"},
         entry,
     )
+    # What current Zulip clients read (Zulip 12.0, feature level 497).
+    check(
+        "the modern timestamps stand beside the entries",
+        isinstance(presence.get("active_timestamp"), int)
+        and presence.get("active_timestamp") == entry.get("timestamp")
+        and isinstance(presence.get("idle_timestamp"), int),
+        presence,
+    )
+    check(
+        "the single-user answer carries server_timestamp",
+        isinstance(r.get("server_timestamp"), float),
+        r,
+    )
 
     r = alice.get_realm_presence()
     check("get_realm_presence succeeds", r.get("result") == "success", r)

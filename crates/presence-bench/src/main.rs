@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::stores::{MAX_NODES, Store};
 
@@ -41,75 +41,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every scenario against our server and the baseline.
-    Run {
-        /// Realm sizes for scenarios A, B, C and E, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
-        sizes: Vec<usize>,
-        /// Realm size of scenario D (the full legacy answer).
-        #[arg(long, default_value_t = 10_000)]
-        full_answer_size: usize,
-        /// Client records of scenario F (memory and start-up).
-        #[arg(long, default_value_t = 1_000_000)]
-        memory_records: usize,
-        /// Measured seconds per scenario.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// Unmeasured warm-up seconds before each measurement.
-        #[arg(long, default_value_t = 1.0)]
-        warmup: f64,
-        /// Connections the load generator keeps open.
-        #[arg(long, default_value_t = 32)]
-        connections: usize,
-        /// The server binary [default: target/release/presence-server].
-        #[arg(long)]
-        server: Option<PathBuf>,
-        /// Run only these scenarios (letters, comma-separated, e.g. `A,C`).
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<char>,
-        /// Event queues, each with a waiting long poll, of scenario G.
-        #[arg(long, default_value_t = 10_000)]
-        queues: usize,
-        /// Pages holding a presence stream open with one embed key, in scenario H.
-        #[arg(long, default_value_t = 10_000)]
-        page_streams: usize,
-        /// Users of the realm those pages show, in scenario H.
-        #[arg(long, default_value_t = 10_000)]
-        page_realm_users: usize,
-        /// Run on PostgreSQL at this URL instead of the embedded store; each
-        /// run imports into a scratch schema of its own, dropped afterwards.
-        #[arg(
-            long,
-            env = "PRESENCE_BENCH_DATABASE_URL",
-            hide_env_values = true,
-            value_name = "URL"
-        )]
-        database_url: Option<String>,
-        /// Server processes on the PostgreSQL store, sharing its schema;
-        /// connection i goes to node i % N [default: 1].
-        #[arg(long, value_name = "N", conflicts_with = "stores")]
-        nodes: Option<usize>,
-        /// Stores to run A to E on, one after the other, comma-separated:
-        /// `sqlite`, `postgres1`, `postgres2` (the PostgreSQL ones need
-        /// `--database-url`) [default: `postgres<N>` with `--database-url`,
-        /// else `sqlite`].
-        #[arg(long, value_delimiter = ',', value_name = "STORES")]
-        stores: Vec<Store>,
-        /// Count instructions per request under callgrind instead of
-        /// measuring throughput: A, A with the default log, B and E, each
-        /// beside the baseline, on the embedded store at each `--sizes`.
-        #[arg(long)]
-        instructions: bool,
-        /// Requests counted per scenario with `--instructions`.
-        #[arg(long, default_value_t = 2_000)]
-        counted_requests: u64,
-        /// Requests sent before counting starts, with `--instructions`.
-        #[arg(long, default_value_t = 300)]
-        uncounted_requests: u64,
-        /// Keep each count's callgrind profile in this directory (read
-        /// them with `callgrind_annotate`), with `--instructions`.
-        #[arg(long, value_name = "DIR")]
-        profiles: Option<PathBuf>,
-    },
+    Run(Box<RunArgs>),
     /// Serve a fixed body of N bytes to every request (the baseline).
     Baseline {
         /// Address to listen on.
@@ -121,6 +53,78 @@ enum Command {
     },
 }
 
+/// What `presence-bench run` takes.
+#[derive(Args)]
+struct RunArgs {
+    /// Realm sizes for scenarios A, B, C and E, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    sizes: Vec<usize>,
+    /// Realm size of scenario D (the full legacy answer).
+    #[arg(long, default_value_t = 10_000)]
+    full_answer_size: usize,
+    /// Client records of scenario F (memory and start-up).
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_records: usize,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Unmeasured warm-up seconds before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Connections the load generator keeps open.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// The server binary [default: target/release/presence-server].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Run only these scenarios (letters, comma-separated, e.g. `A,C`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<char>,
+    /// Event queues, each with a waiting long poll, of scenario G.
+    #[arg(long, default_value_t = 10_000)]
+    queues: usize,
+    /// Pages holding a presence stream open with one embed key, in scenario H.
+    #[arg(long, default_value_t = 10_000)]
+    page_streams: usize,
+    /// Users of the realm those pages show, in scenario H.
+    #[arg(long, default_value_t = 10_000)]
+    page_realm_users: usize,
+    /// Run on PostgreSQL at this URL instead of the embedded store; each
+    /// run imports into a scratch schema of its own, dropped afterwards.
+    #[arg(
+        long,
+        env = "PRESENCE_BENCH_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
+    /// Server processes on the PostgreSQL store, sharing its schema;
+    /// connection i goes to node i % N [default: 1].
+    #[arg(long, value_name = "N", conflicts_with = "stores")]
+    nodes: Option<usize>,
+    /// Stores to run A to E on, one after the other, comma-separated:
+    /// `sqlite`, `postgres1`, `postgres2` (the PostgreSQL ones need
+    /// `--database-url`) [default: `postgres<N>` with `--database-url`,
+    /// else `sqlite`].
+    #[arg(long, value_delimiter = ',', value_name = "STORES")]
+    stores: Vec<Store>,
+    /// Count instructions per request under callgrind instead of
+    /// measuring throughput: A, A with the default log, B and E, each
+    /// beside the baseline, on the embedded store at each `--sizes`.
+    #[arg(long)]
+    instructions: bool,
+    /// Requests counted per scenario with `--instructions`.
+    #[arg(long, default_value_t = 2_000)]
+    counted_requests: u64,
+    /// Requests sent before counting starts, with `--instructions`.
+    #[arg(long, default_value_t = 300)]
+    uncounted_requests: u64,
+    /// Keep each count's callgrind profile in this directory (read
+    /// them with `callgrind_annotate`), with `--instructions`.
+    #[arg(long, value_name = "DIR")]
+    profiles: Option<PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Baseline { listen, body_bytes } => {
@@ -130,26 +134,27 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(baseline::serve(listen, body_bytes))
         }
-        Command::Run {
-            sizes,
-            full_answer_size,
-            memory_records,
-            seconds,
-            warmup,
-            connections,
-            server,
-            only,
-            queues,
-            page_streams,
-            page_realm_users,
-            database_url,
-            nodes,
-            stores,
-            instructions,
-            counted_requests,
-            uncounted_requests,
-            profiles,
-        } => {
+        Command::Run(args) => {
+            let RunArgs {
+                sizes,
+                full_answer_size,
+                memory_records,
+                seconds,
+                warmup,
+                connections,
+                server,
+                only,
+                queues,
+                page_streams,
+                page_realm_users,
+                database_url,
+                nodes,
+                stores,
+                instructions,
+                counted_requests,
+                uncounted_requests,
+                profiles,
+            } = *args;
             let stores = choose_stores(stores, nodes, database_url.as_deref())?;
             let this = std::env::current_exe()?;
             let server = server.unwrap_or_else(|| {

@@ -53,7 +53,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn wants(&self, scenario: char) -> bool {
+    pub fn wants(&self, scenario: char) -> bool {
         self.only.is_empty() || self.only.contains(&scenario)
     }
 }

@@ -20,7 +20,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use presence_types::{ClientPresence, LegacyPresence, ModernPresence, PresenceStatus};
+use presence_types::{
+    ClientPresence, LegacyPresence, ModernPresence, PresenceStatus, UserPresence,
+};
 
 /// Zulip's default offline threshold (`OFFLINE_THRESHOLD_SECS`): a user whose
 /// last report is this old is offline.
@@ -40,9 +42,10 @@ pub enum Reachability {
 }
 
 impl Reachability {
-    /// Decides reachability from a presence answer (`&LegacyPresence` or
-    /// `&ModernPresence`), the server's offline threshold, and the time now
-    /// in Unix seconds (preferably the answer's `server_timestamp`).
+    /// Decides reachability from a presence answer (`&UserPresence`,
+    /// `&LegacyPresence` or `&ModernPresence`), the server's offline
+    /// threshold, and the time now in Unix seconds (preferably the
+    /// answer's `server_timestamp`).
     ///
     /// ```
     /// use presence_client::{DEFAULT_OFFLINE_THRESHOLD, Reachability};
@@ -132,6 +135,15 @@ impl From<&LegacyPresence> for ActivityTimestamps {
     }
 }
 
+impl From<&UserPresence> for ActivityTimestamps {
+    /// The single-user GET's object, read from its per-client entries as
+    /// the legacy object is, so that one user reads the same here as in a
+    /// realm-wide legacy answer.
+    fn from(presence: &UserPresence) -> Self {
+        ActivityTimestamps::from(&presence.legacy())
+    }
+}
+
 impl From<&ClientPresence> for ActivityTimestamps {
     /// One client's entry on its own, for per-client detail.
     fn from(entry: &ClientPresence) -> Self {
@@ -151,7 +163,7 @@ impl From<&ModernPresence> for ActivityTimestamps {
 }
 
 /// The local clock in Unix seconds, for answers that carry no
-/// `server_timestamp` (the single-user GET).
+/// `server_timestamp` (an older server's single-user GET).
 pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

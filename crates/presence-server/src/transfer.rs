@@ -313,7 +313,7 @@ impl PresenceLine {
         let client = self.client;
         let valid_client = !client.is_empty()
             && client.chars().count() <= MAX_CLIENT_NAME_CHARS
-            && client != "aggregated";
+            && !presence_types::is_reserved_client_name(&client);
         if !valid_client {
             return Err(format!("invalid client name {client:?}"));
         }

@@ -24,5 +24,5 @@ pub use envelope::{ErrorTag, SuccessTag};
 pub use error::{ErrorBody, ErrorCode};
 pub use presence::{
     AggregatedPresence, ClientPresence, LegacyPresence, ModernPresence, PresenceStatus,
-    ReportedStatus,
+    RESERVED_CLIENT_NAMES, ReportedStatus, UserPresence, is_reserved_client_name,
 };

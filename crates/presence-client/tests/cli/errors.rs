@@ -39,7 +39,8 @@ fn refusals_exit_with_1_and_the_servers_message() {
 #[test]
 fn an_unreachable_server_exits_with_3_after_retrying() {
     let home = tempfile::tempdir().unwrap();
-    let site = format!("http://127.0.0.1:{}", closed_port());
+    let closed = closed_port();
+    let site = format!("http://127.0.0.1:{}", closed.port);
     let started = Instant::now();
     let run: crate::support::Run = presence_in(
         home.path(),

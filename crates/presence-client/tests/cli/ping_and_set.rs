@@ -125,9 +125,9 @@ fn a_heartbeat_stops_cleanly_on_sigterm() {
 
 #[test]
 fn a_heartbeat_keeps_going_while_the_server_is_away() {
-    let port = crate::support::closed_port();
+    let closed = crate::support::closed_port();
     let home = tempfile::tempdir().unwrap();
-    let site = format!("http://127.0.0.1:{port}");
+    let site = format!("http://127.0.0.1:{}", closed.port);
     let run: Run = crate::support::presence_in(
         home.path(),
         &[],

@@ -9,7 +9,8 @@ use std::process::Command;
 use crate::support::{TestServer, presence};
 
 /// Reads `sys.argv[1]` as the zuliprc, reports idle, and prints what it
-/// sees of the user `sys.argv[2]`: the aggregated status and the client names.
+/// sees of the user `sys.argv[2]`: the aggregated status and the client
+/// names (the entries, not the modern timestamps that stand beside them).
 const SCRIPT: &str = r#"
 import sys
 import zulip
@@ -17,7 +18,8 @@ client = zulip.Client(config_file=sys.argv[1])
 assert client.update_presence({"status": "idle", "ping_only": True})["result"] == "success"
 answer = client.get_user_presence(sys.argv[2])
 presence = answer["presence"]
-print(presence["aggregated"]["status"], " ".join(sorted(k for k in presence if k != "aggregated")))
+clients = sorted(k for k, v in presence.items() if k != "aggregated" and isinstance(v, dict))
+print(presence["aggregated"]["status"], " ".join(clients))
 "#;
 
 fn zulip_installed() -> bool {

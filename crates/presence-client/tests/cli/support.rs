@@ -285,8 +285,30 @@ pub fn presence(server: &TestServer, env: &[(&str, &str)], args: &[&str]) -> Run
     presence_in(server.home_dir(), env, args).into()
 }
 
-/// A port on which nothing listens (bound, then released).
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("an address").port()
+/// A port on which nothing listens, and nothing else can start to while
+/// this lives: a socket bound to it but not listening, so that a connection
+/// is refused (a port merely bound and released could be taken by another
+/// test's server meanwhile).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    /// The port.
+    pub port: u16,
+}
+
+/// A port that refuses connections for as long as the value lives.
+pub fn closed_port() -> ClosedPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    socket.bind(&any.into()).expect("bind");
+    let port = socket
+        .local_addr()
+        .expect("an address")
+        .as_socket()
+        .expect("an IP address")
+        .port();
+    ClosedPort {
+        _socket: socket,
+        port,
+    }
 }

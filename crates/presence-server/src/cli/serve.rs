@@ -71,12 +71,16 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
+        // Taken over before anyone can know the address: a SIGTERM that
+        // comes as soon as the server answers must stop it gracefully, not
+        // kill it.
+        let shutdown = shutdown_signal()?;
         tracing::info!(%address, "listening on http://{address}");
         let signalled = Arc::new(std::sync::OnceLock::new());
         let noted = signalled.clone();
         server
             .serve(listener, async move {
-                shutdown_signal().await;
+                shutdown.await;
                 let _ = noted.set(Instant::now());
             })
             .await;
@@ -98,27 +102,29 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
     result
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Takes over SIGINT (Ctrl-C) and SIGTERM at once, and returns a future
+/// that completes on the first of them.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
+}
+
+/// Returns a future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }
 
 /// A connection string without its password, for logs and messages: the

@@ -130,6 +130,20 @@ pub struct Hub {
     stopped: AtomicBool,
 }
 
+/// What a `GET /events` poll answers: the queue's events, and whether the
+/// poll had to wait for them. Zulip shapes the two answers apart (a poll
+/// answered at once lists its unknown parameters, one finished later names
+/// its queue), so the caller needs to know which it is.
+#[derive(Debug)]
+pub struct Polled {
+    /// The events, oldest first.
+    pub events: Vec<Entry>,
+    /// Whether the poll waited before answering: for an event, for the
+    /// heartbeat, or until another poll, the queue's deletion or the
+    /// server's stop cut it short.
+    pub waited: bool,
+}
+
 /// A new random queue id in the form Zulip uses (a version 4 UUID).
 fn new_queue_id() -> Arc<str> {
     let mut bytes: [u8; 16] = rand::rng().random();
@@ -235,7 +249,7 @@ impl Hub {
         queue_id: &str,
         last_event_id: i64,
         dont_block: bool,
-    ) -> Result<Vec<Entry>, EventError> {
+    ) -> Result<Polled, EventError> {
         let queue = self.find(owner, queue_id)?;
         queue.with_state(|s| s.acknowledge(last_event_id))?;
         // A request still waiting on this queue answers now, as in Zulip:
@@ -244,10 +258,17 @@ impl Hub {
         if let Some(events) =
             queue.with_state(|s| (!s.is_empty() || dont_block).then(|| s.contents()))
         {
-            return Ok(events);
+            return Ok(Polled {
+                events,
+                waited: false,
+            });
         }
         let wake = consumer.wait(last_event_id, self.settings.heartbeat).await;
-        self.finish_poll(&consumer, queue_id, wake)
+        let events = self.finish_poll(&consumer, queue_id, wake)?;
+        Ok(Polled {
+            events,
+            waited: true,
+        })
     }
 
     /// `HEAD /events`: what [`Hub::get_events`] would answer at once,
@@ -655,14 +676,17 @@ mod tests {
         let clock = Arc::new(ManualClock::new(1000));
         let hub = Hub::new(settings(), clock);
         let queue = hub.open(spec(1, 1)).unwrap();
-        let events = hub
+        let polled = hub
             .get_events(user(1), queue.id(), -1, false)
             .await
             .unwrap();
+        assert!(polled.waited);
+        let events = polled.events;
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].id, 0);
         assert_eq!(events[0].event.kind(), "heartbeat");
-        let events = hub.get_events(user(1), queue.id(), 0, true).await.unwrap();
-        assert!(events.is_empty());
+        let polled = hub.get_events(user(1), queue.id(), 0, true).await.unwrap();
+        assert!(polled.events.is_empty());
+        assert!(!polled.waited, "dont_block answers at once");
     }
 }

@@ -46,7 +46,7 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::ids::{EmbedKeyId, UserId};
 pub use encode::{EncodedEvent, PresenceChange, PresenceEvents};
-pub use hub::{Hub, QueueSpec, StreamSlot};
+pub use hub::{Hub, Polled, QueueSpec, StreamSlot};
 pub use queue::{Consumer, Entry, Queue, Wake};
 
 /// Who an event queue belongs to.

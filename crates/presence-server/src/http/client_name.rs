@@ -6,8 +6,10 @@
 //! see something else than what it is is refused: characters that reorder
 //! the text around them (bidirectional controls), that show as nothing
 //! (default-ignorable code points: zero-width characters, variation
-//! selectors, tags), control characters and line breaks, and
-//! `aggregated` in any case, which reads as the legacy format's own key.
+//! selectors, tags), control characters and line breaks, and the keys of
+//! the presence object itself in any case: `aggregated`, and the
+//! `active_timestamp` and `idle_timestamp` that stand beside the entries
+//! in the single-user GET.
 //!
 //! A `User-Agent` is read as Zulip reads it: its product name as Zulip's
 //! parser finds it, cut to the 30 characters of Zulip's client column. It
@@ -15,6 +17,8 @@
 //! `Unspecified`, Zulip's name for a request without one.
 
 use std::sync::Arc;
+
+use presence_types::is_reserved_client_name;
 
 use super::error::ApiError;
 use super::params::{FromParams, Params};
@@ -66,15 +70,16 @@ impl ClientParam {
     }
 }
 
-/// Whether a name may be a client's: 1 to 30 characters, not `aggregated`
-/// in any case, and nothing in it that could mislead a reader (see the
+/// Whether a name may be a client's: 1 to 30 characters, not a key of the
+/// presence object (`aggregated`, `active_timestamp`, `idle_timestamp`) in
+/// any case, and nothing in it that could mislead a reader (see the
 /// module's documentation).
 pub fn is_valid_client_name(name: &str) -> bool {
     !name.is_empty()
         && name.chars().count() <= MAX_CLIENT_NAME_CHARS
         // No character outside ASCII lower-cases to one of these letters,
         // so comparing ASCII case is comparing every case.
-        && !name.eq_ignore_ascii_case("aggregated")
+        && !is_reserved_client_name(name)
         && !name.chars().any(misleads)
 }
 
@@ -264,7 +269,7 @@ mod tests {
             let cut: String = product.chars().take(MAX_CLIENT_NAME_CHARS).collect();
             let expected = if cut == "Mozilla" {
                 "website"
-            } else if cut.eq_ignore_ascii_case("aggregated") {
+            } else if is_reserved_client_name(&cut) {
                 "Unspecified"
             } else {
                 cut.as_str()
@@ -305,6 +310,8 @@ mod tests {
             "aggregated",
             "Aggregated",
             "aGGREGATED",
+            "active_timestamp",
+            "Idle_Timestamp",
             "a\nb",
             "a\u{85}b",
         ]

@@ -25,8 +25,8 @@ use super::handlers::{
     FEATURE_LEVEL, HandlerResult, empty_success, json, server_version, with_presences,
 };
 use super::params::Params;
-use crate::events::Entry;
 use crate::events::sse::{self, EventStreamBody, StreamTiming};
+use crate::events::{Entry, Polled};
 use crate::service::realtime::{PresenceSnapshot, RegisterOptions, Registration};
 use crate::service::{Caller, Format, Reader, Service};
 
@@ -86,7 +86,7 @@ fn register_answer(
          ),
          example = json!({"result": "success", "msg": "", "queue_id": "fb67bf8a-c031-47cc-84cf-ed80accacda8",
              "last_event_id": -1, "zulip_version": "presence-server 0.1.0", "zulip_merge_base": "presence-server 0.1.0",
-             "zulip_feature_level": 419, "event_queue_longpoll_timeout_seconds": 90,
+             "zulip_feature_level": 497, "event_queue_longpoll_timeout_seconds": 90,
              "presences": {"alice@acme.test": {
                  "aggregated": {"client": "website", "status": "active", "timestamp": 1795915346},
                  "website": {"client": "website", "status": "active", "timestamp": 1795915346, "pushable": false}}},
@@ -102,10 +102,20 @@ pub fn register(service: &Service, caller: &Caller, params: &Params) -> HandlerR
     Ok(register_answer(service, &registration, params.ignored()))
 }
 
+/// What follows the events in a `GET /events` answer, as Zulip shapes it.
+enum EventsTail<'a> {
+    /// A poll answered at once (Zulip's view returning): the parameters no
+    /// one read, if any.
+    Ignored(Option<&'a [String]>),
+    /// A poll that waited (Zulip's `finish_handler` answering it later):
+    /// the queue's id, and no list of parameters.
+    QueueId(&'a str),
+}
+
 /// The `GET /events` answer, assembled from the events' shared encodings.
-fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
+fn events_body(events: &[Entry], tail: EventsTail<'_>) -> Vec<u8> {
     let size: usize = events.iter().map(|e| e.event.shared_len() + 24).sum();
-    let mut out = Vec::with_capacity(size + queue_id.len() + 64);
+    let mut out = Vec::with_capacity(size + 128);
     out.extend_from_slice(br#"{"result":"success","msg":"","events":["#);
     for (i, entry) in events.iter().enumerate() {
         if i > 0 {
@@ -113,8 +123,18 @@ fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
         }
         entry.event.write_json(entry.id, &mut out);
     }
-    out.extend_from_slice(br#"],"queue_id":"#);
-    serde_json::to_writer(&mut out, queue_id).expect("a string serializes");
+    out.push(b']');
+    match tail {
+        EventsTail::Ignored(None) => {}
+        EventsTail::Ignored(Some(ignored)) => {
+            out.extend_from_slice(br#","ignored_parameters_unsupported":"#);
+            serde_json::to_writer(&mut out, ignored).expect("strings serialize");
+        }
+        EventsTail::QueueId(queue_id) => {
+            out.extend_from_slice(br#","queue_id":"#);
+            serde_json::to_writer(&mut out, queue_id).expect("a string serializes");
+        }
+    }
     out.push(b'}');
     out
 }
@@ -126,7 +146,7 @@ fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
     tag = "events",
     operation_id = "get_events",
     summary = "Wait for a queue's next events",
-    description = "Acknowledges every event up to `last_event_id` (they are dropped), then answers the queue's remaining events, oldest first. If there are none it waits until one comes, or answers a `heartbeat` event after about 50 s; with `dont_block=true` (and for HEAD) it answers at once. Event ids count from 0 in each queue. A new request on a queue ends a request still waiting on it, which answers what it has. An unknown, expired, deleted or dropped queue (or another user's) is `BAD_EVENT_QUEUE_ID`: register again.",
+    description = "Acknowledges every event up to `last_event_id` (they are dropped), then answers the queue's remaining events, oldest first. If there are none it waits until one comes, or answers a `heartbeat` event after about 50 s; with `dont_block=true` (and for HEAD) it answers at once. Event ids count from 0 in each queue. A new request on a queue ends a request still waiting on it, which answers what it has. An unknown, expired, deleted or dropped queue (or another user's) is `BAD_EVENT_QUEUE_ID`: register again. The options Zulip reads here for a queue it would make itself (`event_types`, `narrow`, `apply_markdown`, `lifespan_secs`, ...) are accepted, checked for their JSON type and without effect; other parameters are listed in `ignored_parameters_unsupported`. As in Zulip, an answer that waited (Zulip finishes it later) names its queue in `queue_id` and lists no parameters; one given at once does not name the queue.",
     params(
         ("queue_id" = String, Query, description = "The queue, as `POST /register` answered it", example = "fb67bf8a-c031-47cc-84cf-ed80accacda8"),
         ("last_event_id" = i64, Query, description = "The largest event id received so far (-1 before any): it and all earlier events are acknowledged", example = -1),
@@ -136,7 +156,7 @@ fn events_body(queue_id: &str, events: &[Entry]) -> Vec<u8> {
         (status = 200, description = "The queue's events after `last_event_id`", body = GetEventsResponse,
          links(
              ("delete" = (operation_id = "delete_queue",
-                 request_body = json!({"queue_id": "$response.body#/queue_id"}),
+                 request_body = json!({"queue_id": "$request.query.queue_id"}),
                  description = "Deletes the queue polled"))
          ),
          example = json!({"result": "success", "msg": "", "events": [
@@ -162,18 +182,28 @@ pub async fn get_events(
     } = params.read()?;
     // HEAD is safe in HTTP: it says what a GET would answer now, and
     // neither acknowledges events nor takes over a waiting poll.
-    let events = if head {
-        service.peek_events(caller, &queue_id, last_event_id)?
+    let polled = if head {
+        Polled {
+            events: service.peek_events(caller, &queue_id, last_event_id)?,
+            waited: false,
+        }
     } else {
         service
             .get_events(caller, &queue_id, last_event_id, dont_block)
             .await?
     };
+    let ignored = params.ignored();
+    let tail = if polled.waited {
+        EventsTail::QueueId(&queue_id)
+    } else {
+        EventsTail::Ignored(ignored.as_deref())
+    };
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Body::from_bytes(Bytes::from(events_body(
-            &queue_id, &events,
+            &polled.events,
+            tail,
         ))))
         .expect("a valid response"))
 }
@@ -216,7 +246,7 @@ pub fn delete_queue(service: &Service, caller: &Caller, params: &Params) -> Hand
     ),
     responses(
         (status = 200, description = "The event stream, one message after another", content_type = "text/event-stream", body = StreamMessage,
-         example = json!("retry: 3000\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:-1\nevent: register\ndata: {\"result\":\"success\",\"msg\":\"\",\"queue_id\":\"fb67bf8a-c031-47cc-84cf-ed80accacda8\",\"last_event_id\":-1,\"zulip_version\":\"presence-server 0.1.0\",\"zulip_merge_base\":\"presence-server 0.1.0\",\"zulip_feature_level\":419,\"event_queue_longpoll_timeout_seconds\":90,\"presences\":{\"1\":{\"active_timestamp\":1795915346,\"idle_timestamp\":1795915346}},\"presence_last_update_id\":3,\"server_timestamp\":1795915346.574311,\"server_presence_ping_interval_seconds\":60,\"server_presence_offline_threshold_seconds\":200}\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:0\nevent: presence\ndata: {\"type\":\"presence\",\"presences\":{\"2\":{\"active_timestamp\":1795915400,\"idle_timestamp\":1795915400}},\"id\":0}\n\n: keep-alive\n\n")),
+         example = json!("retry: 3000\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:-1\nevent: register\ndata: {\"result\":\"success\",\"msg\":\"\",\"queue_id\":\"fb67bf8a-c031-47cc-84cf-ed80accacda8\",\"last_event_id\":-1,\"zulip_version\":\"presence-server 0.1.0\",\"zulip_merge_base\":\"presence-server 0.1.0\",\"zulip_feature_level\":497,\"event_queue_longpoll_timeout_seconds\":90,\"presences\":{\"1\":{\"active_timestamp\":1795915346,\"idle_timestamp\":1795915346}},\"presence_last_update_id\":3,\"server_timestamp\":1795915346.574311,\"server_presence_ping_interval_seconds\":60,\"server_presence_offline_threshold_seconds\":200}\n\nid: fb67bf8a-c031-47cc-84cf-ed80accacda8:0\nevent: presence\ndata: {\"type\":\"presence\",\"presences\":{\"2\":{\"active_timestamp\":1795915400,\"idle_timestamp\":1795915400}},\"id\":0}\n\n: keep-alive\n\n")),
         (status = 400, description = "A parameter that does not parse", body = ErrorBody,
          example = json!({"result": "error", "msg": "client_capabilities is not a dict", "code": "BAD_REQUEST"})),
         (status = 503, description = "The server is shutting down", body = ErrorBody,
@@ -279,11 +309,25 @@ mod tests {
                 event: EncodedEvent::heartbeat(),
             },
         ];
-        let body = events_body("q\"1", &events);
+        let body = events_body(&events, EventsTail::QueueId("q\"1"));
         let answer: GetEventsResponse = serde_json::from_slice(&body).unwrap();
-        assert_eq!(answer.queue_id, "q\"1");
+        assert_eq!(answer.queue_id.as_deref(), Some("q\"1"));
         assert_eq!(answer.events.len(), 2);
-        let empty: GetEventsResponse = serde_json::from_slice(&events_body("q", &[])).unwrap();
+        assert_eq!(answer.ignored_parameters_unsupported, None);
+        let ignored = ["a".to_owned(), "b\"".to_owned()];
+        let body = events_body(&[], EventsTail::Ignored(Some(&ignored)));
+        let empty: GetEventsResponse = serde_json::from_slice(&body).unwrap();
         assert!(empty.events.is_empty());
+        assert_eq!(empty.queue_id, None);
+        assert_eq!(
+            empty.ignored_parameters_unsupported.as_deref(),
+            Some(&ignored[..])
+        );
+        let bare: serde_json::Value =
+            serde_json::from_slice(&events_body(&[], EventsTail::Ignored(None))).unwrap();
+        assert_eq!(
+            bare,
+            serde_json::json!({"result": "success", "msg": "", "events": []})
+        );
     }
 }

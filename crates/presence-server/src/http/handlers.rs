@@ -33,12 +33,15 @@ use crate::service::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::store::DeviceKind;
 
 /// The Zulip API feature level whose presence behaviour this server
-/// implements in full: 419 (Zulip 11.0) added the `simplified_presence_events`
-/// client capability of `POST /register` and the modern `presence` event.
-/// The presence changes before it are served too: 263's `last_update_id`,
-/// 288's `history_limit_days` and `presence_history_limit_days`. (228's limit
-/// on who may see whom does not apply: everyone in a realm sees everyone.)
-pub const FEATURE_LEVEL: i64 = 419;
+/// implements in full: 497 (Zulip 12.0) made the single-user GET answer the
+/// modern `active_timestamp` and `idle_timestamp` beside the legacy
+/// entries, with a top-level `server_timestamp`. The presence changes
+/// before it are served too: 263's `last_update_id`, 288's
+/// `history_limit_days` and `presence_history_limit_days`, 419's
+/// `simplified_presence_events` capability and modern `presence` event.
+/// (228's limit on who may see whom does not apply: everyone in a realm
+/// sees everyone.)
+pub const FEATURE_LEVEL: i64 = 497;
 
 /// The server's name and version, which it gives as `zulip_version` and
 /// `zulip_merge_base`.
@@ -75,7 +78,7 @@ pub(super) fn ok<T: Serialize>(body: &T) -> HandlerResult {
     responses(
         (status = 200, description = "The server's version and capabilities", body = ServerSettingsResponse,
          example = json!({"result": "success", "msg": "", "zulip_version": "presence-server 0.1.0",
-             "zulip_feature_level": 419, "zulip_merge_base": "presence-server 0.1.0",
+             "zulip_feature_level": 497, "zulip_merge_base": "presence-server 0.1.0",
              "push_notifications_enabled": false, "is_incompatible": false,
              "authentication_methods": {"password": false, "dev": false}})),
     )
@@ -118,14 +121,15 @@ pub fn server_settings() -> HandlerResult {
     path = "/api/v1/users/{user_id_or_email}/presence",
     tag = "presence",
     operation_id = "get_user_presence",
-    summary = "One user's presence, per client plus `aggregated`",
-    description = "Looks the user up among the active users of the caller's realm: an integer is a user id, anything else an email (trimmed, any case). `aggregated.status` is `offline` when the latest timestamp is older than the offline threshold.",
+    summary = "One user's presence, per client plus `aggregated`, with the modern timestamps",
+    description = "Looks the user up among the active users of the caller's realm: an integer is a user id, anything else an email (trimmed, any case). `aggregated.status` is `offline` when the latest timestamp is older than the offline threshold. As in Zulip 12.0 (feature level 497), the object also holds the modern `active_timestamp` and `idle_timestamp`, and the answer the server's clock in `server_timestamp`. The endpoint reads no query parameter: any sent (but `client`) are listed in `ignored_parameters_unsupported`.",
     params(
         ("user_id_or_email" = String, Path, min_length = 1, description = "A user id, or an email", example = "alice@acme.test"),
     ),
     responses(
-        (status = 200, description = "The user's presence in the legacy format", body = GetUserPresenceResponse,
-         example = json!({"result": "success", "msg": "", "presence": {
+        (status = 200, description = "The user's presence: the legacy entries and the modern timestamps", body = GetUserPresenceResponse,
+         example = json!({"result": "success", "msg": "", "server_timestamp": 1795915350.25, "presence": {
+             "active_timestamp": 1795915346, "idle_timestamp": 1795915346,
              "aggregated": {"client": "ZulipMobile", "status": "active", "timestamp": 1795915346},
              "website": {"client": "website", "status": "idle", "timestamp": 1795915100, "pushable": false},
              "ZulipMobile": {"client": "ZulipMobile", "status": "active", "timestamp": 1795915346, "pushable": false}}})),
@@ -133,11 +137,20 @@ pub fn server_settings() -> HandlerResult {
          example = json!({"result": "error", "msg": "No such user", "code": "BAD_REQUEST"})),
     )
 )]
-pub fn get_user_presence(service: &Service, reader: Reader<'_>, target: &str) -> HandlerResult {
+pub fn get_user_presence(
+    service: &Service,
+    reader: Reader<'_>,
+    target: &str,
+    params: &Params,
+) -> HandlerResult {
     let presence = service.user_presence(reader, target)?;
     ok(&GetUserPresenceResponse {
         result: SuccessTag::Success,
         msg: String::new(),
+        // Zulip's view parses its parameters (it has none left since
+        // feature level 487), so it lists whatever was sent.
+        ignored_parameters_unsupported: params.ignored(),
+        server_timestamp: Some(service.now_f64()),
         presence,
     })
 }
@@ -212,7 +225,7 @@ pub(super) fn with_presences<T: Serialize>(
              "presence_last_update_id": 2, "presences": {
                  "1": {"active_timestamp": 1795915346, "idle_timestamp": 1795915346},
                  "2": {"active_timestamp": 1795915300, "idle_timestamp": 1795915346}}})),
-        (status = 400, description = "`Missing 'status' argument`, `Invalid status: {status}`, a parameter that does not parse, `Invalid client name` (a `client` parameter that is empty, over 30 characters, `aggregated` in any case, or holds a bidirectional control, an invisible or control character; a User-Agent never fails), or `This endpoint does not accept bot requests.`", body = ErrorBody,
+        (status = 400, description = "`Missing 'status' argument`, `Invalid status: {status}`, a parameter that does not parse, `Invalid client name` (a `client` parameter that is empty, over 30 characters, `aggregated`, `active_timestamp` or `idle_timestamp` in any case, or holds a bidirectional control, an invisible or control character; a User-Agent never fails), or `This endpoint does not accept bot requests.`", body = ErrorBody,
          example = json!({"result": "error", "msg": "Missing 'status' argument", "code": "REQUEST_VARIABLE_MISSING", "var_name": "status"})),
     )
 )]
@@ -308,6 +321,7 @@ pub fn own_user(service: &Service, caller: &Caller) -> HandlerResult {
     description = "Bots and deactivated users included; use it to put names to the emails of presence answers. With an embed key (a page), only active users, and bots only with `include_bots=true`.",
     params(
         ("include_bots" = Option<bool>, Query, description = "With an embed key: list bots too (default false). A user's answer lists bots whatever it says, but it must be a JSON boolean all the same"),
+        ("client_gravatar" = Option<bool>, Query, description = "Zulip's: accepted and checked as a JSON boolean, without effect (the answer has no avatars)"),
     ),
     responses(
         (status = 200, description = "The realm's users", body = GetUsersResponse,
@@ -327,6 +341,7 @@ pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerR
     ok(&GetUsersResponse {
         result: SuccessTag::Success,
         msg: String::new(),
+        ignored_parameters_unsupported: params.ignored(),
         members: service.users(reader, include_bots),
     })
 }

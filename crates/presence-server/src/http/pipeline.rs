@@ -476,7 +476,7 @@ async fn call_user_handler(
     let head = parts.method == Method::HEAD;
     let reader = Reader::User(caller);
     match route {
-        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target),
+        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target, params),
         Route::RealmPresence => handlers::get_realm_presence(service, reader),
         Route::UpdatePresence => {
             handlers::update_presence(service, caller, params, user_agent).await
@@ -515,7 +515,7 @@ fn call_page_handler(
     let reader = Reader::Embed(caller);
     let head = parts.method == Method::HEAD;
     match route {
-        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target),
+        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target, params),
         Route::RealmPresence => handlers::get_realm_presence(service, reader),
         Route::Users => handlers::users(service, reader, params),
         Route::PresenceStream => {

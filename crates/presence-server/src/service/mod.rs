@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use presence_types::LegacyPresence;
+use presence_types::UserPresence;
 use presence_types::endpoints::users::User;
 use thiserror::Error;
 use tokio::sync::oneshot;
@@ -438,13 +438,14 @@ impl Service {
         rules::apply_report(current, active, now, self.rules.min_freq_secs).is_some()
     }
 
-    /// One user's presence in the legacy format, `aggregated.status` set to
-    /// `offline` past the threshold (the single-user GET).
+    /// One user's presence for the single-user GET: the legacy object,
+    /// `aggregated.status` set to `offline` past the threshold, with the
+    /// modern timestamps beside it (Zulip's answer since feature level 497).
     pub fn user_presence(
         &self,
         reader: Reader<'_>,
         user_id_or_email: &str,
-    ) -> Result<LegacyPresence, ServiceError> {
+    ) -> Result<UserPresence, ServiceError> {
         let now = self.clock.now_secs();
         let realm = reader.realm().read();
         let target = realm
@@ -465,7 +466,7 @@ impl Service {
         ) {
             presence.aggregated.status = presence_types::PresenceStatus::Offline;
         }
-        Ok(presence)
+        Ok(UserPresence::new(presence, views::modern(target)))
     }
 
     /// Everyone's presence in the caller's realm, serialized.
@@ -498,6 +499,11 @@ impl Service {
         let now = self.clock.now_secs();
         if realm.row().presence_disabled {
             return SharedAnswer::disabled();
+        }
+        // A window of 0 days asks for no presence at all, incremental or
+        // not: Zulip's `get_presence_dict_by_realm` queries nothing for it.
+        if days == Some(0) {
+            return SharedAnswer::empty();
         }
         if let (Format::Modern, Some(since)) = (format, since.filter(|&s| s > UpdateId::default()))
         {
@@ -579,11 +585,14 @@ fn changed_since(realm: &model::Realm, since: UpdateId) -> SharedAnswer {
 }
 
 /// The earliest `last_connected_time` inside a history window of `days`,
-/// or `None` when the window is empty (0 days or fewer). A window reaching
-/// back past the Unix epoch reaches to it: no stored time is earlier, so
-/// any number of days beyond is the same window.
+/// `now` less that many days as Zulip computes it, or `None` for 0 days,
+/// which lists nobody. A negative window starts in the future, so it lists
+/// only reports stamped after that. A window reaching back past the Unix
+/// epoch reaches to it: no stored time is earlier, so every number of
+/// days beyond is the same window, up to `i64::MAX` (Zulip's date
+/// arithmetic fails past some 739,000 days, back to the year 1).
 fn window_start(days: i64, now: i64) -> Option<i64> {
-    (days > 0).then(|| now.saturating_sub(days.saturating_mul(86_400)).max(0))
+    (days != 0).then(|| now.saturating_sub(days.saturating_mul(86_400)).max(0))
 }
 
 /// Everyone in a realm with a report inside a history window of `days`
@@ -770,6 +779,19 @@ mod tests {
                 prop_assert_eq!(shared.last_update_id, fresh.last_update_id);
             }
         }
+    }
+
+    #[test]
+    fn windows_start_where_zulip_starts_them() {
+        let now = 1_800_000_000;
+        assert_eq!(window_start(0, now), None);
+        assert_eq!(window_start(1, now), Some(now - 86_400));
+        // Zulip's `now - timedelta(days=-1)`: a day ahead, listing nobody yet.
+        assert_eq!(window_start(-1, now), Some(now + 86_400));
+        // Back past the epoch (Zulip's arithmetic would fail): everyone.
+        assert_eq!(window_start(999_999_999, now), Some(0));
+        assert_eq!(window_start(i64::MAX, now), Some(0));
+        assert_eq!(window_start(i64::MIN, now), Some(i64::MAX));
     }
 
     #[test]

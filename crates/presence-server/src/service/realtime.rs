@@ -8,7 +8,7 @@ use presence_types::endpoints::events::{PresenceStreamParams, RegisterParams};
 
 use super::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::events::{
-    Consumer, Entry, EventError, EventFormat, EventSettings, Queue, QueueSpec,
+    Consumer, Entry, EventError, EventFormat, EventSettings, Polled, Queue, QueueSpec,
     STREAM_QUEUE_TIMEOUT_SECS, StreamSlot,
 };
 use crate::ids::UpdateId;
@@ -185,7 +185,7 @@ impl Service {
         queue_id: &str,
         last_event_id: i64,
         dont_block: bool,
-    ) -> Result<Vec<Entry>, EventError> {
+    ) -> Result<Polled, EventError> {
         self.hub
             .get_events(caller.owner(), queue_id, last_event_id, dont_block)
             .await

@@ -59,6 +59,8 @@ pub struct ServerProcess {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread reading the log, until the pipe closes.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -88,7 +90,7 @@ impl ServerProcess {
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let kept = log.clone();
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 kept.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("listening on ").nth(1) {
@@ -100,7 +102,12 @@ impl ServerProcess {
         let base = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("the server logs the address it listens on");
-        ServerProcess { child, base, log }
+        ServerProcess {
+            child,
+            base,
+            log,
+            reader: Some(reader),
+        }
     }
 
     /// Every line the server has logged so far.
@@ -159,11 +166,16 @@ impl ServerProcess {
         assert!(status.success());
     }
 
-    /// Waits for the process to exit, at most `limit`.
+    /// Waits for the process to exit, at most `limit`, and for the last of
+    /// its log to be read: [`ServerProcess::log`] then holds every line.
     pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait works") {
+                // The pipe closes with the process: the reader ends.
+                if let Some(reader) = self.reader.take() {
+                    reader.join().expect("the log reader ends");
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "the server did not exit in time");

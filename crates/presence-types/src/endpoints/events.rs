@@ -121,6 +121,11 @@ pub struct RegisterResponse {
 }
 
 /// The query parameters of `GET /events`.
+///
+/// The options Zulip's view reads for a queue it would make itself
+/// (`event_types`, `narrow`, `apply_markdown`, `lifespan_secs`, ...) are
+/// accepted and checked for their JSON type, and have no effect: this
+/// server makes queues with `POST /register` only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GetEventsParams {
     /// The queue, as `POST /register` answered it.
@@ -140,11 +145,19 @@ pub struct GetEventsResponse {
     pub result: SuccessTag,
     /// Always empty on success.
     pub msg: String,
+    /// Parameters the request carried that this endpoint does not know, sorted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub ignored_parameters_unsupported: Option<Vec<String>>,
     /// The queue's events after `last_event_id`, oldest first; empty only
     /// with `dont_block` (or when another poll of the same queue took over).
     pub events: Vec<Event>,
-    /// The queue the events come from.
-    pub queue_id: String,
+    /// The queue the events come from, in an answer that waited for them
+    /// (Zulip names the queue when it finishes a waiting poll, and not in
+    /// an answer given at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub queue_id: Option<String>,
 }
 
 /// The parameters of `DELETE /events`.

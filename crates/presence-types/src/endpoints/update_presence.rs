@@ -29,7 +29,9 @@ pub struct UpdatePresenceParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub last_update_id: Option<i64>,
-    /// Only users with a report in this many days (default 14; 0 returns nobody).
+    /// Only users with a report in this many days (default 14; 0 returns
+    /// nobody, even with `last_update_id`; a very large number returns
+    /// everyone with a report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub history_limit_days: Option<i64>,

@@ -23,6 +23,9 @@ pub struct User {
 }
 
 /// The query parameters of `GET /users`.
+///
+/// Zulip's `client_gravatar` is accepted and checked as a boolean, and has
+/// no effect: the answer has no avatars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetUsersParams {
     /// With an embed key (a page): list bots too. A user's answer lists
@@ -59,6 +62,10 @@ pub struct GetUsersResponse {
     pub result: SuccessTag,
     /// Always empty on success.
     pub msg: String,
+    /// Parameters the request carried that this endpoint does not know, sorted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub ignored_parameters_unsupported: Option<Vec<String>>,
     /// The users, ordered by id, deactivated ones included (with `is_active: false`).
     pub members: Vec<User>,
 }

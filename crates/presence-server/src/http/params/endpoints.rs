@@ -46,11 +46,14 @@ impl FromParams for UpdateSettingsParams {
     }
 }
 
+/// `include_bots` is this server's own; Zulip's `client_gravatar` is
+/// checked and dropped, since the answer carries no avatars for it to
+/// shape.
 impl FromParams for GetUsersParams {
     fn from_params(params: &Params) -> Result<Self, ApiError> {
-        Ok(GetUsersParams {
-            include_bots: params.bool("include_bots")?.unwrap_or(false),
-        })
+        let include_bots = params.bool("include_bots")?.unwrap_or(false);
+        params.bool("client_gravatar")?;
+        Ok(GetUsersParams { include_bots })
     }
 }
 
@@ -152,8 +155,33 @@ fn client_capabilities(params: &Params) -> Result<Option<ClientCapabilities>, Ap
     }))
 }
 
+/// The boolean options Zulip's `GET /events` parses for a queue it would
+/// make itself, when `queue_id` is absent (this server never does so,
+/// docs/PROTOCOL.md §6.11).
+const QUEUE_OPTION_BOOLEANS: [&str; 13] = [
+    "apply_markdown",
+    "client_gravatar",
+    "slim_presence",
+    "all_public_streams",
+    "bulk_message_deletion",
+    "stream_typing_notifications",
+    "pronouns_field_type_supported",
+    "linkifier_url_template",
+    "user_list_incomplete",
+    "include_deactivated_groups",
+    "archived_channels",
+    "empty_topic_name",
+    "simplified_presence_events",
+];
+
 /// Zulip refuses a missing `queue_id` or `last_event_id` of `GET /events`
 /// with a plain `BAD_REQUEST`, not `REQUEST_VARIABLE_MISSING`.
+///
+/// Zulip's view also parses the options of a queue it would make itself
+/// (`event_types`, `narrow`, `lifespan_secs`, `user_client` and
+/// [`QUEUE_OPTION_BOOLEANS`]) whether or not it makes one; they are
+/// checked for their JSON type here too and then dropped, so that only
+/// what Zulip would not parse is reported as ignored.
 impl FromParams for GetEventsParams {
     fn from_params(params: &Params) -> Result<Self, ApiError> {
         let queue_id = params
@@ -162,10 +190,18 @@ impl FromParams for GetEventsParams {
         let last_event_id = params
             .int("last_event_id")?
             .ok_or_else(|| ApiError::missing_plain("last_event_id"))?;
+        let dont_block = params.bool("dont_block")?.unwrap_or(false);
+        for name in QUEUE_OPTION_BOOLEANS {
+            params.bool(name)?;
+        }
+        params.str_list("event_types")?;
+        params.any_list("narrow")?;
+        params.int("lifespan_secs")?;
+        params.str("user_client");
         Ok(GetEventsParams {
             queue_id: queue_id.to_owned(),
             last_event_id,
-            dont_block: params.bool("dont_block")?.unwrap_or(false),
+            dont_block,
         })
     }
 }
@@ -227,6 +263,27 @@ mod tests {
             Some(ClientCapabilities::default())
         );
         assert_eq!(p.ignored(), Some(vec!["mystery".to_owned()]));
+    }
+
+    #[test]
+    fn a_polls_queue_options_are_checked_and_not_reported() {
+        let p = params(&[
+            ("queue_id", "q"),
+            ("last_event_id", "-1"),
+            ("apply_markdown", "true"),
+            ("event_types", "[\"presence\"]"),
+            ("lifespan_secs", "30"),
+            ("user_client", "website"),
+            ("mystery", "1"),
+        ]);
+        p.read::<GetEventsParams>().unwrap();
+        assert_eq!(p.ignored(), Some(vec!["mystery".to_owned()]));
+        let msg = refusal::<GetEventsParams>(&[
+            ("queue_id", "q"),
+            ("last_event_id", "-1"),
+            ("simplified_presence_events", "1"),
+        ]);
+        assert_eq!(msg, "simplified_presence_events is not a boolean");
     }
 
     #[test]

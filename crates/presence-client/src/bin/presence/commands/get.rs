@@ -14,8 +14,9 @@ pub async fn run(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
         crate::output::line(answer.raw_body())?;
         return Ok(());
     }
-    // The single-user answer has no server_timestamp: measure against the local clock.
-    let now = unix_now();
+    // Measured against the server's clock; an older server's answer has no
+    // `server_timestamp`, and then the local clock stands in.
+    let now = answer.server_timestamp.unwrap_or_else(unix_now);
     let timestamps = ActivityTimestamps::from(&answer.presence);
     let state = timestamps.reachability(args.offline_threshold, now);
     let seen = match timestamps.last_active() {
