@@ -16,6 +16,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod auth_cache;
 pub mod body;
 pub mod client_name;
 pub mod connection;
@@ -138,6 +139,8 @@ pub struct App {
     /// The presence service.
     pub service: Arc<Service>,
     limiter: RateLimiter<UserId>,
+    /// Basic credentials already verified, by header.
+    auth_cache: auth_cache::AuthCache,
     ip_limiter: RateLimiter<IpAddr>,
     /// Per embed key: every page that uses one shares its budget.
     embed_limiter: RateLimiter<EmbedKeyId>,
@@ -153,6 +156,7 @@ impl App {
         App {
             service,
             limiter: RateLimiter::new(config.rate_limit),
+            auth_cache: auth_cache::AuthCache::default(),
             ip_limiter: RateLimiter::new(config.ip_rate_limit),
             embed_limiter: RateLimiter::new(config.embed_rate_limit),
             limits: Limits::from_config(config),

@@ -12,9 +12,7 @@
 
 mod endpoints;
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{ApiError, Expected};
 
@@ -32,29 +30,98 @@ pub trait FromParams: Sized {
 }
 
 /// The parameters of one request.
+///
+/// Names and values are kept where they are in the request's text (the
+/// query string and the body) unless they had escapes to decode, and are
+/// kept sorted by name, one entry per name: a request's parameters cost
+/// one allocation or two, not two for each.
 #[derive(Debug, Default)]
 pub struct Params {
-    values: BTreeMap<String, String>,
-    // A lock rather than a cell: handlers hold `&Params` across awaits on
-    // a multi-threaded runtime.
-    used: Mutex<BTreeSet<String>>,
+    query: Box<str>,
+    /// The body, if it is UTF-8 (else every value is decoded on its own).
+    body: Box<str>,
+    entries: Vec<Entry>,
+    /// Which entries a handler read, in the entries' order. Atomic rather
+    /// than a cell: handlers hold `&Params` across awaits on a
+    /// multi-threaded runtime.
+    used: Vec<AtomicBool>,
+}
+
+/// One parameter.
+#[derive(Debug)]
+struct Entry {
+    name: Text,
+    value: Text,
+}
+
+/// A parameter's name or value.
+#[derive(Debug)]
+enum Text {
+    /// As it stands in the query string or the body: it had nothing to
+    /// decode.
+    Span {
+        in_body: bool,
+        start: usize,
+        end: usize,
+    },
+    /// Decoded from escapes.
+    Decoded(Box<str>),
 }
 
 impl Params {
     /// Parses a query string and an optional form body (body values win).
     ///
-    /// Fails on a body that is not UTF-8.
     /// Fails on text that is not UTF-8 once percent-decoded, naming where.
     pub fn parse(query: Option<&str>, body: &[u8]) -> Result<Params, ApiError> {
-        let mut values = BTreeMap::new();
-        if let Some(query) = query {
-            decode_into(query.as_bytes(), "query string", &mut values)?;
+        let query: Box<str> = query.unwrap_or("").into();
+        let mut entries = Vec::new();
+        split_pairs(query.as_bytes(), Place::Query, &mut entries)?;
+        // A body that is not UTF-8 as a whole may still decode to UTF-8
+        // value by value (an escape and a raw byte making one character):
+        // then every value is decoded on its own, and none points into it.
+        let body: Box<str> = match std::str::from_utf8(body) {
+            Ok(text) => {
+                split_pairs(text.as_bytes(), Place::Body, &mut entries)?;
+                text.into()
+            }
+            Err(_) => {
+                split_pairs(body, Place::Elsewhere, &mut entries)?;
+                "".into()
+            }
+        };
+        // Stable: among equal names the later pair stays later, and wins.
+        entries
+            .sort_by(|a, b| resolve(&query, &body, &a.name).cmp(resolve(&query, &body, &b.name)));
+        let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match kept.last_mut() {
+                Some(last)
+                    if resolve(&query, &body, &last.name)
+                        == resolve(&query, &body, &entry.name) =>
+                {
+                    *last = entry
+                }
+                _ => kept.push(entry),
+            }
         }
-        decode_into(body, "request body", &mut values)?;
+        let used = kept.iter().map(|_| AtomicBool::new(false)).collect();
         Ok(Params {
-            values,
-            used: Mutex::default(),
+            query,
+            body,
+            entries: kept,
+            used,
         })
+    }
+
+    fn text<'a>(&'a self, text: &'a Text) -> &'a str {
+        resolve(&self.query, &self.body, text)
+    }
+
+    /// The position of the entry named `name`.
+    fn find(&self, name: &str) -> Option<usize> {
+        self.entries
+            .binary_search_by(|entry| self.text(&entry.name).cmp(name))
+            .ok()
     }
 
     /// Reads a parameter struct (see [`FromParams`]).
@@ -64,15 +131,17 @@ impl Params {
 
     /// A string parameter, as sent.
     pub fn str(&self, name: &str) -> Option<&str> {
-        let value = self.values.get(name)?;
-        self.used.lock().insert(name.to_owned());
-        Some(value)
+        let at = self.find(name)?;
+        self.used[at].store(true, Ordering::Relaxed);
+        Some(self.text(&self.entries[at].value))
     }
 
     /// Marks a parameter as understood without reading it (`client`, which
     /// every endpoint accepts as Zulip does, though only some use it).
     pub fn accept(&self, name: &str) {
-        self.used.lock().insert(name.to_owned());
+        if let Some(at) = self.find(name) {
+            self.used[at].store(true, Ordering::Relaxed);
+        }
     }
 
     /// A required string parameter.
@@ -80,6 +149,7 @@ impl Params {
         self.str(name).ok_or_else(|| ApiError::missing(name))
     }
 
+    /// A parameter's JSON value, parsed with serde.
     fn json(&self, name: &str) -> Result<Option<serde_json::Value>, ApiError> {
         let Some(raw) = self.str(name) else {
             return Ok(None);
@@ -91,25 +161,36 @@ impl Params {
 
     /// A JSON boolean parameter.
     pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        // What nearly every request sends, read without a parser.
+        match self.str(name) {
+            None => return Ok(None),
+            Some("true") => return Ok(Some(true)),
+            Some("false") => return Ok(Some(false)),
+            Some(_) => {}
+        }
         match self.json(name)? {
-            None => Ok(None),
             Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
-            Some(_) => Err(ApiError::not_a(name, Expected::Boolean)),
+            _ => Err(ApiError::not_a(name, Expected::Boolean)),
         }
     }
 
     /// A JSON integer parameter (64-bit).
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        let Some(raw) = self.str(name) else {
+            return Ok(None);
+        };
+        if let Some(n) = plain_integer(raw) {
+            return Ok(Some(n));
+        }
         match self.json(name)? {
-            None => Ok(None),
             Some(serde_json::Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-            Some(_) => Err(ApiError::not_a(name, Expected::Integer)),
+            _ => Err(ApiError::not_a(name, Expected::Integer)),
         }
     }
 
     /// Every parameter's name, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.values.keys().map(String::as_str)
+        self.entries.iter().map(|entry| self.text(&entry.name))
     }
 
     /// A JSON list of strings; JSON `null` counts as absent, as the
@@ -152,29 +233,94 @@ impl Params {
 
     /// The parameters no handler read, sorted; `None` when there are none.
     pub fn ignored(&self) -> Option<Vec<String>> {
-        let used = self.used.lock();
         let ignored: Vec<String> = self
-            .values
-            .keys()
-            .filter(|k| !used.contains(*k))
-            .cloned()
+            .entries
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| !used.load(Ordering::Relaxed))
+            .map(|(entry, _)| self.text(&entry.name).to_owned())
             .collect();
         (!ignored.is_empty()).then_some(ignored)
     }
 }
 
-/// Decodes `a=1&b=x+y` pairs into `out`, later pairs replacing earlier ones.
-fn decode_into(raw: &[u8], what: &str, out: &mut BTreeMap<String, String>) -> Result<(), ApiError> {
-    for pair in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+/// An integer written the one way JSON allows (`0` or `-?[1-9][0-9]*`; the
+/// JSON parser reads `-0` as a float) that fits in 64 bits; `None` for
+/// anything else, which the JSON parser then judges.
+fn plain_integer(raw: &str) -> Option<i64> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    let well_formed = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !digits.starts_with('0'));
+    if well_formed { raw.parse().ok() } else { None }
+}
+
+/// The text of `text`, found in `query` or `body`.
+fn resolve<'a>(query: &'a str, body: &'a str, text: &'a Text) -> &'a str {
+    match *text {
+        Text::Span {
+            in_body,
+            start,
+            end,
+        } => &(if in_body { body } else { query })[start..end],
+        Text::Decoded(ref text) => text,
+    }
+}
+
+/// Where a form's text is, for the entries made from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The query string, which entries may point into.
+    Query,
+    /// The body, which entries may point into.
+    Body,
+    /// A body that is not kept: every entry is decoded.
+    Elsewhere,
+}
+
+/// Splits `a=1&b=x+y` pairs of `raw` (found at `place`) into entries, in
+/// order.
+fn split_pairs(raw: &[u8], place: Place, out: &mut Vec<Entry>) -> Result<(), ApiError> {
+    let what = if place == Place::Query {
+        "query string"
+    } else {
+        "request body"
+    };
+    let mut start = 0;
+    for pair in raw.split(|&b| b == b'&') {
+        let (pair_start, pair_end) = (start, start + pair.len());
+        start = pair_end + 1;
+        if pair.is_empty() {
+            continue;
+        }
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
+            Some(i) => ((pair_start, pair_start + i), (pair_start + i + 1, pair_end)),
+            None => ((pair_start, pair_end), (pair_end, pair_end)),
         };
-        let name = decode_form_component(name).ok_or_else(|| ApiError::form_not_utf8(what))?;
-        let value = decode_form_component(value).ok_or_else(|| ApiError::form_not_utf8(what))?;
-        out.insert(name, value);
+        let text = |(start, end): (usize, usize)| {
+            component(&raw[start..end], place, start).ok_or_else(|| ApiError::form_not_utf8(what))
+        };
+        out.push(Entry {
+            name: text(name)?,
+            value: text(value)?,
+        });
     }
     Ok(())
+}
+
+/// A name or value as it stands at `start` of `place`, or decoded if it has
+/// escapes (or its place is not kept); `None` if it is not UTF-8.
+fn component(raw: &[u8], place: Place, start: usize) -> Option<Text> {
+    if place == Place::Elsewhere || raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return decode_form_component(raw).map(|text| Text::Decoded(text.into_boxed_str()));
+    }
+    // The query string and a kept body are UTF-8 already, and are split
+    // only at ASCII bytes: every stretch of them is UTF-8 too.
+    Some(Text::Span {
+        in_body: place == Place::Body,
+        start,
+        end: start + raw.len(),
+    })
 }
 
 /// Decodes a form field's name or value: `+` is a space, `%XX` a byte.
@@ -356,6 +502,43 @@ mod tests {
                 proptest::prop_assert_eq!(value.trim(), b.to_string());
             }
         }
+    }
+
+    #[test]
+    fn plain_integers_are_read_as_the_json_parser_reads_them() {
+        for raw in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "01",
+            "-01",
+            "00",
+            "-",
+            "",
+            "+1",
+            "1e3",
+            " 1",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+        ] {
+            let json = serde_json::from_str::<serde_json::Value>(raw).ok();
+            let by_parser = json.as_ref().and_then(serde_json::Value::as_i64);
+            if let Some(n) = plain_integer(raw) {
+                assert_eq!(Some(n), by_parser, "{raw:?}");
+            }
+            let params = Params::parse(None, encode_form([("v", raw)]).as_bytes()).unwrap();
+            assert_eq!(params.int("v").ok().flatten(), by_parser, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_given_twice_keeps_its_last_value_and_is_listed_once() {
+        let p = Params::parse(Some("b=1&a=2&b=3"), b"c=4&b=5&c=6").unwrap();
+        assert_eq!(p.names().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!((p.str("b"), p.str("c")), (Some("5"), Some("6")));
+        assert_eq!(p.ignored(), Some(vec!["a".to_owned()]));
     }
 
     #[test]

@@ -37,6 +37,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::auth::{self, Authorization, Credentials};
+use super::auth_cache::Verified;
 use super::body::Body;
 use super::embed::{assets, cors};
 use super::error::ApiError;
@@ -293,16 +294,23 @@ async fn answer_caller(
     ip: IpAddr,
     note: &mut Note,
 ) -> HandlerResult {
-    let authorization = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(ApiError::not_logged_in)
-        .and_then(|header| auth::parse_authorization(header.as_bytes(), route.is_embeddable()));
     // A failure to authenticate counts against the address (see `handle`,
     // which answers 429 instead once the address is over its limit).
-    match authorization? {
+    let header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(ApiError::not_logged_in)?;
+    if let Some(verified) = app.auth_cache.get(header.as_bytes()) {
+        let caller = app
+            .service
+            .authenticate_id(&verified.email, verified.key_id)
+            .inspect_err(|_| app.auth_cache.remove(header.as_bytes()))?;
+        return answer_user(app, route, caller, parts, body, note).await;
+    }
+    match auth::parse_authorization(header.as_bytes(), route.is_embeddable())? {
         Authorization::Basic(credentials) => {
-            answer_user(app, route, &credentials, parts, body, note).await
+            let caller = authenticate_basic(app, header.as_bytes(), credentials)?;
+            answer_user(app, route, caller, parts, body, note).await
         }
         Authorization::Bearer(token) => {
             answer_page(app, route, &token, parts, body, ip, note).await
@@ -310,18 +318,34 @@ async fn answer_caller(
     }
 }
 
-/// Authenticates a user by Basic credentials, applies the user's limit,
-/// then reads the parameters and calls the handler.
+/// Authenticates Basic credentials not seen before, and remembers their
+/// header if they are good.
+fn authenticate_basic(
+    app: &App,
+    header: &[u8],
+    credentials: Credentials,
+) -> Result<Caller, ApiError> {
+    let key_id = crate::service::key_id_of(&credentials.key)?;
+    let caller = app.service.authenticate_id(&credentials.email, key_id)?;
+    let verified = Verified {
+        email: credentials.email.into_boxed_str(),
+        key_id,
+    };
+    app.auth_cache.insert(header, verified);
+    Ok(caller)
+}
+
+/// Applies an authenticated user's limit, then reads the parameters and
+/// calls the handler.
 async fn answer_user(
     app: &App,
     route: &Route,
-    credentials: &Credentials,
+    caller: Caller,
     parts: http::request::Parts,
     body: Incoming,
     note: &mut Note,
 ) -> HandlerResult {
     let service = &app.service;
-    let caller = service.authenticate(&credentials.email, &credentials.key)?;
     note.user_id = Some(caller.user_id());
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
     if let Some(refused) = decision.filter(|d| !d.allowed) {

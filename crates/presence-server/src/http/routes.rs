@@ -141,8 +141,19 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
     else {
         return Ok(None);
     };
-    let segments: Vec<&str> = rest.split('/').collect();
-    Ok(Some(match segments.as_slice() {
+    // No path served has more than three segments: a longer one is not
+    // collected at all.
+    let mut parts = rest.split('/');
+    let mut segments = [""; 3];
+    let mut count = 0;
+    for segment in parts.by_ref().take(3) {
+        segments[count] = segment;
+        count += 1;
+    }
+    if parts.next().is_some() {
+        return Ok(None);
+    }
+    Ok(Some(match &segments[..count] {
         ["server_settings"] => Resource::ServerSettings,
         ["users", "me", "presence"] => Resource::OwnPresence,
         ["users", target, "presence"] if !target.is_empty() => {

@@ -14,6 +14,7 @@ pub mod embed;
 pub mod model;
 pub mod realtime;
 pub mod rules;
+mod user_answer;
 pub mod views;
 pub mod writer;
 
@@ -25,7 +26,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use presence_types::UserPresence;
 use presence_types::endpoints::users::User;
 use thiserror::Error;
 use tokio::sync::oneshot;
@@ -148,6 +148,16 @@ pub enum AuthError {
     /// The caller is deactivated.
     #[error("Account is deactivated")]
     UserDeactivated,
+}
+
+/// The id under which the key index holds an API key, once the key is
+/// checked for its shape (surrounding spaces ignored, as Zulip does).
+pub fn key_id_of(key: &str) -> Result<KeyId, AuthError> {
+    let key = key.trim();
+    if !keys::is_well_formed(key) {
+        return Err(AuthError::MalformedKey);
+    }
+    Ok(KeyId::of(&keys::hash(key)))
 }
 
 /// Why a presence operation failed (each maps to one message of
@@ -291,11 +301,12 @@ impl Service {
     /// Finds the user a Basic-auth pair belongs to (docs/PROTOCOL.md §2.1, in
     /// Zulip's order).
     pub fn authenticate(&self, email: &str, key: &str) -> Result<Caller, AuthError> {
-        let key = key.trim();
-        if !keys::is_well_formed(key) {
-            return Err(AuthError::MalformedKey);
-        }
-        let key_id = KeyId::of(&keys::hash(key));
+        self.authenticate_id(email, key_id_of(key)?)
+    }
+
+    /// [`Service::authenticate`] for a key already checked and hashed
+    /// ([`key_id_of`]): what a credential seen before costs.
+    pub fn authenticate_id(&self, email: &str, key_id: KeyId) -> Result<Caller, AuthError> {
         let (realm, who) = {
             let directory = self.directory.read();
             let (stored, owner) = directory
@@ -427,14 +438,15 @@ impl Service {
         rules::apply_report(current, active, now, self.rules.min_freq_secs).is_some()
     }
 
-    /// One user's presence for the single-user GET: the legacy object,
-    /// `aggregated.status` set to `offline` past the threshold, with the
-    /// modern timestamps beside it (Zulip's answer since feature level 497).
+    /// One user's presence object (the legacy entries, `aggregated.status`
+    /// set to `offline` past the threshold, and the modern timestamps),
+    /// appended to `out` as JSON: the single-user GET's `presence`.
     pub fn user_presence(
         &self,
         reader: Reader<'_>,
         user_id_or_email: &str,
-    ) -> Result<UserPresence, ServiceError> {
+        out: &mut Vec<u8>,
+    ) -> Result<(), ServiceError> {
         let now = self.clock.now_secs();
         let realm = reader.realm().read();
         let target = realm
@@ -447,15 +459,13 @@ impl Service {
         if realm.row().presence_disabled {
             return Err(no_data());
         }
-        let mut presence = views::legacy(target).ok_or_else(no_data)?;
-        if rules::is_offline(
-            presence.aggregated.timestamp,
-            now,
-            self.rules.offline_threshold_secs,
-        ) {
-            presence.aggregated.status = presence_types::PresenceStatus::Offline;
+        let threshold = self.rules.offline_threshold_secs;
+        let offline = |timestamp| rules::is_offline(timestamp, now, threshold);
+        if user_answer::write(target, offline, out) {
+            Ok(())
+        } else {
+            Err(no_data())
         }
-        Ok(UserPresence::new(presence, views::modern(target)))
     }
 
     /// Everyone's presence in the caller's realm, serialized.

@@ -1,0 +1,157 @@
+//! Basic credentials already verified, by the exact bytes of their
+//! `Authorization` header: a client sends the same header on every
+//! request, and decoding its Base64 and hashing its key with SHA-256 again
+//! each time would be most of what a read costs.
+//!
+//! What an entry holds is a pure function of the header (the email, and the
+//! id the key index knows the key by), so a cached header is authenticated
+//! exactly as a fresh one: the key index and the user are looked up on
+//! every request. A key reset takes the old key out of the index and a
+//! deactivation is checked each time, so neither needs the cache's help;
+//! an entry whose key stopped working is dropped when it is next used.
+//!
+//! Only headers that authenticated are added, so the cache cannot be filled
+//! with guesses. It is bounded, and emptied whole when full (every valid
+//! client then pays for one slow request). Lookups hash the header with a
+//! key picked at random for this process and compare it in constant time,
+//! so how long a lookup takes says nothing about the headers held.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use parking_lot::RwLock;
+
+use crate::keys;
+use crate::service::model::KeyId;
+
+/// The most headers held: about 10 MiB at the most.
+const MAX_ENTRIES: usize = 65_536;
+
+/// What a verified header decodes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The email of the Basic pair.
+    pub email: Box<str>,
+    /// The id of its key in the key index.
+    pub key_id: KeyId,
+}
+
+struct Entry {
+    header: Box<[u8]>,
+    verified: Arc<Verified>,
+}
+
+/// Verified `Authorization` headers (see the module's documentation).
+pub struct AuthCache {
+    entries: RwLock<HashTable<Entry>>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        AuthCache {
+            entries: RwLock::new(HashTable::new()),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+}
+
+impl AuthCache {
+    /// What `header` was verified as, if it is held.
+    pub fn get(&self, header: &[u8]) -> Option<Arc<Verified>> {
+        let hash = self.hasher.hash_one(header);
+        let entries = self.entries.read();
+        entries
+            .find(hash, |entry| keys::ids_equal(&entry.header, header))
+            .map(|entry| Arc::clone(&entry.verified))
+    }
+
+    /// Holds `header`, which just authenticated as `verified`.
+    pub fn insert(&self, header: &[u8], verified: Verified) {
+        let verified = Arc::new(verified);
+        let hash = self.hasher.hash_one(header);
+        let mut entries = self.entries.write();
+        if entries
+            .find(hash, |entry| keys::ids_equal(&entry.header, header))
+            .is_some()
+        {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        let hasher = &self.hasher;
+        entries.insert_unique(
+            hash,
+            Entry {
+                header: header.into(),
+                verified,
+            },
+            |entry| hasher.hash_one(&*entry.header),
+        );
+    }
+
+    /// Drops `header`: it no longer authenticates.
+    pub fn remove(&self, header: &[u8]) {
+        let hash = self.hasher.hash_one(header);
+        let mut entries = self.entries.write();
+        if let Ok(entry) = entries.find_entry(hash, |entry| keys::ids_equal(&entry.header, header))
+        {
+            entry.remove();
+        }
+    }
+
+    /// How many headers are held.
+    pub fn len(&self) -> usize {
+        self.entries.read().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(n: u8) -> Verified {
+        Verified {
+            email: format!("u{n}@x.test").into(),
+            key_id: KeyId([n; 16]),
+        }
+    }
+
+    #[test]
+    fn a_held_header_is_found_by_its_exact_bytes_only() {
+        let cache = AuthCache::default();
+        cache.insert(b"Basic AAAA", verified(1));
+        assert_eq!(cache.get(b"Basic AAAA").as_deref(), Some(&verified(1)));
+        assert!(cache.get(b"Basic AAAB").is_none());
+        assert!(cache.get(b"basic AAAA").is_none());
+        assert!(cache.get(b"Basic AAAA ").is_none());
+        cache.insert(b"Basic AAAA", verified(2));
+        assert_eq!(
+            cache.get(b"Basic AAAA").as_deref(),
+            Some(&verified(1)),
+            "kept once"
+        );
+        cache.remove(b"Basic AAAA");
+        assert!(cache.get(b"Basic AAAA").is_none());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        let cache = AuthCache::default();
+        for n in 0..MAX_ENTRIES {
+            cache.insert(format!("Basic {n}").as_bytes(), verified(0));
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES);
+        cache.insert(b"Basic new", verified(3));
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.get(b"Basic new").as_deref(), Some(&verified(3)));
+    }
+}
