@@ -48,8 +48,10 @@ impl Part {
 pub struct Body {
     parts: VecDeque<Part>,
     remaining: u64,
-    /// Frames that follow the parts as they are produced.
-    stream: Option<EventStreamBody>,
+    /// Frames that follow the parts as they are produced; boxed, since
+    /// every answer is moved through several layers on its way out and
+    /// nearly none is a stream.
+    stream: Option<Box<EventStreamBody>>,
     /// Keeps the connection counted as busy while a stream is written, so
     /// that its idle timer does not run (dropped with the body).
     held: Option<RequestGuard>,
@@ -69,7 +71,7 @@ impl Body {
     /// A stream: the frames, as they are produced.
     pub fn stream(frames: EventStreamBody) -> Self {
         Body {
-            stream: Some(frames),
+            stream: Some(Box::new(frames)),
             ..Body::default()
         }
     }
@@ -148,7 +150,7 @@ impl hyper::body::Body for Body {
                 Poll::Ready(Some(Ok(Frame::data(bytes))))
             }
             None => match self.stream.as_mut() {
-                Some(stream) => hyper::body::Body::poll_frame(Pin::new(stream), cx),
+                Some(stream) => hyper::body::Body::poll_frame(Pin::new(&mut **stream), cx),
                 None => Poll::Ready(None),
             },
         }
