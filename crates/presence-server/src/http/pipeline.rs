@@ -78,13 +78,15 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
         .request_ids
         .for_request(req.headers().get(request_id::HEADER));
     let method = req.method().clone();
-    // The path only: a query string may carry anything, secrets included.
-    let path = req.uri().path().to_owned();
+    // Kept for the log, which shows the path only: a query string may carry
+    // anything, secrets included. (Cloning shares the URI's text.)
+    let uri = req.uri().clone();
+    let path = uri.path();
     // Said as the work begins, at debug level: that a request is in the
     // server's hands while it waits (for the store, say) is known from
     // outside only by this.
     tracing::debug!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request begins");
-    let route = routes::route(&method, &path);
+    let route = routes::route(&method, path);
     // A long poll waits for events by design: its deadline counts from the
     // end of that wait.
     let deadline = match route {
