@@ -369,6 +369,13 @@ pub fn decode_path_segment(raw: &[u8]) -> Option<String> {
 /// is not UTF-8. A `%` not followed by two hex digits stands for itself, as
 /// browsers send it.
 fn percent_decode(raw: &[u8], plus_is_space: bool) -> Option<String> {
+    if !raw
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
+        // Nothing to decode (an email in a path, nearly always).
+        return std::str::from_utf8(raw).ok().map(str::to_owned);
+    }
     let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
