@@ -19,7 +19,7 @@ use presence_types::endpoints::push_devices::{
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::settings::UpdateSettingsParams;
 use presence_types::endpoints::update_presence::UpdatePresenceParams;
-use presence_types::endpoints::update_presence::{Presences, UpdatePresenceResponse};
+use presence_types::endpoints::update_presence::UpdatePresenceResponse;
 use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersParams, GetUsersResponse};
 use presence_types::{ErrorBody, ReportedStatus, SuccessTag};
 use serde::Serialize;
@@ -55,10 +55,15 @@ pub type HandlerResult = Result<Response<Body>, ApiError>;
 /// A JSON response.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     let bytes = serde_json::to_vec(body).expect("wire types always serialize");
+    json_bytes(status, Bytes::from(bytes))
+}
+
+/// A JSON answer of bytes already written.
+fn json_bytes(status: StatusCode, bytes: Bytes) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_bytes(Bytes::from(bytes)))
+        .body(Body::from_bytes(bytes))
         .expect("a valid response")
 }
 
@@ -197,20 +202,12 @@ fn user_presence_answer<E>(
 )]
 pub fn get_realm_presence(service: &Service, reader: Reader<'_>) -> HandlerResult {
     let answer = service.realm_presence(reader, Format::Legacy, None, None);
-    Ok(with_presences(
-        &GetRealmPresenceResponse {
-            result: SuccessTag::Success,
-            msg: String::new(),
-            server_timestamp: service.now_f64(),
-            presences: BTreeMap::new(),
-        },
-        answer,
-    ))
+    let head = presences_head(None, service.now_f64(), None);
+    Ok(around_presences(head, answer))
 }
 
 /// A 200 answer of `envelope` (which must end with an empty `presences`)
-/// with the shared, already serialized presences in its place: the large
-/// part is sent as is, never copied or serialized again.
+/// with the shared, already serialized presences in its place.
 pub(super) fn with_presences<T: Serialize>(
     envelope: &T,
     answer: Arc<SharedAnswer>,
@@ -223,6 +220,14 @@ pub(super) fn with_presences<T: Serialize>(
     );
     // Keep `"presences":`, drop `{}}`.
     head.truncate(head.len() - 3);
+    around_presences(head, answer)
+}
+
+/// A 200 answer made of `head` (an envelope written up to and including
+/// its `"presences":`), the shared, already serialized presences, and the
+/// closing brace: the large part is sent as is, never copied or
+/// serialized again.
+fn around_presences(head: Vec<u8>, answer: Arc<SharedAnswer>) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")
@@ -232,6 +237,30 @@ pub(super) fn with_presences<T: Serialize>(
             Bytes::from_static(b"}"),
         ))
         .expect("a valid response")
+}
+
+/// The start of a realm-wide answer ([`GetRealmPresenceResponse`] or
+/// [`UpdatePresenceResponse`]), as serde writes it, up to and including
+/// `"presences":`: written by hand, since every poll makes one.
+fn presences_head(
+    ignored: Option<&[String]>,
+    server_timestamp: f64,
+    last_update_id: Option<i64>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    out.extend_from_slice(br#"{"result":"success","msg":"""#);
+    if let Some(ignored) = ignored {
+        out.extend_from_slice(br#","ignored_parameters_unsupported":"#);
+        serde_json::to_writer(&mut out, ignored).expect("strings serialize");
+    }
+    out.extend_from_slice(br#","server_timestamp":"#);
+    serde_json::to_writer(&mut out, &server_timestamp).expect("a number serializes");
+    if let Some(id) = last_update_id {
+        out.extend_from_slice(br#","presence_last_update_id":"#);
+        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    }
+    out.extend_from_slice(br#","presences":"#);
+    out
 }
 
 /// `POST /users/me/presence`: report, then (unless `ping_only`) answer with everyone.
@@ -277,30 +306,26 @@ pub async fn update_presence(
         .report(caller, client, status == ReportedStatus::Active)
         .await?;
 
-    let mut response = UpdatePresenceResponse {
-        result: SuccessTag::Success,
-        msg: String::new(),
-        ignored_parameters_unsupported: params.ignored(),
-        server_timestamp: None,
-        presence_last_update_id: None,
-        presences: None,
-    };
     if ping_only {
-        return ok(&response);
+        // The bare envelope: `EmptySuccess` writes the same bytes.
+        return empty_success(params);
     }
-    let (format, empty) = if last_update_id.is_some() || slim_presence {
-        (Format::Modern, Presences::Modern(BTreeMap::new()))
+    let format = if last_update_id.is_some() || slim_presence {
+        Format::Modern
     } else {
-        (Format::Legacy, Presences::Legacy(BTreeMap::new()))
+        Format::Legacy
     };
     let since = last_update_id.map(UpdateId);
     let answer = service.realm_presence(Reader::User(caller), format, since, history_limit_days);
-    response.server_timestamp = Some(service.now_f64());
     // The largest id returned; with nobody returned, the id the caller sent, or -1.
     let last = answer.last_update_id.or(since);
-    response.presence_last_update_id = Some(last.unwrap_or(UpdateId::NONE_ON_WIRE).0);
-    response.presences = Some(empty);
-    Ok(with_presences(&response, answer))
+    let ignored = params.ignored();
+    let head = presences_head(
+        ignored.as_deref(),
+        service.now_f64(),
+        Some(last.unwrap_or(UpdateId::NONE_ON_WIRE).0),
+    );
+    Ok(around_presences(head, answer))
 }
 
 /// `GET /users/me`.
@@ -372,12 +397,22 @@ pub fn users(service: &Service, reader: Reader<'_>, params: &Params) -> HandlerR
 
 /// The bare success envelope, with the parameters no handler read.
 pub(super) fn empty_success(params: &Params) -> HandlerResult {
+    let Some(ignored) = params.ignored() else {
+        // Nearly every ping: the same bytes every time, never serialized.
+        return Ok(json_bytes(
+            StatusCode::OK,
+            Bytes::from_static(EMPTY_SUCCESS),
+        ));
+    };
     ok(&EmptySuccess {
         result: SuccessTag::Success,
         msg: String::new(),
-        ignored_parameters_unsupported: params.ignored(),
+        ignored_parameters_unsupported: Some(ignored),
     })
 }
+
+/// [`EmptySuccess`] with nothing ignored, as serde writes it.
+const EMPTY_SUCCESS: &[u8] = br#"{"result":"success","msg":""}"#;
 
 /// `PATCH /settings`.
 #[utoipa::path(
@@ -528,6 +563,7 @@ pub async fn remove_android_token(
 #[cfg(test)]
 mod tests {
     use presence_types::UserPresence;
+    use presence_types::endpoints::update_presence::Presences;
 
     use super::*;
 
@@ -558,5 +594,57 @@ mod tests {
         }
         let refused = user_presence_answer(None, 1.0, |_| Err("no data"));
         assert_eq!(refused, Err("no data"));
+    }
+
+    #[test]
+    fn the_realm_wide_heads_are_what_serde_writes() {
+        // The envelope with an empty `presences`, less its `{}}`.
+        let head_of = |envelope: Vec<u8>| envelope[..envelope.len() - 3].to_vec();
+        let realm = serde_json::to_vec(&GetRealmPresenceResponse {
+            result: SuccessTag::Success,
+            msg: String::new(),
+            server_timestamp: 1795915350.5,
+            presences: BTreeMap::new(),
+        })
+        .unwrap();
+        assert_eq!(presences_head(None, 1795915350.5, None), head_of(realm));
+        for ignored in [None, Some(vec!["x".to_owned()])] {
+            for last in [-1, 0, 42, i64::MAX] {
+                let update = serde_json::to_vec(&UpdatePresenceResponse {
+                    result: SuccessTag::Success,
+                    msg: String::new(),
+                    ignored_parameters_unsupported: ignored.clone(),
+                    server_timestamp: Some(0.25),
+                    presence_last_update_id: Some(last),
+                    presences: Some(Presences::Modern(BTreeMap::new())),
+                })
+                .unwrap();
+                assert_eq!(
+                    presences_head(ignored.as_deref(), 0.25, Some(last)),
+                    head_of(update)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_bare_envelope_is_what_serde_writes() {
+        let serialized = serde_json::to_vec(&EmptySuccess {
+            result: SuccessTag::Success,
+            msg: String::new(),
+            ignored_parameters_unsupported: None,
+        })
+        .unwrap();
+        assert_eq!(serialized, EMPTY_SUCCESS);
+        let ping = serde_json::to_vec(&UpdatePresenceResponse {
+            result: SuccessTag::Success,
+            msg: String::new(),
+            ignored_parameters_unsupported: None,
+            server_timestamp: None,
+            presence_last_update_id: None,
+            presences: None,
+        })
+        .unwrap();
+        assert_eq!(ping, EMPTY_SUCCESS, "a ping's answer is the bare envelope");
     }
 }

@@ -41,10 +41,6 @@ pub struct Params {
     /// The body, if it is UTF-8 (else every value is decoded on its own).
     body: Box<str>,
     entries: Vec<Entry>,
-    /// Which entries a handler read, in the entries' order. Atomic rather
-    /// than a cell: handlers hold `&Params` across awaits on a
-    /// multi-threaded runtime.
-    used: Vec<AtomicBool>,
 }
 
 /// One parameter.
@@ -52,6 +48,9 @@ pub struct Params {
 struct Entry {
     name: Text,
     value: Text,
+    /// Whether a handler read it. Atomic rather than a cell: handlers hold
+    /// `&Params` across awaits on a multi-threaded runtime.
+    used: AtomicBool,
 }
 
 /// A parameter's name or value.
@@ -104,12 +103,10 @@ impl Params {
                 _ => kept.push(entry),
             }
         }
-        let used = kept.iter().map(|_| AtomicBool::new(false)).collect();
         Ok(Params {
             query,
             body,
             entries: kept,
-            used,
         })
     }
 
@@ -132,15 +129,16 @@ impl Params {
     /// A string parameter, as sent.
     pub fn str(&self, name: &str) -> Option<&str> {
         let at = self.find(name)?;
-        self.used[at].store(true, Ordering::Relaxed);
-        Some(self.text(&self.entries[at].value))
+        let entry = &self.entries[at];
+        entry.used.store(true, Ordering::Relaxed);
+        Some(self.text(&entry.value))
     }
 
     /// Marks a parameter as understood without reading it (`client`, which
     /// every endpoint accepts as Zulip does, though only some use it).
     pub fn accept(&self, name: &str) {
         if let Some(at) = self.find(name) {
-            self.used[at].store(true, Ordering::Relaxed);
+            self.entries[at].used.store(true, Ordering::Relaxed);
         }
     }
 
@@ -236,9 +234,8 @@ impl Params {
         let ignored: Vec<String> = self
             .entries
             .iter()
-            .zip(&self.used)
-            .filter(|(_, used)| !used.load(Ordering::Relaxed))
-            .map(|(entry, _)| self.text(&entry.name).to_owned())
+            .filter(|entry| !entry.used.load(Ordering::Relaxed))
+            .map(|entry| self.text(&entry.name).to_owned())
             .collect();
         (!ignored.is_empty()).then_some(ignored)
     }
@@ -303,6 +300,7 @@ fn split_pairs(raw: &[u8], place: Place, out: &mut Vec<Entry>) -> Result<(), Api
         out.push(Entry {
             name: text(name)?,
             value: text(value)?,
+            used: AtomicBool::new(false),
         });
     }
     Ok(())
@@ -371,6 +369,13 @@ pub fn decode_path_segment(raw: &[u8]) -> Option<String> {
 /// is not UTF-8. A `%` not followed by two hex digits stands for itself, as
 /// browsers send it.
 fn percent_decode(raw: &[u8], plus_is_space: bool) -> Option<String> {
+    if !raw
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
+        // Nothing to decode (an email in a path, nearly always).
+        return std::str::from_utf8(raw).ok().map(str::to_owned);
+    }
     let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
