@@ -20,12 +20,14 @@
 //! and knows their store; [`admin`] creates realms, users and embed keys
 //! as an operator does; [`requests`] sends requests and checks answers;
 //! [`events`] registers queues, polls them and opens streams;
+//! [`failing`] wraps a store to fail on demand;
 //! [`contract`] holds answers to the spec, and [`zulip`] to Zulip's
 //! shapes; [`sse`] reads streams; [`raw`] speaks bytes to the server.
 
 pub mod admin;
 pub mod contract;
 pub mod events;
+pub mod failing;
 pub mod raw;
 pub mod requests;
 pub mod server;

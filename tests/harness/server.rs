@@ -159,6 +159,15 @@ impl TestServer {
         Self::start_on(backing, clock, config).await
     }
 
+    /// Asks the server to shut down, as SIGTERM does, and returns at once:
+    /// it goes on serving through its shutdown delay, then drains.
+    /// [`TestServer::shutdown`] waits for the rest.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops serving and closes the store.
     pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -11,6 +11,7 @@ mod connections;
 mod embed;
 mod errors;
 mod events;
+mod health;
 mod isolation;
 mod isolation_property;
 mod limits;

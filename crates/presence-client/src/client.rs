@@ -400,7 +400,10 @@ fn decode<T: DeserializeOwned>(raw: RawAnswer) -> Result<ResponseValue<T>, Error
         };
     }
     match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => Err(Error::Api { status, body }),
+        Ok(body) => Err(Error::Api {
+            status,
+            body: Box::new(body),
+        }),
         Err(_) => Err(Error::UnexpectedStatus { status, body: text }),
     }
 }

@@ -26,7 +26,8 @@ pub enum Error {
         status: StatusCode,
         /// The whole error body, with `code`, `msg` and the extra fields
         /// some errors carry (`var_name`, `retry-after`, `allowed_methods`).
-        body: ErrorBody,
+        /// Boxed: every call's `Result` carries this variant's room.
+        body: Box<ErrorBody>,
     },
 
     /// The server answered with a status the request expects, but the body
@@ -102,7 +103,7 @@ mod tests {
     fn api_errors_show_message_code_and_status() {
         let e = Error::Api {
             status: StatusCode::BAD_REQUEST,
-            body: ErrorBody::new(ErrorCode::BadRequest, "No such user"),
+            body: Box::new(ErrorBody::new(ErrorCode::BadRequest, "No such user")),
         };
         assert_eq!(
             e.to_string(),

@@ -22,6 +22,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::embed::spec::{EmbedOperations, no_credentials};
+use crate::http::health::HealthOperations;
 use crate::http::{event_handlers, handlers};
 
 /// The name of the users' security scheme in the document.
@@ -72,7 +73,7 @@ embed_...`), from the origins the key names: see the `embed` tag.",
     // utoipa does not collect the value schema of a flattened map, so the
     // legacy format's per-client entry is named here.
     components(schemas(presence_types::ClientPresence)),
-    modifiers(&EmbedOperations, &SharedResponses),
+    modifiers(&EmbedOperations, &SharedResponses, &HealthOperations),
 )]
 struct ApiDoc;
 
@@ -124,6 +125,21 @@ pub(crate) fn string_header(description: &str) -> utoipa::openapi::header::Heade
         .schema(ObjectBuilder::new().schema_type(Type::String))
         .description(Some(description))
         .build()
+}
+
+/// The `X-Request-Id` header every answer carries.
+pub(crate) fn request_id_header() -> utoipa::openapi::header::Header {
+    string_header(
+        "The request's id, as in the server's log: the client's own `X-Request-Id` \
+         if it is 1 to 64 of `A-Za-z0-9-_.:`, else one the server made",
+    )
+}
+
+/// Adds the refusals any request can get to an operation built by hand;
+/// `counted_per_user` leaves out the per-address 429 (an operation never
+/// counted against its address says so too).
+pub(crate) fn shared_limits(operation: &mut Operation, counted_per_user: bool) {
+    SharedResponses::limits(operation, counted_per_user);
 }
 
 impl SharedResponses {
@@ -256,13 +272,9 @@ impl SharedResponses {
         }
         for response in responses.values_mut() {
             if let RefOr::T(response) = response {
-                response.headers.insert(
-                    "X-Request-Id".to_owned(),
-                    string_header(
-                        "The request's id, as in the server's log: the client's own `X-Request-Id` \
-                         if it is 1 to 64 of `A-Za-z0-9-_.:`, else one the server made",
-                    ),
-                );
+                response
+                    .headers
+                    .insert("X-Request-Id".to_owned(), request_id_header());
             }
         }
     }

@@ -78,6 +78,11 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub queue_id: Option<String>,
+    /// With a 503 from `GET /health/ready`: why the server is not ready,
+    /// `store_failing` or `shutting_down`, for probes and operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
 }
 
 impl ErrorBody {
@@ -91,6 +96,7 @@ impl ErrorBody {
             allowed_methods: None,
             retry_after: None,
             queue_id: None,
+            reason: None,
         }
     }
 }

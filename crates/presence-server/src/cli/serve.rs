@@ -48,7 +48,9 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let grace = Duration::from_secs_f64(config.shutdown_grace_secs);
+    // The delay is spent serving; the grace for draining follows it.
+    let grace = Duration::from_secs_f64(config.shutdown_delay_secs)
+        + Duration::from_secs_f64(config.shutdown_grace_secs);
     let result = runtime.block_on(async {
         let loading = Instant::now();
         let opening = config.clone();

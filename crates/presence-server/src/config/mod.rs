@@ -101,6 +101,12 @@ impl Config {
                 )));
             }
         }
+        if !(0.0..=ONE_DAY).contains(&self.shutdown_delay_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "shutdown_delay_secs must be between 0 and {ONE_DAY} seconds, not {}",
+                self.shutdown_delay_secs
+            )));
+        }
         let sizes = [
             ("max_body_bytes", self.max_body_bytes),
             ("max_url_bytes", self.max_url_bytes),

@@ -201,6 +201,13 @@ settings! {
     Serve shutdown_grace_secs: f64 = 10.0,
         env "PRESENCE_SHUTDOWN_GRACE_SECS", value "SECS",
         help "time in-flight requests get on SIGTERM or Ctrl-C", shown "10";
+    /// Seconds the server goes on serving after SIGTERM or Ctrl-C, with
+    /// `GET /health/ready` answering 503, before it stops taking
+    /// connections: time for a load balancer's probes to see it leave.
+    Serve shutdown_delay_secs: f64 = 0.0,
+        env "PRESENCE_SHUTDOWN_DELAY_SECS", value "SECS",
+        help "time the server keeps serving, not ready, on SIGTERM or Ctrl-C before it drains (for load balancers)",
+        shown "0";
     /// How often the server looks for changes made by others, in
     /// milliseconds. The same loop notices presence going idle or offline and
     /// drops expired event queues, so this also bounds how late that happens.

@@ -258,6 +258,13 @@ impl ApiError {
     }
 
     /// A 503 `SERVICE_UNAVAILABLE` with this message.
+    /// A 503 from the readiness probe, with its machine-readable `reason`.
+    pub fn not_ready(reason: &str, msg: &str) -> Self {
+        let mut e = ApiError::unavailable(msg);
+        e.body.reason = Some(reason.to_owned());
+        e
+    }
+
     fn unavailable(msg: impl Into<String>) -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

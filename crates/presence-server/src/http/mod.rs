@@ -24,6 +24,7 @@ pub mod embed;
 pub mod error;
 pub mod event_handlers;
 pub mod handlers;
+pub mod health;
 pub mod params;
 pub mod pipeline;
 pub mod rate_limit;
@@ -37,6 +38,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -77,6 +79,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Time in-flight requests get once shutdown starts.
     pub shutdown_grace: Duration,
+    /// Time the server goes on serving, not ready, once shutdown is asked
+    /// for, before it stops accepting.
+    pub shutdown_delay: Duration,
     /// How long a stream may send nothing before it counts as stalled: its
     /// keep-alive interval, plus the keep-alive timeout any connection gets.
     pub stream_stall: Duration,
@@ -98,6 +103,7 @@ impl Limits {
             keep_alive_timeout: Duration::from_secs_f64(config.keep_alive_timeout_secs),
             request_timeout: Duration::from_secs_f64(config.request_timeout_secs),
             shutdown_grace: Duration::from_secs_f64(config.shutdown_grace_secs),
+            shutdown_delay: Duration::from_secs_f64(config.shutdown_delay_secs),
             stream_stall: Duration::from_millis(config.event_stream_keepalive_ms)
                 + Duration::from_secs_f64(config.keep_alive_timeout_secs),
             stream_deadline: match config.event_stream_max_ms {
@@ -148,9 +154,16 @@ pub struct App {
     /// The longest a `GET /events` waits for events before it answers.
     long_poll_wait: Duration,
     request_ids: RequestIds,
+    /// Shutdown was asked for: readiness says so from then on.
+    shutting_down: AtomicBool,
 }
 
 impl App {
+    /// Whether shutdown was asked for (see `serve`).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
     /// The HTTP front of a service, with the limits of `config`.
     pub fn new(service: Arc<Service>, config: &Config) -> Self {
         App {
@@ -162,6 +175,7 @@ impl App {
             limits: Limits::from_config(config),
             long_poll_wait: Duration::from_millis(config.event_heartbeat_ms),
             request_ids: RequestIds::new(),
+            shutting_down: AtomicBool::new(false),
         }
     }
 }
@@ -176,9 +190,11 @@ enum Phase {
     Stopped,
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes, then stops
-/// accepting, lets in-flight requests finish (up to the grace period),
-/// closes what remains and returns.
+/// Serves HTTP on `listener` until `shutdown` completes; then answers not
+/// ready, goes on serving for the shutdown delay (so that load balancers
+/// see it leave before connections are refused), stops accepting, lets
+/// in-flight requests finish (up to the grace period), closes what remains
+/// and returns.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let limits = app.limits;
     let builder = connection_builder(&limits);
@@ -187,6 +203,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     let refuser = Refuser::new();
     let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
     tokio::pin!(shutdown);
+    // Far off until shutdown is asked for; then the end of the delay.
+    let stop_accepting = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(stop_accepting);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -198,7 +217,20 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut shutdown, if !app.is_shutting_down() => {
+                app.shutting_down.store(true, Ordering::Relaxed);
+                if limits.shutdown_delay.is_zero() {
+                    break;
+                }
+                tracing::info!(
+                    secs = limits.shutdown_delay.as_secs_f64(),
+                    "shutting down: not ready, serving through the delay"
+                );
+                let until = tokio::time::Instant::now() + limits.shutdown_delay;
+                stop_accepting.as_mut().reset(until);
+                continue;
+            }
+            () = &mut stop_accepting => break,
         };
         let ip = ip_key(peer.ip());
         let slot = match admission.admit(ip) {

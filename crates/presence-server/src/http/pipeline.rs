@@ -7,7 +7,8 @@
 //!    line (and, at debug level, one as it begins);
 //! 2. `answer_and_compress`: refuses what the head alone decides
 //!    (`screen_head`: an address with nothing left, sizes, the route, a
-//!    declared body too large), answers at once what needs no caller,
+//!    declared body too large), answers at once what needs no caller
+//!    (health probes among them),
 //!    hands the rest to `answer_caller`, and gzips whole answers for
 //!    clients that accept it (`compress`);
 //! 3. `answer_caller`: parses `Authorization` and hands the request to
@@ -45,7 +46,7 @@ use super::handlers::{self, HandlerResult};
 use super::params::Params;
 use super::rate_limit::Decision;
 use super::routes::{self, Route};
-use super::{App, Limits, event_handlers, request_id};
+use super::{App, Limits, event_handlers, health, request_id};
 use crate::compression;
 use crate::ids::{EmbedKeyId, UserId};
 use crate::service::embed::{EmbedAuthError, EmbedCaller};
@@ -208,6 +209,8 @@ async fn answer_and_compress(
     let mut response = match route {
         Route::Preflight => cors::preflight(&app.service, &parts.headers)?,
         Route::Asset(asset) => assets::serve(asset, &parts.headers, parts.method == Method::HEAD),
+        // Cheap by design: no body is read, nothing is parsed.
+        Route::Health(probe) => health::answer(app, probe)?,
         Route::ServerSettings => {
             read_params(&parts, body, app.limits.max_body_bytes).await?;
             handlers::server_settings()?
@@ -282,8 +285,13 @@ fn screen_head(
 /// browser's preflight and the embed's files are answered from the head
 /// alone, carry nothing, and are cached by browsers; counting them would
 /// spend an office's shared address on page loads rather than on reads.
+/// Health probes are answered from the head too, and a probe refused for
+/// its address's traffic would take a healthy server out of service.
 fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
-    matches!(route, Ok(Route::Preflight | Route::Asset(_)))
+    matches!(
+        route,
+        Ok(Route::Preflight | Route::Asset(_) | Route::Health(_))
+    )
 }
 
 /// Answers a route that needs a caller, as the user or the page that the
@@ -500,7 +508,7 @@ async fn call_user_handler(
             event_handlers::presence_stream(service, reader, params, &parts.headers, head)
         }
         // Answered before anyone is authenticated.
-        Route::ServerSettings | Route::Preflight | Route::Asset(_) => {
+        Route::ServerSettings | Route::Preflight | Route::Asset(_) | Route::Health(_) => {
             unreachable!("answered before authentication")
         }
     }

@@ -6,6 +6,7 @@
 use http::Method;
 
 use super::error::ApiError;
+use super::health::Probe;
 use super::params::decode_path_segment;
 
 /// The prefix of every API path.
@@ -49,6 +50,8 @@ pub enum Route {
     Preflight,
     /// A file of the web embed, outside the API.
     Asset(Asset),
+    /// `GET /health/live` or `GET /health/ready`, outside the API.
+    Health(Probe),
 }
 
 /// The files of the web embed.
@@ -67,7 +70,7 @@ impl Route {
     pub fn needs_auth(&self) -> bool {
         !matches!(
             self,
-            Route::ServerSettings | Route::Preflight | Route::Asset(_)
+            Route::ServerSettings | Route::Preflight | Route::Asset(_) | Route::Health(_)
         )
     }
 
@@ -106,6 +109,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/embed/presence.js"),
     ("GET", "/embed/directory.js"),
     ("GET", "/directory"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
 ];
 
 /// A path's resource, before the method is looked at.
@@ -123,6 +128,7 @@ enum Resource {
     Events,
     PresenceStream,
     Asset(Asset),
+    Health(Probe),
 }
 
 fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
@@ -130,6 +136,8 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
         "/embed/presence.js" => Some(Asset::Components),
         "/embed/directory.js" => Some(Asset::DirectoryScript),
         "/directory" => Some(Asset::DirectoryPage),
+        "/health/live" => return Ok(Some(Resource::Health(Probe::Live))),
+        "/health/ready" => return Ok(Some(Resource::Health(Probe::Ready))),
         _ => None,
     };
     if let Some(asset) = asset {
@@ -238,6 +246,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ),
         Resource::PresenceStream => (read(Route::PresenceStream), READ),
         Resource::Asset(asset) => (get.then_some(Route::Asset(asset)), GET),
+        Resource::Health(probe) => (get.then_some(Route::Health(probe)), GET),
     };
     route.ok_or_else(|| ApiError::method_not_allowed(allowed))
 }
@@ -319,6 +328,26 @@ mod tests {
             Route::Asset(Asset::Components)
         );
         assert_eq!(route(&Method::POST, "/directory").unwrap_err().status, 405);
+    }
+
+    #[test]
+    fn probes_resolve_outside_the_api_and_need_no_caller() {
+        let live = route(&Method::GET, "/health/live").unwrap();
+        assert_eq!(live, Route::Health(Probe::Live));
+        assert!(!live.needs_auth());
+        let ready = route(&Method::HEAD, "/health/ready").unwrap();
+        assert_eq!(ready, Route::Health(Probe::Ready));
+        assert_eq!(
+            route(&Method::POST, "/health/ready").unwrap_err().status,
+            405
+        );
+        assert_eq!(route(&Method::GET, "/health").unwrap_err().status, 404);
+        assert_eq!(
+            route(&Method::GET, "/api/v1/health/live")
+                .unwrap_err()
+                .status,
+            404
+        );
     }
 
     #[test]

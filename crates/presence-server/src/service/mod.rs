@@ -11,6 +11,7 @@
 pub mod answers;
 pub mod devices;
 pub mod embed;
+pub mod health;
 pub mod model;
 pub mod realtime;
 pub mod rules;
@@ -40,6 +41,7 @@ pub use answers::{Format, SharedAnswer};
 use answers::{Span, Window};
 use devices::DeviceError;
 use embed::{EmbedAuthError, EmbedCaller};
+use health::StoreHealth;
 use model::{Account, KeyId};
 use model::{Directory, Realm, SharedRealm};
 use writer::{Change, Command, UserRef, WriteError, Writer};
@@ -224,6 +226,8 @@ pub struct Service {
     clock: SharedClock,
     rules: RuleSettings,
     hub: Arc<Hub>,
+    /// What the writer last learned of the store.
+    store_health: Arc<StoreHealth>,
 }
 
 impl Service {
@@ -264,6 +268,7 @@ impl Service {
         // Reported before the first request is served: from then on, an
         // admin command waits for this node to take its changes.
         writer.announce()?;
+        let store_health = writer.store_health();
         let handle = std::thread::Builder::new()
             .name("presence-writer".to_owned())
             .spawn(move || writer.run(rx))
@@ -275,7 +280,14 @@ impl Service {
             clock,
             rules,
             hub,
+            store_health,
         })
+    }
+
+    /// Whether the store failed the writer's last look or last write (see
+    /// [`StoreHealth`]): writes are refused, or others' changes unseen.
+    pub fn store_failing(&self) -> bool {
+        self.store_health.is_failing()
     }
 
     /// Stops the writer after it has committed everything already sent to

@@ -12,6 +12,7 @@ mod browser;
 mod crash;
 mod docs;
 mod embed_keys;
+mod file_modes;
 mod help;
 mod lifecycle;
 mod pipes;

@@ -82,6 +82,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::RuleSettings;
+use super::health::StoreHealth;
 use super::model::{Directory, SharedRealm};
 use super::rules::{Availability, availability, next_change};
 use crate::clock::SharedClock;
@@ -241,6 +242,8 @@ pub struct Writer {
     deadlines: BTreeSet<Deadline>,
     /// The last look at the store failed (logged once, until it answers).
     store_failing: bool,
+    /// What readiness probes are told of the store, shared with the service.
+    health: Arc<StoreHealth>,
     /// Memory is being changed: a panic now leaves it unknown.
     changing_memory: bool,
     /// This node's report in the store.
@@ -289,9 +292,15 @@ impl Writer {
             shown,
             deadlines,
             store_failing: false,
+            health: Arc::default(),
             changing_memory: false,
             node: NodeState::new(now, directory_version),
         }
+    }
+
+    /// What this writer tells of the store's health, for the service.
+    pub fn store_health(&self) -> Arc<StoreHealth> {
+        self.health.clone()
     }
 
     /// Runs until every sender of `commands` is gone.
@@ -417,6 +426,20 @@ impl Writer {
             }
             _ => {}
         }
+        self.health.set_looks_failing(self.store_failing);
+    }
+
+    /// Records whether a write to the store (a commit, this node's report)
+    /// went through, and logs the store refusing writes and taking them
+    /// again, once each.
+    fn note_write_health(&self, failure: Option<&StoreError>) {
+        if !self.health.set_writes_failing(failure.is_some()) {
+            return;
+        }
+        match failure {
+            Some(e) => tracing::error!(error = %e, "the store refuses writes"),
+            None => tracing::info!("the store takes writes again"),
+        }
     }
 
     fn realm(&self, realm_id: RealmId) -> Option<SharedRealm> {
@@ -485,6 +508,9 @@ impl Writer {
             commit_micros = started.elapsed().as_micros() as u64,
             "batch"
         );
+        if !batch.mutations.is_empty() {
+            self.note_write_health(committed.as_ref().err());
+        }
         match committed {
             Ok(()) => {
                 let produced = self.changing_memory(|w| w.apply(batch));

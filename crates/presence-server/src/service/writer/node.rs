@@ -74,7 +74,11 @@ impl Writer {
             self.node.row.seen_at = self.clock.now_secs();
             self.node.row.directory_version = self.directory_version;
             let forget_before = self.node.row.seen_at - FORGET_AFTER_SECS;
-            self.store.report_node(&self.node.row, forget_before)?;
+            let reported = self.store.report_node(&self.node.row, forget_before);
+            // The one write made when nothing else is: how a store that
+            // stopped taking writes is noticed while no one reports.
+            self.note_write_health(reported.as_ref().err());
+            reported?;
             self.node.reported_at = Some(Instant::now());
         }
         if self.node.recorded_use_at.elapsed() >= RECORD_USE_EVERY {

@@ -51,13 +51,23 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`, and brings its schema up to date.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        create_private_dir(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.display().to_string(),
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
         trust::check_file(&path)?;
+        let new = !path.exists();
         let conn = Connection::open(&path)?;
+        if new {
+            // Made private before anything is written to it; SQLite gives
+            // the `-wal` and `-shm` files it makes later the database
+            // file's own mode, so they are private too.
+            make_private(&path).map_err(|source| StoreError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
         // Another process (the admin command, or the server) may hold the
         // write lock for a moment; wait for it rather than fail.
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -86,6 +96,49 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// Creates the data directory (and its parents) if it is missing, the
+/// directory itself readable by its owner alone whatever the umask: it
+/// holds every user's key hashes. An existing directory is left as the
+/// operator made it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        // Made by another process in the meantime: as the operator's.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+        // The mode asked for is still masked by the umask: set it outright.
+        Ok(()) => set_mode(dir, 0o700),
+    }
+}
+
+/// Makes a file the store just created readable and writable by its owner
+/// alone (0600), whatever the umask made it.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    set_mode(path, 0o600)
+}
+
+/// Sets a path's permission bits (nothing to set off Unix).
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
     }
 }
 
