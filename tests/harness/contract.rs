@@ -8,27 +8,23 @@
 //! spec's `ErrorBody`. Then [`crate::zulip::check`] holds the same body to
 //! Zulip's shape for the operation, with this server's listed differences.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
+
+use crate::schemas::{Validators, problems, read_json};
 
 /// The spec and the validators compiled from it so far.
 struct Contract {
     spec: Value,
-    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    validators: Validators,
 }
 
 fn contract() -> &'static Contract {
     static CONTRACT: OnceLock<Contract> = OnceLock::new();
-    CONTRACT.get_or_init(|| {
-        let path = crate::source_path("../openapi/presence.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        Contract {
-            spec: serde_json::from_str(&text).expect("the spec is JSON"),
-            validators: Mutex::default(),
-        }
+    CONTRACT.get_or_init(|| Contract {
+        spec: read_json("../openapi/presence.json", "the spec"),
+        validators: Validators::default(),
     })
 }
 
@@ -86,27 +82,13 @@ pub fn check(method: &str, path: &str, status: u16, body: &Value) {
             )
         }
     };
-    let validator = {
-        // A failed test must not poison the cache for the others.
-        let mut validators = contract
-            .validators
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        validators
-            .entry(key.clone())
-            .or_insert_with(|| {
-                let mut root = schema;
-                root["components"] = spec["components"].clone();
-                Arc::new(jsonschema::draft202012::new(&root).unwrap_or_else(|e| {
-                    panic!("the spec's schema for {key} does not compile: {e}")
-                }))
-            })
-            .clone()
-    };
-    let errors: Vec<String> = validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let validator = contract.validators.get(&key, || {
+        let mut root = schema;
+        root["components"] = spec["components"].clone();
+        jsonschema::draft202012::new(&root)
+            .unwrap_or_else(|e| panic!("the spec's schema for {key} does not compile: {e}"))
+    });
+    let errors = problems(&validator, body);
     assert!(
         errors.is_empty(),
         "{method} {path} answered {status} with a body that does not match the spec ({key}):\n  {}\nbody: {body}",
@@ -127,10 +109,7 @@ pub fn check_schema(name: &str, value: &Value) {
     root["components"] = spec["components"].clone();
     let validator = jsonschema::draft202012::new(&root)
         .unwrap_or_else(|e| panic!("the spec's schema {name} does not compile: {e}"));
-    let errors: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let errors = problems(&validator, value);
     assert!(
         errors.is_empty(),
         "a value does not match the spec's {name}:\n  {}\nvalue: {value}",

@@ -30,6 +30,7 @@ pub mod events;
 pub mod failing;
 pub mod raw;
 pub mod requests;
+pub mod schemas;
 pub mod server;
 pub mod sse;
 pub mod zulip;

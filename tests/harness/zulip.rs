@@ -15,34 +15,30 @@
 //! an answer this server gives, passes with every change made and fails
 //! with that difference left out.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use serde_json::Value;
+
+use crate::schemas::{Validators, problems, read_json};
 
 /// The fixture with its differences applied, and the validators compiled
 /// from it so far.
 struct Shapes {
     fixture: Value,
-    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    validators: Validators,
 }
 
 /// The fixture as written, without its differences applied.
 fn raw_fixture() -> &'static Value {
     static RAW: OnceLock<Value> = OnceLock::new();
-    RAW.get_or_init(|| {
-        let path = crate::source_path("harness/zulip_schemas.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        serde_json::from_str(&text).expect("the Zulip fixture is JSON")
-    })
+    RAW.get_or_init(|| read_json("harness/zulip_schemas.json", "the Zulip fixture"))
 }
 
 fn shapes() -> &'static Shapes {
     static SHAPES: OnceLock<Shapes> = OnceLock::new();
     SHAPES.get_or_init(|| Shapes {
         fixture: with_differences(raw_fixture(), None),
-        validators: Mutex::default(),
+        validators: Validators::default(),
     })
 }
 
@@ -134,17 +130,9 @@ pub fn check(method: &str, path: &str, status: u16, body: &Value) {
     } else {
         ("error".to_owned(), shapes.fixture["error"].clone())
     };
-    let validator = {
-        // A failed test must not poison the cache for the others.
-        let mut validators = shapes
-            .validators
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        validators
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(compile(&shapes.fixture, schema, &key)))
-            .clone()
-    };
+    let validator = shapes
+        .validators
+        .get(&key, || compile(&shapes.fixture, schema, &key));
     let errors = problems(&validator, body);
     assert!(
         errors.is_empty(),
@@ -158,14 +146,6 @@ fn compile(fixture: &Value, mut schema: Value, what: &str) -> jsonschema::Valida
     schema["$defs"] = fixture["$defs"].clone();
     jsonschema::draft202012::new(&schema)
         .unwrap_or_else(|e| panic!("the Zulip fixture's schema for {what} does not compile: {e}"))
-}
-
-/// What `validator` finds wrong with `value`, one line each.
-fn problems(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
-    validator
-        .iter_errors(value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
 }
 
 #[cfg(test)]

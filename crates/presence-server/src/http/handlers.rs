@@ -170,14 +170,7 @@ fn user_presence_answer<E>(
     server_timestamp: f64,
     presence: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
 ) -> Result<Vec<u8>, E> {
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(br#"{"result":"success","msg":"""#);
-    if let Some(ignored) = ignored {
-        out.extend_from_slice(br#","ignored_parameters_unsupported":"#);
-        serde_json::to_writer(&mut out, ignored).expect("strings serialize");
-    }
-    out.extend_from_slice(br#","server_timestamp":"#);
-    serde_json::to_writer(&mut out, &server_timestamp).expect("a number serializes");
+    let mut out = envelope_start(512, ignored, server_timestamp);
     out.extend_from_slice(br#","presence":"#);
     presence(&mut out)?;
     out.push(b'}');
@@ -239,6 +232,21 @@ fn around_presences(head: Vec<u8>, answer: Arc<SharedAnswer>) -> Response<Body> 
         .expect("a valid response")
 }
 
+/// The fields every hand-written success answer starts with, as serde
+/// writes them: `result`, `msg`, `ignored_parameters_unsupported` when
+/// anything was, and `server_timestamp` (no closing brace).
+fn envelope_start(capacity: usize, ignored: Option<&[String]>, server_timestamp: f64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    out.extend_from_slice(br#"{"result":"success","msg":"""#);
+    if let Some(ignored) = ignored {
+        out.extend_from_slice(br#","ignored_parameters_unsupported":"#);
+        serde_json::to_writer(&mut out, ignored).expect("strings serialize");
+    }
+    out.extend_from_slice(br#","server_timestamp":"#);
+    serde_json::to_writer(&mut out, &server_timestamp).expect("a number serializes");
+    out
+}
+
 /// The start of a realm-wide answer ([`GetRealmPresenceResponse`] or
 /// [`UpdatePresenceResponse`]), as serde writes it, up to and including
 /// `"presences":`: written by hand, since every poll makes one.
@@ -247,14 +255,7 @@ fn presences_head(
     server_timestamp: f64,
     last_update_id: Option<i64>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
-    out.extend_from_slice(br#"{"result":"success","msg":"""#);
-    if let Some(ignored) = ignored {
-        out.extend_from_slice(br#","ignored_parameters_unsupported":"#);
-        serde_json::to_writer(&mut out, ignored).expect("strings serialize");
-    }
-    out.extend_from_slice(br#","server_timestamp":"#);
-    serde_json::to_writer(&mut out, &server_timestamp).expect("a number serializes");
+    let mut out = envelope_start(160, ignored, server_timestamp);
     if let Some(id) = last_update_id {
         out.extend_from_slice(br#","presence_last_update_id":"#);
         out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
