@@ -8,13 +8,14 @@
 //! 2. `answer_and_compress`: refuses what the head alone decides
 //!    (`screen_head`: an address with nothing left, sizes, the route, a
 //!    declared body too large), answers at once what needs no caller
-//!    (health probes among them),
-//!    hands the rest to `answer_caller`, and gzips whole answers for
-//!    clients that accept it (`compress`);
-//! 3. `answer_caller`: parses `Authorization` and hands the request to
-//!    `answer_user` (Basic credentials) or `answer_page` (an embed key),
-//!    which authenticate the caller, apply its limits, and only then read
-//!    the body and its parameters (`read_params`);
+//!    (health probes among them), hands the rest to `answer_caller`, and
+//!    gzips whole answers for clients that accept it (`compress`);
+//! 3. `answer_caller`: authenticates the caller of a Basic header seen
+//!    before through the cache of verified headers (`auth_cache`), or else
+//!    parses `Authorization`, and hands the request to `answer_user` (a
+//!    user) or `answer_page` (an embed key), which apply the caller's
+//!    limits and only then read the body and its parameters
+//!    (`read_params`);
 //! 4. `call_user_handler` or `call_page_handler`: calls the endpoint's
 //!    handler.
 //!
