@@ -9,6 +9,7 @@
 //! checked and registered through [`devices`].
 
 pub mod answers;
+mod change_log;
 pub mod devices;
 pub mod embed;
 pub mod health;
@@ -42,8 +43,9 @@ use answers::{Span, Window};
 use devices::DeviceError;
 use embed::{EmbedAuthError, EmbedCaller};
 use health::StoreHealth;
-use model::{Account, KeyId};
+use model::KeyId;
 use model::{Directory, Realm, SharedRealm};
+pub use views::iso8601;
 use writer::{Change, Command, UserRef, WriteError, Writer};
 
 /// The settings the presence rules use.
@@ -530,7 +532,7 @@ impl Service {
             .users
             .get(&caller.who.user_id)
             .ok_or(ServiceError::NoSuchUser)?;
-        Ok(user_view(&user.account))
+        Ok(views::user_view(&user.account))
     }
 
     /// The users of the reader's realm, by id: every one for a user; for a
@@ -543,7 +545,7 @@ impl Service {
             .users
             .values()
             .filter(|u| !page || (u.account.is_active && (include_bots || !u.account.is_bot)))
-            .map(|u| user_view(&u.account))
+            .map(|u| views::user_view(&u.account))
             .collect();
         users.sort_by_key(|u| u.user_id);
         users
@@ -674,40 +676,6 @@ fn everyone_since(realm: &model::Realm, format: Format, start: i64) -> (SharedAn
     (answer, span)
 }
 
-fn user_view(account: &Account) -> User {
-    User {
-        user_id: account.id.0,
-        email: account.email().to_owned(),
-        full_name: account.full_name().to_owned(),
-        is_bot: account.is_bot,
-        is_active: account.is_active,
-        date_joined: iso8601(account.date_joined),
-    }
-}
-
-/// Formats Unix seconds as ISO 8601 in UTC, the way Zulip writes `date_joined`
-/// (`2026-11-29T01:02:03+00:00`).
-pub fn iso8601(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -803,12 +771,5 @@ mod tests {
         assert_eq!(window_start(999_999_999, now), Some(0));
         assert_eq!(window_start(i64::MAX, now), Some(0));
         assert_eq!(window_start(i64::MIN, now), Some(i64::MAX));
-    }
-
-    #[test]
-    fn iso8601_formats_known_instants() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00+00:00");
-        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
-        assert_eq!(iso8601(1_796_000_523), "2026-11-30T01:02:03+00:00");
     }
 }

@@ -13,6 +13,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use parking_lot::RwLock;
 
 use super::answers::AnswerCache;
+pub use super::change_log::ChangeLog;
 use super::embed::EmbedKeys;
 use super::rules::Times;
 use crate::ids::{RealmId, UpdateId, UserId};
@@ -336,7 +337,7 @@ impl Realm {
             && removed.update_id > UpdateId::default()
         {
             // Its entry in the change index is stale now; compaction drops it.
-            self.changes.stale += 1;
+            self.changes.note_stale();
         }
     }
 
@@ -351,9 +352,7 @@ impl Realm {
     ) {
         if self.set_presence(user_id, clients, update_id) {
             self.changes.push(update_id, user_id);
-            if self.changes.stale * 2 > self.changes.entries.len() {
-                self.changes.compact(&self.users);
-            }
+            self.changes.compact_if_stale(&self.users);
         }
     }
 
@@ -366,14 +365,13 @@ impl Realm {
         update_id: UpdateId,
     ) {
         if self.set_presence(user_id, clients, update_id) {
-            self.changes.entries.push(LogEntry { update_id, user_id });
+            self.changes.load(update_id, user_id);
         }
     }
 
     /// Puts the change index in order after loading.
     pub fn finish_loading(&mut self) {
-        self.changes.entries.sort_unstable();
-        self.changes.entries.shrink_to_fit();
+        self.changes.finish_loading();
     }
 
     /// Sets a user's records; whether the user exists and `update_id` counts.
@@ -390,7 +388,7 @@ impl Realm {
         self.version += 1;
         let none = UpdateId::default();
         if entry.update_id > none && update_id > none {
-            self.changes.stale += 1;
+            self.changes.note_stale();
         }
         entry.clients = clients;
         entry.update_id = update_id;
@@ -419,67 +417,6 @@ impl Realm {
 struct EmailIndex {
     ids: HashTable<UserId>,
     hasher: DefaultHashBuilder,
-}
-
-/// Update id to user, for the incremental answer: a vector in id order, 16
-/// bytes an entry. A user who changes again leaves the old entry behind,
-/// stale (its id is no longer the user's); stale entries are skipped when
-/// reading and dropped in one pass once they outnumber the live ones.
-#[derive(Default)]
-pub struct ChangeLog {
-    entries: Vec<LogEntry>,
-    stale: usize,
-}
-
-/// One entry of the [`ChangeLog`]: an update id and the user it changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct LogEntry {
-    update_id: UpdateId,
-    user_id: UserId,
-}
-
-impl LogEntry {
-    /// Whether this is still the user's latest change.
-    fn is_current(self, users: &Users) -> bool {
-        users
-            .get(&self.user_id)
-            .is_some_and(|u| u.update_id == self.update_id)
-    }
-}
-
-impl ChangeLog {
-    fn push(&mut self, update_id: UpdateId, user_id: UserId) {
-        let entry = LogEntry { update_id, user_id };
-        match self.entries.last() {
-            Some(last) if last.update_id > update_id => {
-                // Not expected from the writer; kept correct all the same.
-                let at = self.entries.partition_point(|c| c.update_id < update_id);
-                self.entries.insert(at, entry);
-            }
-            _ => self.entries.push(entry),
-        }
-    }
-
-    fn compact(&mut self, users: &Users) {
-        self.entries.retain(|c| c.is_current(users));
-        self.stale = 0;
-    }
-
-    /// The users whose latest change came after update id `since`, with
-    /// that change's id, oldest first.
-    pub fn after<'a>(
-        &'a self,
-        since: UpdateId,
-        users: &'a Users,
-    ) -> impl Iterator<Item = (UpdateId, &'a UserEntry)> + 'a {
-        let start = self.entries.partition_point(|c| c.update_id <= since);
-        self.entries[start..].iter().filter_map(move |c| {
-            users
-                .get(&c.user_id)
-                .filter(|u| u.update_id == c.update_id)
-                .map(|u| (c.update_id, u))
-        })
-    }
 }
 
 /// A realm's users: the entries in one dense vector (a deleted user's place
@@ -731,11 +668,7 @@ mod tests {
         for id in 5..100 {
             realm.put_presence(UserId(2), record(id), UpdateId(id));
         }
-        assert!(
-            realm.changes.entries.len() <= 2 * 3 + 1,
-            "{}",
-            realm.changes.entries.len()
-        );
+        assert!(realm.changes.len() <= 2 * 3 + 1, "{}", realm.changes.len());
         assert_eq!(after(&realm, 4), [(99, 2)]);
         assert_eq!(realm.last_update_id, UpdateId(99));
     }

@@ -1,12 +1,14 @@
-//! The views of docs/PROTOCOL.md §5: a user's records turned into the wire formats.
+//! The views of docs/PROTOCOL.md §5: a user's records turned into the wire
+//! formats; and a user's account as the users endpoints show it.
 
 use std::collections::BTreeMap;
 
+use presence_types::endpoints::users::User;
 use presence_types::{
     AggregatedPresence, ClientPresence, LegacyPresence, ModernPresence, PresenceStatus,
 };
 
-use super::model::UserEntry;
+use super::model::{Account, UserEntry};
 use super::rules::legacy_status;
 
 /// A user's presence in the legacy format, or `None` if the user has no records.
@@ -61,6 +63,41 @@ pub fn modern(user: &UserEntry) -> ModernPresence {
         active_timestamp: user.last_active().unwrap_or(joined),
         idle_timestamp: user.last_connected().unwrap_or(joined),
     }
+}
+
+/// A user as `GET /users` and `GET /users/me` show it.
+pub(super) fn user_view(account: &Account) -> User {
+    User {
+        user_id: account.id.0,
+        email: account.email().to_owned(),
+        full_name: account.full_name().to_owned(),
+        is_bot: account.is_bot,
+        is_active: account.is_active,
+        date_joined: iso8601(account.date_joined),
+    }
+}
+
+/// Formats Unix seconds as ISO 8601 in UTC, the way Zulip writes `date_joined`
+/// (`2026-11-29T01:02:03+00:00`).
+pub fn iso8601(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -140,5 +177,12 @@ mod tests {
         );
         let u = user(&[("website", 1000, None)]);
         assert_eq!(modern(&u).active_timestamp, 50);
+    }
+
+    #[test]
+    fn iso8601_formats_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
+        assert_eq!(iso8601(1_796_000_523), "2026-11-30T01:02:03+00:00");
     }
 }
