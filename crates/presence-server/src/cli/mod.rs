@@ -105,7 +105,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     refuse_misplaced_serve_flags(&cli);
     init_logging();
-    match run(cli) {
+    let result = run(cli);
+    // The log's last lines go out before the error line, and before the
+    // process ends (which would lose them).
+    crate::log_writer::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::from(BROKEN_PIPE),
         Err(e) => {
@@ -115,14 +119,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Sends the log to standard error through the log's buffer (see
+/// [`crate::log_writer`]), or straight there if its thread cannot start.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match crate::log_writer::start(false) {
+        Ok(buffer) => builder.with_writer(buffer).init(),
+        Err(_) => builder.with_writer(std::io::stderr).init(),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
