@@ -1,12 +1,13 @@
 //! The log as an operator's pipeline reads it: a reader of standard error
 //! that stalls never holds up a request (lines are dropped and counted
-//! instead), and the count is said once the reader is back.
+//! instead), and the count is said once the reader is back; JSON lines
+//! parse one by one; and no logged value can break a line.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::BIN;
+use crate::support::{BIN, ServerProcess, admin, create_user, get};
 
 /// A server whose standard error the test reads only when it chooses to.
 struct StallableServer {
@@ -157,4 +158,85 @@ async fn a_stalled_log_reader_delays_no_request_and_the_dropped_lines_are_counte
         lines.iter().any(|line| line.contains("stopped")),
         "the lines logged at exit are written too"
     );
+}
+
+/// A data directory whose name holds a line break, a terminal escape and
+/// U+2028: the server logs it when it opens the store.
+fn awkward_data_dir(parent: &std::path::Path) -> std::path::PathBuf {
+    let dir = parent.join("data\nforged INFO line\u{1b}[2J\u{2028}more");
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn json_logs_parse_line_by_line_with_the_request_fields() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = awkward_data_dir(parent.path());
+    admin(&dir, &["realm", "create", "acme"]);
+    let key = create_user(&dir, "acme", "alice@acme.test", false);
+    let mut server = ServerProcess::start(&dir, &["--log-format", "json"]);
+    let (status, _) = get(&server, "alice@acme.test", &key, "/realm/presence").await;
+    assert_eq!(status, 200);
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    let lines = server.log();
+    let objects: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| {
+            assert!(!line.contains('\u{2028}'), "a bare U+2028: {line}");
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+        })
+        .collect();
+    let request = objects
+        .iter()
+        .find(|o| o["message"] == "request")
+        .expect("a request line");
+    assert_eq!(request["level"], "INFO");
+    assert!(request["timestamp"].is_string());
+    assert!(
+        request["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_eq!(request["ip"], "127.0.0.1");
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["path"], "/api/v1/realm/presence");
+    assert_eq!(request["status"], 200);
+    assert!(request["micros"].is_u64());
+    assert!(request["user_id"].is_u64());
+    let opened = objects
+        .iter()
+        .find(|o| o["message"] == "store opened")
+        .expect("the store's line");
+    let database = opened["database"].as_str().expect("a string");
+    assert!(
+        database.starts_with(&dir.display().to_string()),
+        "the value survives escaping whole: {database:?}"
+    );
+    assert!(lines.iter().all(|line| !line.starts_with("forged")));
+}
+
+#[tokio::test]
+async fn text_logs_keep_a_value_with_line_breaks_on_one_line() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = awkward_data_dir(parent.path());
+    let mut server = ServerProcess::start(&dir, &[]);
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    let lines = server.log();
+    let opened = lines
+        .iter()
+        .find(|line| line.contains("store opened"))
+        .expect("the store's line");
+    assert!(
+        opened.contains("data\\nforged INFO line\\u{1b}[2J\\u{2028}more"),
+        "{opened:?}"
+    );
+    for line in &lines {
+        assert!(
+            !line.contains('\u{2028}') && !line.contains('\u{1b}'),
+            "{line:?}"
+        );
+        assert!(!line.starts_with("forged"), "a forged line: {line:?}");
+    }
 }
