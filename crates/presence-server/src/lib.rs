@@ -15,8 +15,9 @@
 //! (injectable time), [`server`] (load, serve, close: the one way every
 //! server runs), [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
-//! `presence-server` command line), [`log_writer`] (the log's batched
-//! stderr) and [`fuzzing`] (the fuzz targets' checks, shared with the
+//! `presence-server` command line), [`log_writer`] (the log's bounded
+//! buffer, written by a thread of its own), [`logging`] (the log's format
+//! and escaping) and [`fuzzing`] (the fuzz targets' checks, shared with the
 //! property tests).
 //!
 //! docs/ARCHITECTURE.md is the map of the code and of the rules it keeps;
@@ -33,6 +34,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod log_writer;
+pub mod logging;
 pub mod openapi;
 pub mod server;
 pub mod service;

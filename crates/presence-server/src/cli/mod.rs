@@ -104,8 +104,11 @@ const BROKEN_PIPE: u8 = 141;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     refuse_misplaced_serve_flags(&cli);
-    init_logging();
-    match run(cli) {
+    let result = run(cli);
+    // The log's last lines go out before the error line, and before the
+    // process ends (which would lose them).
+    crate::log_writer::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::from(BROKEN_PIPE),
         Err(e) => {
@@ -115,21 +118,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
+/// Runs the command. The log starts once the settings are read, in the
+/// format they choose; a failure to read them is not logged but printed.
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => serve::serve_command(flags::config(&cli.store, Some(&cli.implied.0))?),
+        None => serve::serve_command(logging_from(flags::config(
+            &cli.store,
+            Some(&cli.implied.0),
+        )?)),
         Some(Command::Serve(serve)) => {
-            serve::serve_command(flags::config(&cli.store, Some(&serve.0))?)
+            serve::serve_command(logging_from(flags::config(&cli.store, Some(&serve.0))?))
         }
         Some(Command::Openapi) => {
             let mut out = std::io::stdout().lock();
@@ -137,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(out.flush()?)
         }
         Some(command) => {
-            let config = flags::config(&cli.store, None)?;
+            let config = logging_from(flags::config(&cli.store, None)?);
             match command {
                 Command::Realm(command) => manage::realm(&config, command),
                 Command::User(command) => manage::user(&config, command),
@@ -149,6 +147,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Starts the log in the format `config` names, and gives `config` back.
+fn logging_from(config: crate::config::Config) -> crate::config::Config {
+    crate::logging::init(config.log_format);
+    config
 }
 
 /// Ends with a usage error (exit 2) when serving flags were given before a

@@ -5,7 +5,7 @@
 //! flag, environment variable and README row all come from there. This
 //! module reads the file (the same names as the fields:
 //! `offline_threshold_secs = 200`), checks the ranges the types cannot
-//! express, and holds the rate-limit rule type.
+//! express, and holds the rate-limit rule and log format types.
 
 pub mod settings;
 
@@ -219,9 +219,57 @@ impl<'de> Deserialize<'de> for RateLimit {
     }
 }
 
+/// The form of the log's lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `key=value` text, for people.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "log format must be `text` or `json`, not {other:?}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        assert!("JSON!".parse::<LogFormat>().is_err());
+        assert_eq!(LogFormat::Json.to_string(), "json");
+    }
 
     #[test]
     fn rate_limit_parses_rules_and_off() {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::RateLimit;
+use super::{LogFormat, RateLimit};
 
 /// Which commands take a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +248,11 @@ settings! {
     Serve max_events_per_queue: usize = 1000,
         env "PRESENCE_MAX_EVENTS_PER_QUEUE", value "N",
         help "events a queue may hold before it is dropped", shown "1000";
+    /// The form of the log's lines on standard error: `text`, or `json`
+    /// (one object per line, with the same fields).
+    Serve log_format: LogFormat = LogFormat::Text,
+        env "PRESENCE_LOG_FORMAT", value "FORMAT",
+        help "log lines as `text`, or `json` (one object per line, the same fields)", shown "`text`";
 }
 
 /// README's Configuration table, as these declarations make it: a row per

@@ -15,6 +15,7 @@ mod embed_keys;
 mod file_modes;
 mod help;
 mod lifecycle;
+mod logs;
 mod pipes;
 mod postgres;
 mod python_client;

@@ -94,7 +94,12 @@ impl ServerProcess {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 kept.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("listening on ").nth(1) {
-                    let address = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    // Ends at a space (text) or a closing quote (JSON).
+                    let address = rest
+                        .split(|c: char| c.is_whitespace() || c == '"')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
                     let _ = tx.send(address);
                 }
             }
