@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::schemas::{Validators, problems, read_json};
+use crate::schemas::{Validators, find_template, problems, read_json};
 
 /// The spec and the validators compiled from it so far.
 struct Contract {
@@ -31,20 +31,8 @@ fn contract() -> &'static Contract {
 /// The spec's path template for a concrete path: literal templates first,
 /// so `/users/me/presence` is not taken for `/users/{user_id_or_email}/presence`.
 fn template_for(spec: &Value, path: &str) -> Option<String> {
-    let segments: Vec<&str> = path.split('/').collect();
-    let mut templates: Vec<&String> = spec["paths"].as_object()?.keys().collect();
-    templates.sort_by_key(|t| t.matches('{').count());
-    templates
-        .into_iter()
-        .find(|template| {
-            let parts: Vec<&str> = template.split('/').collect();
-            parts.len() == segments.len()
-                && parts
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
-        })
-        .cloned()
+    let templates = spec["paths"].as_object()?.keys().map(String::as_str);
+    find_template(templates, path).map(str::to_owned)
 }
 
 /// Validates one answer's body against the spec, panicking with the path

@@ -47,3 +47,23 @@ pub fn problems(validator: &jsonschema::Validator, value: &Value) -> Vec<String>
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+
+/// The first of `templates` (paths with `{name}` segments) that `path`
+/// fits, literal templates before those with more parameters, so that
+/// `/users/me/presence` is never taken for `/users/{id}/presence`.
+pub fn find_template<'a>(
+    templates: impl IntoIterator<Item = &'a str>,
+    path: &str,
+) -> Option<&'a str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut templates: Vec<&str> = templates.into_iter().collect();
+    templates.sort_by_key(|t| (t.matches('{').count(), *t));
+    templates.into_iter().find(|template| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+    })
+}

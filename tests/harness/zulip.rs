@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::schemas::{Validators, problems, read_json};
+use crate::schemas::{Validators, find_template, problems, read_json};
 
 /// The fixture with its differences applied, and the validators compiled
 /// from it so far.
@@ -96,21 +96,11 @@ fn set(root: &mut Value, pointer: &str, value: Value) {
 /// do not share it.
 fn operation_for(fixture: &Value, method: &str, path: &str) -> Option<String> {
     let path = path.strip_prefix("/api/v1")?;
-    let segments: Vec<&str> = path.split('/').collect();
-    let mut templates: Vec<&str> = fixture["operations"]
+    let templates = fixture["operations"]
         .as_object()?
         .keys()
-        .filter_map(|key| key.split_once(' ').map(|(_, template)| template))
-        .collect();
-    templates.sort_by_key(|t| (t.matches('{').count(), *t));
-    let template = templates.into_iter().find(|template| {
-        let parts: Vec<&str> = template.split('/').collect();
-        parts.len() == segments.len()
-            && parts
-                .iter()
-                .zip(&segments)
-                .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
-    })?;
+        .filter_map(|key| key.split_once(' ').map(|(_, template)| template));
+    let template = find_template(templates, path)?;
     let key = format!("{} {template}", method.to_uppercase());
     fixture["operations"].get(&key).map(|_| key)
 }
