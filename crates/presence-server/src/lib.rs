@@ -17,8 +17,9 @@
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
 //! `presence-server` command line), [`log_writer`] (the log's bounded
 //! buffer, written by a thread of its own), [`logging`] (the log's format
-//! and escaping) and [`fuzzing`] (the fuzz targets' checks, shared with the
-//! property tests).
+//! and escaping), [`request_log`] (each request's line, written straight
+//! into that buffer) and [`fuzzing`] (the fuzz targets' checks, shared with
+//! the property tests).
 //!
 //! docs/ARCHITECTURE.md is the map of the code and of the rules it keeps;
 //! docs/PROTOCOL.md is the wire contract.
@@ -36,6 +37,7 @@ pub mod keys;
 pub mod log_writer;
 pub mod logging;
 pub mod openapi;
+pub mod request_log;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -102,7 +102,7 @@ pub fn dropped_total() -> u64 {
 
 impl LogBuffer {
     /// Takes a line, or drops and counts it if the buffer is full.
-    fn append(&self, line: &[u8]) {
+    pub fn append(&self, line: &[u8]) {
         let mut state = self.state.lock();
         let exempt = ON_WRITER_THREAD.with(Cell::get);
         // Escaping can only lengthen a line by a few bytes: the bound is

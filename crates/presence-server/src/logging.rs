@@ -13,34 +13,70 @@ use std::fmt::{self, Write as _};
 use tracing::field::Field;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::{Writer, debug_fn};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
-use crate::log_writer;
+use crate::{log_writer, request_log};
 
 /// Sends the log, in `format`, through the log's buffer (see
 /// [`log_writer`]), or straight to standard error if its thread cannot
 /// start. `RUST_LOG` chooses what is logged (default `info`).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let buffer = log_writer::start(format == LogFormat::Json);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match (format, buffer) {
-        (LogFormat::Json, Ok(buffer)) => json(builder).with_writer(buffer).init(),
+        (LogFormat::Json, Ok(buffer)) => {
+            request_log::write_directly(buffer, true);
+            json_subscriber(filter(), buffer).init();
+        }
         // Without the buffer nothing escapes the separators: JSON's own
         // escapes still keep each line whole for any reader that splits
         // on `\n` alone.
-        (LogFormat::Json, Err(_)) => json(builder).with_writer(std::io::stderr).init(),
-        (LogFormat::Text, buffer) => {
-            let builder = builder
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .fmt_fields(debug_fn(write_field).delimited(" "));
-            match buffer {
-                Ok(buffer) => builder.with_writer(buffer).init(),
-                Err(_) => builder.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, Err(_)) => json_subscriber(filter(), std::io::stderr).init(),
+        (LogFormat::Text, Ok(buffer)) => {
+            // On a terminal the subscriber writes even request lines, for
+            // its colours.
+            if !ansi {
+                request_log::write_directly(buffer, false);
             }
+            text_subscriber(filter(), ansi, buffer).init();
         }
+        (LogFormat::Text, Err(_)) => text_subscriber(filter(), ansi, std::io::stderr).init(),
     }
+}
+
+/// The text form: the default format, with every value escaped (see
+/// [`write_field`]) and colours only on a terminal (`ansi`).
+pub(crate) fn text_subscriber<W>(
+    filter: EnvFilter,
+    ansi: bool,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .fmt_fields(debug_fn(write_field).delimited(" "))
+        .with_writer(writer)
+        .finish()
+}
+
+/// The JSON form (see [`json`]).
+pub(crate) fn json_subscriber<W>(
+    filter: EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    json(tracing_subscriber::fmt().with_env_filter(filter))
+        .with_writer(writer)
+        .finish()
 }
 
 /// The JSON form: the event's fields at the top level of its object, beside
@@ -82,6 +118,11 @@ fn needs_escape(c: char) -> bool {
 /// Writes through to `W`, with the characters [`needs_escape`] names as
 /// `\n`, `\r`, `\t` or `\u{..}`.
 struct Escaping<'a, W: fmt::Write>(&'a mut W);
+
+/// A writer into `out` that escapes as text lines do.
+pub(crate) fn escaping<W: fmt::Write>(out: &mut W) -> impl fmt::Write + '_ {
+    Escaping(out)
+}
 
 impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {

@@ -50,6 +50,7 @@ use super::routes::{self, Route};
 use super::{App, Limits, event_handlers, health, request_id};
 use crate::compression;
 use crate::ids::{EmbedKeyId, UserId};
+use crate::request_log::{self, RequestLine};
 use crate::service::embed::{EmbedAuthError, EmbedCaller};
 use crate::service::{Caller, Reader, Service};
 
@@ -131,19 +132,16 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     response
         .headers_mut()
         .insert(request_id::HEADER, request_id.clone());
-    // Both print bare: a URI path has no spaces or line breaks, and a
-    // request id is checked or made to have none.
-    tracing::info!(
-        request_id = %request_id.to_str().unwrap_or(""),
-        %ip,
-        %method,
-        path = %path,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        user_id = note.user_id.map(|id| id.0),
-        embed_key = note.embed_key.map(|id| id.0),
-        "request"
-    );
+    request_log::log(&RequestLine {
+        request_id: request_id.to_str().unwrap_or(""),
+        ip,
+        method: method.as_str(),
+        path,
+        status: response.status().as_u16(),
+        micros: started.elapsed().as_micros() as u64,
+        user_id: note.user_id.map(|id| id.0),
+        embed_key: note.embed_key.map(|id| id.0),
+    });
     response
 }
 
