@@ -60,11 +60,13 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
 
 /// A JSON answer of bytes already written.
 fn json_bytes(status: StatusCode, bytes: Bytes) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_bytes(bytes))
-        .expect("a valid response")
+    let mut response = Response::new(Body::from_bytes(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// A 200 JSON answer.
@@ -154,11 +156,7 @@ pub fn get_user_presence(
     let body = user_presence_answer(ignored.as_deref(), service.now_f64(), |out| {
         service.user_presence(reader, target, out)
     })?;
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_bytes(Bytes::from(body)))
-        .expect("a valid response"))
+    Ok(json_bytes(StatusCode::OK, Bytes::from(body)))
 }
 
 /// The bytes of a [`GetUserPresenceResponse`], written around the presence

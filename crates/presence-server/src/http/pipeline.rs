@@ -425,6 +425,10 @@ async fn answer_page(
 }
 
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    // Most requests (every GET) have no body: nothing to wait for or gather.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
