@@ -146,54 +146,85 @@ fn write_time(out: &mut Vec<u8>, secs: u64, micros: u32) {
 fn write_text(out: &mut Vec<u8>, line: &RequestLine<'_>) {
     out.extend_from_slice(b"  INFO ");
     out.extend_from_slice(TARGET.as_bytes());
-    out.extend_from_slice(b": request request_id=");
-    text_value(out, line.request_id);
-    out.extend_from_slice(b" ip=");
-    write_ip(out, line.ip);
-    out.extend_from_slice(b" method=");
-    text_value(out, line.method);
-    out.extend_from_slice(b" path=");
-    text_value(out, line.path);
-    out.extend_from_slice(b" status=");
-    out.extend_from_slice(itoa::Buffer::new().format(line.status).as_bytes());
-    out.extend_from_slice(b" micros=");
-    out.extend_from_slice(itoa::Buffer::new().format(line.micros).as_bytes());
-    if let Some(id) = line.user_id {
-        out.extend_from_slice(b" user_id=");
-        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
-    }
-    if let Some(id) = line.embed_key {
-        out.extend_from_slice(b" embed_key=");
-        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
-    }
+    out.extend_from_slice(b": request");
+    write_fields(out, line, Style::Text);
     out.push(b'\n');
 }
 
 /// The JSON line after its time's text.
 fn write_json(out: &mut Vec<u8>, line: &RequestLine<'_>) {
-    out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\",\"request_id\":");
-    json_string(out, line.request_id);
-    out.extend_from_slice(b",\"ip\":\"");
-    write_ip(out, line.ip);
-    out.extend_from_slice(b"\",\"method\":");
-    json_string(out, line.method);
-    out.extend_from_slice(b",\"path\":");
-    json_string(out, line.path);
-    out.extend_from_slice(b",\"status\":");
-    out.extend_from_slice(itoa::Buffer::new().format(line.status).as_bytes());
-    out.extend_from_slice(b",\"micros\":");
-    out.extend_from_slice(itoa::Buffer::new().format(line.micros).as_bytes());
-    if let Some(id) = line.user_id {
-        out.extend_from_slice(b",\"user_id\":");
-        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
-    }
-    if let Some(id) = line.embed_key {
-        out.extend_from_slice(b",\"embed_key\":");
-        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
-    }
-    out.extend_from_slice(b",\"target\":\"");
+    out.extend_from_slice(br#"","level":"INFO","message":"request""#);
+    write_fields(out, line, Style::Json);
+    out.extend_from_slice(br#","target":""#);
     out.extend_from_slice(TARGET.as_bytes());
     out.extend_from_slice(b"\"}\n");
+}
+
+/// How a line writes a field: ` name=value`, or `,"name":value` with
+/// strings quoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Text,
+    Json,
+}
+
+impl Style {
+    /// The field's name and what comes between it and its value.
+    fn name(self, out: &mut Vec<u8>, name: &str) {
+        match self {
+            Style::Text => {
+                out.push(b' ');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'=');
+            }
+            Style::Json => {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+            }
+        }
+    }
+
+    fn str(self, out: &mut Vec<u8>, name: &str, value: &str) {
+        self.name(out, name);
+        match self {
+            Style::Text => text_value(out, value),
+            Style::Json => json_string(out, value),
+        }
+    }
+
+    fn int(self, out: &mut Vec<u8>, name: &str, value: impl itoa::Integer) {
+        self.name(out, name);
+        out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    fn ip(self, out: &mut Vec<u8>, name: &str, ip: IpAddr) {
+        self.name(out, name);
+        let quoted = self == Style::Json;
+        if quoted {
+            out.push(b'"');
+        }
+        write_ip(out, ip);
+        if quoted {
+            out.push(b'"');
+        }
+    }
+}
+
+/// The request's fields, in the order the subscriber writes them.
+fn write_fields(out: &mut Vec<u8>, line: &RequestLine<'_>, style: Style) {
+    style.str(out, "request_id", line.request_id);
+    style.ip(out, "ip", line.ip);
+    style.str(out, "method", line.method);
+    style.str(out, "path", line.path);
+    style.int(out, "status", line.status);
+    style.int(out, "micros", line.micros);
+    if let Some(id) = line.user_id {
+        style.int(out, "user_id", id);
+    }
+    if let Some(id) = line.embed_key {
+        style.int(out, "embed_key", id);
+    }
 }
 
 /// An address: IPv4 by hand, the rest as `Display` writes it.
