@@ -11,7 +11,8 @@
 //! - [`store`]: the durable `Store` trait and its two implementations,
 //!   SQLite (embedded, one node) and PostgreSQL (several nodes).
 //!
-//! Beside them: [`ids`] (typed ids), [`config`] (settings), [`clock`]
+//! Beside them: [`ids`] (typed ids), [`json_out`] (JSON written by
+//! hand on hot paths), [`config`] (settings), [`clock`]
 //! (injectable time), [`server`] (load, serve, close: the one way every
 //! server runs), [`compression`] (gzip that reuses shared pieces), [`keys`]
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
@@ -33,6 +34,7 @@ pub mod events;
 pub mod fuzzing;
 pub mod http;
 pub mod ids;
+pub mod json_out;
 pub mod keys;
 pub mod log_writer;
 pub mod logging;

@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::json_out;
 use crate::log_writer::LogBuffer;
 
 /// The target the request line is logged under, as `RUST_LOG` names it.
@@ -189,13 +190,13 @@ impl Style {
         self.name(out, name);
         match self {
             Style::Text => text_value(out, value),
-            Style::Json => json_string(out, value),
+            Style::Json => json_out::write_str(out, value),
         }
     }
 
     fn int(self, out: &mut Vec<u8>, name: &str, value: impl itoa::Integer) {
         self.name(out, name);
-        out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        json_out::write_int(out, value);
     }
 
     fn ip(self, out: &mut Vec<u8>, name: &str, ip: IpAddr) {
@@ -235,7 +236,7 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
                 if i > 0 {
                     out.push(b'.');
                 }
-                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
+                json_out::write_int(out, octet);
             }
         }
         IpAddr::V6(v6) => {
@@ -255,18 +256,6 @@ fn text_value(out: &mut Vec<u8>, value: &str) {
         let mut escaped = String::new();
         let _ = write!(crate::logging::escaping(&mut escaped), "{value}");
         out.extend_from_slice(escaped.as_bytes());
-    }
-}
-
-/// A JSON string: as is when nothing in it needs escaping, else as serde
-/// escapes it.
-fn json_string(out: &mut Vec<u8>, value: &str) {
-    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
-    } else {
-        let _ = serde_json::to_writer(&mut *out, value);
     }
 }
 

@@ -256,7 +256,7 @@ fn presences_head(
     let mut out = envelope_start(160, ignored, server_timestamp);
     if let Some(id) = last_update_id {
         out.extend_from_slice(br#","presence_last_update_id":"#);
-        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        crate::json_out::write_int(&mut out, id);
     }
     out.extend_from_slice(br#","presences":"#);
     out

@@ -14,6 +14,7 @@ use presence_types::{PresenceStatus, is_reserved_client_name};
 use super::model::{ClientRecord, UserEntry};
 use super::rules::legacy_status;
 use super::views;
+use crate::json_out::{write_int, write_str};
 
 /// The most clients sorted on the stack; a user with more (only if the
 /// per-user bound was raised that far) sorts on the heap.
@@ -23,7 +24,7 @@ const STACK_CLIENTS: usize = 16;
 /// `offline` if `offline(timestamp)` says so; false, appending nothing, if
 /// the user has no records.
 pub fn write(user: &UserEntry, offline: impl Fn(i64) -> bool, out: &mut Vec<u8>) -> bool {
-    let Some(best) = aggregated(&user.clients) else {
+    let Some(best) = views::aggregated_record(&user.clients) else {
         return false;
     };
     let modern = views::modern(user);
@@ -62,23 +63,6 @@ pub fn write(user: &UserEntry, offline: impl Fn(i64) -> bool, out: &mut Vec<u8>)
     true
 }
 
-/// The record `aggregated` shows: the largest timestamp; on a tie an
-/// active one, then the smaller client name (as [`views::legacy`] picks).
-fn aggregated(records: &[ClientRecord]) -> Option<&ClientRecord> {
-    let key = |r: &ClientRecord| {
-        let (status, timestamp) = legacy_status(r.times());
-        (timestamp, status == PresenceStatus::Active)
-    };
-    records.iter().reduce(|best, r| {
-        let (ours, theirs) = (key(r), key(best));
-        if ours > theirs || (ours == theirs && *r.client < *best.client) {
-            r
-        } else {
-            best
-        }
-    })
-}
-
 /// Calls `f` on each record in client-name order.
 fn for_each_by_name(records: &[ClientRecord], mut f: impl FnMut(&ClientRecord)) {
     let by_name = |a: &&ClientRecord, b: &&ClientRecord| a.client.cmp(&b.client);
@@ -104,22 +88,6 @@ fn write_status_and_time(out: &mut Vec<u8>, status: PresenceStatus, timestamp: i
         PresenceStatus::Offline => b",\"status\":\"offline\",\"timestamp\":",
     });
     write_int(out, timestamp);
-}
-
-fn write_int(out: &mut Vec<u8>, n: i64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
-/// A JSON string: as is when nothing in it needs escaping (every client
-/// name that passed the name check), else as serde escapes it.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        serde_json::to_writer(&mut *out, s).expect("a string always serializes");
-    }
 }
 
 #[cfg(test)]

@@ -8,50 +8,55 @@ use presence_types::{
     AggregatedPresence, ClientPresence, LegacyPresence, ModernPresence, PresenceStatus,
 };
 
-use super::model::{Account, UserEntry};
+use super::model::{Account, ClientRecord, UserEntry};
 use super::rules::legacy_status;
 
 /// A user's presence in the legacy format, or `None` if the user has no records.
 ///
-/// `aggregated` is the entry with the largest timestamp; on a tie an
-/// `active` entry wins, then the smaller client name.
+/// `aggregated` is the entry [`aggregated_record`] picks.
 pub fn legacy(user: &UserEntry) -> Option<LegacyPresence> {
+    let best = aggregated_record(&user.clients)?;
     let pushable = user.pushable();
-    let mut clients = BTreeMap::new();
-    let mut best: Option<(i64, bool, &str)> = None;
-    for record in &user.clients {
-        let (status, timestamp) = legacy_status(record.times());
-        let active = status == PresenceStatus::Active;
-        let better = match best {
-            None => true,
-            Some((ts, was_active, name)) => {
-                (timestamp, active) > (ts, was_active)
-                    || ((timestamp, active) == (ts, was_active) && *record.client < *name)
-            }
-        };
-        if better {
-            best = Some((timestamp, active, &record.client));
-        }
-        clients.insert(
-            record.client.to_string(),
-            ClientPresence {
+    let clients: BTreeMap<String, ClientPresence> = user
+        .clients
+        .iter()
+        .map(|record| {
+            let (status, timestamp) = legacy_status(record.times());
+            let entry = ClientPresence {
                 client: record.client.to_string(),
                 status,
                 timestamp,
                 pushable,
-            },
-        );
-    }
-    let (_, _, name) = best?;
-    let chosen = &clients[name];
+            };
+            (record.client.to_string(), entry)
+        })
+        .collect();
+    let (status, timestamp) = legacy_status(best.times());
     let aggregated = AggregatedPresence {
-        client: chosen.client.clone(),
-        status: chosen.status,
-        timestamp: chosen.timestamp,
+        client: best.client.to_string(),
+        status,
+        timestamp,
     };
     Some(LegacyPresence {
         aggregated,
         clients,
+    })
+}
+
+/// The record the legacy `aggregated` entry shows: the largest timestamp;
+/// on a tie an `active` one, then the smaller client name.
+pub(super) fn aggregated_record(records: &[ClientRecord]) -> Option<&ClientRecord> {
+    let key = |r: &ClientRecord| {
+        let (status, timestamp) = legacy_status(r.times());
+        (timestamp, status == PresenceStatus::Active)
+    };
+    records.iter().reduce(|best, r| {
+        let (ours, theirs) = (key(r), key(best));
+        if ours > theirs || (ours == theirs && *r.client < *best.client) {
+            r
+        } else {
+            best
+        }
     })
 }
 
