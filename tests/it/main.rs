@@ -15,6 +15,7 @@ mod health;
 mod isolation;
 mod isolation_property;
 mod limits;
+mod metrics;
 mod nodes;
 mod realm_views;
 mod restart;

@@ -18,7 +18,7 @@
 //! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
 //! `presence-server` command line), [`log_writer`] (the log's bounded
 //! buffer, written by a thread of its own), [`logging`] (the log's format
-//! and escaping), [`request_log`] (each request's line, written straight
+//! and escaping), [`metrics`] (what the server counts, for Prometheus), [`request_log`] (each request's line, written straight
 //! into that buffer) and [`fuzzing`] (the fuzz targets' checks, shared with
 //! the property tests).
 //!
@@ -38,6 +38,7 @@ pub mod json_out;
 pub mod keys;
 pub mod log_writer;
 pub mod logging;
+pub mod metrics;
 pub mod openapi;
 pub mod request_log;
 pub mod server;

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::embed::spec::{EmbedOperations, no_credentials};
 use crate::http::health::HealthOperations;
+use crate::http::metrics::MetricsOperation;
 use crate::http::{event_handlers, handlers};
 
 /// The name of the users' security scheme in the document.
@@ -73,7 +74,12 @@ embed_...`), from the origins the key names: see the `embed` tag.",
     // utoipa does not collect the value schema of a flattened map, so the
     // legacy format's per-client entry is named here.
     components(schemas(presence_types::ClientPresence)),
-    modifiers(&EmbedOperations, &SharedResponses, &HealthOperations),
+    modifiers(
+        &EmbedOperations,
+        &SharedResponses,
+        &HealthOperations,
+        &MetricsOperation
+    ),
 )]
 struct ApiDoc;
 

@@ -17,7 +17,9 @@ use tokio::net::TcpListener;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::http::routes::{Endpoint, METHOD_LABELS};
 use crate::http::{App, serve};
+use crate::metrics::Metrics;
 use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
 
@@ -54,9 +56,10 @@ impl Server {
         open: impl FnOnce() -> Result<Box<dyn Store>, StoreError> + Send + 'static,
     ) -> Result<Server, StartError> {
         let starting = config.clone();
+        let metrics = Arc::new(Metrics::new(Endpoint::labels(), &METHOD_LABELS));
         let service = tokio::task::spawn_blocking(move || {
             let store = open().map_err(StartError::Open)?;
-            Service::start(store, &starting, clock).map_err(|e| match e {
+            Service::start(store, &starting, clock, metrics).map_err(|e| match e {
                 service::StartError::Store(e) => StartError::Load(e),
                 service::StartError::WriterThread(e) => StartError::Writer(e),
             })

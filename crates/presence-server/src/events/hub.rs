@@ -446,6 +446,11 @@ impl Hub {
         })
     }
 
+    /// How many event queues are open.
+    pub fn queue_count(&self) -> usize {
+        self.registry.read().by_id.len()
+    }
+
     /// How many presence streams are open.
     pub fn open_streams(&self) -> usize {
         self.streams.lock().values().sum()

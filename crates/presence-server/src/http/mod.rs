@@ -25,6 +25,7 @@ pub mod error;
 pub mod event_handlers;
 pub mod handlers;
 pub mod health;
+pub mod metrics;
 pub mod params;
 pub mod pipeline;
 pub mod rate_limit;

@@ -46,10 +46,11 @@ use super::error::ApiError;
 use super::handlers::{self, HandlerResult};
 use super::params::Params;
 use super::rate_limit::Decision;
-use super::routes::{self, Route};
-use super::{App, Limits, event_handlers, health, request_id};
+use super::routes::{self, Endpoint, Route};
+use super::{App, Limits, event_handlers, health, metrics, request_id};
 use crate::compression;
 use crate::ids::{EmbedKeyId, UserId};
+use crate::metrics::{Limiter, Series};
 use crate::request_log::{self, RequestLine};
 use crate::service::embed::{EmbedAuthError, EmbedCaller};
 use crate::service::{Caller, Reader, Service};
@@ -90,6 +91,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     // outside only by this.
     tracing::debug!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request begins");
     let route = routes::route(&method, path);
+    let endpoint = route.as_ref().map_or(Endpoint::Unmatched, Route::endpoint);
     // A long poll waits for events by design: its deadline counts from the
     // end of that wait.
     let deadline = match route {
@@ -120,7 +122,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
         if let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
             && !decision.allowed
         {
-            response = rate_limited(decision);
+            response = rate_limited(app, Limiter::Address, decision);
         }
     }
     if let Some(origin) = note.grant.take() {
@@ -132,13 +134,21 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     response
         .headers_mut()
         .insert(request_id::HEADER, request_id.clone());
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let series = Series {
+        route: endpoint as usize,
+        method: routes::method_index(&method),
+        status,
+    };
+    app.service.metrics().request(series, elapsed);
     request_log::log(&RequestLine {
         request_id: request_id.to_str().unwrap_or(""),
         ip,
         method: method.as_str(),
         path,
-        status: response.status().as_u16(),
-        micros: started.elapsed().as_micros() as u64,
+        status,
+        micros: elapsed.as_micros() as u64,
         user_id: note.user_id.map(|id| id.0),
         embed_key: note.embed_key.map(|id| id.0),
     });
@@ -156,8 +166,9 @@ fn with_limit_headers(mut response: Response<Body>, decision: Option<Decision>) 
     response
 }
 
-/// The 429 answer to a request a limiter refused, with its headers.
-fn rate_limited(decision: Decision) -> Response<Body> {
+/// The 429 answer to a request `limiter` refused, with its headers; counted.
+fn rate_limited(app: &App, limiter: Limiter, decision: Decision) -> Response<Body> {
+    app.service.metrics().rate_limited(limiter);
     let refusal = error_response(ApiError::rate_limited(decision.retry_after));
     with_limit_headers(refusal, Some(decision))
 }
@@ -210,6 +221,7 @@ async fn answer_and_compress(
         Route::Asset(asset) => assets::serve(asset, &parts.headers, parts.method == Method::HEAD),
         // Cheap by design: no body is read, nothing is parsed.
         Route::Health(probe) => health::answer(app, probe)?,
+        Route::Metrics => metrics::answer(app, &parts.headers, parts.method == Method::HEAD),
         Route::ServerSettings => {
             read_params(&parts, body, app.limits.max_body_bytes).await?;
             handlers::server_settings()?
@@ -284,12 +296,13 @@ fn screen_head(
 /// browser's preflight and the embed's files are answered from the head
 /// alone, carry nothing, and are cached by browsers; counting them would
 /// spend an office's shared address on page loads rather than on reads.
-/// Health probes are answered from the head too, and a probe refused for
-/// its address's traffic would take a healthy server out of service.
+/// Health probes and scrapes are answered from the head too, and a probe
+/// refused for its address's traffic would take a healthy server out of
+/// service (a scrape, lose the figures that show the overload).
 fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
     matches!(
         route,
-        Ok(Route::Preflight | Route::Asset(_) | Route::Health(_))
+        Ok(Route::Preflight | Route::Asset(_) | Route::Health(_) | Route::Metrics)
     )
 }
 
@@ -358,7 +371,7 @@ async fn answer_user(
     note.user_id = Some(caller.user_id());
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
     if let Some(refused) = decision.filter(|d| !d.allowed) {
-        return Ok(rate_limited(refused));
+        return Ok(rate_limited(app, Limiter::User, refused));
     }
     let result = match read_params(&parts, body, app.limits.max_body_bytes).await {
         Ok(params) => call_user_handler(service, route, &caller, &params, &parts).await,
@@ -393,7 +406,7 @@ async fn answer_page(
         note.grant = origin
             .clone()
             .filter(|_| origin_text.is_some_and(|o| service.embed_origin_known(o)));
-        return Ok(rate_limited(refused));
+        return Ok(rate_limited(app, Limiter::Address, refused));
     }
     let caller = match service.authenticate_embed(token, origin_text) {
         Ok(caller) => caller,
@@ -408,7 +421,7 @@ async fn answer_page(
     note.grant = origin;
     let decision = app.embed_limiter.check(caller.key.id, now);
     if let Some(refused) = decision.filter(|d| !d.allowed) {
-        return Ok(rate_limited(refused));
+        return Ok(rate_limited(app, Limiter::EmbedKey, refused));
     }
     let result = if route.is_embeddable() {
         match read_params(&parts, body, app.limits.max_body_bytes).await {
@@ -511,9 +524,11 @@ async fn call_user_handler(
             event_handlers::presence_stream(service, reader, params, &parts.headers, head)
         }
         // Answered before anyone is authenticated.
-        Route::ServerSettings | Route::Preflight | Route::Asset(_) | Route::Health(_) => {
-            unreachable!("answered before authentication")
-        }
+        Route::ServerSettings
+        | Route::Preflight
+        | Route::Asset(_)
+        | Route::Health(_)
+        | Route::Metrics => unreachable!("answered before authentication"),
     }
 }
 

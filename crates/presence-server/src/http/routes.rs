@@ -52,6 +52,8 @@ pub enum Route {
     Asset(Asset),
     /// `GET /health/live` or `GET /health/ready`, outside the API.
     Health(Probe),
+    /// `GET /metrics`, outside the API: Prometheus's scrape.
+    Metrics,
 }
 
 /// The files of the web embed.
@@ -70,7 +72,11 @@ impl Route {
     pub fn needs_auth(&self) -> bool {
         !matches!(
             self,
-            Route::ServerSettings | Route::Preflight | Route::Asset(_) | Route::Health(_)
+            Route::ServerSettings
+                | Route::Preflight
+                | Route::Asset(_)
+                | Route::Health(_)
+                | Route::Metrics
         )
     }
 
@@ -81,6 +87,157 @@ impl Route {
             self,
             Route::UserPresence(_) | Route::RealmPresence | Route::Users | Route::PresenceStream
         )
+    }
+}
+
+/// What metrics count requests by: a route without its data, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// No route: an unknown path, or a method its path does not accept.
+    Unmatched,
+    /// A browser's preflight, of any path.
+    Preflight,
+    /// `/api/v1/server_settings`.
+    ServerSettings,
+    /// `/api/v1/users/{user_id_or_email}/presence`.
+    UserPresence,
+    /// `/api/v1/realm/presence`.
+    RealmPresence,
+    /// `/api/v1/users/me/presence`.
+    OwnPresence,
+    /// `/api/v1/users/me`.
+    OwnUser,
+    /// `/api/v1/users`.
+    Users,
+    /// `/api/v1/settings`.
+    Settings,
+    /// `/api/v1/users/me/apns_device_token`.
+    ApnsToken,
+    /// `/api/v1/users/me/android_gcm_reg_id`.
+    AndroidToken,
+    /// `/api/v1/register`.
+    Register,
+    /// `/api/v1/events`.
+    Events,
+    /// `/api/v1/presence/stream`.
+    PresenceStream,
+    /// `/embed/presence.js`.
+    Components,
+    /// `/embed/directory.js`.
+    DirectoryScript,
+    /// `/directory`.
+    DirectoryPage,
+    /// `/health/live`.
+    Live,
+    /// `/health/ready`.
+    Ready,
+    /// `/metrics`.
+    Metrics,
+}
+
+impl Endpoint {
+    /// Every endpoint, each at the index its discriminant gives.
+    pub const ALL: [Endpoint; 20] = [
+        Endpoint::Unmatched,
+        Endpoint::Preflight,
+        Endpoint::ServerSettings,
+        Endpoint::UserPresence,
+        Endpoint::RealmPresence,
+        Endpoint::OwnPresence,
+        Endpoint::OwnUser,
+        Endpoint::Users,
+        Endpoint::Settings,
+        Endpoint::ApnsToken,
+        Endpoint::AndroidToken,
+        Endpoint::Register,
+        Endpoint::Events,
+        Endpoint::PresenceStream,
+        Endpoint::Components,
+        Endpoint::DirectoryScript,
+        Endpoint::DirectoryPage,
+        Endpoint::Live,
+        Endpoint::Ready,
+        Endpoint::Metrics,
+    ];
+
+    /// The `route` label in metrics: the path template, as [`ROUTES`]
+    /// lists it, or `unmatched`, or `preflight`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Unmatched => "unmatched",
+            Endpoint::Preflight => "preflight",
+            Endpoint::ServerSettings => "/api/v1/server_settings",
+            Endpoint::UserPresence => "/api/v1/users/{user_id_or_email}/presence",
+            Endpoint::RealmPresence => "/api/v1/realm/presence",
+            Endpoint::OwnPresence => "/api/v1/users/me/presence",
+            Endpoint::OwnUser => "/api/v1/users/me",
+            Endpoint::Users => "/api/v1/users",
+            Endpoint::Settings => "/api/v1/settings",
+            Endpoint::ApnsToken => "/api/v1/users/me/apns_device_token",
+            Endpoint::AndroidToken => "/api/v1/users/me/android_gcm_reg_id",
+            Endpoint::Register => "/api/v1/register",
+            Endpoint::Events => "/api/v1/events",
+            Endpoint::PresenceStream => "/api/v1/presence/stream",
+            Endpoint::Components => "/embed/presence.js",
+            Endpoint::DirectoryScript => "/embed/directory.js",
+            Endpoint::DirectoryPage => "/directory",
+            Endpoint::Live => "/health/live",
+            Endpoint::Ready => "/health/ready",
+            Endpoint::Metrics => "/metrics",
+        }
+    }
+
+    /// Every endpoint's label, in the order of [`Endpoint::ALL`].
+    pub fn labels() -> Vec<&'static str> {
+        Endpoint::ALL.iter().map(|e| e.label()).collect()
+    }
+}
+
+impl Route {
+    /// The endpoint metrics count the route's requests under.
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            Route::ServerSettings => Endpoint::ServerSettings,
+            Route::UserPresence(_) => Endpoint::UserPresence,
+            Route::RealmPresence => Endpoint::RealmPresence,
+            Route::UpdatePresence => Endpoint::OwnPresence,
+            Route::OwnUser => Endpoint::OwnUser,
+            Route::Users => Endpoint::Users,
+            Route::UpdateSettings => Endpoint::Settings,
+            Route::AddApnsToken | Route::RemoveApnsToken => Endpoint::ApnsToken,
+            Route::AddAndroidToken | Route::RemoveAndroidToken => Endpoint::AndroidToken,
+            Route::Register => Endpoint::Register,
+            Route::GetEvents | Route::DeleteQueue => Endpoint::Events,
+            Route::PresenceStream => Endpoint::PresenceStream,
+            Route::Preflight => Endpoint::Preflight,
+            Route::Asset(Asset::Components) => Endpoint::Components,
+            Route::Asset(Asset::DirectoryScript) => Endpoint::DirectoryScript,
+            Route::Asset(Asset::DirectoryPage) => Endpoint::DirectoryPage,
+            Route::Health(Probe::Live) => Endpoint::Live,
+            Route::Health(Probe::Ready) => Endpoint::Ready,
+            Route::Metrics => Endpoint::Metrics,
+        }
+    }
+}
+
+/// The `method` labels in metrics: the methods the server serves by name,
+/// then `other` for the rest (which no route accepts), so that a client
+/// cannot make new series by inventing methods.
+pub const METHOD_LABELS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT", "other",
+];
+
+/// A request method's index in [`METHOD_LABELS`].
+pub fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PATCH => 3,
+        Method::DELETE => 4,
+        Method::OPTIONS => 5,
+        Method::PUT => 6,
+        _ => 7,
     }
 }
 
@@ -111,6 +268,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/directory"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
+    ("GET", "/metrics"),
 ];
 
 /// A path's resource, before the method is looked at.
@@ -129,6 +287,7 @@ enum Resource {
     PresenceStream,
     Asset(Asset),
     Health(Probe),
+    Metrics,
 }
 
 fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
@@ -138,6 +297,7 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
         "/directory" => Some(Asset::DirectoryPage),
         "/health/live" => return Ok(Some(Resource::Health(Probe::Live))),
         "/health/ready" => return Ok(Some(Resource::Health(Probe::Ready))),
+        "/metrics" => return Ok(Some(Resource::Metrics)),
         _ => None,
     };
     if let Some(asset) = asset {
@@ -247,6 +407,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         Resource::PresenceStream => (read(Route::PresenceStream), READ),
         Resource::Asset(asset) => (get.then_some(Route::Asset(asset)), GET),
         Resource::Health(probe) => (get.then_some(Route::Health(probe)), GET),
+        Resource::Metrics => (get.then_some(Route::Metrics), GET),
     };
     route.ok_or_else(|| ApiError::method_not_allowed(allowed))
 }
@@ -351,11 +512,31 @@ mod tests {
     }
 
     #[test]
-    fn every_listed_route_resolves() {
+    fn every_listed_route_resolves_and_is_labelled_by_its_template() {
         for (method, template) in ROUTES {
             let path = template.replace("{user_id_or_email}", "7");
             let method: Method = method.parse().unwrap();
-            assert!(route(&method, &path).is_ok(), "{method} {path}");
+            let route = route(&method, &path).unwrap();
+            if route != Route::Preflight {
+                assert_eq!(route.endpoint().label(), *template, "{method} {path}");
+            }
         }
+    }
+
+    #[test]
+    fn endpoints_sit_at_their_own_index() {
+        for (i, endpoint) in Endpoint::ALL.iter().enumerate() {
+            assert_eq!(*endpoint as usize, i, "{endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn methods_are_labelled_by_name_and_invented_ones_share_one_label() {
+        for method in ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"] {
+            let index = method_index(&method.parse().unwrap());
+            assert_eq!(METHOD_LABELS[index], method);
+        }
+        let invented = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(METHOD_LABELS[method_index(&invented)], "other");
     }
 }

@@ -37,6 +37,7 @@ use crate::config::Config;
 use crate::events::{EventSettings, Hub, Owner};
 use crate::ids::{UpdateId, UserId};
 use crate::keys;
+use crate::metrics::{Metrics, Sampled};
 use crate::store::{Notice, Store, StoreError};
 pub use answers::{Format, SharedAnswer};
 use answers::{Span, Window};
@@ -230,14 +231,18 @@ pub struct Service {
     hub: Arc<Hub>,
     /// What the writer last learned of the store.
     store_health: Arc<StoreHealth>,
+    /// What the node counts, for `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
-    /// Loads everything from `store` and starts the writer thread that owns it.
+    /// Loads everything from `store` and starts the writer thread that owns
+    /// it, counting its commits and store errors into `metrics`.
     pub fn start(
         mut store: Box<dyn Store>,
         config: &Config,
         clock: SharedClock,
+        metrics: Arc<Metrics>,
     ) -> Result<Service, StartError> {
         let (tx, rx) = mpsc::channel();
         let tx = Arc::new(tx);
@@ -266,7 +271,8 @@ impl Service {
             Duration::from_millis(config.directory_poll_ms),
             hub.clone(),
             clock.clone(),
-        );
+        )
+        .with_metrics(metrics.clone());
         // Reported before the first request is served: from then on, an
         // admin command waits for this node to take its changes.
         writer.announce()?;
@@ -283,7 +289,22 @@ impl Service {
             rules,
             hub,
             store_health,
+            metrics,
         })
+    }
+
+    /// What the node counts; the gauges are read when a scrape comes (see
+    /// [`Service::sampled`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The gauges `/metrics` reads at scrape time.
+    pub fn sampled(&self) -> Sampled {
+        Sampled {
+            event_queues: self.hub.queue_count(),
+            streams_open: self.hub.open_streams(),
+        }
     }
 
     /// Whether the store failed the writer's last look or last write (see

@@ -88,6 +88,7 @@ use super::rules::{Availability, availability, next_change};
 use crate::clock::SharedClock;
 use crate::events::Hub;
 use crate::ids::{RealmId, UpdateId, UserId};
+use crate::metrics::Metrics;
 use crate::store::{DeviceKind, Store, StoreError};
 
 mod batch;
@@ -244,6 +245,8 @@ pub struct Writer {
     store_failing: bool,
     /// What readiness probes are told of the store, shared with the service.
     health: Arc<StoreHealth>,
+    /// Where commits and store errors are counted.
+    metrics: Arc<Metrics>,
     /// Memory is being changed: a panic now leaves it unknown.
     changing_memory: bool,
     /// This node's report in the store.
@@ -293,9 +296,17 @@ impl Writer {
             deadlines,
             store_failing: false,
             health: Arc::default(),
+            metrics: Arc::default(),
             changing_memory: false,
             node: NodeState::new(now, directory_version),
         }
+    }
+
+    /// Counts commits and store errors into `metrics` (without it, into
+    /// metrics nobody reads).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// What this writer tells of the store's health, for the service.
@@ -415,6 +426,9 @@ impl Writer {
     /// Logs the store going away and coming back, once each: while it is
     /// away, writes are refused and changes by others are not seen.
     fn note_store_health(&mut self, failure: Option<&StoreError>) {
+        if failure.is_some() {
+            self.metrics.store_error();
+        }
         match (failure, self.store_failing) {
             (Some(e), false) => {
                 tracing::error!(error = %e, "the store fails; refusing writes and retrying");
@@ -433,6 +447,9 @@ impl Writer {
     /// went through, and logs the store refusing writes and taking them
     /// again, once each.
     fn note_write_health(&self, failure: Option<&StoreError>) {
+        if failure.is_some() {
+            self.metrics.store_error();
+        }
         if !self.health.set_writes_failing(failure.is_some()) {
             return;
         }
@@ -509,6 +526,10 @@ impl Writer {
             "batch"
         );
         if !batch.mutations.is_empty() {
+            if committed.is_ok() {
+                let seconds = started.elapsed().as_secs_f64();
+                self.metrics.commit(batch.mutations.len(), seconds);
+            }
             self.note_write_health(committed.as_ref().err());
         }
         match committed {
