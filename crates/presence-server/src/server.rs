@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::routes::{Endpoint, METHOD_LABELS};
+use crate::http::tls::{Tls, TlsError};
 use crate::http::{App, serve};
 use crate::metrics::Metrics;
 use crate::service::{self, Service};
@@ -38,12 +39,17 @@ pub enum StartError {
     /// The thread that opens and loads the store ended without a word.
     #[error("the thread loading the store failed")]
     Thread,
+    /// HTTPS was asked for, and its certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(TlsError),
 }
 
 /// A server whose state is loaded: ready to serve.
 pub struct Server {
     service: Arc<Service>,
     app: Arc<App>,
+    /// HTTPS's certificate, when the configuration names one.
+    tls: Option<Tls>,
 }
 
 impl Server {
@@ -55,6 +61,11 @@ impl Server {
         clock: SharedClock,
         open: impl FnOnce() -> Result<Box<dyn Store>, StoreError> + Send + 'static,
     ) -> Result<Server, StartError> {
+        // Read first: a bad certificate is refused before the store is opened.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::load(cert, key).map_err(StartError::Tls)?),
+            _ => None,
+        };
         let starting = config.clone();
         let metrics = Arc::new(Metrics::new(Endpoint::labels(), &METHOD_LABELS));
         let service = tokio::task::spawn_blocking(move || {
@@ -68,7 +79,7 @@ impl Server {
         .map_err(|_| StartError::Thread)??;
         let service = Arc::new(service);
         let app = Arc::new(App::new(service.clone(), config));
-        Ok(Server { service, app })
+        Ok(Server { service, app, tls })
     }
 
     /// The service: what tests look at beside HTTP answers.
@@ -76,11 +87,22 @@ impl Server {
         &self.service
     }
 
+    /// Whether the server speaks HTTPS.
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Reads the certificate and key files again (see [`Tls::reload`]);
+    /// `None` for a server without HTTPS.
+    pub fn reload_tls(&self) -> Option<Result<(), TlsError>> {
+        self.tls.as_ref().map(Tls::reload)
+    }
+
     /// Serves `listener` until `shutdown` completes and the connections
     /// have drained (see [`crate::http::serve`]). The state stays loaded:
     /// [`Server::close`] commits it.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        serve(listener, self.app.clone(), shutdown).await;
+        serve(listener, self.app.clone(), self.tls.clone(), shutdown).await;
     }
 
     /// Stops the writer after it has committed what it holds, waiting at

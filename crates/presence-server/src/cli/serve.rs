@@ -77,7 +77,12 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
         // comes as soon as the server answers must stop it gracefully, not
         // kill it.
         let shutdown = shutdown_signal()?;
-        tracing::info!(%address, "listening on http://{address}");
+        let server = Arc::new(server);
+        if server.is_https() {
+            reload_on_hangup(server.clone())?;
+        }
+        let scheme = if server.is_https() { "https" } else { "http" };
+        tracing::info!(%address, "listening on {scheme}://{address}");
         let signalled = Arc::new(std::sync::OnceLock::new());
         let noted = signalled.clone();
         server
@@ -102,6 +107,32 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
     // Tasks still running are connections being cut off; do not wait for them.
     runtime.shutdown_timeout(Duration::from_millis(100));
     result
+}
+
+/// Reads the certificate and key again at every SIGHUP, for as long as the
+/// runtime runs; a reload that fails is logged and changes nothing.
+#[cfg(unix)]
+fn reload_on_hangup(server: Arc<Server>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match server.reload_tls() {
+                Some(Ok(())) => tracing::info!("TLS certificate reloaded"),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays");
+                }
+                None => {}
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Without SIGHUP, the certificate is read at start only.
+#[cfg(not(unix))]
+fn reload_on_hangup(_server: Arc<Server>) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Takes over SIGINT (Ctrl-C) and SIGTERM at once, and returns a future

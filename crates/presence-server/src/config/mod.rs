@@ -75,6 +75,11 @@ impl Config {
                 )));
             }
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together: give both, or neither".to_owned(),
+            ));
+        }
         if self.history_limit_days < 0 {
             return Err(ConfigError::Invalid(format!(
                 "history_limit_days must not be negative, not {}",

@@ -119,6 +119,15 @@ settings! {
     Serve listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9991)),
         env "PRESENCE_LISTEN", value "ADDR",
         help "address to serve on", shown "`127.0.0.1:9991`";
+    /// A PEM file of the certificate chain to serve HTTPS with (with
+    /// `tls_key`); re-read with the key on SIGHUP.
+    Serve tls_cert: Option<PathBuf> = None, flag PathBuf,
+        env "PRESENCE_TLS_CERT", value "FILE",
+        help "serve HTTPS with this PEM certificate chain (with --tls-key; both re-read on SIGHUP)", shown "none";
+    /// The PEM file of the certificate's private key (with `tls_cert`).
+    Serve tls_key: Option<PathBuf> = None, flag PathBuf,
+        env "PRESENCE_TLS_KEY", value "FILE",
+        help "the PEM private key of --tls-cert", shown "none";
     /// Seconds after the last report at which a user counts as offline (Zulip: 200).
     Serve offline_threshold_secs: i64 = 200,
         env "PRESENCE_OFFLINE_THRESHOLD_SECS", value "N",

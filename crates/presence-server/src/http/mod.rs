@@ -31,6 +31,7 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
+pub mod tls;
 
 pub use pipeline::handle;
 
@@ -58,6 +59,7 @@ use body::Body;
 use connection::{ConnState, Timeouts, Watched};
 use rate_limit::{RateLimiter, ip_key};
 use request_id::RequestIds;
+use tls::Tls;
 
 /// The limits the HTTP layer enforces, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -191,12 +193,17 @@ enum Phase {
     Stopped,
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes; then answers not
-/// ready, goes on serving for the shutdown delay (so that load balancers
-/// see it leave before connections are refused), stops accepting, lets
-/// in-flight requests finish (up to the grace period), closes what remains
-/// and returns.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+/// Serves HTTP on `listener` (HTTPS, with `tls`) until `shutdown`
+/// completes; then answers not ready, goes on serving for the shutdown
+/// delay (so that load balancers see it leave before connections are
+/// refused), stops accepting, lets in-flight requests finish (up to the
+/// grace period), closes what remains and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = app.limits;
     let builder = connection_builder(&limits);
     let admission = Admission::new(limits.max_connections, limits.max_connections_per_ip);
@@ -243,20 +250,68 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         };
         set_socket_options(&stream);
         let state = ConnState::new();
-        let service = answering(app.clone(), state.clone(), ip);
-        let io = TokioIo::new(Watched::new(stream, state.clone()));
-        let connection = builder.serve_connection(io, service);
-        let phase = phase_rx.clone();
+        let connection = Connection {
+            builder: builder.clone(),
+            service: answering(app.clone(), state.clone(), ip),
+            state,
+            timeouts,
+            phase: phase_rx.clone(),
+            peer,
+        };
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            // Pinned here, where it lives, and lent: a connection moved
-            // into `run_connection` would take its room twice in the task.
-            let connection = std::pin::pin!(connection);
-            run_connection(connection, &state, &timeouts, phase, peer).await;
+            let watched = Watched::new(stream, connection.state.clone());
+            let Some(tls) = tls else {
+                return connection.run(TokioIo::new(watched)).await;
+            };
+            // The handshake gets the time a request's head gets.
+            let handshake = tls.acceptor().accept(watched);
+            match tokio::time::timeout(timeouts.header, handshake).await {
+                Ok(Ok(secured)) => connection.run(TokioIo::new(secured)).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake too slow; closing"),
+            }
         });
     }
     drop(listener);
     drain(&app, &admission, &phase_tx, limits.shutdown_grace).await;
+}
+
+/// What serving one accepted connection needs, its socket aside.
+struct Connection<S> {
+    builder: hyper::server::conn::http1::Builder,
+    service: S,
+    state: Arc<ConnState>,
+    timeouts: Timeouts,
+    phase: watch::Receiver<Phase>,
+    peer: SocketAddr,
+}
+
+impl<S> Connection<S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Speaks HTTP over `io` (the socket, or TLS over it) until the
+    /// connection ends (see [`run_connection`]).
+    async fn run<I>(self, io: I)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let connection = self.builder.serve_connection(io, self.service);
+        // Pinned here, where it lives, and lent: a connection moved into
+        // `run_connection` would take its room twice in the task.
+        let connection = std::pin::pin!(connection);
+        let Connection {
+            state,
+            timeouts,
+            phase,
+            peer,
+            ..
+        } = self;
+        run_connection(connection, &state, &timeouts, phase, peer).await;
+    }
 }
 
 /// How every connection speaks HTTP/1.1, within `limits`.

@@ -5,7 +5,9 @@
 //! for the whole process).
 //!
 //! On a system without `/proc` the process metrics are left out rather
-//! than reported as zero.
+//! than reported as zero; so is the start time where only the process's
+//! own part of `/proc` is visible (systemd's `ProcSubset=pid`, which the
+//! unit in `deploy/` sets), since it needs the boot time from `/proc/stat`.
 
 use std::fs;
 
@@ -30,7 +32,7 @@ pub struct ProcessCollector;
 #[derive(Debug, Default, PartialEq)]
 struct ProcessFigures {
     cpu_seconds: f64,
-    start_time_seconds: f64,
+    start_time_seconds: Option<f64>,
     virtual_bytes: i64,
     resident_bytes: i64,
     threads: i64,
@@ -84,8 +86,10 @@ impl Collector for ProcessCollector {
             )?;
         }
         gauge("process_threads", "Threads.", None, figures.threads)?;
-        let start = ConstGauge::new(figures.start_time_seconds);
-        start.encode(encoder.encode_descriptor(
+        let Some(start) = figures.start_time_seconds else {
+            return Ok(());
+        };
+        ConstGauge::new(start).encode(encoder.encode_descriptor(
             "process_start_time",
             "Start time of the process since the Unix epoch.",
             Some(&Unit::Seconds),
@@ -100,7 +104,7 @@ fn read_figures() -> Option<ProcessFigures> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let boot_time = fs::read_to_string("/proc/stat")
         .ok()
-        .and_then(|text| field_after(&text, "btime"))?;
+        .and_then(|text| field_after(&text, "btime"));
     let mut figures = parse_stat(&stat, boot_time)?;
     figures.resident_bytes = field_after(&status, "VmRSS:")? * 1024;
     figures.open_fds = fs::read_dir("/proc/self/fd").ok()?.count() as i64;
@@ -111,8 +115,8 @@ fn read_figures() -> Option<ProcessFigures> {
 }
 
 /// The figures `/proc/self/stat` holds, given the boot time in seconds
-/// since the epoch.
-fn parse_stat(stat: &str, boot_time: i64) -> Option<ProcessFigures> {
+/// since the epoch if it is known.
+fn parse_stat(stat: &str, boot_time: Option<i64>) -> Option<ProcessFigures> {
     // The command name, in parentheses, may hold spaces and parentheses of
     // its own: the fields that count start after the last `)`.
     let fields: Vec<&str> = stat
@@ -122,10 +126,12 @@ fn parse_stat(stat: &str, boot_time: i64) -> Option<ProcessFigures> {
     // `fields[0]` is the stat line's third field (the state).
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
     let ticks = field(14)? + field(15)?;
+    let started_ticks = field(22)?;
     Some(ProcessFigures {
         cpu_seconds: ticks as f64 / TICKS_PER_SECOND,
         threads: field(20)? as i64,
-        start_time_seconds: boot_time as f64 + field(22)? as f64 / TICKS_PER_SECOND,
+        start_time_seconds: boot_time
+            .map(|boot| boot as f64 + started_ticks as f64 / TICKS_PER_SECOND),
         virtual_bytes: field(23)? as i64,
         ..ProcessFigures::default()
     })
@@ -165,12 +171,14 @@ mod tests {
     #[test]
     fn the_stat_line_gives_cpu_threads_start_and_size() {
         let stat = "22321 (a (b) c) R 22318 22318 4171 0 -1 4194304 98 0 0 0 250 50 0 0 20 0 3 0 32014 3133440 359 18446744073709551615";
-        let figures = parse_stat(stat, 1_000_000).unwrap();
+        let figures = parse_stat(stat, Some(1_000_000)).unwrap();
         assert_eq!(figures.cpu_seconds, 3.0);
         assert_eq!(figures.threads, 3);
-        assert!((figures.start_time_seconds - 1_000_320.14).abs() < 1e-6);
+        assert!((figures.start_time_seconds.unwrap() - 1_000_320.14).abs() < 1e-6);
+        let unbooted = parse_stat(stat, None).unwrap();
+        assert_eq!((unbooted.start_time_seconds, unbooted.threads), (None, 3));
         assert_eq!(figures.virtual_bytes, 3_133_440);
-        assert_eq!(parse_stat("22321 (cut", 0), None);
+        assert_eq!(parse_stat("22321 (cut", None), None);
     }
 
     #[test]
@@ -187,6 +195,6 @@ mod tests {
     fn this_process_has_figures() {
         let figures = read_figures().unwrap();
         assert!(figures.resident_bytes > 0 && figures.threads >= 1 && figures.open_fds >= 3);
-        assert!(figures.start_time_seconds > 1.0e9);
+        assert!(figures.start_time_seconds.unwrap() > 1.0e9);
     }
 }

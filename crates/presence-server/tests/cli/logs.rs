@@ -1,6 +1,7 @@
 //! The log as an operator's pipeline reads it: a reader of standard error
 //! that stalls never holds up a request (lines are dropped and counted
-//! instead), and the count is said once the reader is back; JSON lines
+//! instead, in `/metrics` too), and the count is said once the reader is
+//! back; JSON lines
 //! parse one by one; and no logged value can break a line.
 
 use std::io::{BufRead, BufReader};
@@ -131,6 +132,22 @@ async fn a_stalled_log_reader_delays_no_request_and_the_dropped_lines_are_counte
             "request {i} took {took:?}: it waited for the log"
         );
     }
+    // While the reader is away, the scrape counts what was dropped.
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("the scrape is answered")
+        .text()
+        .await
+        .unwrap();
+    let counted: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("presence_log_lines_dropped_total "))
+        .expect("the dropped lines are a metric")
+        .parse()
+        .unwrap();
+    assert!(counted > 0, "the scrape counts no dropped line");
     // The reader stays away a few seconds in all: a stall, not a hiccup.
     let hold = Duration::from_secs(3).saturating_sub(stalled_at.elapsed());
     tokio::time::sleep(hold).await;
@@ -149,9 +166,14 @@ async fn a_stalled_log_reader_delays_no_request_and_the_dropped_lines_are_counte
         .sum();
     assert!(dropped > 0, "nothing was dropped: {summaries:?}");
     assert!(written > 0, "no request line was written");
+    assert!(counted <= dropped, "{counted} counted, {dropped} dropped");
+    // The scrape's own line was written or dropped too.
+    let scrape_written = lines
+        .iter()
+        .any(|line| line.contains(" request ") && line.contains("path=/metrics"));
     assert_eq!(
         written as u64 + dropped,
-        REQUESTS as u64,
+        REQUESTS as u64 + u64::from(!scrape_written),
         "every request's line is either written or counted as dropped"
     );
     assert!(

@@ -24,4 +24,5 @@ mod refused_stores;
 mod security;
 mod serve;
 mod streams;
+mod tls;
 mod transfer;
