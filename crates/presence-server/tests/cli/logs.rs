@@ -1,8 +1,7 @@
 //! The log as an operator's pipeline reads it: a reader of standard error
 //! that stalls never holds up a request (lines are dropped and counted
 //! instead, in `/metrics` too), and the count is said once the reader is
-//! back; JSON lines
-//! parse one by one; and no logged value can break a line.
+//! back; JSON lines parse one by one; and no logged value can break a line.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStderr, Command, Stdio};
