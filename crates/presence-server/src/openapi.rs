@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::embed::spec::{EmbedOperations, no_credentials};
 use crate::http::health::HealthOperations;
+use crate::http::status_handlers::{self, StatusExtension};
 use crate::http::{event_handlers, handlers};
 
 /// The name of the users' security scheme in the document.
@@ -53,6 +54,8 @@ embed_...`), from the origins the key names: see the `embed` tag.",
         handlers::own_user,
         handlers::users,
         handlers::update_settings,
+        status_handlers::update_status,
+        status_handlers::get_user_status,
         handlers::add_apns_token,
         handlers::remove_apns_token,
         handlers::add_android_token,
@@ -73,7 +76,7 @@ embed_...`), from the origins the key names: see the `embed` tag.",
     // utoipa does not collect the value schema of a flattened map, so the
     // legacy format's per-client entry is named here.
     components(schemas(presence_types::ClientPresence)),
-    modifiers(&EmbedOperations, &SharedResponses, &HealthOperations),
+    modifiers(&EmbedOperations, &SharedResponses, &HealthOperations, &StatusExtension),
 )]
 struct ApiDoc;
 

@@ -29,6 +29,10 @@ pub enum Route {
     Users,
     /// `PATCH /settings`.
     UpdateSettings,
+    /// `POST /users/me/status`.
+    UpdateStatus,
+    /// `GET /users/{user_id}/status`, with the id as the path gives it.
+    UserStatus(String),
     /// `POST /users/me/apns_device_token`.
     AddApnsToken,
     /// `DELETE /users/me/apns_device_token`.
@@ -94,6 +98,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/users/me"),
     ("GET", "/api/v1/users"),
     ("PATCH", "/api/v1/settings"),
+    ("POST", "/api/v1/users/me/status"),
+    ("GET", "/api/v1/users/{user_id}/status"),
     ("POST", "/api/v1/users/me/apns_device_token"),
     ("DELETE", "/api/v1/users/me/apns_device_token"),
     ("POST", "/api/v1/users/me/android_gcm_reg_id"),
@@ -122,6 +128,8 @@ enum Resource {
     OwnUser,
     Users,
     Settings,
+    OwnStatus,
+    UserStatus(String),
     ApnsToken,
     AndroidToken,
     Register,
@@ -169,6 +177,11 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
                 decode_path_segment(target.as_bytes()).ok_or_else(ApiError::path_user_not_utf8)?;
             Resource::UserPresence(decoded)
         }
+        ["users", "me", "status"] => Resource::OwnStatus,
+        // Zulip's route takes digits only; anything else is no path of it.
+        ["users", id, "status"] if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            Resource::UserStatus((*id).to_owned())
+        }
         ["realm", "presence"] => Resource::RealmPresence,
         ["users", "me"] => Resource::OwnUser,
         ["users"] => Resource::Users,
@@ -213,6 +226,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             (*method == Method::PATCH).then_some(Route::UpdateSettings),
             &["PATCH"],
         ),
+        Resource::OwnStatus => (post.then_some(Route::UpdateStatus), &["POST"]),
+        Resource::UserStatus(id) => (get.then_some(Route::UserStatus(id)), GET),
         Resource::ApnsToken => (
             if post {
                 Some(Route::AddApnsToken)
@@ -353,7 +368,9 @@ mod tests {
     #[test]
     fn every_listed_route_resolves() {
         for (method, template) in ROUTES {
-            let path = template.replace("{user_id_or_email}", "7");
+            let path = template
+                .replace("{user_id_or_email}", "7")
+                .replace("{user_id}", "7");
             let method: Method = method.parse().unwrap();
             assert!(route(&method, &path).is_ok(), "{method} {path}");
         }

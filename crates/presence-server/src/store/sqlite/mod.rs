@@ -16,6 +16,7 @@ mod directory;
 mod embed;
 mod rows;
 mod schema;
+mod status;
 mod transfer;
 mod trust;
 
@@ -195,6 +196,9 @@ impl Store for SqliteStore {
         for key in embed::all(&tx)? {
             sink(Loaded::EmbedKey(key));
         }
+        for (row, realm_id) in status::loaded(&tx)? {
+            sink(Loaded::Status { row, realm_id });
+        }
         tx.commit()?;
         Ok(directory_version)
     }
@@ -297,12 +301,14 @@ impl Store for SqliteStore {
         )?;
         let embed_keys = embed::changed_since(&tx, since)?;
         let deleted_users = directory::deleted_since(&tx, since)?;
+        let statuses = status::changed_since(&tx, since)?;
         tx.commit()?;
         Ok(DirectoryChanges {
             realms,
             users,
             embed_keys,
             deleted_users,
+            statuses,
             version,
         })
     }
