@@ -64,6 +64,8 @@ pub async fn update_status(
              "reaction_type": "unicode_emoji"}})),
         (status = 400, description = "`No such user` (unknown, a bot, or in another realm) or `User is deactivated`", body = ErrorBody,
          example = json!({"result": "error", "msg": "No such user", "code": "BAD_REQUEST"})),
+        (status = 404, description = "A `user_id` that is not all digits names no path, as in Zulip", body = ErrorBody,
+         example = json!({"result": "error", "msg": "Endpoint does not exist.", "code": "NOT_FOUND"})),
     )
 )]
 pub fn get_user_status(service: &Service, reader: Reader<'_>, user_id: &str) -> HandlerResult {
