@@ -21,9 +21,11 @@ pub const UNICODE_EMOJI: &str = "unicode_emoji";
 /// The parameters of `POST /users/me/status`; only those given change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateStatusParams {
-    /// The status text, trimmed, at most 60 characters; empty clears it.
+    /// The status text; empty clears it. At most 60 characters once
+    /// trimmed of surrounding whitespace (so the limit is not a length
+    /// of what is sent), and without a NUL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, max_length = 60, example = "In a meeting")]
+    #[schema(nullable = false, example = "In a meeting")]
     pub status_text: Option<String>,
     /// Deprecated in Zulip: `true` turns the caller's `presence_enabled`
     /// off, `false` turns it on.
