@@ -474,7 +474,9 @@ mod tests {
     fn security_says_what_each_route_takes() {
         let spec: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
         for (method, template) in ROUTES {
-            let path = template.replace("{user_id_or_email}", "7");
+            let path = template
+                .replace("{user_id_or_email}", "7")
+                .replace("{user_id}", "7");
             let route = crate::http::routes::route(&method.parse().unwrap(), &path).unwrap();
             let security = &spec["paths"][template][method.to_lowercase()]["security"];
             let schemes: BTreeSet<&str> = security

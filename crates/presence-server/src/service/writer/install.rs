@@ -340,27 +340,14 @@ impl Writer {
         let mut keys = Vec::new();
         let mut changed = HashSet::new();
         for row in changes.users {
-            let Some(realm) = self.realm(row.realm_id) else {
+            if self.realm(row.realm_id).is_none() {
                 continue;
-            };
-            if !row.is_active {
-                self.hub.drop_owner(Owner::User(row.id));
             }
             if let Some(owner) = KeyOwner::new(row.realm_id, row.id) {
                 keys.push((KeyId::of(&row.api_key_hash), owner));
             }
             changed.insert(row.id);
-            let mut realm = realm.write();
-            let who = UserRef {
-                realm_id: row.realm_id,
-                user_id: row.id,
-            };
-            let was_enabled = realm
-                .users
-                .get(&row.id)
-                .map_or(row.presence_enabled, |u| u.account.presence_enabled);
-            realm.put_account(Account::from(row));
-            produced.extend(self.status_produced(who, &mut realm, None, was_enabled));
+            produced.extend(self.install_account(row));
         }
         if !changed.is_empty() {
             // Accounts do not keep their key, so drop every key of the
@@ -392,32 +379,7 @@ impl Writer {
             }
         }
         for row in changes.statuses {
-            let found = self
-                .directory
-                .read()
-                .realms
-                .iter()
-                .find_map(|(&id, realm)| {
-                    realm
-                        .read()
-                        .users
-                        .get(&row.user_id)
-                        .is_some()
-                        .then(|| (id, realm.clone()))
-                });
-            let Some((realm_id, realm)) = found else {
-                continue;
-            };
-            let mut realm = realm.write();
-            let who = UserRef {
-                realm_id,
-                user_id: row.user_id,
-            };
-            let enabled = realm
-                .users
-                .get(&row.user_id)
-                .is_some_and(|u| u.account.presence_enabled);
-            produced.extend(self.status_produced(who, &mut realm, Some(row), enabled));
+            produced.extend(self.install_remote_status(row));
         }
         tracing::debug!(
             from = self.directory_version,
@@ -426,5 +388,49 @@ impl Writer {
         );
         self.directory_version = changes.version;
         produced
+    }
+
+    /// Installs a user's changed account (dropping the queues of one
+    /// deactivated); the status event of `presence_enabled` turning.
+    fn install_account(&mut self, row: crate::store::UserRow) -> Option<Produced> {
+        let realm = self.realm(row.realm_id)?;
+        if !row.is_active {
+            self.hub.drop_owner(Owner::User(row.id));
+        }
+        let mut realm = realm.write();
+        let who = UserRef {
+            realm_id: row.realm_id,
+            user_id: row.id,
+        };
+        let was_enabled = realm
+            .users
+            .get(&row.id)
+            .map_or(row.presence_enabled, |u| u.account.presence_enabled);
+        realm.put_account(Account::from(row));
+        self.status_produced(who, &mut realm, None, was_enabled)
+    }
+
+    /// Installs a status another writer changed, in its user's realm; its
+    /// event, if it changed what others see.
+    fn install_remote_status(&mut self, row: crate::store::StatusRow) -> Option<Produced> {
+        let (realm_id, realm) = self
+            .directory
+            .read()
+            .realms
+            .iter()
+            .find_map(|(&id, realm)| {
+                let has = realm.read().users.get(&row.user_id).is_some();
+                has.then(|| (id, realm.clone()))
+            })?;
+        let mut realm = realm.write();
+        let who = UserRef {
+            realm_id,
+            user_id: row.user_id,
+        };
+        let enabled = realm
+            .users
+            .get(&row.user_id)
+            .is_some_and(|u| u.account.presence_enabled);
+        self.status_produced(who, &mut realm, Some(row), enabled)
     }
 }

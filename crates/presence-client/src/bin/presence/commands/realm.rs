@@ -68,6 +68,16 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
     }
     sort(&mut rows, args.sort);
 
+    let table = table(context, &rows, now);
+    for line in columns(&table) {
+        crate::output::line(&line)?;
+    }
+    Ok(())
+}
+
+/// The table's cells: a header, then a row per person; a status column
+/// only when someone has a status.
+fn table(context: &Context, rows: &[Row], now: f64) -> Vec<Vec<String>> {
     let mut table = vec![vec![
         " ".to_owned(),
         "NAME".to_owned(),
@@ -80,7 +90,7 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
     if with_status {
         table[0].push("STATUS".to_owned());
     }
-    for row in &rows {
+    for row in rows {
         table.push(vec![
             context.style.dot(row.state),
             row.name.clone(),
@@ -96,10 +106,7 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
                 .push(row.status.clone());
         }
     }
-    for line in columns(&table) {
-        crate::output::line(&line)?;
-    }
-    Ok(())
+    table
 }
 
 fn sort(rows: &mut [Row], key: SortKey) {
