@@ -60,6 +60,34 @@ impl TestServer {
         }
     }
 
+    /// Long-polls a queue until it holds events of type `kind` after
+    /// `*last`, acknowledging the others on the way; returns those events
+    /// and moves `*last` past everything read.
+    pub async fn next_of_kind(
+        &self,
+        user: &User,
+        queue_id: &str,
+        last: &mut i64,
+        kind: &str,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no {kind} event within {PATIENCE:?}"
+            );
+            let body = self.poll(user, queue_id, *last, false).await.ok();
+            let events = body["events"].as_array().cloned().unwrap_or_default();
+            for event in &events {
+                *last = (*last).max(event["id"].as_i64().expect("an event id"));
+            }
+            let found: Vec<Value> = events.into_iter().filter(|e| e["type"] == kind).collect();
+            if !found.is_empty() {
+                return found;
+            }
+        }
+    }
+
     /// Waits until `n` event queues have a reader waiting on them (a
     /// long-poll of `GET /events`, or a stream): each such request has
     /// reached its queue, and what happens to the queue now reaches it.

@@ -21,6 +21,8 @@ mod realm_views;
 mod restart;
 mod settings_devices;
 mod spec_requests;
+mod status;
+mod status_events;
 mod store_transfer;
 mod streams;
 mod update_rule;

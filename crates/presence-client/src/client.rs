@@ -6,10 +6,12 @@
 //! in a [`ResponseValue`]. A refusal comes back as [`Error::Api`] with the
 //! server's error body.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use presence_types::endpoints::EmptySuccess;
+use presence_types::endpoints::events::RegisterResponse;
 use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
 use presence_types::endpoints::push_devices::{
@@ -18,6 +20,9 @@ use presence_types::endpoints::push_devices::{
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::settings::UpdateSettingsParams;
 use presence_types::endpoints::update_presence::{UpdatePresenceParams, UpdatePresenceResponse};
+use presence_types::endpoints::user_status::{
+    GetUserStatusResponse, UpdateStatusParams, UserStatus,
+};
 use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersResponse};
 use presence_types::{ErrorBody, ReportedStatus};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -247,6 +252,54 @@ impl Client {
             .text_opt("client", self.client_name.as_deref());
         self.call(Method::PATCH, "settings", params, Auth::Basic)
             .await
+    }
+
+    /// `POST /users/me/status`: changes the caller's custom status; a field
+    /// left `None` is not sent and stays as it is (`Some("")` clears it).
+    /// `expires_at` is the server's extension: Unix seconds at which it
+    /// clears the status by itself.
+    pub async fn update_status(
+        &self,
+        params: &UpdateStatusParams,
+    ) -> Result<ResponseValue<EmptySuccess>, Error> {
+        let params = Params::default()
+            .text_opt("status_text", params.status_text.as_deref())
+            .json_opt("away", params.away)
+            .text_opt("emoji_name", params.emoji_name.as_deref())
+            .text_opt("emoji_code", params.emoji_code.as_deref())
+            .text_opt("reaction_type", params.reaction_type.as_deref())
+            .json_opt("expires_at", params.expires_at)
+            .text_opt("client", self.client_name.as_deref());
+        self.call(Method::POST, "users/me/status", params, Auth::Basic)
+            .await
+    }
+
+    /// `GET /users/{user_id}/status`: a user's custom status (an empty
+    /// object when none is set).
+    pub async fn user_status(
+        &self,
+        user_id: i64,
+    ) -> Result<ResponseValue<GetUserStatusResponse>, Error> {
+        let path = format!("users/{user_id}/status");
+        self.call(Method::GET, &path, Params::default(), Auth::Basic)
+            .await
+    }
+
+    /// The custom statuses of everyone in the caller's organization who has
+    /// one, keyed by user id: `user_status` of a `POST /register` that
+    /// fetches nothing else, whose queue is deleted again at once.
+    pub async fn statuses(&self) -> Result<BTreeMap<String, UserStatus>, Error> {
+        let params = Params::default()
+            .text("event_types", r#"["user_status"]"#)
+            .text("fetch_event_types", r#"["user_status"]"#);
+        let answer: ResponseValue<RegisterResponse> = self
+            .call(Method::POST, "register", params, Auth::Basic)
+            .await?;
+        let delete = Params::default().text("queue_id", answer.queue_id.clone());
+        let _: ResponseValue<EmptySuccess> = self
+            .call(Method::DELETE, "events", delete, Auth::Basic)
+            .await?;
+        Ok(answer.into_inner().user_status.unwrap_or_default())
     }
 
     /// `POST /users/me/apns_device_token`: registers an iOS device, which

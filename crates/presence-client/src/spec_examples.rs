@@ -9,6 +9,7 @@ use presence_types::endpoints::get_realm_presence::GetRealmPresenceResponse;
 use presence_types::endpoints::get_user_presence::GetUserPresenceResponse;
 use presence_types::endpoints::server_settings::ServerSettingsResponse;
 use presence_types::endpoints::update_presence::UpdatePresenceResponse;
+use presence_types::endpoints::user_status::GetUserStatusResponse;
 use presence_types::endpoints::users::{GetOwnUserResponse, GetUsersResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,7 +32,9 @@ fn success_round_trip(operation_id: &str, example: &Value) -> Result<Value, Stri
         "get_users" => round_trip::<GetUsersResponse>(example),
         "register_queue" => round_trip::<RegisterResponse>(example),
         "get_events" => round_trip::<GetEventsResponse>(example),
+        "get_user_status" => round_trip::<GetUserStatusResponse>(example),
         "update_settings"
+        | "update_status"
         | "add_apns_token"
         | "remove_apns_token"
         | "add_android_token"

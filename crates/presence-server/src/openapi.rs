@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
 use crate::http::embed::spec::{EmbedOperations, no_credentials};
 use crate::http::health::HealthOperations;
 use crate::http::metrics::MetricsOperation;
+use crate::http::status_handlers::{self, StatusExtension};
 use crate::http::{event_handlers, handlers};
 
 /// The name of the users' security scheme in the document.
@@ -54,6 +55,8 @@ embed_...`), from the origins the key names: see the `embed` tag.",
         handlers::own_user,
         handlers::users,
         handlers::update_settings,
+        status_handlers::update_status,
+        status_handlers::get_user_status,
         handlers::add_apns_token,
         handlers::remove_apns_token,
         handlers::add_android_token,
@@ -78,7 +81,8 @@ embed_...`), from the origins the key names: see the `embed` tag.",
         &EmbedOperations,
         &SharedResponses,
         &HealthOperations,
-        &MetricsOperation
+        &MetricsOperation,
+        &StatusExtension
     ),
 )]
 struct ApiDoc;
@@ -477,7 +481,9 @@ mod tests {
     fn security_says_what_each_route_takes() {
         let spec: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
         for (method, template) in ROUTES {
-            let path = template.replace("{user_id_or_email}", "7");
+            let path = template
+                .replace("{user_id_or_email}", "7")
+                .replace("{user_id}", "7");
             let route = crate::http::routes::route(&method.parse().unwrap(), &path).unwrap();
             let security = &spec["paths"][template][method.to_lowercase()]["security"];
             let schemes: BTreeSet<&str> = security

@@ -8,6 +8,7 @@
 //! {"type":"presence","user_id":1,"client":"website","last_connected_time":1795915346,"last_active_time":1795915346,"update_id":1}
 //! {"type":"device","user_id":1,"kind":"fcm","token":"..."}
 //! {"type":"embed_key","id":1,"realm_id":1,"name":"intranet","key_hash":"5e88...","origins":["https://intranet.acme.test"],"created_at":1795915346}
+//! {"type":"status","user_id":1,"status_text":"In a meeting","emoji_name":"calendar","emoji_code":"1f4c5","reaction_type":"unicode_emoji","expires_at":1795918946}
 //! ```
 //!
 //! On import a user may carry `api_key` (clear) instead of `api_key_hash`;
@@ -23,7 +24,9 @@ use crate::admin;
 use crate::http::client_name::MAX_CLIENT_NAME_CHARS;
 use crate::ids::{EmbedKeyId, RealmId, UpdateId, UserId};
 use crate::keys;
-use crate::store::{DeviceKind, DeviceRow, Dump, EmbedKeyRow, PresenceRow, RealmRow, UserRow};
+use crate::store::{
+    DeviceKind, DeviceRow, Dump, EmbedKeyRow, PresenceRow, RealmRow, StatusRow, UserRow,
+};
 
 /// The `format` of the header line.
 const FORMAT: &str = "presence-dump";
@@ -45,6 +48,7 @@ enum Line {
     Presence(PresenceLine),
     Device(DeviceLine),
     EmbedKey(EmbedKeyLine),
+    Status(StatusLine),
 }
 
 /// A realm, as a dump line has it.
@@ -120,6 +124,27 @@ struct EmbedKeyLine {
     last_used_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     revoked_at: Option<i64>,
+}
+
+/// A user's status, as a dump line has it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusLine {
+    user_id: UserId,
+    #[serde(default)]
+    status_text: String,
+    #[serde(default)]
+    emoji_name: String,
+    #[serde(default)]
+    emoji_code: String,
+    #[serde(default = "no_emoji_type")]
+    reaction_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+fn no_emoji_type() -> String {
+    crate::store::NO_EMOJI_TYPE.to_owned()
 }
 
 /// Why a dump could not be read.
@@ -203,6 +228,16 @@ pub fn write_dump(dump: &Dump, out: &mut impl Write) -> Result<(), TransferError
             revoked_at: k.revoked_at,
         }))?;
     }
+    for s in &dump.statuses {
+        put(&Line::Status(StatusLine {
+            user_id: s.user_id,
+            status_text: s.status_text.clone(),
+            emoji_name: s.emoji_name.clone(),
+            emoji_code: s.emoji_code.clone(),
+            reaction_type: s.reaction_type.clone(),
+            expires_at: s.expires_at,
+        }))?;
+    }
     out.flush()?;
     Ok(())
 }
@@ -261,6 +296,7 @@ fn add_record(dump: &mut Dump, record: Line) -> Result<(), String> {
         Line::Presence(record) => dump.presence.push(record.into_row()?),
         Line::Device(device) => dump.devices.push(device.into_row()?),
         Line::EmbedKey(key) => dump.embed_keys.push(key.into_row()?),
+        Line::Status(status) => dump.statuses.push(status.into_row()?),
     }
     Ok(())
 }
@@ -385,6 +421,33 @@ impl EmbedKeyLine {
     }
 }
 
+impl StatusLine {
+    /// The status, held to what the API lets a user set.
+    fn into_row(self) -> Result<StatusRow, String> {
+        let limit = presence_types::endpoints::user_status::MAX_STATUS_TEXT_CHARS;
+        if self.status_text.chars().count() > limit || self.status_text.contains('\0') {
+            return Err(format!(
+                "status_text must be at most {limit} characters, without NUL"
+            ));
+        }
+        let kinds = ["unicode_emoji", "realm_emoji", "zulip_extra_emoji"];
+        let emoji_ok = crate::service::emoji::is_well_formed_name(&self.emoji_name)
+            && !self.emoji_code.contains('\0')
+            && kinds.contains(&self.reaction_type.as_str());
+        if !self.emoji_name.is_empty() && !emoji_ok {
+            return Err(format!("invalid emoji {:?}", self.emoji_name));
+        }
+        Ok(StatusRow {
+            user_id: self.user_id,
+            status_text: self.status_text,
+            emoji_name: self.emoji_name,
+            emoji_code: self.emoji_code,
+            reaction_type: self.reaction_type,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -449,6 +512,14 @@ mod tests {
                 created_at: 100,
                 last_used_at: None,
                 revoked_at: Some(300),
+            }],
+            statuses: vec![StatusRow {
+                user_id: UserId(7),
+                status_text: "On vacation".into(),
+                emoji_name: "palm_tree".into(),
+                emoji_code: "1f334".into(),
+                reaction_type: "unicode_emoji".into(),
+                expires_at: Some(400),
             }],
         }
     }

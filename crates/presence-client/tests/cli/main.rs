@@ -9,4 +9,5 @@ mod ping_and_set;
 mod pipes;
 mod python_client;
 mod realm;
+mod status;
 mod support;

@@ -31,6 +31,7 @@ impl EncodedEvent {
     pub fn new(event: &Event) -> Option<Self> {
         let kind = match event {
             Event::Presence(_) => "presence",
+            Event::UserStatus(_) => "user_status",
             Event::Heartbeat(_) => "heartbeat",
         };
         let json = serde_json::to_vec(event).ok()?;

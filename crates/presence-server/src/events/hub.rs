@@ -29,8 +29,10 @@ pub struct QueueSpec {
     pub realm_id: RealmId,
     /// The shape of its presence events.
     pub format: EventFormat,
-    /// Whether it receives presence events at all (else only heartbeats).
+    /// Whether it receives presence events at all.
     pub wants_presence: bool,
+    /// Whether it receives `user_status` events.
+    pub wants_user_status: bool,
     /// The realm's event sequence number its snapshot reflects.
     pub start_seq: u64,
     /// Seconds without a consumer after which it expires.
@@ -361,6 +363,27 @@ impl Hub {
         }
     }
 
+    /// Appends the realm's `user_status` event number `seq` to every queue
+    /// of the realm that takes it. A queue that cannot take it is dropped.
+    pub fn publish_status(&self, realm_id: RealmId, seq: u64, event: &EncodedEvent) {
+        let max = self.settings.max_events_per_queue;
+        let mut overflowed = Vec::new();
+        {
+            let registry = self.registry.read();
+            let Some(queues) = registry.by_realm.get(&realm_id) else {
+                return;
+            };
+            for queue in queues.iter().filter(|q| q.receives_status(seq)) {
+                if queue.push(event.clone(), max).is_err() {
+                    overflowed.push(queue.clone());
+                }
+            }
+        }
+        for queue in &overflowed {
+            self.drop_overflowed(queue);
+        }
+    }
+
     fn drop_overflowed(&self, queue: &Arc<Queue>) {
         tracing::info!(
             queue = %queue.id(),
@@ -520,6 +543,7 @@ mod tests {
             realm_id: RealmId(realm_id),
             format: EventFormat::Legacy,
             wants_presence: true,
+            wants_user_status: true,
             start_seq: 0,
             timeout_secs: 600,
         }

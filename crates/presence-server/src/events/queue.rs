@@ -208,6 +208,7 @@ pub struct Queue {
     realm_id: RealmId,
     format: EventFormat,
     wants_presence: bool,
+    wants_user_status: bool,
     start_seq: u64,
     state: Mutex<QueueState>,
     wake: Notify,
@@ -222,6 +223,7 @@ impl Queue {
             realm_id: spec.realm_id,
             format: spec.format,
             wants_presence: spec.wants_presence,
+            wants_user_status: spec.wants_user_status,
             start_seq: spec.start_seq,
             state: Mutex::new(QueueState::new(now, spec.timeout_secs)),
             wake: Notify::new(),
@@ -252,6 +254,11 @@ impl Queue {
     /// asked for presence events, and its snapshot predates the event.
     pub fn receives(&self, seq: u64) -> bool {
         self.wants_presence && seq > self.start_seq
+    }
+
+    /// Whether it receives the realm's `user_status` event number `seq`.
+    pub fn receives_status(&self, seq: u64) -> bool {
+        self.wants_user_status && seq > self.start_seq
     }
 
     /// Runs `f` on the state under the queue's lock.
@@ -411,6 +418,7 @@ mod tests {
             realm_id: RealmId(1),
             format: EventFormat::Legacy,
             wants_presence: true,
+            wants_user_status: true,
             start_seq: 0,
             timeout_secs: 600,
         }

@@ -251,6 +251,7 @@ mod tests {
                 realm_id: RealmId(1),
                 format: EventFormat::Legacy,
                 wants_presence: true,
+                wants_user_status: true,
                 start_seq: 0,
                 timeout_secs: 600,
             })

@@ -54,6 +54,7 @@ fn register_answer(
         server_timestamp: snapshot.map(|s| s.server_timestamp),
         server_presence_ping_interval_seconds: snapshot.map(|_| rules.ping_interval_secs),
         server_presence_offline_threshold_seconds: snapshot.map(|_| rules.offline_threshold_secs),
+        user_status: registration.user_status.clone(),
         presences: snapshot.map(|s| match s.format {
             Format::Legacy => Presences::Legacy(BTreeMap::new()),
             Format::Modern => Presences::Modern(BTreeMap::new()),

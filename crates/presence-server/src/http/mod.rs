@@ -31,6 +31,7 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
+pub mod status_handlers;
 pub mod tls;
 
 pub use pipeline::handle;

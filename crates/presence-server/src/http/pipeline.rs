@@ -47,7 +47,7 @@ use super::handlers::{self, HandlerResult};
 use super::params::Params;
 use super::rate_limit::Decision;
 use super::routes::{self, Endpoint, Route};
-use super::{App, Limits, event_handlers, health, metrics, request_id};
+use super::{App, Limits, event_handlers, health, metrics, request_id, status_handlers};
 use crate::compression;
 use crate::ids::{EmbedKeyId, UserId};
 use crate::metrics::{Limiter, Series};
@@ -512,6 +512,10 @@ async fn call_user_handler(
         Route::UpdateSettings => {
             handlers::update_settings(service, caller, params, user_agent).await
         }
+        Route::UpdateStatus => {
+            status_handlers::update_status(service, caller, params, user_agent).await
+        }
+        Route::UserStatus(id) => status_handlers::get_user_status(service, reader, id),
         Route::AddApnsToken => handlers::add_apns_token(service, caller, params).await,
         Route::RemoveApnsToken => handlers::remove_apns_token(service, caller, params).await,
         Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,

@@ -29,6 +29,10 @@ pub enum Route {
     Users,
     /// `PATCH /settings`.
     UpdateSettings,
+    /// `POST /users/me/status`.
+    UpdateStatus,
+    /// `GET /users/{user_id}/status`, with the id as the path gives it.
+    UserStatus(String),
     /// `POST /users/me/apns_device_token`.
     AddApnsToken,
     /// `DELETE /users/me/apns_device_token`.
@@ -105,6 +109,10 @@ pub enum Endpoint {
     RealmPresence,
     /// `/api/v1/users/me/presence`.
     OwnPresence,
+    /// `/api/v1/users/me/status`.
+    OwnStatus,
+    /// `/api/v1/users/{user_id}/status`.
+    UserStatus,
     /// `/api/v1/users/me`.
     OwnUser,
     /// `/api/v1/users`.
@@ -137,13 +145,15 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, each at the index its discriminant gives.
-    pub const ALL: [Endpoint; 20] = [
+    pub const ALL: [Endpoint; 22] = [
         Endpoint::Unmatched,
         Endpoint::Preflight,
         Endpoint::ServerSettings,
         Endpoint::UserPresence,
         Endpoint::RealmPresence,
         Endpoint::OwnPresence,
+        Endpoint::OwnStatus,
+        Endpoint::UserStatus,
         Endpoint::OwnUser,
         Endpoint::Users,
         Endpoint::Settings,
@@ -170,6 +180,8 @@ impl Endpoint {
             Endpoint::UserPresence => "/api/v1/users/{user_id_or_email}/presence",
             Endpoint::RealmPresence => "/api/v1/realm/presence",
             Endpoint::OwnPresence => "/api/v1/users/me/presence",
+            Endpoint::OwnStatus => "/api/v1/users/me/status",
+            Endpoint::UserStatus => "/api/v1/users/{user_id}/status",
             Endpoint::OwnUser => "/api/v1/users/me",
             Endpoint::Users => "/api/v1/users",
             Endpoint::Settings => "/api/v1/settings",
@@ -201,6 +213,8 @@ impl Route {
             Route::UserPresence(_) => Endpoint::UserPresence,
             Route::RealmPresence => Endpoint::RealmPresence,
             Route::UpdatePresence => Endpoint::OwnPresence,
+            Route::UpdateStatus => Endpoint::OwnStatus,
+            Route::UserStatus(_) => Endpoint::UserStatus,
             Route::OwnUser => Endpoint::OwnUser,
             Route::Users => Endpoint::Users,
             Route::UpdateSettings => Endpoint::Settings,
@@ -251,6 +265,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/users/me"),
     ("GET", "/api/v1/users"),
     ("PATCH", "/api/v1/settings"),
+    ("POST", "/api/v1/users/me/status"),
+    ("GET", "/api/v1/users/{user_id}/status"),
     ("POST", "/api/v1/users/me/apns_device_token"),
     ("DELETE", "/api/v1/users/me/apns_device_token"),
     ("POST", "/api/v1/users/me/android_gcm_reg_id"),
@@ -280,6 +296,8 @@ enum Resource {
     OwnUser,
     Users,
     Settings,
+    OwnStatus,
+    UserStatus(String),
     ApnsToken,
     AndroidToken,
     Register,
@@ -329,6 +347,11 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
                 decode_path_segment(target.as_bytes()).ok_or_else(ApiError::path_user_not_utf8)?;
             Resource::UserPresence(decoded)
         }
+        ["users", "me", "status"] => Resource::OwnStatus,
+        // Zulip's route takes digits only; anything else is no path of it.
+        ["users", id, "status"] if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            Resource::UserStatus((*id).to_owned())
+        }
         ["realm", "presence"] => Resource::RealmPresence,
         ["users", "me"] => Resource::OwnUser,
         ["users"] => Resource::Users,
@@ -373,6 +396,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             (*method == Method::PATCH).then_some(Route::UpdateSettings),
             &["PATCH"],
         ),
+        Resource::OwnStatus => (post.then_some(Route::UpdateStatus), &["POST"]),
+        Resource::UserStatus(id) => (get.then_some(Route::UserStatus(id)), GET),
         Resource::ApnsToken => (
             if post {
                 Some(Route::AddApnsToken)
@@ -514,7 +539,9 @@ mod tests {
     #[test]
     fn every_listed_route_resolves_and_is_labelled_by_its_template() {
         for (method, template) in ROUTES {
-            let path = template.replace("{user_id_or_email}", "7");
+            let path = template
+                .replace("{user_id_or_email}", "7")
+                .replace("{user_id}", "7");
             let method: Method = method.parse().unwrap();
             let route = route(&method, &path).unwrap();
             if route != Route::Preflight {

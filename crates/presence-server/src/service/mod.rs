@@ -12,10 +12,12 @@ pub mod answers;
 mod change_log;
 pub mod devices;
 pub mod embed;
+pub mod emoji;
 pub mod health;
 pub mod model;
 pub mod realtime;
 pub mod rules;
+pub mod status;
 mod user_answer;
 pub mod views;
 pub mod writer;
@@ -190,6 +192,9 @@ pub enum ServiceError {
     /// A push device's token or app id was refused.
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// A status change was refused, or its target is deactivated.
+    #[error(transparent)]
+    Status(#[from] status::StatusError),
     /// The change could not be made durable; nothing changed.
     #[error("The server could not save the change; try again")]
     Unavailable,

@@ -258,6 +258,8 @@ pub struct Realm {
     /// events up to `n`, and receives only the later ones. Only the writer
     /// changes it, as it makes an event; no view shows it.
     pub event_seq: u64,
+    /// The users' custom statuses; only the writer changes them.
+    pub statuses: super::status::Statuses,
 }
 
 impl Realm {
@@ -272,6 +274,7 @@ impl Realm {
             last_update_id: UpdateId::default(),
             changes: ChangeLog::default(),
             event_seq: 0,
+            statuses: Default::default(),
         }
     }
 
@@ -332,6 +335,7 @@ impl Realm {
             return;
         };
         self.version += 1;
+        self.statuses.remove(&user_id);
         self.by_email.remove(user_id, &email);
         if let Some(removed) = self.users.remove(user_id)
             && removed.update_id > UpdateId::default()

@@ -2,9 +2,11 @@
 //! is opened together with the snapshot it continues, and every queue
 //! operation is done as its owner.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use presence_types::endpoints::events::{PresenceStreamParams, RegisterParams};
+use presence_types::endpoints::user_status::UserStatus;
 
 use super::{Caller, Format, Reader, Service, SharedAnswer};
 use crate::events::{
@@ -13,8 +15,9 @@ use crate::events::{
 };
 use crate::ids::UpdateId;
 
-/// The event type this server produces.
+/// The event types this server produces (besides `heartbeat`).
 const PRESENCE: &str = "presence";
+const USER_STATUS: &str = "user_status";
 
 /// What a new queue is for, as `POST /register` (or a stream) asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,23 +35,37 @@ pub struct RegisterOptions {
 }
 
 impl RegisterOptions {
-    fn wants(list: Option<&Vec<String>>) -> bool {
-        list.is_none_or(|types| types.iter().any(|t| t == PRESENCE))
+    fn wants(list: Option<&Vec<String>>, kind: &str) -> bool {
+        list.is_none_or(|types| types.iter().any(|t| t == kind))
+    }
+
+    fn fetches(&self, kind: &str) -> bool {
+        let list = self
+            .fetch_event_types
+            .as_ref()
+            .or(self.event_types.as_ref());
+        Self::wants(list, kind)
     }
 
     /// Whether the answer includes presence (Zulip: `fetch_event_types`,
     /// else `event_types`, absent meaning everything).
     pub fn fetches_presence(&self) -> bool {
-        Self::wants(
-            self.fetch_event_types
-                .as_ref()
-                .or(self.event_types.as_ref()),
-        )
+        self.fetches(PRESENCE)
+    }
+
+    /// Whether the answer includes the realm's statuses (as for presence).
+    pub fn fetches_user_status(&self) -> bool {
+        self.fetches(USER_STATUS)
     }
 
     /// Whether the queue receives `presence` events.
     pub fn receives_presence(&self) -> bool {
-        Self::wants(self.event_types.as_ref())
+        Self::wants(self.event_types.as_ref(), PRESENCE)
+    }
+
+    /// Whether the queue receives `user_status` events.
+    pub fn receives_user_status(&self) -> bool {
+        Self::wants(self.event_types.as_ref(), USER_STATUS)
     }
 
     /// The shape of the queue's presence events.
@@ -77,7 +94,7 @@ impl From<RegisterParams> for RegisterOptions {
     }
 }
 
-/// A stream's queue takes every event type and fetches presence.
+/// A stream's queue takes every event type and fetches presence and statuses.
 impl From<PresenceStreamParams> for RegisterOptions {
     fn from(params: PresenceStreamParams) -> Self {
         RegisterOptions::from(RegisterParams {
@@ -118,6 +135,8 @@ pub struct Registration {
     pub queue: Arc<Queue>,
     /// Everyone's presence, if it was asked for.
     pub snapshot: Option<PresenceSnapshot>,
+    /// The realm's statuses, keyed by user id, if they were asked for.
+    pub user_status: Option<BTreeMap<String, UserStatus>>,
 }
 
 /// Where a presence stream starts.
@@ -167,15 +186,23 @@ impl Service {
                 server_timestamp: self.now_f64(),
             }
         });
+        let user_status = options
+            .fetches_user_status()
+            .then(|| super::status::snapshot(&realm));
         let queue = self.hub.open(QueueSpec {
             owner: reader.owner(),
             realm_id: realm.row().id,
             format: options.format(),
             wants_presence: options.receives_presence(),
+            wants_user_status: options.receives_user_status(),
             start_seq: realm.event_seq,
             timeout_secs,
         })?;
-        Ok(Registration { queue, snapshot })
+        Ok(Registration {
+            queue,
+            snapshot,
+            user_status,
+        })
     }
 
     /// `GET /events` on one of the caller's queues (see [`crate::events::Hub::get_events`]).
@@ -240,7 +267,7 @@ impl Service {
             }
         }
         let options = RegisterOptions {
-            event_types: Some(vec![PRESENCE.to_owned()]),
+            event_types: Some(vec![PRESENCE.to_owned(), USER_STATUS.to_owned()]),
             fetch_event_types: None,
             ..options.clone()
         };

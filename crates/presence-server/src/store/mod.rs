@@ -22,7 +22,10 @@
 mod conformance;
 pub mod postgres;
 pub mod sqlite;
+mod status;
 pub mod testing;
+
+pub use status::{NO_EMOJI_TYPE, StatusRow};
 
 /// The origins of an embed key as one column: they hold no spaces.
 pub fn join_origins(origins: &[String]) -> String {
@@ -151,7 +154,7 @@ pub struct NodeRow {
 
 /// One item of what the server loads at start, in the order `Store::load`
 /// gives them: every realm, then every user, then every presence record
-/// grouped by user, then every embed key.
+/// grouped by user, then every embed key, then every status.
 #[derive(Debug)]
 pub enum Loaded {
     /// A realm.
@@ -175,6 +178,13 @@ pub enum Loaded {
     /// An embed key, revoked ones included (a revoked key's origins still
     /// get its refusals through to the page).
     EmbedKey(EmbedKeyRow),
+    /// A user's status.
+    Status {
+        /// The status.
+        row: StatusRow,
+        /// The realm of its user.
+        realm_id: RealmId,
+    },
 }
 
 /// A realm's last update id: where its sequence of presence changes stands.
@@ -235,6 +245,8 @@ pub struct DirectoryChanges {
     pub embed_keys: Vec<EmbedKeyRow>,
     /// Users deleted.
     pub deleted_users: Vec<DeletedUser>,
+    /// Changed or new statuses.
+    pub statuses: Vec<StatusRow>,
     /// The version these changes bring the reader to.
     pub version: i64,
 }
@@ -349,6 +361,8 @@ pub struct Dump {
     pub devices: Vec<DeviceRow>,
     /// Every embed key, revoked ones included.
     pub embed_keys: Vec<EmbedKeyRow>,
+    /// Every status.
+    pub statuses: Vec<StatusRow>,
 }
 
 /// One change the server makes durable; a batch of them commits atomically.
@@ -391,6 +405,16 @@ pub enum Mutation {
         kind: DeviceKind,
         /// The device token.
         token: String,
+    },
+    /// Create or overwrite a user's status.
+    PutStatus(StatusRow),
+    /// Clear a user's status text and emoji, if its expiry is still
+    /// `expires_at` (a no-op once cleared or replaced: any node may do it).
+    ExpireStatus {
+        /// The user.
+        user_id: UserId,
+        /// The expiry being carried out.
+        expires_at: i64,
     },
 }
 

@@ -216,6 +216,7 @@ mod fixtures {
             }],
             users: vec![imported_user(100, "a@x", 1), imported_user(101, "b@x", 2)],
             embed_keys: Vec::new(),
+            statuses: Vec::new(),
             presence: vec![
                 PresenceRow {
                     user_id: UserId(100),

@@ -121,3 +121,23 @@ fn the_official_python_client_receives_presence_events() {
     );
     expect_all_passed(&out);
 }
+
+#[test]
+fn the_official_python_client_sets_reads_and_follows_a_status() {
+    if skip("the_official_python_client_sets_reads_and_follows_a_status") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    admin(dir.path(), &["realm", "create", "acme"]);
+    let alice = create_user(dir.path(), "acme", "alice@acme.test", false);
+    let bob = create_user(dir.path(), "acme", "bob@acme.test", false);
+    let server = ServerProcess::start(dir.path(), &["--event-heartbeat-ms", "1000"]);
+    let alice_rc = zuliprc(dir.path(), &server, "alice@acme.test", &alice);
+    let bob_rc = zuliprc(dir.path(), &server, "bob@acme.test", &bob);
+    let out = run_python(
+        &script("zulip_client_status.py"),
+        &[alice_rc.as_os_str(), bob_rc.as_os_str()],
+        Duration::from_secs(90),
+    );
+    expect_all_passed(&out);
+}

@@ -17,6 +17,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use crate::endpoints::update_presence::Presences;
+use crate::endpoints::user_status::{UserStatus, UserStatusEvent};
 use crate::envelope::SuccessTag;
 use crate::presence::{ClientPresence, ModernPresence};
 
@@ -111,6 +112,12 @@ pub struct RegisterResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub server_presence_offline_threshold_seconds: Option<i64>,
+    /// The statuses of the realm's active users that have one, keyed by
+    /// user id, when `user_status` is fetched; users whose status is empty
+    /// and who are not away are left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub user_status: Option<BTreeMap<String, UserStatus>>,
     /// Everyone's presence when the queue was made: legacy format keyed by
     /// email, or modern keyed by user id with `slim_presence` or
     /// `simplified_presence_events`. Written last, so that a server can
@@ -173,6 +180,8 @@ pub struct DeleteQueueParams {
 pub enum Event {
     /// A user's presence changed in a way others see.
     Presence(PresenceEvent),
+    /// A user's custom status changed.
+    UserStatus(UserStatusEvent),
     /// Nothing happened for a while: the server answers a waiting poll with
     /// this so that connections stay alive. Acknowledge it like any event.
     Heartbeat(HeartbeatEvent),
@@ -256,9 +265,9 @@ pub struct StreamMessage {
     /// `QUEUE:EVENT`; send the last one back as `Last-Event-ID` to resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// `register` (the first message of a new queue) or `presence`.
+    /// `register` (the first message of a new queue), `presence` or `user_status`.
     pub event: String,
-    /// JSON: a [`RegisterResponse`] for `register`, an [`Event`] for `presence`.
+    /// JSON: a [`RegisterResponse`] for `register`, an [`Event`] otherwise.
     pub data: String,
     /// Milliseconds to wait before reconnecting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,8 +322,8 @@ impl utoipa::PartialSchema for StreamMessage {
         OneOfBuilder::new()
             .description(Some(
                 "One message of the presence stream: `register`, whose data is what \
-                 `POST /register` answers, or `presence`, whose data is an event as \
-                 `GET /events` gives it.",
+                 `POST /register` answers, or `presence` or `user_status`, whose data is \
+                 an event as `GET /events` gives it.",
             ))
             .item(StreamMessage::variant(
                 "register",
@@ -325,6 +334,11 @@ impl utoipa::PartialSchema for StreamMessage {
                 "presence",
                 "Event",
                 "An event of the stream's queue",
+            ))
+            .item(StreamMessage::variant(
+                "user_status",
+                "Event",
+                "A status event of the stream's queue",
             ))
             .into()
     }

@@ -12,6 +12,7 @@ pub mod push_devices;
 pub mod server_settings;
 pub mod settings;
 pub mod update_presence;
+pub mod user_status;
 pub mod users;
 
 use serde::{Deserialize, Serialize};

@@ -116,6 +116,36 @@ pub enum Command {
         after_help = "Examples:\n  presence set --invisible on    # others see you as offline\n  presence set --invisible off"
     )]
     Set(SetArgs),
+
+    /// Set or clear your custom status ("In a meeting", an emoji)
+    #[command(
+        after_help = "Examples:\n  presence status set \"In a meeting\" --emoji calendar --for 1h\n  presence status clear",
+        subcommand
+    )]
+    Status(StatusCommand),
+}
+
+/// `presence status`.
+#[derive(Debug, Subcommand)]
+pub enum StatusCommand {
+    /// Set your status text, and optionally an emoji and how long it lasts
+    Set(StatusSetArgs),
+    /// Clear your status text and emoji
+    Clear,
+}
+
+/// `presence status set`.
+#[derive(Debug, Args)]
+pub struct StatusSetArgs {
+    /// The text, at most 60 characters
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+    /// An emoji by name, e.g. calendar, bus, palm_tree
+    #[arg(long, value_name = "NAME")]
+    pub emoji: Option<String>,
+    /// Clear the status by itself after this long, e.g. 1h or 30m (a server extension)
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::duration::parse_duration)]
+    pub lasts: Option<std::time::Duration>,
 }
 
 /// `presence get`.

@@ -16,6 +16,7 @@ use presence_types::endpoints::push_devices::{
 };
 use presence_types::endpoints::settings::UpdateSettingsParams;
 use presence_types::endpoints::update_presence::UpdatePresenceParams;
+use presence_types::endpoints::user_status::UpdateStatusParams;
 use presence_types::endpoints::users::GetUsersParams;
 
 use super::{FromParams, Params};
@@ -42,6 +43,22 @@ impl FromParams for UpdateSettingsParams {
         Ok(UpdateSettingsParams {
             presence_enabled: params.bool("presence_enabled")?,
             enable_offline_push_notifications: params.bool("enable_offline_push_notifications")?,
+        })
+    }
+}
+
+/// Zulip's parameters in its view's order (only `away` can fail to
+/// parse), then this server's `expires_at`.
+impl FromParams for UpdateStatusParams {
+    fn from_params(params: &Params) -> Result<Self, ApiError> {
+        let text = |name: &str| params.str(name).map(str::to_owned);
+        Ok(UpdateStatusParams {
+            away: params.bool("away")?,
+            emoji_code: text("emoji_code"),
+            emoji_name: text("emoji_name"),
+            reaction_type: text("reaction_type"),
+            status_text: text("status_text"),
+            expires_at: params.int("expires_at")?,
         })
     }
 }

@@ -8,7 +8,7 @@ use super::super::model::{Account, ClientRecord};
 use super::super::rules::{Times, apply_report, backdate, comes_online};
 use super::{Change, UserRef, WriteError, Writer};
 use crate::ids::{RealmId, UpdateId, UserId};
-use crate::store::{DeviceKind, Mutation, PresenceRow, Sequence};
+use crate::store::{DeviceKind, Mutation, PresenceRow, Sequence, StatusRow};
 
 /// A user's state while a batch is being evaluated.
 pub(super) struct Staged {
@@ -19,6 +19,9 @@ pub(super) struct Staged {
     pub(super) account_changed: bool,
     /// A report in the batch counts as coming online by Zulip's rule.
     pub(super) came_online: bool,
+    /// The user's custom status, if any.
+    pub(super) status: Option<StatusRow>,
+    pub(super) status_changed: bool,
 }
 
 /// The batch under construction.
@@ -88,6 +91,19 @@ impl Writer {
                 kind, token, appid, ..
             } => self.add_device(batch, who, kind, token, appid),
             Change::RemoveDevice { kind, token, .. } => self.remove_device(batch, who, kind, token),
+            Change::Status {
+                client,
+                update,
+                now,
+                ..
+            } => {
+                self.status(batch, who, &client, update, now);
+                Ok(())
+            }
+            Change::ExpireStatus { expires_at, .. } => {
+                self.expire(batch, who, expires_at);
+                Ok(())
+            }
         }
     }
 
@@ -181,6 +197,8 @@ impl Writer {
                 presence_changed: false,
                 account_changed: false,
                 came_online: false,
+                status: realm.statuses.get(&who.user_id).cloned(),
+                status_changed: false,
             },
         );
         Ok(())
@@ -258,7 +276,7 @@ impl Writer {
         }));
     }
 
-    fn settings(
+    pub(super) fn settings(
         &self,
         batch: &mut Batch,
         who: UserRef,

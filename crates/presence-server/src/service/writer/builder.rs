@@ -98,6 +98,11 @@ impl DirectoryBuilder {
                 current.update_id = current.update_id.max(row.update_id);
             }
             Loaded::EmbedKey(row) => self.embed_keys.put(&row),
+            Loaded::Status { row, realm_id } => {
+                if let Some(realm) = self.realms.get_mut(&realm_id) {
+                    realm.statuses.insert(row.user_id, row);
+                }
+            }
         }
     }
 

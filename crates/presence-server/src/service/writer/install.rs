@@ -10,15 +10,25 @@ use super::super::model::{Account, ClientRecord, KeyId, KeyOwner, Realm};
 use super::super::rules::{Availability, Times, availability, comes_online, next_change};
 use super::super::views;
 use super::{Batch, Deadline, UserRef, Writer};
-use crate::events::{Owner, PresenceChange, PresenceEvents};
+use crate::events::{EncodedEvent, Owner, PresenceChange, PresenceEvents};
 use crate::ids::{RealmId, UpdateId};
 use crate::store::{DirectoryChanges, PresenceChanges, StoreError};
+use presence_types::endpoints::events::Event;
+use presence_types::endpoints::user_status::UserStatusEvent;
 
-/// A presence event made under a realm's lock, published after it.
+/// An event made under a realm's lock, published after it.
 pub(super) struct Produced {
     realm_id: RealmId,
     seq: u64,
-    change: PresenceChange,
+    news: News,
+}
+
+/// What an event tells.
+enum News {
+    /// What others now see of a user's presence.
+    Presence(PresenceChange),
+    /// What changed in a user's status.
+    Status(UserStatusEvent),
 }
 
 impl Writer {
@@ -27,16 +37,22 @@ impl Writer {
         let now = self.clock.now_secs();
         let mut produced = Vec::new();
         for (who, staged) in batch.users.drain() {
-            if !staged.presence_changed && !staged.account_changed {
+            if !staged.presence_changed && !staged.account_changed && !staged.status_changed {
                 continue;
             }
             let Some(realm) = self.realm(who.realm_id) else {
                 continue;
             };
             let mut realm = realm.write();
+            let was_enabled = realm
+                .users
+                .get(&who.user_id)
+                .is_some_and(|u| u.account.presence_enabled);
             if staged.account_changed {
                 realm.put_account(staged.account);
             }
+            let status = staged.status.filter(|_| staged.status_changed);
+            produced.extend(self.status_produced(who, &mut realm, status, was_enabled));
             if staged.presence_changed {
                 realm.put_presence(who.user_id, staged.clients, staged.update_id);
                 produced.extend(self.transition(who, &mut realm, now, staged.came_online));
@@ -89,7 +105,23 @@ impl Writer {
         Some(Produced {
             realm_id: who.realm_id,
             seq: realm.event_seq,
-            change,
+            news: News::Presence(change),
+        })
+    }
+
+    /// [`Writer::install_status`], as an event to publish.
+    fn status_produced(
+        &mut self,
+        who: UserRef,
+        realm: &mut Realm,
+        status: Option<crate::store::StatusRow>,
+        was_enabled: bool,
+    ) -> Option<Produced> {
+        let (seq, event) = self.install_status(who, realm, status, was_enabled)?;
+        Some(Produced {
+            realm_id: who.realm_id,
+            seq,
+            news: News::Status(event),
         })
     }
 
@@ -117,15 +149,24 @@ impl Writer {
         for Produced {
             realm_id,
             seq,
-            change,
+            news,
         } in produced
         {
-            match PresenceEvents::encode(&change) {
-                Some(events) => self.hub.publish(realm_id, seq, &events),
-                None => tracing::error!(
-                    user_id = change.user_id.0,
-                    "a presence event could not be encoded"
-                ),
+            match news {
+                News::Presence(change) => match PresenceEvents::encode(&change) {
+                    Some(events) => self.hub.publish(realm_id, seq, &events),
+                    None => tracing::error!(
+                        user_id = change.user_id.0,
+                        "a presence event could not be encoded"
+                    ),
+                },
+                News::Status(event) => {
+                    let user_id = event.user_id;
+                    match EncodedEvent::new(&Event::UserStatus(event)) {
+                        Some(encoded) => self.hub.publish_status(realm_id, seq, &encoded),
+                        None => tracing::error!(user_id, "a status event could not be encoded"),
+                    }
+                }
             }
         }
     }
@@ -270,12 +311,15 @@ impl Writer {
             return Ok(());
         }
         let changes = self.store.directory_changes(self.directory_version)?;
-        self.changing_memory(|w| w.install_directory(changes));
+        let produced = self.changing_memory(|w| w.install_directory(changes));
+        self.publish(produced);
         Ok(())
     }
 
-    /// Installs changed realms, users and embed keys.
-    fn install_directory(&mut self, changes: DirectoryChanges) {
+    /// Installs changed realms, users, embed keys and statuses; the status
+    /// events they make.
+    fn install_directory(&mut self, changes: DirectoryChanges) -> Vec<Produced> {
+        let mut produced = Vec::new();
         for row in changes.realms {
             if row.deactivated {
                 // Nobody of it can poll any more; free its queues now.
@@ -296,17 +340,14 @@ impl Writer {
         let mut keys = Vec::new();
         let mut changed = HashSet::new();
         for row in changes.users {
-            let Some(realm) = self.realm(row.realm_id) else {
+            if self.realm(row.realm_id).is_none() {
                 continue;
-            };
-            if !row.is_active {
-                self.hub.drop_owner(Owner::User(row.id));
             }
             if let Some(owner) = KeyOwner::new(row.realm_id, row.id) {
                 keys.push((KeyId::of(&row.api_key_hash), owner));
             }
             changed.insert(row.id);
-            realm.write().put_account(Account::from(row));
+            produced.extend(self.install_account(row));
         }
         if !changed.is_empty() {
             // Accounts do not keep their key, so drop every key of the
@@ -337,11 +378,59 @@ impl Writer {
                 self.hub.drop_owner(Owner::EmbedKey(row.id));
             }
         }
+        for row in changes.statuses {
+            produced.extend(self.install_remote_status(row));
+        }
         tracing::debug!(
             from = self.directory_version,
             to = changes.version,
             "loaded directory changes"
         );
         self.directory_version = changes.version;
+        produced
+    }
+
+    /// Installs a user's changed account (dropping the queues of one
+    /// deactivated); the status event of `presence_enabled` turning.
+    fn install_account(&mut self, row: crate::store::UserRow) -> Option<Produced> {
+        let realm = self.realm(row.realm_id)?;
+        if !row.is_active {
+            self.hub.drop_owner(Owner::User(row.id));
+        }
+        let mut realm = realm.write();
+        let who = UserRef {
+            realm_id: row.realm_id,
+            user_id: row.id,
+        };
+        let was_enabled = realm
+            .users
+            .get(&row.id)
+            .map_or(row.presence_enabled, |u| u.account.presence_enabled);
+        realm.put_account(Account::from(row));
+        self.status_produced(who, &mut realm, None, was_enabled)
+    }
+
+    /// Installs a status another writer changed, in its user's realm; its
+    /// event, if it changed what others see.
+    fn install_remote_status(&mut self, row: crate::store::StatusRow) -> Option<Produced> {
+        let (realm_id, realm) = self
+            .directory
+            .read()
+            .realms
+            .iter()
+            .find_map(|(&id, realm)| {
+                let has = realm.read().users.get(&row.user_id).is_some();
+                has.then(|| (id, realm.clone()))
+            })?;
+        let mut realm = realm.write();
+        let who = UserRef {
+            realm_id,
+            user_id: row.user_id,
+        };
+        let enabled = realm
+            .users
+            .get(&row.user_id)
+            .is_some_and(|u| u.account.presence_enabled);
+        self.status_produced(who, &mut realm, Some(row), enabled)
     }
 }

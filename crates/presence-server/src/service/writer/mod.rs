@@ -85,6 +85,7 @@ use super::RuleSettings;
 use super::health::StoreHealth;
 use super::model::{Directory, SharedRealm};
 use super::rules::{Availability, availability, next_change};
+use super::status::StatusUpdate;
 use crate::clock::SharedClock;
 use crate::events::Hub;
 use crate::ids::{RealmId, UpdateId, UserId};
@@ -95,6 +96,7 @@ mod batch;
 mod builder;
 mod install;
 mod node;
+mod status;
 
 use batch::Batch;
 pub use builder::DirectoryBuilder;
@@ -183,6 +185,24 @@ pub enum Change {
         /// The token.
         token: String,
     },
+    /// A change of the caller's custom status (docs/PROTOCOL.md §6.17).
+    Status {
+        /// Whose status.
+        who: UserRef,
+        /// The client that asked (`away: false` records the user active on it).
+        client: Arc<str>,
+        /// What changes.
+        update: StatusUpdate,
+        /// The server's time of the request.
+        now: i64,
+    },
+    /// Clearing a status whose expiry has come.
+    ExpireStatus {
+        /// Whose status.
+        who: UserRef,
+        /// The expiry carried out.
+        expires_at: i64,
+    },
 }
 
 impl Change {
@@ -192,8 +212,15 @@ impl Change {
             Change::Report { who, .. }
             | Change::Settings { who, .. }
             | Change::AddDevice { who, .. }
-            | Change::RemoveDevice { who, .. } => *who,
+            | Change::RemoveDevice { who, .. }
+            | Change::Status { who, .. }
+            | Change::ExpireStatus { who, .. } => *who,
         }
+    }
+
+    /// Whether the change concerns a custom status.
+    fn is_status(&self) -> bool {
+        matches!(self, Change::Status { .. } | Change::ExpireStatus { .. })
     }
 }
 
@@ -241,6 +268,9 @@ pub struct Writer {
     /// stale by a later report are harmless: a due entry is judged again
     /// from the state.
     deadlines: BTreeSet<Deadline>,
+    /// When each status with an expiry is cleared. Entries made stale by a
+    /// later change are skipped when due.
+    expiries: BTreeSet<Deadline>,
     /// The last look at the store failed (logged once, until it answers).
     store_failing: bool,
     /// What readiness probes are told of the store, shared with the service.
@@ -270,8 +300,16 @@ impl Writer {
         let threshold = rules.offline_threshold_secs;
         let mut shown = HashMap::new();
         let mut deadlines = BTreeSet::new();
+        let mut expiries = BTreeSet::new();
         for (&realm_id, realm) in &directory.read().realms {
-            for user in realm.read().users.values() {
+            let realm = realm.read();
+            for (&user_id, status) in &realm.statuses {
+                if let Some(at) = status.expires_at {
+                    let who = UserRef { realm_id, user_id };
+                    expiries.insert(Deadline { at, who });
+                }
+            }
+            for user in realm.users.values() {
                 let (active, connected) = (user.last_active(), user.last_connected());
                 let now_shown = availability(active, connected, now, threshold);
                 if now_shown != Availability::Offline {
@@ -294,6 +332,7 @@ impl Writer {
             clock,
             shown,
             deadlines,
+            expiries,
             store_failing: false,
             health: Arc::default(),
             metrics: Arc::default(),
@@ -344,6 +383,7 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.guarded("publishing idle and offline", Self::publish_due_transitions);
+            self.guarded("clearing expired statuses", Self::expire_due_statuses);
             if last_sweep.elapsed() >= QUEUE_SWEEP_EVERY {
                 self.guarded("dropping expired queues", |w| w.hub.sweep());
                 last_sweep = Instant::now();
@@ -495,7 +535,17 @@ impl Writer {
         let mut realms: Vec<RealmId> = changes.iter().map(|c| c.who().realm_id).collect();
         realms.sort_unstable();
         realms.dedup();
-        if let Err(e) = self.begin(&realms) {
+        let begun = self.begin(&realms).and_then(|()| {
+            // A status is read against the directory as others left it
+            // (an expiry another node carried out, a newer status).
+            if changes.iter().any(Change::is_status) {
+                self.poll_directory()
+                    .inspect_err(|_| self.store.abort_batch())
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = begun {
             // Logged once per outage (by `note_store_health`), not per batch.
             self.note_store_health(Some(&e));
             return Err(vec![Err(WriteError::Store(e.to_string())); changes.len()]);

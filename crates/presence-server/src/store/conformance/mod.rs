@@ -9,6 +9,7 @@
 
 mod batches;
 mod directory;
+mod statuses;
 mod transfer;
 
 use super::postgres::PgStore;
@@ -102,6 +103,9 @@ conformance!(
     transfer::a_load_hands_over_everything_in_order,
     transfer::an_export_imports_elsewhere_with_its_ids,
     transfer::an_import_that_conflicts_adds_nothing,
+    statuses::a_status_is_written_and_seen_elsewhere,
+    statuses::an_expiry_clears_once_and_only_its_own_status,
+    statuses::a_deleted_users_status_is_gone,
 );
 
 /// The realm `acme`, created at time 100.

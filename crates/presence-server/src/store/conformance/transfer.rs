@@ -76,6 +76,7 @@ pub(super) fn a_load_hands_over_everything_in_order(place: &Place) {
                 kinds.push('k');
                 keys.push(row);
             }
+            Loaded::Status { .. } => kinds.push('s'),
         }
     }
     assert_eq!(kinds, "rruuuppppk");
@@ -120,6 +121,10 @@ fn fill(store: &mut dyn Store) {
             put(cy.id, "web", 1),
             add_device(ann.id, "t1"),
             settings,
+            Mutation::PutStatus(crate::store::StatusRow {
+                expires_at: Some(9_000),
+                ..crate::store::StatusRow::empty(ann.id)
+            }),
         ],
         &[(realm.id, 2), (beta.id, 1)],
     );
@@ -156,6 +161,7 @@ pub(super) fn an_export_imports_elsewhere_with_its_ids(place: &Place) {
         (2, 3, 3)
     );
     assert_eq!((dump.devices.len(), dump.embed_keys.len()), (1, 2));
+    assert_eq!(dump.statuses.len(), 1);
 
     let elsewhere = place.another();
     let mut copy = elsewhere.open();
@@ -170,6 +176,7 @@ pub(super) fn an_export_imports_elsewhere_with_its_ids(place: &Place) {
     assert_eq!(changes.realms, dump.realms);
     assert_eq!(changes.users, dump.users);
     assert_eq!(changes.embed_keys, dump.embed_keys);
+    assert_eq!(changes.statuses, dump.statuses);
 
     assert!(matches!(
         copy.import(&dump),

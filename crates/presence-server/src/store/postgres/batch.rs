@@ -89,6 +89,7 @@ pub(super) fn write_batch(
             "UPDATE users SET row_version = $1 WHERE id = ANY($2)",
             &[&version, &touched],
         )?;
+        super::status::write(c, batch, version)?;
     }
     set_sequences(c, sequences)?;
     if !batch.is_empty() || !sequences.is_empty() {
@@ -206,7 +207,10 @@ fn write_user_changes(c: &mut Client, batch: &[Mutation]) -> Result<Vec<UserId>,
 /// for a presence mutation (written with the others).
 fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<UserId>, StoreError> {
     let user_id = match mutation {
-        Mutation::PutPresence(_) | Mutation::DeletePresence { .. } => return Ok(None),
+        Mutation::PutPresence(_)
+        | Mutation::DeletePresence { .. }
+        | Mutation::PutStatus(_)
+        | Mutation::ExpireStatus { .. } => return Ok(None),
         Mutation::SetUserSettings {
             user_id,
             presence_enabled,

@@ -167,6 +167,7 @@ pub fn delete_user(
     let user = read_user(c, id)?;
     c.execute("DELETE FROM client_presence WHERE user_id = $1", &[&id])?;
     c.execute("DELETE FROM push_devices WHERE user_id = $1", &[&id])?;
+    super::status::delete(c, id)?;
     c.execute("DELETE FROM users WHERE id = $1", &[&id])?;
     let version = next_directory_version(c)?;
     c.execute(

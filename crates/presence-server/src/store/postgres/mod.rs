@@ -31,6 +31,7 @@ mod embed;
 mod listener;
 mod rows;
 mod schema;
+mod status;
 mod transfer;
 
 use std::thread::JoinHandle;
@@ -208,6 +209,9 @@ impl Store for PgStore {
             for key in embed::all(c)? {
                 sink(Loaded::EmbedKey(key));
             }
+            for (row, realm_id) in status::loaded(c)? {
+                sink(Loaded::Status { row, realm_id });
+            }
             Ok(version)
         })
     }
@@ -333,11 +337,13 @@ impl Store for PgStore {
                 .collect::<Result<_, _>>()?;
             let embed_keys = embed::changed_since(c, since)?;
             let deleted_users = directory::deleted_since(c, since)?;
+            let statuses = status::changed_since(c, since)?;
             Ok(DirectoryChanges {
                 realms,
                 users,
                 embed_keys,
                 deleted_users,
+                statuses,
                 version,
             })
         })

@@ -6,16 +6,17 @@ use ::postgres::Client;
 use sha2::{Digest, Sha256};
 
 use super::connection::{Mode, in_transaction};
-use super::{directory, embed};
+use super::{directory, embed, status};
 use crate::store::StoreError;
 
 /// The schema, as numbered steps; a database records the steps it has had
 /// in `schema_migrations`. Steps are only ever appended.
 /// Step 2 brings embed keys, the nodes' reports and deleted users' traces;
-/// its parts are kept beside the code that uses them.
+/// step 3 users' statuses. Their parts are kept beside the code that uses them.
 const MIGRATIONS: &[(i64, &[&str])] = &[
     (1, &[SCHEMA_V1]),
     (2, &[embed::SCHEMA_V2, directory::SCHEMA_V2]),
+    (3, &[status::SCHEMA_V3]),
 ];
 
 const SCHEMA_V1: &str = "
@@ -166,7 +167,7 @@ mod tests {
             .map(|t| t.join().expect("thread").expect("migrate"))
             .collect();
         applied.sort();
-        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2]]);
+        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2, 3]]);
         assert_eq!(
             PgStore::migrate_only(&url).expect("again"),
             Vec::<i64>::new()
@@ -178,7 +179,7 @@ mod tests {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![1, 2]);
+        assert_eq!(versions, vec![1, 2, 3]);
 
         admin(&url)
             .execute("INSERT INTO schema_migrations (version) VALUES (99)", &[])
@@ -186,7 +187,7 @@ mod tests {
         match PgStore::open(&url) {
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                supported: 2,
+                supported: 3,
             }) => {}
             other => panic!("expected SchemaTooNew, got {:?}", other.err()),
         }

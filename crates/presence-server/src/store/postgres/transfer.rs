@@ -64,6 +64,7 @@ pub(super) fn import_dump(c: &mut Client, names: &Names, dump: &Dump) -> Result<
         raise_id_sequence(c, "users")?;
     }
     embed::import(c, &dump.embed_keys)?;
+    super::status::import(c, &dump.statuses, version)?;
     notify(c, names)
 }
 
@@ -284,6 +285,7 @@ pub(super) fn export_dump(c: &mut Client) -> Result<Dump, StoreError> {
         },
     )?;
     dump.embed_keys = embed::all(c)?;
+    dump.statuses = super::status::all(c)?;
     Ok(dump)
 }
 

@@ -127,6 +127,11 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError
             )?;
             touch_user(tx, *user_id)
         }
+        Mutation::PutStatus(row) => super::status::put(tx, row),
+        Mutation::ExpireStatus {
+            user_id,
+            expires_at,
+        } => super::status::expire(tx, *user_id, *expires_at),
     }
 }
 

@@ -153,6 +153,7 @@ pub fn delete_user(tx: &Transaction<'_>, realm: &str, email: &str) -> Result<Use
     )?;
     tx.execute("DELETE FROM client_presence WHERE user_id = ?1", [id])?;
     tx.execute("DELETE FROM push_devices WHERE user_id = ?1", [id])?;
+    super::status::delete(tx, id)?;
     tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
     let version = next_directory_version(tx)?;
     tx.execute(

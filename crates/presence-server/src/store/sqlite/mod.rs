@@ -16,6 +16,7 @@ mod directory;
 mod embed;
 mod rows;
 mod schema;
+mod status;
 mod transfer;
 mod trust;
 
@@ -195,6 +196,9 @@ impl Store for SqliteStore {
         for key in embed::all(&tx)? {
             sink(Loaded::EmbedKey(key));
         }
+        for (row, realm_id) in status::loaded(&tx)? {
+            sink(Loaded::Status { row, realm_id });
+        }
         tx.commit()?;
         Ok(directory_version)
     }
@@ -277,34 +281,14 @@ impl Store for SqliteStore {
     }
 
     fn directory_changes(&mut self, since: i64) -> Result<DirectoryChanges, StoreError> {
+        // Inside a batch the write lock already fixes the view.
+        if self.in_batch {
+            return read_directory_changes(&self.conn, since);
+        }
         let tx = self.conn.transaction()?;
-        let version = tx.query_row(
-            "SELECT value FROM meta WHERE key = 'directory_version'",
-            [],
-            |r| r.get(0),
-        )?;
-        let realms = query_all(
-            &tx,
-            &format!("SELECT {REALM_COLUMNS} FROM realms WHERE row_version > ?1 ORDER BY id"),
-            [since],
-            realm_row,
-        )?;
-        let users = query_all(
-            &tx,
-            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.row_version > ?1 ORDER BY u.id"),
-            [since],
-            user_row,
-        )?;
-        let embed_keys = embed::changed_since(&tx, since)?;
-        let deleted_users = directory::deleted_since(&tx, since)?;
+        let read = read_directory_changes(&tx, since)?;
         tx.commit()?;
-        Ok(DirectoryChanges {
-            realms,
-            users,
-            embed_keys,
-            deleted_users,
-            version,
-        })
+        Ok(read)
     }
 
     fn has_device(
@@ -529,4 +513,34 @@ impl Store for SqliteStore {
     fn nodes(&mut self) -> Result<Vec<NodeRow>, StoreError> {
         embed::nodes(&self.conn)
     }
+}
+
+/// Realms, users, embed keys and statuses changed after directory version
+/// `since`, read in one snapshot (the caller's transaction).
+fn read_directory_changes(conn: &Connection, since: i64) -> Result<DirectoryChanges, StoreError> {
+    let version = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'directory_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    let realms = query_all(
+        conn,
+        &format!("SELECT {REALM_COLUMNS} FROM realms WHERE row_version > ?1 ORDER BY id"),
+        [since],
+        realm_row,
+    )?;
+    let users = query_all(
+        conn,
+        &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.row_version > ?1 ORDER BY u.id"),
+        [since],
+        user_row,
+    )?;
+    Ok(DirectoryChanges {
+        realms,
+        users,
+        embed_keys: embed::changed_since(conn, since)?,
+        deleted_users: directory::deleted_since(conn, since)?,
+        statuses: status::changed_since(conn, since)?,
+        version,
+    })
 }

@@ -3,11 +3,11 @@
 
 use rusqlite::Connection;
 
-use super::{directory, embed};
+use super::{directory, embed, status};
 use crate::store::StoreError;
 
 /// The schema version this program writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Version 1: realms, users, push devices and presence records.
 const SCHEMA: &str = "
@@ -92,6 +92,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if version < 3 {
         tx.execute_batch(embed::SCHEMA_V3)?;
         tx.execute_batch(directory::SCHEMA_V3)?;
+    }
+    if version < 4 {
+        tx.execute_batch(status::SCHEMA_V4)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

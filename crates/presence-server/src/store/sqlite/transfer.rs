@@ -40,12 +40,14 @@ pub(super) fn export_dump(tx: &Connection) -> Result<Dump, StoreError> {
         device_row,
     )?;
     let embed_keys = embed::all(tx)?;
+    let statuses = super::status::all(tx)?;
     Ok(Dump {
         realms,
         users,
         presence,
         devices,
         embed_keys,
+        statuses,
     })
 }
 
@@ -66,7 +68,8 @@ pub(super) fn import_dump(tx: &Transaction<'_>, dump: &Dump) -> Result<(), Store
     insert_presence(tx, &dump.presence)?;
     insert_devices(tx, &dump.devices)?;
     start_sequences(tx, &dump.realms)?;
-    embed::import(tx, &dump.embed_keys)
+    embed::import(tx, &dump.embed_keys)?;
+    super::status::import(tx, &dump.statuses)
 }
 
 /// Adds the dump's realms, each at a directory version of its own, refusing

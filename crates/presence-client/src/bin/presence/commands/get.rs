@@ -1,5 +1,6 @@
 //! `presence get USER`: one line saying whether the user is reachable.
 
+use presence_client::types::endpoints::user_status::UserStatus;
 use presence_client::{ActivityTimestamps, UserRef, unix_now};
 
 use super::{Context, columns};
@@ -28,6 +29,9 @@ pub async fn run(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
         context.style.dot(state),
         state.as_str()
     ))?;
+    if let Some(text) = status_text(context, &user).await {
+        crate::output::line(format!("  status: {text}"))?;
+    }
     if args.verbose {
         let rows: Vec<Vec<String>> = answer
             .presence
@@ -50,4 +54,34 @@ pub async fn run(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The user's status as one line (`:calendar: In a meeting`), if one is
+/// set. A server without statuses, or a failed look-up, shows none: the
+/// status is a detail beside presence.
+async fn status_text(context: &Context, user: &UserRef) -> Option<String> {
+    let id = match user {
+        UserRef::Id(id) => *id,
+        UserRef::Email(email) => {
+            let users = context.client.users().await.ok()?;
+            let email = email.trim().to_lowercase();
+            users
+                .members
+                .iter()
+                .find(|u| u.email.to_lowercase() == email)?
+                .user_id
+        }
+    };
+    let answer = context.client.user_status(id).await.ok()?;
+    describe(&answer.status)
+}
+
+/// A status in a few words: the emoji's name between colons, then the text.
+pub fn describe(status: &UserStatus) -> Option<String> {
+    let emoji = status.emoji_name.as_deref().map(|name| format!(":{name}:"));
+    let parts: Vec<String> = emoji
+        .into_iter()
+        .chain(status.status_text.clone())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }

@@ -4,6 +4,7 @@ mod get;
 mod ping;
 mod realm;
 mod set;
+mod status;
 
 use presence_client::Client;
 
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Realm(args) => realm::run(&context, args).await,
         Command::Ping(args) => ping::run(&context, args).await,
         Command::Set(args) => set::run(&context, args).await,
+        Command::Status(command) => status::run(&context, command).await,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::duration::ago;
 struct Row {
     name: String,
     email: String,
+    status: String,
     state: Reachability,
     last_seen: Option<i64>,
 }
@@ -26,6 +27,8 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
     }
     let (presence, users) =
         tokio::try_join!(context.client.realm_presence(), context.client.users())?;
+    // A server without statuses shows none; the table is about presence.
+    let statuses = context.client.statuses().await.unwrap_or_default();
     // Ages against the server's clock, as the web app measures them.
     let now = presence.server_timestamp;
     let mut presences: BTreeMap<&str, &LegacyPresence> = presence
@@ -34,26 +37,47 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
         .map(|(email, p)| (email.as_str(), p))
         .collect();
     let mut rows = Vec::new();
-    let mut row = |name: String, email: String, presence: Option<&LegacyPresence>| {
-        let timestamps = presence.map(ActivityTimestamps::from).unwrap_or_default();
-        rows.push(Row {
-            name,
-            email,
-            state: timestamps.reachability(args.offline_threshold, now),
-            last_seen: timestamps.last_active(),
-        });
-    };
+    let mut row =
+        |name: String, email: String, id: Option<i64>, presence: Option<&LegacyPresence>| {
+            let timestamps = presence.map(ActivityTimestamps::from).unwrap_or_default();
+            let status = id
+                .and_then(|id| statuses.get(&id.to_string()))
+                .and_then(super::get::describe)
+                .unwrap_or_default();
+            rows.push(Row {
+                name,
+                email,
+                status,
+                state: timestamps.reachability(args.offline_threshold, now),
+                last_seen: timestamps.last_active(),
+            });
+        };
     for user in users.members.iter().filter(|u| u.is_active && !u.is_bot) {
         let presence = presences.remove(user.email.as_str());
-        row(user.full_name.clone(), user.email.clone(), presence);
+        row(
+            user.full_name.clone(),
+            user.email.clone(),
+            Some(user.user_id),
+            presence,
+        );
     }
     // Presence for someone the user list does not name (it changed between
     // the two requests): still worth a row.
     for (email, presence) in presences {
-        row(String::new(), email.to_owned(), Some(presence));
+        row(String::new(), email.to_owned(), None, Some(presence));
     }
     sort(&mut rows, args.sort);
 
+    let table = table(context, &rows, now);
+    for line in columns(&table) {
+        crate::output::line(&line)?;
+    }
+    Ok(())
+}
+
+/// The table's cells: a header, then a row per person; a status column
+/// only when someone has a status.
+fn table(context: &Context, rows: &[Row], now: f64) -> Vec<Vec<String>> {
     let mut table = vec![vec![
         " ".to_owned(),
         "NAME".to_owned(),
@@ -61,7 +85,12 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
         "STATE".to_owned(),
         "LAST SEEN".to_owned(),
     ]];
-    for row in &rows {
+    // A status column only when someone has a status.
+    let with_status = rows.iter().any(|row| !row.status.is_empty());
+    if with_status {
+        table[0].push("STATUS".to_owned());
+    }
+    for row in rows {
         table.push(vec![
             context.style.dot(row.state),
             row.name.clone(),
@@ -70,11 +99,14 @@ pub async fn run(context: &Context, args: &RealmArgs) -> anyhow::Result<()> {
             row.last_seen
                 .map_or("never".to_owned(), |at| ago(now as i64 - at)),
         ]);
+        if with_status {
+            table
+                .last_mut()
+                .expect("just pushed")
+                .push(row.status.clone());
+        }
     }
-    for line in columns(&table) {
-        crate::output::line(&line)?;
-    }
-    Ok(())
+    table
 }
 
 fn sort(rows: &mut [Row], key: SortKey) {
@@ -102,6 +134,7 @@ mod tests {
         Row {
             name: name.to_owned(),
             email: format!("{}@x.test", name.to_lowercase()),
+            status: String::new(),
             state,
             last_seen,
         }
