@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use presence_server::ids::{RealmId, UpdateId, UserId};
 use presence_server::store::{
-    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation, NewEmbedKey,
-    NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence, Store, StoreError,
-    UserChange, UserRow,
+    DeviceKind, DirectoryChanges, Dump, Durability, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation,
+    NewEmbedKey, NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence,
+    Store, StoreError, UserChange, UserRow,
 };
 
 /// Whether the store is out, shared between a test and its [`FailingStore`].
@@ -94,6 +94,10 @@ impl Store for FailingStore {
 
     fn abort_batch(&mut self) {
         self.inner.abort_batch()
+    }
+
+    fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
+        self.inner.set_durability(durability)
     }
 
     fn subscribe(

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use presence_server::clock::ManualClock;
 use presence_server::ids::{RealmId, UpdateId, UserId};
 use presence_server::store::{
-    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation, NewEmbedKey,
-    NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence, Store, StoreError,
-    UserChange, UserRow,
+    DeviceKind, DirectoryChanges, Dump, Durability, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation,
+    NewEmbedKey, NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence,
+    Store, StoreError, UserChange, UserRow,
 };
 use presence_tests::{Backing, Options, START, TestServer, User};
 
@@ -93,6 +93,10 @@ impl Store for Panicky {
     }
     fn abort_batch(&mut self) {
         self.inner.abort_batch()
+    }
+
+    fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
+        self.inner.set_durability(durability)
     }
     fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError> {
         let inner = &mut self.inner;

@@ -108,6 +108,10 @@ struct RunArgs {
     /// else `sqlite`].
     #[arg(long, value_delimiter = ',', value_name = "STORES")]
     stores: Vec<Store>,
+    /// How the servers of A to E commit: `full` or `relaxed` (their
+    /// `--durability`).
+    #[arg(long, default_value = "full", value_name = "MODE")]
+    durability: String,
     /// Count instructions per request under callgrind instead of
     /// measuring throughput: A, A with the default log, B and E, each
     /// beside the baseline, on the embedded store at each `--sizes`.
@@ -150,6 +154,7 @@ fn main() -> anyhow::Result<()> {
                 database_url,
                 nodes,
                 stores,
+                durability,
                 instructions,
                 counted_requests,
                 uncounted_requests,
@@ -177,6 +182,7 @@ fn main() -> anyhow::Result<()> {
                 page_realm_users,
                 stores,
                 database_url,
+                durability,
             };
             // The load generator keeps to one thread, leaving the other
             // core to the server under test (and the same to the baseline).

@@ -50,6 +50,8 @@ pub struct Plan {
     pub stores: Vec<Store>,
     /// The PostgreSQL database the PostgreSQL stores make scratch schemas in.
     pub database_url: Option<String>,
+    /// How the servers of A to E commit (`--durability`).
+    pub durability: String,
 }
 
 impl Plan {
@@ -347,11 +349,13 @@ async fn run_store(
             .cloned()
             .expect("provisioned")
     };
+    let mut args = server_args(&fresh.storage);
+    args.extend(["--durability".to_owned(), plan.durability.clone()]);
     let mut nodes = Vec::new();
     for _ in 0..store.nodes() {
         nodes.push(Process::start(
             &plan.server,
-            &server_args(&fresh.storage),
+            &args,
             Duration::from_secs(60),
         )?);
     }

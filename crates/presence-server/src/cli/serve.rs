@@ -55,8 +55,13 @@ pub fn serve_command(config: Config) -> anyhow::Result<()> {
         let loading = Instant::now();
         let opening = config.clone();
         let server = Server::load(&config, Arc::new(SystemClock), move || {
-            let store = open(&opening)?;
-            tracing::info!(database = %store_name(&opening), "store opened");
+            let mut store = open(&opening)?;
+            store.set_durability(opening.durability)?;
+            tracing::info!(
+                database = %store_name(&opening),
+                durability = %opening.durability,
+                "store opened"
+            );
             Ok(store)
         })
         .await

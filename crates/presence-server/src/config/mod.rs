@@ -16,6 +16,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
+use crate::store::Durability;
+
 pub use settings::{Config, SETTINGS, Scope, Setting};
 
 /// Why a configuration was refused.
@@ -254,6 +256,13 @@ impl fmt::Display for LogFormat {
             LogFormat::Text => "text",
             LogFormat::Json => "json",
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for Durability {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

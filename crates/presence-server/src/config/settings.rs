@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{LogFormat, RateLimit};
+use crate::store::Durability;
 
 /// Which commands take a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +116,13 @@ settings! {
     Store database_url: Option<String> = None, flag String,
         env "PRESENCE_DATABASE_URL", value "URL",
         help "use PostgreSQL at this URL instead of SQLite (several nodes may share it)", shown "none";
+    /// How the server's commits reach the disk: `full` (before the
+    /// answer) or `relaxed` (to the operating system or PostgreSQL before
+    /// the answer, to the disk a moment later; README says what a crash
+    /// may lose).
+    Serve durability: Durability = Durability::Full,
+        env "PRESENCE_DURABILITY", value "MODE",
+        help "`full`: each change on disk before its answer; `relaxed`: on its way to disk (a killed server loses nothing, a crashed machine the last moments)", shown "`full`";
     /// The address to listen on.
     Serve listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9991)),
         env "PRESENCE_LISTEN", value "ADDR",

@@ -20,10 +20,13 @@
 
 #[cfg(test)]
 mod conformance;
+mod durability;
 pub mod postgres;
 pub mod sqlite;
 mod status;
 pub mod testing;
+
+pub use durability::Durability;
 
 pub use status::{NO_EMOJI_TYPE, StatusRow};
 
@@ -607,6 +610,9 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
     /// Ends a batch without writing anything.
     fn abort_batch(&mut self);
+    /// How this store's later batches commit (see [`Durability`]); until
+    /// told, `full`. Admin changes always wait for the disk.
+    fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError>;
     /// Every realm's last update id.
     fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError>;
     /// The users of a realm whose records changed after update id `since`,

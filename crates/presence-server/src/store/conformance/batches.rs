@@ -1,11 +1,12 @@
 //! What every store does with the server's batches: their mutations, a
-//! batch that fails or is aborted, the catch-up reads of presence, and two
-//! stores sharing one database.
+//! batch that fails or is aborted, the catch-up reads of presence, two
+//! stores sharing one database, and a store committing with relaxed
+//! durability.
 
 use super::{Place, acme, add_device, changed, commit, listed, user};
 use crate::ids::{RealmId, UpdateId, UserId};
 use crate::store::testing::{put, record, sequence};
-use crate::store::{DeviceKind, Mutation, StoreError};
+use crate::store::{DeviceKind, Durability, Mutation, StoreError};
 
 /// Puts, a removal, settings and devices commit together, with the
 /// realms' new last update ids.
@@ -275,4 +276,39 @@ pub(super) fn a_second_store_sees_what_the_first_commits(place: &Place) {
         vec![UpdateId(8)]
     );
     first.abort_batch();
+}
+
+pub(super) fn a_relaxed_store_commits_what_another_reads(place: &Place) {
+    let mut relaxed = place.open();
+    relaxed
+        .set_durability(Durability::Relaxed)
+        .expect("relaxed durability");
+    let mut full = place.open();
+    let realm = acme(&mut *relaxed);
+    let ann = user(&mut *relaxed, "acme", "ann@x", 1);
+    commit(
+        &mut *relaxed,
+        &[realm.id],
+        &[put(ann.id, "web", 3)],
+        &[(realm.id, 3)],
+    );
+    let changes = full
+        .presence_changes(realm.id, UpdateId(0))
+        .expect("presence");
+    assert_eq!(
+        changes.users,
+        vec![changed(ann.id, vec![record(ann.id, "web", 3)])]
+    );
+    // Back to full: batches still commit.
+    relaxed.set_durability(Durability::Full).expect("full");
+    commit(
+        &mut *relaxed,
+        &[realm.id],
+        &[put(ann.id, "web", 4)],
+        &[(realm.id, 4)],
+    );
+    assert_eq!(
+        full.sequences().expect("sequences"),
+        vec![sequence(realm.id, 4)]
+    );
 }

@@ -100,6 +100,7 @@ conformance!(
     batches::a_batch_that_fails_or_is_aborted_writes_nothing,
     batches::presence_changes_give_whole_users_since_an_id,
     batches::a_second_store_sees_what_the_first_commits,
+    batches::a_relaxed_store_commits_what_another_reads,
     transfer::a_load_hands_over_everything_in_order,
     transfer::an_export_imports_elsewhere_with_its_ids,
     transfer::an_import_that_conflicts_adds_nothing,

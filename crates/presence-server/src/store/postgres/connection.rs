@@ -250,6 +250,7 @@ mod tests {
                 token: "0".to_owned(),
             },
             in_batch: false,
+            durability: crate::store::Durability::Full,
             listeners: Vec::new(),
         };
         let first = store.directory_version();

@@ -42,9 +42,9 @@ use ::postgres::error::SqlState;
 use crate::ids::{RealmId, UpdateId, UserId};
 
 use super::{
-    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation, NewEmbedKey,
-    NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence, Store, StoreError,
-    UserChange, UserRow, email_key,
+    DeviceKind, DirectoryChanges, Dump, Durability, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation,
+    NewEmbedKey, NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence,
+    Store, StoreError, UserChange, UserRow, email_key,
 };
 use batch::{lock_sequences, next_directory_version, notify, read_directory_version, write_batch};
 use connection::{Connection, Mode, in_transaction, in_transaction_open};
@@ -67,6 +67,9 @@ pub struct PgStore {
     names: Names,
     /// Whether a batch transaction is open on the connection.
     in_batch: bool,
+    /// How batches commit: with `relaxed`, each batch's transaction sets
+    /// `synchronous_commit = off` for itself alone.
+    durability: Durability,
     /// The listener threads started by `subscribe` (kept so tests can see
     /// them end).
     listeners: Vec<JoinHandle<()>>,
@@ -104,6 +107,7 @@ impl PgStore {
                 token: format!("{:016x}", rand::random::<u64>()),
             },
             in_batch: false,
+            durability: Durability::Full,
             listeners: Vec::new(),
         })
     }
@@ -235,8 +239,17 @@ impl Store for PgStore {
         if !self.in_batch {
             return Err(StoreError::NoBatch);
         }
+        let relaxed = self.durability == Durability::Relaxed;
         let out = self.run(|c, names| {
             let written = write_batch(c, names, batch, sequences)
+                .and_then(|()| {
+                    // For this transaction only: admin writes keep waiting
+                    // for the disk.
+                    if relaxed {
+                        c.batch_execute("SET LOCAL synchronous_commit = off")?;
+                    }
+                    Ok(())
+                })
                 .and_then(|()| c.batch_execute("COMMIT").map_err(StoreError::from));
             if written.is_err() {
                 let _ = c.batch_execute("ROLLBACK");
@@ -245,6 +258,11 @@ impl Store for PgStore {
         });
         self.in_batch = false;
         out
+    }
+
+    fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
+        self.durability = durability;
+        Ok(())
     }
 
     fn abort_batch(&mut self) {

@@ -28,9 +28,9 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use crate::ids::{RealmId, UpdateId, UserId};
 
 use super::{
-    DeviceKind, DirectoryChanges, Dump, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation, NewEmbedKey,
-    NewUser, NodeRow, PresenceChanges, RealmRow, RealmSummary, Sequence, Store, StoreError,
-    UserChange, UserRow, email_key,
+    DeviceKind, DirectoryChanges, Dump, Durability, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation,
+    NewEmbedKey, NewUser, NodeRow, PresenceChanges, RealmRow, RealmSummary, Sequence, Store,
+    StoreError, UserChange, UserRow, email_key,
 };
 use batch::{
     next_directory_version, read_presence_changes, read_sequences, touch_user, write_batch,
@@ -231,6 +231,18 @@ impl Store for SqliteStore {
         }
         self.in_batch = false;
         written
+    }
+
+    fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
+        // A setting of this connection alone: the admin command's own
+        // connection keeps FULL. In WAL mode NORMAL writes each commit to
+        // the WAL before it returns and syncs the WAL at checkpoints.
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Relaxed => "NORMAL",
+        };
+        self.conn.pragma_update(None, "synchronous", synchronous)?;
+        Ok(())
     }
 
     fn abort_batch(&mut self) {
@@ -543,4 +555,27 @@ fn read_directory_changes(conn: &Connection, since: i64) -> Result<DirectoryChan
         statuses: status::changed_since(conn, since)?,
         version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_is_the_connections_synchronous_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let level = |store: &SqliteStore| -> i64 {
+            store
+                .conn
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                .unwrap()
+        };
+        // SQLite's numbers: 2 is FULL, 1 is NORMAL.
+        assert_eq!(level(&store), 2);
+        store.set_durability(Durability::Relaxed).unwrap();
+        assert_eq!(level(&store), 1);
+        store.set_durability(Durability::Full).unwrap();
+        assert_eq!(level(&store), 2);
+    }
 }
