@@ -1,8 +1,9 @@
 /*
  * The who's-online page, /directory#key=…, as served by the server with
- * its strict content security policy: people in all three states, the
- * filter used from the keyboard, and a screenshot (into docs/ with
- * PRESENCE_UPDATE_SCREENSHOT=1, else into a temporary file).
+ * its strict content security policy: people in all three states, one
+ * with a custom status, the filter used from the keyboard, and a
+ * screenshot (into docs/ with PRESENCE_UPDATE_SCREENSHOT=1, else into a
+ * temporary file).
  */
 
 import assert from 'node:assert/strict';
@@ -47,6 +48,7 @@ before(async () => {
   server = await new Server(data, ['--rate-limit', 'off', '--ip-rate-limit', 'off']).start();
   for (const name of ACTIVE) await server.report(people[emailOf(name)], 'active');
   for (const name of IDLE) await server.report(people[emailOf(name)], 'idle', 'ZulipMobile');
+  await server.setStatus(people[emailOf('Laura Becker')], { status_text: 'On vacation', emoji_name: 'palm_tree' });
   browser = await launch();
 });
 
@@ -82,6 +84,11 @@ test('the who\'s-online page shows everyone live, under its own strict policy', 
   const julia = list.locator('li[data-email="julia@acme.test"]');
   assert.equal(await julia.locator('[part~="detail"]').textContent(), 'Last seen 2 hours ago');
   assert.equal(await list.locator('li[data-email="mateo@acme.test"] [part~="detail"]').isVisible(), false);
+  // A custom status under the name; none where there is none.
+  const laura = list.locator('li[data-email="laura@acme.test"] [part~="custom-status"]');
+  assert.equal(await laura.textContent(), `${String.fromCodePoint(0x1f334)}On vacation`);
+  assert.equal(await laura.isVisible(), true);
+  assert.equal(await julia.locator('[part~="custom-status"]').isVisible(), false);
   assert.equal(await page.locator('h1').textContent(), "Who's online");
 
   // The filter, from the keyboard: the first stop, by name or by email.

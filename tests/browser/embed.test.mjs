@@ -1,7 +1,8 @@
 /*
  * The web components in headless Chromium against a real server: a page
  * on another origin embeds badges and a list with an embed key, and the
- * tests change presence through the API and watch the page. Times are
+ * tests change presence and custom statuses through the API and watch the
+ * page. Times are
  * short (an offline threshold of 4 s) so that transitions come quickly;
  * every wait is for a condition, with a deadline.
  */
@@ -346,6 +347,93 @@ test('the stream survives a restart of the server: a fresh snapshot, then change
   const reported = Date.now();
   await stateIs(page, badge(users.frank), 'active', 1_000);
   assert.ok((await changedAt(page, users.frank, 'active')) - reported <= 1_000);
+  await context.close();
+});
+
+/**
+ * Runs in the page: the custom status of the person with `email` as it
+ * shows, that is the visible emoji and text of their badge (null without
+ * one) and of their row in the list, and the badge's text alternative.
+ */
+function shownStatus(email) {
+  const visible = (root) => [...root.querySelectorAll('[part~="status-emoji"], [part~="status-text"]')]
+    .filter((node) => node.checkVisibility() && node.textContent)
+    .map((node) => node.textContent)
+    .join(' ');
+  const badge = document.querySelector(`presence-badge[email="${email}"]`)?.shadowRoot;
+  const row = document.querySelector('presence-list').shadowRoot.querySelector(`li[data-email="${email}"]`);
+  return { badge: badge ? visible(badge) : null, row: visible(row), label: badge?.querySelector('.sr').textContent ?? null };
+}
+
+/** Waits until the page shows `want` as `user`'s status (see `shownStatus`). */
+async function statusIs(page, user, want, timeout = 2_000) {
+  const shown = `(${shownStatus})(${JSON.stringify(user.email)})`;
+  try {
+    await page.waitForFunction(`JSON.stringify(${shown}) === ${JSON.stringify(JSON.stringify(want))}`, null, { timeout, polling: 'raf' });
+  } catch {
+    assert.deepEqual(await page.evaluate(shown), want, `the status of ${user.email} within ${timeout} ms`);
+  }
+}
+
+test('a custom status shows beside the name, changes live, and goes when cleared or when it expires', async () => {
+  const { dave, frank } = users;
+  // Set before the page opens: it comes with the stream's snapshot.
+  await server.setStatus(dave, { status_text: 'In a meeting', emoji_name: 'calendar' });
+  const { page, context } = await open(allowed, '/status', embedPage(keys.intranet, [dave.email]));
+  await stateIs(page, 'presence-list', 'live', 10_000);
+  const calendar = String.fromCodePoint(0x1f4c5);
+  await statusIs(page, dave, {
+    badge: `${calendar} In a meeting`,
+    row: `${calendar} In a meeting`,
+    label: `Dave Diaz is offline — ${calendar} In a meeting`,
+  });
+  assert.deepEqual(await page.evaluate(`(${shownStatus})(${JSON.stringify(frank.email)})`), { badge: null, row: '', label: null }, 'no status, nothing shown');
+
+  // Changes, live. An emoji of several code points, joined by '-' in its code:
+  const coder = String.fromCodePoint(0x1f9d1, 0x200d, 0x1f4bb);
+  await server.setStatus(dave, { status_text: 'Pairing', emoji_name: 'technologist', emoji_code: '1f9d1-200d-1f4bb', reaction_type: 'unicode_emoji' });
+  await statusIs(page, dave, { badge: `${coder} Pairing`, row: `${coder} Pairing`, label: `Dave Diaz is offline — ${coder} Pairing` });
+  // The text alone: the event says nothing of the emoji, which stays.
+  await server.setStatus(dave, { status_text: 'Pairing with Bob' });
+  await statusIs(page, dave, {
+    badge: `${coder} Pairing with Bob`,
+    row: `${coder} Pairing with Bob`,
+    label: `Dave Diaz is offline — ${coder} Pairing with Bob`,
+  });
+  // An emoji that is no Unicode character (Zulip's own): the text only.
+  await server.setStatus(dave, { emoji_name: 'zulip' });
+  await statusIs(page, dave, { badge: 'Pairing with Bob', row: 'Pairing with Bob', label: 'Dave Diaz is offline — Pairing with Bob' });
+
+  // What people type is shown as text, never read as markup.
+  const markup = '<img src=x onerror="window.pwned=1"><b>hi</b>';
+  await server.setStatus(dave, { status_text: markup, emoji_name: '' });
+  await statusIs(page, dave, { badge: markup, row: markup, label: `Dave Diaz is offline — ${markup}` });
+  const made = await page.evaluate(() => [...document.querySelectorAll('presence-badge, presence-list')]
+    .map((el) => el.shadowRoot.querySelectorAll('img, b').length));
+  assert.deepEqual(made, [0, 0], 'no element made from the text');
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+
+  // A page may leave statuses out, and bring them back.
+  await page.evaluate(() => document.querySelectorAll('presence-badge, presence-list').forEach((el) => el.toggleAttribute('hide-status', true)));
+  await statusIs(page, dave, { badge: '', row: '', label: 'Dave Diaz is offline' });
+  await page.evaluate(() => document.querySelectorAll('presence-badge, presence-list').forEach((el) => el.removeAttribute('hide-status')));
+  await statusIs(page, dave, { badge: markup, row: markup, label: `Dave Diaz is offline — ${markup}` });
+
+  // Cleared by its owner.
+  await server.setStatus(dave, { status_text: '' });
+  await statusIs(page, dave, { badge: '', row: '', label: 'Dave Diaz is offline' });
+
+  // Cleared by the server when it expires: the page shows it until then.
+  const expires = Math.floor(Date.now() / 1000) + 3;
+  await server.setStatus(dave, { status_text: 'Out to lunch', emoji_name: 'calendar', expires_at: String(expires) });
+  await statusIs(page, dave, { badge: `${calendar} Out to lunch`, row: `${calendar} Out to lunch`, label: `Dave Diaz is offline — ${calendar} Out to lunch` });
+  await statusIs(page, dave, { badge: '', row: '', label: 'Dave Diaz is offline' }, expires * 1000 - Date.now() + 2_000);
+  assert.ok(Date.now() >= expires * 1000, 'not before it expired');
+
+  // All of it on the one stream, one event a change: nothing was fetched again.
+  const streams = await page.evaluate(() => window.streams);
+  assert.equal(streams.length, 1);
+  assert.equal(streams[0].messages.filter((m) => m.event === 'user_status').length, 7);
   await context.close();
 });
 

@@ -1,8 +1,9 @@
 /*
  * What the browser tests stand on: the real server binary (from
  * PRESENCE_SERVER_BIN) on a temporary data directory, its admin commands,
- * presence reports through the API, small web servers for the test pages
- * (each its own origin), and Debian's Chromium driven by playwright-core.
+ * presence reports and custom statuses through the API, small web servers
+ * for the test pages (each its own origin), and Debian's Chromium driven by
+ * playwright-core.
  */
 
 import { execFileSync, spawn } from 'node:child_process';
@@ -124,6 +125,20 @@ export class Server {
     });
     const body = await response.json();
     if (body.result !== 'success') throw new Error(`report refused: ${JSON.stringify(body)}`);
+  }
+
+  /** Sets a user's custom status through the API (`fields` as the form's). */
+  async setStatus(user, fields) {
+    const response = await fetch(`${this.base}/api/v1/users/me/status`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Basic ${Buffer.from(`${user.email}:${user.key}`).toString('base64')}`,
+        'Content-Type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams(fields),
+    });
+    const body = await response.json();
+    if (body.result !== 'success') throw new Error(`status refused: ${JSON.stringify(body)}`);
   }
 
   /**

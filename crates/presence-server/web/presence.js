@@ -7,20 +7,23 @@
  *   <presence-list key="embed_…"></presence-list>
  *
  * Attributes: server (default: where this file came from), key (an embed
- * key, sent in `Authorization`, never in a URL); badge: email, show-name.
+ * key, sent in `Authorization`, never in a URL), hide-status (no custom
+ * status); badge: email, show-name.
  * Set by the elements: state (badge: active idle offline unknown error;
  * list: loading live error), reconnecting; event: statechange.
  * Custom properties (light and dark defaults): --presence-active,
  * --presence-idle, --presence-offline (dots), --presence-fg, --presence-bg,
  * --presence-muted, --presence-border, --presence-accent (focus),
  * --presence-font, --presence-dot-size, --presence-row-width (list column).
- * Parts: dot, dot-STATE; badge: badge, name; list: list, filter-label,
- * filter, status, error, group, group-STATE, group-heading, count, rows,
- * row, row-STATE, avatar, name, email, detail, empty.
+ * Parts: dot, dot-STATE, custom-status (status-emoji, status-text);
+ * badge: badge, name; list: list, filter-label, filter, status (the count
+ * line), error, group, group-STATE, group-heading, count, rows, row,
+ * row-STATE, avatar, name, email, detail, empty.
  *
  * Elements with the same server and key share one connection: the people,
- * and one presence stream (Server-Sent Events over `fetch`), resumed after
- * a drop with `Last-Event-ID` so that nothing is lost or repeated.
+ * and one presence stream (Server-Sent Events over `fetch`) with presence
+ * and custom statuses, resumed after a drop with `Last-Event-ID` so that
+ * nothing is lost or repeated.
  */
 
 const STREAM_PATH = '/api/v1/presence/stream?slim_presence=true&client_capabilities=' +
@@ -45,12 +48,25 @@ function ago(seconds) {
 
 const jitter = (ms) => ms * (1 + Math.random() / 2);
 
+/** A Unicode emoji from its code (hex code points joined by `-`); the
+ * other kinds are images of a Zulip server: none. */
+function emoji(type, code) {
+  try {
+    return type === 'unicode_emoji' ? String.fromCodePoint(...code.split('-').map((hex) => parseInt(hex, 16))) : '';
+  } catch {
+    return ''; // not code points
+  }
+}
+
+const NO_STATUS = { text: '', emoji: '' };
+
 /** One server and key: the people, their presence, and the stream. */
 class Source {
   users = new Map(); // id -> {id, email, name, bot}
   byEmail = new Map();
   times = new Map(); // id -> [active_timestamp, idle_timestamp]
   states = new Map(); // id -> 'active' | 'idle' | 'offline', as the server last said
+  statuses = new Map(); // id -> {text, emoji}: custom status, as the server last said
   threshold = 200;
   skew = 0; // the server's clock minus this browser's, in seconds
   status = 'loading';
@@ -257,6 +273,7 @@ class Source {
               const data = JSON.parse(message.data.join('\n'));
               if (message.event === 'register') this.register(data);
               else if (message.event === 'presence') this.presence(data);
+              else if (message.event === 'user_status') this.userStatus(data);
               any = true;
             }
             if (message.id !== undefined) this.lastEventId = message.id;
@@ -284,6 +301,8 @@ class Source {
     if (data.server_timestamp) this.skew = data.server_timestamp - Date.now() / 1000;
     this.times = new Map();
     this.states = new Map();
+    this.statuses = new Map();
+    for (const [id, status] of Object.entries(data.user_status ?? {})) this.userStatus({ ...status, user_id: +id });
     this.apply(data.presences, data.server_timestamp);
     this.reconnecting = false;
     // After a restart or a long absence the people may have changed too.
@@ -295,6 +314,23 @@ class Source {
   presence(data) {
     this.apply(data.presences, data.server_timestamp);
     this.reconnecting = false;
+  }
+
+  /** A status event names only what changed: the text, or the emoji (an
+   * empty name clears it). Expiry needs nothing here: the server clears
+   * the status when it expires, and says so with an event. */
+  userStatus({ user_id: id, status_text: text, emoji_name: name, emoji_code: code, reaction_type: type }) {
+    const was = this.statusOf(id);
+    this.statuses.set(id, {
+      text: text ?? was.text,
+      emoji: name === undefined ? was.emoji : name && emoji(type, code),
+    });
+    this.pending?.add(id);
+    this.touch();
+  }
+
+  statusOf(id) {
+    return this.statuses.get(id) ?? NO_STATUS;
   }
 
   /** Timestamps from the server, judged at `at` on its clock (a snapshot's
@@ -378,6 +414,7 @@ const PALETTE = `
 }
 .dot[data-state=unknown] { --c: var(--presence-muted, var(--_muted)); border-style: dashed; }
 .dot[data-state=error] { --c: var(--_error); border-radius: 2px; }
+[part~=status-emoji] { margin-right: .3em; }
 `;
 
 const BADGE_CSS = `
@@ -429,7 +466,7 @@ li {
 .text { display: grid; min-width: 0; }
 .text > * { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 [part~=name] { font-weight: 550; }
-h2, .avatar, [part~=email], [part~=detail] { font-size: .8125em; }
+h2, .avatar, [part~=email], [part~=detail], [part~=custom-status] { font-size: .8125em; }
 [data-hue="0"] { --h: #8250df; } [data-hue="1"] { --h: #0969da; } [data-hue="2"] { --h: #1b7c83; }
 [data-hue="3"] { --h: #bf3989; } [data-hue="4"] { --h: #9a6700; } [data-hue="5"] { --h: #cf222e; }
 `;
@@ -446,6 +483,13 @@ function el(tag, attributes, ...children) {
 /** Sets text that differs: a live region speaks on every write. */
 function write(node, text) {
   if (node.textContent !== text) node.textContent = text;
+}
+
+/** A custom status: user input, so only ever set as text. */
+function statusView() {
+  const view = { emoji: el('span', { part: 'status-emoji' }), text: el('span', { part: 'status-text' }) };
+  view.node = el('span', { part: 'custom-status' }, view.emoji, view.text);
+  return view;
 }
 
 /** Elements showing "last seen", brought up to date by one ticker. */
@@ -507,6 +551,16 @@ class PresenceElement extends HTMLElement {
       : { status: 'error', error: this.problem };
   }
 
+  /** Shows `id`'s custom status (none if undefined) in `view`; its words. */
+  showStatus(view, id) {
+    const { text, emoji } = id === undefined || this.hasAttribute('hide-status') ? NO_STATUS : this.source.statusOf(id);
+    write(view.emoji, emoji);
+    write(view.text, text);
+    view.emoji.toggleAttribute('hidden', !emoji);
+    view.node.toggleAttribute('hidden', !(text || emoji));
+    return [emoji, text].filter(Boolean).join(' ');
+  }
+
   setState(state) {
     this.toggleAttribute('reconnecting', !!this.status.reconnecting);
     if (this.getAttribute('state') === state) return;
@@ -517,14 +571,17 @@ class PresenceElement extends HTMLElement {
 
 /** `<presence-badge>`: one person's dot, with a text alternative. */
 export class PresenceBadge extends PresenceElement {
-  static observedAttributes = ['server', 'key', 'email', 'show-name'];
+  static observedAttributes = ['server', 'key', 'email', 'show-name', 'hide-status'];
 
   constructor() {
     super(BADGE_CSS);
     this.dot = el('span', { class: 'dot' });
     this.name = el('span', { part: 'name', 'aria-hidden': true });
+    // Said by the label, with the rest.
+    this.custom = statusView();
+    this.custom.node.setAttribute('aria-hidden', true);
     this.label = el('span', { class: 'sr' });
-    this.badge = el('span', { part: 'badge' }, this.dot, this.name, this.label);
+    this.badge = el('span', { part: 'badge' }, this.dot, this.name, this.custom.node, this.label);
     this.shadowRoot.append(this.badge);
   }
 
@@ -548,6 +605,7 @@ export class PresenceBadge extends PresenceElement {
     const user = s?.ready && status !== 'error' ? s.byEmail.get(email.toLowerCase()) : undefined;
     const name = user?.name ?? email;
     this.userId = user?.id;
+    const said = this.showStatus(this.custom, this.userId);
     let state = 'unknown';
     let text = s?.ready ? `${email} is unknown` : `Presence of ${email} is loading`;
     if (status === 'error') {
@@ -556,7 +614,7 @@ export class PresenceBadge extends PresenceElement {
     } else if (user) {
       state = s.stateOf(user.id);
       const seen = state === 'offline' && s.lastSeen(user.id);
-      text = `${name} is ${state}${seen ? `, last seen ${ago(s.now() - seen)}` : ''}`;
+      text = `${name} is ${state}${seen ? `, last seen ${ago(s.now() - seen)}` : ''}${said && ` — ${said}`}`;
     }
     this.dot.dataset.state = state;
     this.dot.setAttribute('part', `dot dot-${state}`);
@@ -569,7 +627,7 @@ export class PresenceBadge extends PresenceElement {
 
 /** `<presence-list>`: everyone by state and name; rows move, never made twice. */
 export class PresenceList extends PresenceElement {
-  static observedAttributes = ['server', 'key'];
+  static observedAttributes = ['server', 'key', 'hide-status'];
 
   constructor() {
     super(LIST_CSS);
@@ -652,9 +710,10 @@ export class PresenceList extends PresenceElement {
       email: el('span', { part: 'email' }),
       detail: el('span', { part: 'detail' }),
       said: el('span', { class: 'sr' }),
+      custom: statusView(),
     };
     row.avatar = el('span', { part: 'avatar', class: 'avatar', 'aria-hidden': true }, row.initials, row.dot);
-    const text = el('span', { class: 'text' }, row.name, row.email, row.detail, row.said);
+    const text = el('span', { class: 'text' }, row.name, row.custom.node, row.email, row.detail, row.said);
     row.li = el('li', {}, row.avatar, text);
     return row;
   }
@@ -684,6 +743,8 @@ export class PresenceList extends PresenceElement {
     const detail = seen ? `Last seen ${ago(s.now() - seen)}` : '';
     write(row.detail, detail);
     write(row.said, `, ${state}`);
+    // In full on hover: a long one is cut to the column.
+    row.custom.node.title = this.showStatus(row.custom, row.id);
   }
 
   /** One person's presence changed: their row moves if their state did. */
