@@ -12,7 +12,8 @@
 //! - `retry: 3000` first, so that clients reconnect after 3 s;
 //! - on a new queue, `event: register` whose data is what `POST /register`
 //!   answers (`id: QUEUE:-1`);
-//! - `event: presence` with the event's JSON, as `GET /events` gives it;
+//! - `event: presence` or `event: user_status` with the event's JSON, as
+//!   `GET /events` gives it (the event's `type` names the frame);
 //! - `: keep-alive` comments when nothing happened for a while, so that
 //!   proxies keep the connection open and a vanished client is noticed;
 //! - `retry: 0` last, when the stream ends because its caller may no
