@@ -17,6 +17,7 @@ mod isolation_property;
 mod limits;
 mod metrics;
 mod nodes;
+mod nodes_busy;
 mod realm_views;
 mod restart;
 mod settings_devices;

@@ -1,15 +1,14 @@
-//! Several server nodes on one PostgreSQL database (DESIGN.md, "Several
-//! nodes"): what one node or the admin command writes is served by the
-//! other within a second (and reaches its event queues), incremental
-//! readers never miss a change while two nodes take writes at once, and a
-//! node that loses its database refuses writes cleanly, keeps serving reads
-//! and recovers by itself.
+//! Several server nodes on one PostgreSQL database (docs/ARCHITECTURE.md,
+//! several nodes): what one node or the admin command writes is served by the
+//! other within a second (and reaches its event queues), and a node that
+//! loses its database refuses writes cleanly, keeps serving reads and
+//! recovers by itself. (Incremental readers across busy nodes are in
+//! `nodes_busy`.)
 //!
 //! Every test needs `PRESENCE_TEST_DATABASE_URL`; without it each says so
 //! and returns (under `CI` it fails instead). Each test has a schema of its
 //! own.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,14 +17,13 @@ use presence_server::clock::{Clock, ManualClock};
 use presence_server::config::Config;
 use presence_server::store::Dump;
 use presence_tests::{Backing, Options, START, TestServer, User};
-use serde_json::Value;
 
 /// How soon the issue's contract says another node must show a change.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
 /// Node settings for these tests. The poll is slow on purpose, so that
 /// meeting [`PROPAGATION`] takes the store's notifications.
-fn node_config() -> Config {
+pub(crate) fn node_config() -> Config {
     Config {
         directory_poll_ms: 5_000,
         max_clients_per_user: 1_000,
@@ -43,7 +41,7 @@ async fn two_nodes(config: Config) -> Option<(TestServer, TestServer)> {
 }
 
 /// Waits until `check` holds, failing if that takes longer than [`PROPAGATION`].
-async fn within_propagation<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn within_propagation<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -227,156 +225,6 @@ async fn admin_changes_are_honoured_by_every_node() {
             node.get(admin, "/users/me").await.status == 401
         })
         .await;
-    }
-}
-
-/// What an incremental reader knows: each user's modern presence.
-type Picture = BTreeMap<String, Value>;
-
-/// An incremental reader: its picture and the last id it was given.
-struct Reader {
-    picture: Picture,
-    last: i64,
-}
-
-impl Reader {
-    /// Takes in an incremental answer from `node`; ids must never go back.
-    fn read(&mut self, answer: Value, node: usize) {
-        let id = answer["presence_last_update_id"].as_i64().unwrap();
-        assert!(
-            id >= self.last,
-            "node {node} answered presence_last_update_id {id} after {}",
-            self.last
-        );
-        for (user, presence) in answer["presences"].as_object().unwrap() {
-            self.picture.insert(user.clone(), presence.clone());
-        }
-        self.last = id;
-    }
-}
-
-/// The modern presence of every user with records, as the database holds it.
-fn picture_of(dump: &Dump) -> Picture {
-    let joined: HashMap<i64, i64> = dump.users.iter().map(|u| (u.id.0, u.date_joined)).collect();
-    let mut out = Picture::new();
-    let mut by_user: BTreeMap<i64, (Option<i64>, i64)> = BTreeMap::new();
-    for p in &dump.presence {
-        let entry = by_user.entry(p.user_id.0).or_insert((None, i64::MIN));
-        entry.0 = entry.0.max(p.last_active_time);
-        entry.1 = entry.1.max(p.last_connected_time);
-    }
-    for (user, (active, connected)) in by_user {
-        let joined = joined[&user];
-        out.insert(
-            user.to_string(),
-            serde_json::json!({
-                "active_timestamp": active.unwrap_or(joined),
-                "idle_timestamp": connected,
-            }),
-        );
-    }
-    out
-}
-
-#[tokio::test]
-async fn an_incremental_reader_across_two_busy_nodes_misses_nothing() {
-    // The default bound on clients per user, so that records are also
-    // removed (the oldest make room for new ones).
-    let config = Config {
-        max_clients_per_user: 32,
-        ..node_config()
-    };
-    let Some((a, b)) = two_nodes(config).await else {
-        return;
-    };
-    const WRITERS: usize = 24;
-    const REPORTS: usize = 120;
-    let users = users_on_both(&a, &b, WRITERS + 1).await;
-    let reader = users[WRITERS].clone();
-    let nodes = Arc::new([a, b]);
-
-    // Every report names a new client, so every one is a change with an id
-    // of its own; the clock moves meanwhile, so the times differ.
-    let mut writers = Vec::new();
-    for (w, user) in users[..WRITERS].iter().cloned().enumerate() {
-        let nodes = nodes.clone();
-        writers.push(tokio::spawn(async move {
-            for r in 0..REPORTS {
-                let node = &nodes[(w + r) % 2];
-                let status = if r % 3 == 0 { "idle" } else { "active" };
-                let client = format!("c{r}");
-                node.post(
-                    &user,
-                    "/users/me/presence",
-                    &[
-                        ("status", status),
-                        ("client", &client),
-                        ("ping_only", "true"),
-                    ],
-                )
-                .await
-                .ok();
-                if r % 10 == 0 {
-                    nodes[0].clock.advance(1);
-                }
-            }
-        }));
-    }
-
-    let mut seen = Reader {
-        picture: Picture::new(),
-        last: -1,
-    };
-    let mut fetches = 0;
-    while writers.iter().any(|w| !w.is_finished()) {
-        let node = fetches % 2;
-        seen.read(nodes[node].incremental(&reader, seen.last).await, node);
-        fetches += 1;
-    }
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    // Both nodes settle on the database's last id; then the reader's
-    // picture is the database's.
-    let dump = nodes[0].with_admin(|store| store.export()).unwrap();
-    let stored_last = dump.presence.iter().map(|p| p.update_id.0).max().unwrap();
-    assert!(
-        stored_last >= (WRITERS * REPORTS) as i64,
-        "every report took an id of its own ({stored_last})"
-    );
-    // Settling is bounded generously: this test is about what the reader
-    // sees, and the machine is busy; the other tests hold the one-second
-    // bound.
-    for _ in 0..2 {
-        for node in 0..2 {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                seen.read(nodes[node].incremental(&reader, seen.last).await, node);
-                fetches += 1;
-                if seen.last >= stored_last {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "node {node} did not catch up");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-    let dump = nodes[0].with_admin(|store| store.export()).unwrap();
-    assert_eq!(seen.picture, picture_of(&dump), "after {fetches} fetches");
-
-    // Each node's memory is the database's, records removed included.
-    for node in nodes.iter() {
-        for user in &users[..WRITERS] {
-            let clients = node.clients_of(&reader, &user.email).await;
-            let mut stored: Vec<&str> = dump
-                .presence
-                .iter()
-                .filter(|p| p.user_id.0 == user.id)
-                .map(|p| p.client.as_str())
-                .collect();
-            stored.sort_unstable();
-            assert_eq!(clients, stored, "{}", user.email);
-        }
     }
 }
 
