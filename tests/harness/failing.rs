@@ -66,6 +66,7 @@ impl Store for FailingStore {
         fn begin_batch(&mut self, realms: &[RealmId]) -> Vec<UpdateId>;
         fn commit_batch(&mut self, batch: &[Mutation], sequences: &[Sequence]) -> ();
         fn sequences(&mut self) -> Vec<Sequence>;
+        fn sequences_total(&mut self) -> i64;
         fn presence_changes(&mut self, realm_id: RealmId, since: UpdateId) -> PresenceChanges;
         fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> EmbedKeyRow;
         fn list_embed_keys(&mut self, realm: &str) -> Vec<EmbedKeyRow>;

@@ -22,6 +22,7 @@ enum Call {
     CommitBatch,
     HasDevice,
     Sequences,
+    SequencesTotal,
 }
 
 /// Whether the panic comes before the real store is called, or after it
@@ -101,6 +102,11 @@ impl Store for Panicky {
     fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError> {
         let inner = &mut self.inner;
         self.trigger.around(Call::Sequences, || inner.sequences())
+    }
+    fn sequences_total(&mut self) -> Result<i64, StoreError> {
+        let inner = &mut self.inner;
+        self.trigger
+            .around(Call::SequencesTotal, || inner.sequences_total())
     }
     fn presence_changes(
         &mut self,
@@ -364,7 +370,7 @@ async fn a_panic_while_evaluating_or_between_batches_is_survived() {
 
     // The periodic look at the store panics: nothing waits on it, and the
     // writer carries on.
-    trigger.arm(Call::Sequences, Moment::Before);
+    trigger.arm(Call::SequencesTotal, Moment::Before);
     server
         .wait_until(|| std::future::ready(trigger.fired()))
         .await;

@@ -615,6 +615,11 @@ pub trait Store: Send {
     fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError>;
     /// Every realm's last update id.
     fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError>;
+    /// The sum of every realm's last update id, read in one answer. Ids
+    /// only grow, so an unchanged total means that no realm changed: a
+    /// node that finds the total it saw last skips reading the
+    /// [`Store::sequences`], whose cost grows with the number of realms.
+    fn sequences_total(&mut self) -> Result<i64, StoreError>;
     /// The users of a realm whose records changed after update id `since`,
     /// with all their current records, read in one snapshot (inside a
     /// batch, the batch's own view).

@@ -176,6 +176,12 @@ impl Writer {
     /// each realm's presence changes.
     pub(super) fn catch_up(&mut self) -> Result<(), StoreError> {
         self.poll_directory()?;
+        // One number first: the list of every realm's id only if it moved.
+        let total = self.store.sequences_total()?;
+        if self.sequences_total == Some(total) {
+            return Ok(());
+        }
+        let mut installed_all = true;
         for stored in self.store.sequences()? {
             let realm_id = stored.realm_id;
             let Some(known) = self.behind(realm_id, stored.last_update_id) else {
@@ -183,12 +189,15 @@ impl Writer {
             };
             // A user newer than the directory read above is read on the retry.
             if !self.install_or_retry(|w| w.install_since(realm_id, known), |_| {})? {
+                installed_all = false;
                 tracing::error!(
                     realm_id = realm_id.0,
                     "presence of users the store does not list"
                 );
             }
         }
+        // A realm left behind is looked at again at the next poll.
+        self.sequences_total = installed_all.then_some(total);
         Ok(())
     }
 

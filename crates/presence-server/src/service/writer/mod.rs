@@ -281,6 +281,10 @@ pub struct Writer {
     changing_memory: bool,
     /// This node's report in the store.
     node: NodeState,
+    /// The store's sum of last update ids at the last catch-up that
+    /// installed everything (see `Store::sequences_total`): while it stays
+    /// the same, no realm needs a look.
+    sequences_total: Option<i64>,
 }
 
 impl Writer {
@@ -338,6 +342,7 @@ impl Writer {
             metrics: Arc::default(),
             changing_memory: false,
             node: NodeState::new(now, directory_version),
+            sequences_total: None,
         }
     }
 
@@ -433,6 +438,8 @@ impl Writer {
             panic = message,
             "the writer panicked; what it was doing is refused, and it goes on"
         );
+        // Whatever the step did, the look below reads every realm.
+        self.sequences_total = None;
         let looked = panic::catch_unwind(AssertUnwindSafe(|| {
             self.store.abort_batch();
             self.catch_up()

@@ -257,6 +257,7 @@ pub(super) fn a_second_store_sees_what_the_first_commits(place: &Place) {
         second.sequences().expect("sequences"),
         vec![sequence(realm.id, 7)]
     );
+    assert_eq!(second.sequences_total().expect("total"), 7);
     let changes = second
         .presence_changes(realm.id, UpdateId(0))
         .expect("presence");
@@ -276,6 +277,11 @@ pub(super) fn a_second_store_sees_what_the_first_commits(place: &Place) {
         vec![UpdateId(8)]
     );
     first.abort_batch();
+    // Another realm's ids add to the total.
+    let other = first.create_realm("other", "Other", 100).expect("realm");
+    assert_eq!(first.sequences_total().expect("total"), 8);
+    commit(&mut *first, &[other.id], &[], &[(other.id, 5)]);
+    assert_eq!(second.sequences_total().expect("total"), 13);
 }
 
 pub(super) fn a_relaxed_store_commits_what_another_reads(place: &Place) {

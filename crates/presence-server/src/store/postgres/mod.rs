@@ -290,6 +290,16 @@ impl Store for PgStore {
         })
     }
 
+    fn sequences_total(&mut self) -> Result<i64, StoreError> {
+        self.run(|c, _| {
+            Ok(c.query_one(
+                "SELECT COALESCE(SUM(last_update_id), 0)::bigint FROM realm_sequences",
+                &[],
+            )?
+            .try_get(0)?)
+        })
+    }
+
     fn presence_changes(
         &mut self,
         realm_id: RealmId,

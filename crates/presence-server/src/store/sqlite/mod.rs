@@ -268,6 +268,14 @@ impl Store for SqliteStore {
         )
     }
 
+    fn sequences_total(&mut self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(SUM(last_update_id), 0) FROM realm_sequences",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     fn presence_changes(
         &mut self,
         realm_id: RealmId,
