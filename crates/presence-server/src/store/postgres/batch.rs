@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use ::postgres::Client;
 
 use super::Names;
+use super::connection::Prepared;
 use crate::ids::{RealmId, UpdateId, UserId};
 use crate::store::{Mutation, PresenceRow, Sequence, StoreError};
 
@@ -43,13 +44,15 @@ pub(super) fn notify(c: &mut Client, names: &Names) -> Result<(), StoreError> {
 /// the order asked.
 pub(super) fn lock_sequences(
     c: &mut Client,
+    prepared: &mut Prepared,
     realms: &[RealmId],
 ) -> Result<Vec<UpdateId>, StoreError> {
-    let rows = c.query(
+    let statement = prepared.get(
+        c,
         "SELECT realm_id, last_update_id FROM realm_sequences \
          WHERE realm_id = ANY($1) ORDER BY realm_id FOR UPDATE",
-        &[&realms],
     )?;
+    let rows = c.query(&statement, &[&realms])?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in &rows {
         found.insert(
@@ -65,14 +68,15 @@ pub(super) fn lock_sequences(
 
 /// Writes a batch inside the open transaction (without committing): the
 /// presence records first, a statement for all removals and one for all
-/// puts, then the users' settings and devices, then the realms' sequences,
-/// and tells the other nodes if anything was written.
+/// puts, then the users' settings and devices, then the realms' sequences.
+/// Returns whether anything was written, which the other nodes are then
+/// told at commit.
 pub(super) fn write_batch(
     c: &mut Client,
-    names: &Names,
+    prepared: &mut Prepared,
     batch: &[Mutation],
     sequences: &[Sequence],
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let records = final_records(batch);
     // The directory version is taken before any user row is locked, the
     // same order the admin writes use, so the two cannot deadlock.
@@ -81,8 +85,8 @@ pub(super) fn write_batch(
     } else {
         None
     };
-    delete_records(c, &records)?;
-    put_records(c, &records)?;
+    delete_records(c, prepared, &records)?;
+    put_records(c, prepared, &records)?;
     let touched = write_user_changes(c, batch)?;
     if let Some(version) = version {
         c.execute(
@@ -91,11 +95,8 @@ pub(super) fn write_batch(
         )?;
         super::status::write(c, batch, version)?;
     }
-    set_sequences(c, sequences)?;
-    if !batch.is_empty() || !sequences.is_empty() {
-        notify(c, names)?;
-    }
-    Ok(())
+    set_sequences(c, prepared, sequences)?;
+    Ok(!batch.is_empty() || !sequences.is_empty())
 }
 
 /// Each presence record a batch changes, keyed by user and client, with its
@@ -130,26 +131,35 @@ fn changes_a_user(mutation: &Mutation) -> bool {
 }
 
 /// Removes the records whose final state is a removal, in one statement.
-fn delete_records(c: &mut Client, records: &Records<'_>) -> Result<(), StoreError> {
+fn delete_records(
+    c: &mut Client,
+    prepared: &mut Prepared,
+    records: &Records<'_>,
+) -> Result<(), StoreError> {
     let (mut del_users, mut del_clients) = (Vec::new(), Vec::new());
     for (&(user_id, client), _) in records.iter().filter(|(_, record)| record.is_none()) {
         del_users.push(user_id);
         del_clients.push(client);
     }
     if !del_users.is_empty() {
-        c.execute(
+        let statement = prepared.get(
+            c,
             "DELETE FROM client_presence p \
              USING unnest($1::bigint[], $2::text[]) AS v(user_id, client) \
              WHERE p.user_id = v.user_id AND p.client = v.client",
-            &[&del_users, &del_clients],
         )?;
+        c.execute(&statement, &[&del_users, &del_clients])?;
     }
     Ok(())
 }
 
 /// Creates or overwrites the records whose final state is a put, in one
 /// statement.
-fn put_records(c: &mut Client, records: &Records<'_>) -> Result<(), StoreError> {
+fn put_records(
+    c: &mut Client,
+    prepared: &mut Prepared,
+    records: &Records<'_>,
+) -> Result<(), StoreError> {
     let mut put_users = Vec::new();
     let mut put_clients = Vec::new();
     let mut put_connected = Vec::new();
@@ -168,7 +178,8 @@ fn put_records(c: &mut Client, records: &Records<'_>) -> Result<(), StoreError> 
     }
     // The realm is copied from the user, so that catch-up reads of a
     // realm need no join.
-    c.execute(
+    let statement = prepared.get(
+        c,
         "INSERT INTO client_presence \
          (user_id, realm_id, client, last_connected_time, last_active_time, update_id) \
          SELECT v.user_id, u.realm_id, v.client, v.last_connected_time, \
@@ -180,6 +191,9 @@ fn put_records(c: &mut Client, records: &Records<'_>) -> Result<(), StoreError> 
          last_connected_time = excluded.last_connected_time, \
          last_active_time = excluded.last_active_time, \
          update_id = excluded.update_id",
+    )?;
+    c.execute(
+        &statement,
         &[
             &put_users,
             &put_clients,
@@ -254,7 +268,11 @@ fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<UserI
 
 /// Sets each realm's last update id; a realm named twice keeps its last
 /// value, again because one statement cannot touch a row twice.
-fn set_sequences(c: &mut Client, sequences: &[Sequence]) -> Result<(), StoreError> {
+fn set_sequences(
+    c: &mut Client,
+    prepared: &mut Prepared,
+    sequences: &[Sequence],
+) -> Result<(), StoreError> {
     if sequences.is_empty() {
         return Ok(());
     }
@@ -263,12 +281,13 @@ fn set_sequences(c: &mut Client, sequences: &[Sequence]) -> Result<(), StoreErro
         .map(|s| (s.realm_id, s.last_update_id))
         .collect();
     let (realms, ids): (Vec<RealmId>, Vec<UpdateId>) = last.into_iter().unzip();
-    c.execute(
+    let statement = prepared.get(
+        c,
         "INSERT INTO realm_sequences (realm_id, last_update_id) \
          SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
          ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id",
-        &[&realms, &ids],
     )?;
+    c.execute(&statement, &[&realms, &ids])?;
     Ok(())
 }
 

@@ -2,9 +2,10 @@
 //! vanished database from blocking anyone for long, reopened on demand at
 //! a measured pace, and the transactions run on it.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ::postgres::{Client, Config, NoTls};
+use ::postgres::{Client, Config, NoTls, Statement};
 
 use crate::store::{PostgresFailure, StoreError};
 
@@ -27,10 +28,35 @@ const KEEPALIVES_RETRIES: u32 = 3;
 /// is down is not hammered and callers fail at once in between.
 pub(super) const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The statements of the batch path, prepared once per connection: a
+/// statement given as text is prepared anew by each call, which costs a
+/// round trip to the database of its own, and a batch holds its realms'
+/// locks through every round trip it makes.
+#[derive(Default)]
+pub(super) struct Prepared(HashMap<&'static str, Statement>);
+
+impl Prepared {
+    /// `sql`, prepared on `client` the first time it is asked for.
+    pub(super) fn get(
+        &mut self,
+        client: &mut Client,
+        sql: &'static str,
+    ) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql)?;
+        self.0.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
 /// The connection, reopened on demand.
 pub(super) struct Connection {
     config: Config,
     client: Option<Client>,
+    /// What was prepared on `client`; emptied with every new connection.
+    prepared: Prepared,
     /// When the last attempt to connect was made.
     last_attempt: Option<Instant>,
     /// Why the last attempt failed, repeated while callers wait for the next.
@@ -43,6 +69,7 @@ impl Connection {
         Connection {
             config,
             client: Some(client),
+            prepared: Prepared::default(),
             last_attempt: Some(Instant::now()),
             last_failure: String::new(),
         }
@@ -76,7 +103,10 @@ impl Connection {
             }
             self.last_attempt = Some(Instant::now());
             match connect(&self.config) {
-                Ok(client) => self.client = Some(client),
+                Ok(client) => {
+                    self.client = Some(client);
+                    self.prepared = Prepared::default();
+                }
                 Err(e) => {
                     self.last_failure = e.to_string();
                     return Err(e);
@@ -86,6 +116,19 @@ impl Connection {
         self.client
             .as_mut()
             .ok_or_else(|| StoreError::Unavailable("no connection".to_owned()))
+    }
+
+    /// [`Connection::get`], with what was prepared on the connection.
+    pub(super) fn get_prepared(
+        &mut self,
+        in_batch: &mut bool,
+    ) -> Result<(&mut Client, &mut Prepared), StoreError> {
+        self.get(in_batch)?;
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("no connection".to_owned()))?;
+        Ok((client, &mut self.prepared))
     }
 
     /// After a failed call: forgets a connection that broke, so the next
@@ -242,13 +285,11 @@ mod tests {
             conn: Connection {
                 config,
                 client: None,
+                prepared: Prepared::default(),
                 last_attempt: None,
                 last_failure: String::new(),
             },
-            names: Names {
-                channel: "presence_x".to_owned(),
-                token: "0".to_owned(),
-            },
+            names: Names::new("x"),
             in_batch: false,
             durability: crate::store::Durability::Full,
             listeners: Vec::new(),

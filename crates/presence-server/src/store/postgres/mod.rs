@@ -34,6 +34,7 @@ mod schema;
 mod status;
 mod transfer;
 
+use std::sync::LazyLock;
 use std::thread::JoinHandle;
 
 use ::postgres::Client;
@@ -47,7 +48,7 @@ use super::{
     Store, StoreError, UserChange, UserRow, email_key,
 };
 use batch::{lock_sequences, next_directory_version, notify, read_directory_version, write_batch};
-use connection::{Connection, Mode, in_transaction, in_transaction_open};
+use connection::{Connection, Mode, Prepared, in_transaction, in_transaction_open};
 use rows::{
     PRESENCE_COLUMNS, REALM_COLUMNS, USER_COLUMNS, presence_row, realm_id, realm_row, stream,
     user_id, user_row,
@@ -82,6 +83,33 @@ struct Names {
     /// A random token naming this store, so its listener can skip the
     /// notifications of its own commits.
     token: String,
+    /// `SELECT pg_notify(channel, token)` as plain text, so that a batch
+    /// sends it with its `COMMIT` in one round trip.
+    notify_sql: String,
+}
+
+impl Names {
+    /// The names of a store on `schema`, with a new token.
+    fn new(schema: &str) -> Names {
+        let channel = channel_name(schema);
+        let token = format!("{:016x}", rand::random::<u64>());
+        let notify_sql = format!(
+            "SELECT pg_notify({}, {})",
+            sql_literal(&channel),
+            sql_literal(&token)
+        );
+        Names {
+            channel,
+            token,
+            notify_sql,
+        }
+    }
+}
+
+/// `text` as an SQL string literal (standard-conforming: only `'` is
+/// doubled).
+fn sql_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl PgStore {
@@ -102,10 +130,7 @@ impl PgStore {
         })?;
         Ok(PgStore {
             conn: Connection::opened(config, client),
-            names: Names {
-                channel: channel_name(&schema),
-                token: format!("{:016x}", rand::random::<u64>()),
-            },
+            names: Names::new(&schema),
             in_batch: false,
             durability: Durability::Full,
             listeners: Vec::new(),
@@ -129,6 +154,19 @@ impl PgStore {
     ) -> Result<T, StoreError> {
         let client = self.conn.get(&mut self.in_batch)?;
         let out = f(client, &self.names);
+        if let Err(e) = &out {
+            self.conn.after_error(&mut self.in_batch, e);
+        }
+        out
+    }
+
+    /// [`PgStore::run`], with the statements prepared on the connection.
+    fn run_prepared<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client, &mut Prepared, &Names) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (client, prepared) = self.conn.get_prepared(&mut self.in_batch)?;
+        let out = f(client, prepared, &self.names);
         if let Err(e) = &out {
             self.conn.after_error(&mut self.in_batch, e);
         }
@@ -163,6 +201,41 @@ impl PgStore {
             notify(c, names)
         })
     }
+}
+
+/// The users of a realm whose records changed after `since`, with all
+/// their records, and the realm's last update id, in the caller's
+/// transaction.
+fn read_presence_changes(
+    c: &mut Client,
+    prepared: &mut Prepared,
+    realm_id: RealmId,
+    since: UpdateId,
+) -> Result<PresenceChanges, StoreError> {
+    static CHANGED_USERS_RECORDS: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {PRESENCE_COLUMNS} FROM client_presence p \
+             WHERE p.realm_id = $1 AND p.user_id IN \
+             (SELECT q.user_id FROM client_presence q \
+              WHERE q.realm_id = $1 AND q.update_id > $2) \
+             ORDER BY p.user_id, p.client"
+        )
+    });
+    let sequence = prepared.get(
+        c,
+        "SELECT last_update_id FROM realm_sequences WHERE realm_id = $1",
+    )?;
+    let last_update_id = match c.query_opt(&sequence, &[&realm_id])? {
+        Some(row) => row.try_get(0)?,
+        None => UpdateId::default(),
+    };
+    let records = prepared.get(c, CHANGED_USERS_RECORDS.as_str())?;
+    let rows = c.query(&records, &[&realm_id, &since])?;
+    let records = rows
+        .iter()
+        .map(presence_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PresenceChanges::from_records(last_update_id, records))
 }
 
 impl Store for PgStore {
@@ -226,7 +299,9 @@ impl Store for PgStore {
         if self.in_batch {
             self.abort_batch();
         }
-        let out = self.run(|c, _| in_transaction_open(c, |c| lock_sequences(c, realms)));
+        let out = self.run_prepared(|c, prepared, _| {
+            in_transaction_open(c, |c| lock_sequences(c, prepared, realms))
+        });
         self.in_batch = out.is_ok();
         out
     }
@@ -240,17 +315,23 @@ impl Store for PgStore {
             return Err(StoreError::NoBatch);
         }
         let relaxed = self.durability == Durability::Relaxed;
-        let out = self.run(|c, names| {
-            let written = write_batch(c, names, batch, sequences)
-                .and_then(|()| {
-                    // For this transaction only: admin writes keep waiting
-                    // for the disk.
-                    if relaxed {
-                        c.batch_execute("SET LOCAL synchronous_commit = off")?;
-                    }
-                    Ok(())
-                })
-                .and_then(|()| c.batch_execute("COMMIT").map_err(StoreError::from));
+        let out = self.run_prepared(|c, prepared, names| {
+            let written = write_batch(c, prepared, batch, sequences).and_then(|wrote| {
+                // One round trip ends the batch: the notification (at
+                // commit, if anything was written), the durability of this
+                // transaction alone (admin writes keep waiting for the
+                // disk), and the commit.
+                let mut end = String::new();
+                if wrote {
+                    end.push_str(&names.notify_sql);
+                    end.push_str("; ");
+                }
+                if relaxed {
+                    end.push_str("SET LOCAL synchronous_commit = off; ");
+                }
+                end.push_str("COMMIT");
+                Ok(c.batch_execute(&end)?)
+            });
             if written.is_err() {
                 let _ = c.batch_execute("ROLLBACK");
             }
@@ -307,30 +388,17 @@ impl Store for PgStore {
     ) -> Result<PresenceChanges, StoreError> {
         // The sequence value and the records must come from one snapshot:
         // a record newer than the value returned would be skipped by a
-        // reader that resumes from that value.
-        self.transaction(Mode::Snapshot, |c, _| {
-            let last_update_id = match c.query_opt(
-                "SELECT last_update_id FROM realm_sequences WHERE realm_id = $1",
-                &[&realm_id],
-            )? {
-                Some(row) => row.try_get(0)?,
-                None => UpdateId::default(),
-            };
-            let rows = c.query(
-                &format!(
-                    "SELECT {PRESENCE_COLUMNS} FROM client_presence p \
-                     WHERE p.realm_id = $1 AND p.user_id IN \
-                     (SELECT q.user_id FROM client_presence q \
-                      WHERE q.realm_id = $1 AND q.update_id > $2) \
-                     ORDER BY p.user_id, p.client"
-                ),
-                &[&realm_id, &since],
-            )?;
-            let records = rows
-                .iter()
-                .map(presence_row)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(PresenceChanges::from_records(last_update_id, records))
+        // reader that resumes from that value. Inside a batch (a node
+        // catching up under its realms' locks) the batch is that snapshot.
+        if self.in_batch {
+            return self.run_prepared(|c, prepared, _| {
+                read_presence_changes(c, prepared, realm_id, since)
+            });
+        }
+        self.run_prepared(|c, prepared, _| {
+            in_transaction(c, Mode::Snapshot, |c| {
+                read_presence_changes(c, prepared, realm_id, since)
+            })
         })
     }
 
