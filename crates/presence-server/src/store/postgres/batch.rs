@@ -25,12 +25,11 @@ pub(super) fn next_directory_version(c: &mut Client) -> Result<i64, StoreError> 
 
 /// The current directory version.
 pub(super) fn read_directory_version(c: &mut Client) -> Result<i64, StoreError> {
-    Ok(c.query_one(
-        "SELECT value FROM meta WHERE key = 'directory_version'",
-        &[],
-    )?
-    .try_get(0)?)
+    Ok(c.query_one(DIRECTORY_VERSION, &[])?.try_get(0)?)
 }
+
+/// Reads the directory version.
+pub(super) const DIRECTORY_VERSION: &str = "SELECT value FROM meta WHERE key = 'directory_version'";
 
 /// Tells the other nodes that this transaction changed something (delivered
 /// at commit, and not at all on rollback).

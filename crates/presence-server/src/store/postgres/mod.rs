@@ -47,7 +47,10 @@ use super::{
     NewEmbedKey, NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence,
     Store, StoreError, UserChange, UserRow, email_key,
 };
-use batch::{lock_sequences, next_directory_version, notify, read_directory_version, write_batch};
+use batch::{
+    DIRECTORY_VERSION, lock_sequences, next_directory_version, notify, read_directory_version,
+    write_batch,
+};
 use connection::{Connection, Mode, Prepared, in_transaction, in_transaction_open};
 use rows::{
     PRESENCE_COLUMNS, REALM_COLUMNS, USER_COLUMNS, presence_row, realm_id, realm_row, stream,
@@ -355,29 +358,32 @@ impl Store for PgStore {
     }
 
     fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError> {
-        self.run(|c, _| {
-            c.query(
+        self.run_prepared(|c, prepared, _| {
+            let statement = prepared.get(
+                c,
                 "SELECT realm_id, last_update_id FROM realm_sequences ORDER BY realm_id",
-                &[],
-            )?
-            .iter()
-            .map(|r| {
-                Ok(Sequence {
-                    realm_id: r.try_get(0)?,
-                    last_update_id: r.try_get(1)?,
+            )?;
+            c.query(&statement, &[])?
+                .iter()
+                .map(|r| {
+                    Ok(Sequence {
+                        realm_id: r.try_get(0)?,
+                        last_update_id: r.try_get(1)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
         })
     }
 
     fn sequences_total(&mut self) -> Result<i64, StoreError> {
-        self.run(|c, _| {
-            Ok(c.query_one(
+        // Looked at by every catch-up, as the directory version is: both
+        // prepared, a round trip each.
+        self.run_prepared(|c, prepared, _| {
+            let statement = prepared.get(
+                c,
                 "SELECT COALESCE(SUM(last_update_id), 0)::bigint FROM realm_sequences",
-                &[],
-            )?
-            .try_get(0)?)
+            )?;
+            Ok(c.query_one(&statement, &[])?.try_get(0)?)
         })
     }
 
@@ -403,7 +409,10 @@ impl Store for PgStore {
     }
 
     fn directory_version(&mut self) -> Result<i64, StoreError> {
-        self.run(|c, _| read_directory_version(c))
+        self.run_prepared(|c, prepared, _| {
+            let statement = prepared.get(c, DIRECTORY_VERSION)?;
+            Ok(c.query_one(&statement, &[])?.try_get(0)?)
+        })
     }
 
     fn directory_changes(&mut self, since: i64) -> Result<DirectoryChanges, StoreError> {
