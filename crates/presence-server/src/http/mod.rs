@@ -13,6 +13,9 @@
 //! (see [`connection`]), header and URL size (JSON 431 and 414 up to twice
 //! the limits; hyper's own bare 431 beyond, which bounds the buffer), body
 //! size (413), and time per request (503 past the deadline).
+//!
+//! With a certificate (see [`tls`]), every connection is HTTPS: its TLS
+//! handshake must end within the time a request's head gets.
 
 pub mod admission;
 pub mod auth;

@@ -3,13 +3,15 @@
 //! 1. [`handle`]: routes the request (once; every later stage is given the
 //!    route), gives it its id and deadline, turns a panic into a 500,
 //!    counts a request without a known caller against its address, lets
-//!    the page that sent it read the answer where it may, and logs one
-//!    line (and, at debug level, one as it begins);
+//!    the page that sent it read the answer where it may, counts it in the
+//!    metrics by its route's endpoint, and logs one line (and, at debug
+//!    level, one as it begins);
 //! 2. `answer_and_compress`: refuses what the head alone decides
 //!    (`screen_head`: an address with nothing left, sizes, the route, a
 //!    declared body too large), answers at once what needs no caller
-//!    (health probes among them), hands the rest to `answer_caller`, and
-//!    gzips whole answers for clients that accept it (`compress`);
+//!    (health probes and scrapes among them), hands the rest to
+//!    `answer_caller`, and gzips whole answers for clients that accept it
+//!    (`compress`);
 //! 3. `answer_caller`: authenticates the caller of a Basic header seen
 //!    before through the cache of verified headers (`auth_cache`), or else
 //!    parses `Authorization`, and hands the request to `answer_user` (a
