@@ -291,6 +291,7 @@ mod tests {
             },
             names: Names::new("x"),
             in_batch: false,
+            locked: Vec::new(),
             durability: crate::store::Durability::Full,
             listeners: Vec::new(),
         };

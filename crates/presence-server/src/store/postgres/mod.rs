@@ -71,6 +71,10 @@ pub struct PgStore {
     names: Names,
     /// Whether a batch transaction is open on the connection.
     in_batch: bool,
+    /// The open batch's realms and their last update ids as it locked
+    /// them: under the lock they cannot move, so a catch-up read inside
+    /// the batch need not read them again.
+    locked: Vec<(RealmId, UpdateId)>,
     /// How batches commit: with `relaxed`, each batch's transaction sets
     /// `synchronous_commit = off` for itself alone.
     durability: Durability,
@@ -135,6 +139,7 @@ impl PgStore {
             conn: Connection::opened(config, client),
             names: Names::new(&schema),
             in_batch: false,
+            locked: Vec::new(),
             durability: Durability::Full,
             listeners: Vec::new(),
         })
@@ -207,30 +212,38 @@ impl PgStore {
 }
 
 /// The users of a realm whose records changed after `since`, with all
-/// their records, and the realm's last update id, in the caller's
-/// transaction.
+/// their records, and the realm's last update id (read here unless the
+/// caller's batch holds it, `last`), in the caller's transaction. The
+/// changed users are found by the realm's update-id index and their records
+/// by the primary key, so the read costs what changed, not the realm's
+/// size.
 fn read_presence_changes(
     c: &mut Client,
     prepared: &mut Prepared,
     realm_id: RealmId,
     since: UpdateId,
+    last: Option<UpdateId>,
 ) -> Result<PresenceChanges, StoreError> {
     static CHANGED_USERS_RECORDS: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {PRESENCE_COLUMNS} FROM client_presence p \
-             WHERE p.realm_id = $1 AND p.user_id IN \
-             (SELECT q.user_id FROM client_presence q \
-              WHERE q.realm_id = $1 AND q.update_id > $2) \
+             WHERE p.user_id = ANY(ARRAY(SELECT DISTINCT q.user_id FROM client_presence q \
+              WHERE q.realm_id = $1 AND q.update_id > $2)) \
              ORDER BY p.user_id, p.client"
         )
     });
-    let sequence = prepared.get(
-        c,
-        "SELECT last_update_id FROM realm_sequences WHERE realm_id = $1",
-    )?;
-    let last_update_id = match c.query_opt(&sequence, &[&realm_id])? {
-        Some(row) => row.try_get(0)?,
-        None => UpdateId::default(),
+    let last_update_id = match last {
+        Some(last) => last,
+        None => {
+            let sequence = prepared.get(
+                c,
+                "SELECT last_update_id FROM realm_sequences WHERE realm_id = $1",
+            )?;
+            match c.query_opt(&sequence, &[&realm_id])? {
+                Some(row) => row.try_get(0)?,
+                None => UpdateId::default(),
+            }
+        }
     };
     let records = prepared.get(c, CHANGED_USERS_RECORDS.as_str())?;
     let rows = c.query(&records, &[&realm_id, &since])?;
@@ -306,6 +319,10 @@ impl Store for PgStore {
             in_transaction_open(c, |c| lock_sequences(c, prepared, realms))
         });
         self.in_batch = out.is_ok();
+        self.locked = match &out {
+            Ok(ids) => realms.iter().copied().zip(ids.iter().copied()).collect(),
+            Err(_) => Vec::new(),
+        };
         out
     }
 
@@ -397,13 +414,15 @@ impl Store for PgStore {
         // reader that resumes from that value. Inside a batch (a node
         // catching up under its realms' locks) the batch is that snapshot.
         if self.in_batch {
+            let locked = self.locked.iter().find(|(id, _)| *id == realm_id);
+            let last = locked.map(|&(_, last)| last);
             return self.run_prepared(|c, prepared, _| {
-                read_presence_changes(c, prepared, realm_id, since)
+                read_presence_changes(c, prepared, realm_id, since, last)
             });
         }
         self.run_prepared(|c, prepared, _| {
             in_transaction(c, Mode::Snapshot, |c| {
-                read_presence_changes(c, prepared, realm_id, since)
+                read_presence_changes(c, prepared, realm_id, since, None)
             })
         })
     }
