@@ -66,8 +66,8 @@ pub(super) fn lock_sequences(
 }
 
 /// Writes a batch inside the open transaction (without committing): the
-/// presence records first, a statement for all removals and one for all
-/// puts, then the users' settings and devices, then the realms' sequences.
+/// presence records and the realms' sequences in one statement, then the
+/// users' settings and devices.
 /// Returns whether anything was written, which the other nodes are then
 /// told at commit.
 pub(super) fn write_batch(
@@ -84,8 +84,7 @@ pub(super) fn write_batch(
     } else {
         None
     };
-    delete_records(c, prepared, &records)?;
-    put_records(c, prepared, &records)?;
+    write_records_and_sequences(c, prepared, &records, sequences)?;
     let touched = write_user_changes(c, batch)?;
     if let Some(version) = version {
         c.execute(
@@ -94,7 +93,6 @@ pub(super) fn write_batch(
         )?;
         super::status::write(c, batch, version)?;
     }
-    set_sequences(c, prepared, sequences)?;
     Ok(!batch.is_empty() || !sequences.is_empty())
 }
 
@@ -129,76 +127,82 @@ fn changes_a_user(mutation: &Mutation) -> bool {
     )
 }
 
-/// Removes the records whose final state is a removal, in one statement.
-fn delete_records(
-    c: &mut Client,
-    prepared: &mut Prepared,
-    records: &Records<'_>,
-) -> Result<(), StoreError> {
-    let (mut del_users, mut del_clients) = (Vec::new(), Vec::new());
-    for (&(user_id, client), _) in records.iter().filter(|(_, record)| record.is_none()) {
-        del_users.push(user_id);
-        del_clients.push(client);
-    }
-    if !del_users.is_empty() {
-        let statement = prepared.get(
-            c,
-            "DELETE FROM client_presence p \
-             USING unnest($1::bigint[], $2::text[]) AS v(user_id, client) \
-             WHERE p.user_id = v.user_id AND p.client = v.client",
-        )?;
-        c.execute(&statement, &[&del_users, &del_clients])?;
-    }
-    Ok(())
-}
+/// The statement that writes a batch's presence records and sequences: one
+/// round trip, since the batch holds its realms' locks through each. Each
+/// record is either removed or put (see [`final_records`]), and a realm is
+/// named once, because one statement cannot touch a row twice. The realm of
+/// a put record is copied from its user, so that catch-up reads of a realm
+/// need no join.
+const WRITE_RECORDS_AND_SEQUENCES: &str = "\
+    WITH removed AS ( \
+        DELETE FROM client_presence p \
+        USING unnest($1::bigint[], $2::text[]) AS v(user_id, client) \
+        WHERE p.user_id = v.user_id AND p.client = v.client), \
+    put AS ( \
+        INSERT INTO client_presence \
+        (user_id, realm_id, client, last_connected_time, last_active_time, update_id) \
+        SELECT v.user_id, u.realm_id, v.client, v.last_connected_time, \
+        v.last_active_time, v.update_id \
+        FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) \
+        AS v(user_id, client, last_connected_time, last_active_time, update_id) \
+        JOIN users u ON u.id = v.user_id \
+        ON CONFLICT (user_id, client) DO UPDATE SET \
+        last_connected_time = excluded.last_connected_time, \
+        last_active_time = excluded.last_active_time, \
+        update_id = excluded.update_id), \
+    sequenced AS ( \
+        INSERT INTO realm_sequences (realm_id, last_update_id) \
+        SELECT * FROM unnest($8::bigint[], $9::bigint[]) \
+        ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id) \
+    SELECT 1";
 
-/// Creates or overwrites the records whose final state is a put, in one
-/// statement.
-fn put_records(
+/// Removes and puts the batch's records and sets its realms' last update
+/// ids (a realm named twice keeps its last value).
+fn write_records_and_sequences(
     c: &mut Client,
     prepared: &mut Prepared,
     records: &Records<'_>,
+    sequences: &[Sequence],
 ) -> Result<(), StoreError> {
-    let mut put_users = Vec::new();
-    let mut put_clients = Vec::new();
-    let mut put_connected = Vec::new();
-    let mut put_active = Vec::new();
-    let mut put_update = Vec::new();
-    for (&(user_id, client), p) in records {
-        let Some(p) = p else { continue };
-        put_users.push(user_id);
-        put_clients.push(client);
-        put_connected.push(p.last_connected_time);
-        put_active.push(p.last_active_time);
-        put_update.push(p.update_id);
+    let (mut removed_users, mut removed_clients) = (Vec::new(), Vec::new());
+    let (mut users, mut clients) = (Vec::new(), Vec::new());
+    let (mut connected, mut active, mut update) = (Vec::new(), Vec::new(), Vec::new());
+    for (&(user_id, client), record) in records {
+        match record {
+            None => {
+                removed_users.push(user_id);
+                removed_clients.push(client);
+            }
+            Some(p) => {
+                users.push(user_id);
+                clients.push(client);
+                connected.push(p.last_connected_time);
+                active.push(p.last_active_time);
+                update.push(p.update_id);
+            }
+        }
     }
-    if put_users.is_empty() {
+    let last: BTreeMap<RealmId, UpdateId> = sequences
+        .iter()
+        .map(|s| (s.realm_id, s.last_update_id))
+        .collect();
+    let (realms, ids): (Vec<RealmId>, Vec<UpdateId>) = last.into_iter().unzip();
+    if removed_users.is_empty() && users.is_empty() && realms.is_empty() {
         return Ok(());
     }
-    // The realm is copied from the user, so that catch-up reads of a
-    // realm need no join.
-    let statement = prepared.get(
-        c,
-        "INSERT INTO client_presence \
-         (user_id, realm_id, client, last_connected_time, last_active_time, update_id) \
-         SELECT v.user_id, u.realm_id, v.client, v.last_connected_time, \
-         v.last_active_time, v.update_id \
-         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-         AS v(user_id, client, last_connected_time, last_active_time, update_id) \
-         JOIN users u ON u.id = v.user_id \
-         ON CONFLICT (user_id, client) DO UPDATE SET \
-         last_connected_time = excluded.last_connected_time, \
-         last_active_time = excluded.last_active_time, \
-         update_id = excluded.update_id",
-    )?;
+    let statement = prepared.get(c, WRITE_RECORDS_AND_SEQUENCES)?;
     c.execute(
         &statement,
         &[
-            &put_users,
-            &put_clients,
-            &put_connected,
-            &put_active,
-            &put_update,
+            &removed_users,
+            &removed_clients,
+            &users,
+            &clients,
+            &connected,
+            &active,
+            &update,
+            &realms,
+            &ids,
         ],
     )?;
     Ok(())
@@ -263,31 +267,6 @@ fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<UserI
         }
     };
     Ok(Some(*user_id))
-}
-
-/// Sets each realm's last update id; a realm named twice keeps its last
-/// value, again because one statement cannot touch a row twice.
-fn set_sequences(
-    c: &mut Client,
-    prepared: &mut Prepared,
-    sequences: &[Sequence],
-) -> Result<(), StoreError> {
-    if sequences.is_empty() {
-        return Ok(());
-    }
-    let last: BTreeMap<RealmId, UpdateId> = sequences
-        .iter()
-        .map(|s| (s.realm_id, s.last_update_id))
-        .collect();
-    let (realms, ids): (Vec<RealmId>, Vec<UpdateId>) = last.into_iter().unzip();
-    let statement = prepared.get(
-        c,
-        "INSERT INTO realm_sequences (realm_id, last_update_id) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
-         ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id",
-    )?;
-    c.execute(&statement, &[&realms, &ids])?;
-    Ok(())
 }
 
 #[cfg(test)]
