@@ -316,6 +316,30 @@ mod tests {
     }
 
     #[test]
+    fn statements_the_database_dropped_are_prepared_again() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let mut store = PgStore::open(&url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        assert_eq!(
+            store.sequences().expect("prepared"),
+            vec![sequence(realm.id, 0)]
+        );
+        // As if the database forgot them (a failover to a new server,
+        // tables changed under them): the next call fails...
+        store
+            .run(|c, _| Ok(c.batch_execute("DEALLOCATE ALL")?))
+            .expect("deallocate");
+        assert!(store.sequences().is_err());
+        // ...and the one after prepares them again.
+        assert_eq!(
+            store.sequences().expect("again"),
+            vec![sequence(realm.id, 0)]
+        );
+    }
+
+    #[test]
     fn a_batch_of_thousands_commits() {
         let Some((_schema, url)) = scratch() else {
             return;

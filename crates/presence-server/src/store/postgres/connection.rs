@@ -49,6 +49,11 @@ impl Prepared {
         self.0.insert(sql, statement.clone());
         Ok(statement)
     }
+
+    /// Forgets every statement: the next use prepares it again.
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// The connection, reopened on demand.

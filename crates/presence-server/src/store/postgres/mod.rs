@@ -176,6 +176,10 @@ impl PgStore {
         let (client, prepared) = self.conn.get_prepared(&mut self.in_batch)?;
         let out = f(client, prepared, &self.names);
         if let Err(e) = &out {
+            // A prepared statement the database no longer takes (its tables
+            // changed under it, say) must not fail every later call: the
+            // statements are prepared again after any failure.
+            prepared.clear();
             self.conn.after_error(&mut self.in_batch, e);
         }
         out
