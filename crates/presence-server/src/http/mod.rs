@@ -23,6 +23,7 @@ pub mod auth_cache;
 pub mod body;
 pub mod client_name;
 pub mod connection;
+mod dispatch;
 pub mod embed;
 pub mod error;
 pub mod event_handlers;
@@ -53,7 +54,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
 use crate::ids::{EmbedKeyId, UserId};
@@ -314,7 +315,7 @@ where
             peer,
             ..
         } = self;
-        run_connection(connection, &state, &timeouts, phase, peer).await;
+        run_connection(connection, state, timeouts, phase, peer).await;
     }
 }
 
@@ -374,24 +375,64 @@ fn answering(
 /// Serves one connection until it ends, one of its timers expires, or
 /// shutdown closes it; once shutdown starts draining, the connection
 /// finishes the request in flight and takes no other.
+///
+/// The timers and the server's phase are watched by a task of their own
+/// ([`watch_connection`]), which sends its orders: a wake-up for the
+/// connection's I/O then looks at two channels besides the connection, not
+/// at every timer.
 async fn run_connection(
     mut connection: Pin<&mut impl GracefulConnection<Error = hyper::Error>>,
-    state: &ConnState,
-    timeouts: &Timeouts,
-    mut phase: watch::Receiver<Phase>,
+    state: Arc<ConnState>,
+    timeouts: Timeouts,
+    phase: watch::Receiver<Phase>,
     peer: SocketAddr,
 ) {
-    let mut watching_phase = true;
+    let (drain_tx, mut drain) = oneshot::channel();
+    let (close_tx, mut close) = oneshot::channel();
+    tokio::spawn(watch_connection(
+        state, timeouts, phase, peer, drain_tx, close_tx,
+    ));
+    let mut draining = false;
     loop {
         tokio::select! {
+            biased;
             result = connection.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            expiry = connection::expired(state, timeouts) => {
+            _ = &mut close => return,
+            drained = &mut drain, if !draining => {
+                draining = true;
+                if drained.is_ok() {
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// Watches a connection's timers and the server's phase until the
+/// connection ends (its end of `close` is dropped): says when to drain (the
+/// server is shutting down) and when to close (a timer expired, or the
+/// grace period is over).
+async fn watch_connection(
+    state: Arc<ConnState>,
+    timeouts: Timeouts,
+    mut phase: watch::Receiver<Phase>,
+    peer: SocketAddr,
+    drain: oneshot::Sender<()>,
+    mut close: oneshot::Sender<()>,
+) {
+    let mut drain = Some(drain);
+    let mut watching_phase = true;
+    loop {
+        tokio::select! {
+            () = close.closed() => return,
+            expiry = connection::expired(&state, &timeouts) => {
                 tracing::debug!(%peer, ?expiry, "closing a connection");
+                let _ = close.send(());
                 return;
             }
             changed = phase.changed(), if watching_phase => {
@@ -401,8 +442,15 @@ async fn run_connection(
                 }
                 match *phase.borrow_and_update() {
                     Phase::Serving => {}
-                    Phase::Draining => connection.as_mut().graceful_shutdown(),
-                    Phase::Stopped => return,
+                    Phase::Draining => {
+                        if let Some(drain) = drain.take() {
+                            let _ = drain.send(());
+                        }
+                    }
+                    Phase::Stopped => {
+                        let _ = close.send(());
+                        return;
+                    }
                 }
             }
         }

@@ -2,24 +2,27 @@
 //!
 //! 1. [`handle`]: routes the request (once; every later stage is given the
 //!    route), gives it its id and deadline, turns a panic into a 500,
-//!    counts a request without a known caller against its address, lets
-//!    the page that sent it read the answer where it may, counts it in the
-//!    metrics by its route's endpoint, and logs one line (and, at debug
-//!    level, one as it begins);
-//! 2. `answer_and_compress`: refuses what the head alone decides
-//!    (`screen_head`: an address with nothing left, sizes, the route, a
-//!    declared body too large), answers at once what needs no caller
-//!    (health probes and scrapes among them), hands the rest to
-//!    `answer_caller`, and gzips whole answers for clients that accept it
-//!    (`compress`);
+//!    gzips whole answers for clients that accept it (`compress`), counts
+//!    a request without a known caller against its address, lets the page
+//!    that sent it read the answer where it may, counts it in the metrics
+//!    by its route's endpoint, and logs one line (and, at debug level, one
+//!    as it begins);
+//! 2. `begin`: refuses what the head alone decides (`screen_head`: an
+//!    address with nothing left, sizes, the route, a declared body too
+//!    large), answers at once what needs no caller (health probes and
+//!    scrapes among them), and hands the rest to `answer_caller`;
 //! 3. `answer_caller`: authenticates the caller of a Basic header seen
 //!    before through the cache of verified headers (`auth_cache`), or else
 //!    parses `Authorization`, and hands the request to `answer_user` (a
 //!    user) or `answer_page` (an embed key), which apply the caller's
-//!    limits and only then read the body and its parameters
-//!    (`read_params`);
-//! 4. `call_user_handler` or `call_page_handler`: calls the endpoint's
-//!    handler.
+//!    limits and only then read the body and its parameters;
+//! 4. `dispatch`: calls the endpoint's handler.
+//!
+//! The stages up to the handler need only the head and memory, and run as
+//! plain calls. A request without a body whose handler reads memory (every
+//! read: the most frequent requests) is answered there and then, a
+//! `Step::Answered`; only what waits (for a body, the writer, or events)
+//! becomes a future, a `Step::Waits`, run under the request's deadline.
 //!
 //! Everything the head alone decides comes before the body is read or its
 //! parameters parsed, so a refused request costs no body work at all, and a
@@ -36,6 +39,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -49,13 +53,13 @@ use super::handlers::{self, HandlerResult};
 use super::params::Params;
 use super::rate_limit::Decision;
 use super::routes::{self, Endpoint, Route};
-use super::{App, Limits, event_handlers, health, metrics, request_id, status_handlers};
+use super::{App, Limits, dispatch, health, metrics, request_id};
 use crate::compression;
 use crate::ids::{EmbedKeyId, UserId};
 use crate::metrics::{Limiter, Series};
 use crate::request_log::{self, RequestLine};
-use crate::service::embed::{EmbedAuthError, EmbedCaller};
-use crate::service::{Caller, Reader, Service};
+use crate::service::Caller;
+use crate::service::embed::EmbedAuthError;
 
 /// What the pipeline learns of a request on its way, for the stages that
 /// finish the answer and for the log line.
@@ -74,6 +78,8 @@ struct Note {
     /// The answer depends on the request's origin (pages may call the
     /// endpoint); `Some(true)` for a preflight.
     varies_by_origin: Option<bool>,
+    /// The client accepts a gzipped answer.
+    gzip: bool,
 }
 
 /// Answers one request from `ip` (the client's address, keyed as
@@ -82,7 +88,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     let started = Instant::now();
     let request_id = app
         .request_ids
-        .for_request(req.headers().get(request_id::HEADER));
+        .for_request(req.headers().get(&request_id::HEADER));
     let method = req.method().clone();
     // Kept for the log, which shows the path only: a query string may carry
     // anything, secrets included. (Cloning shares the URI's text.)
@@ -103,19 +109,28 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
         _ => app.limits.request_timeout,
     };
     let mut note = Note::default();
-    let work = CatchPanic(Box::pin(answer_and_compress(
-        app, req, route, ip, &mut note,
-    )));
-    let mut response = match tokio::time::timeout(deadline, work).await {
-        Ok(Ok(Ok(response))) => response,
-        Ok(Ok(Err(error))) => error_response(error),
-        Ok(Err(_)) => {
+    let begun =
+        std::panic::catch_unwind(AssertUnwindSafe(|| begin(app, req, route, ip, &mut note)));
+    let outcome = match begun {
+        Ok(Step::Answered(result)) => Ok(result),
+        Ok(Step::Waits(work)) => match tokio::time::timeout(deadline, CatchPanic(work)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request deadline passed");
+                Ok(Err(ApiError::deadline_passed()))
+            }
+        },
+        Err(panic) => Err(panic),
+    };
+    let mut response = match outcome {
+        Ok(Ok(mut response)) => {
+            compress(&mut response, note.gzip);
+            response
+        }
+        Ok(Err(error)) => error_response(error),
+        Err(_) => {
             tracing::error!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request handler panicked");
             error_response(ApiError::internal())
-        }
-        Err(_) => {
-            tracing::warn!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request deadline passed");
-            error_response(ApiError::deadline_passed())
         }
     };
     if note.user_id.is_none() && !note.address_settled {
@@ -157,6 +172,18 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     response
 }
 
+/// Where the stages that need only the head and memory leave a request.
+enum Step<'a> {
+    /// Answered (or refused) on the spot: nothing was waited for.
+    Answered(HandlerResult),
+    /// The rest waits (for the body, the writer or events), and so runs
+    /// under the request's deadline.
+    Waits(Work<'a>),
+}
+
+/// The part of a request's work that waits.
+type Work<'a> = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'a>>;
+
 /// `response` with the `X-RateLimit-*` headers of `decision`, when a
 /// limiter decided (docs/PROTOCOL.md §1.7): the one place they are added.
 fn with_limit_headers(mut response: Response<Body>, decision: Option<Decision>) -> Response<Body> {
@@ -175,12 +202,13 @@ fn rate_limited(app: &App, limiter: Limiter, decision: Decision) -> Response<Bod
     with_limit_headers(refusal, Some(decision))
 }
 
-/// Polls a request's future and turns a panic into an `Err`, so that a bug
-/// costs one request a 500 answer instead of costing the connection.
-struct CatchPanic<F>(Pin<Box<F>>);
+/// Polls the waiting part of a request's work and turns a panic into an
+/// `Err`, so that a bug costs one request a 500 answer instead of costing
+/// the connection. (The part before it is run under `catch_unwind`.)
+struct CatchPanic<'a>(Work<'a>);
 
-impl<F: Future> Future for CatchPanic<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
+impl Future for CatchPanic<'_> {
+    type Output = Result<HandlerResult, Box<dyn Any + Send>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = self.0.as_mut();
@@ -201,37 +229,62 @@ pub fn error_response(error: ApiError) -> Response<Body> {
     response
 }
 
-/// Answers a request that passes [`screen_head`]: at once if it needs no
-/// caller (a preflight, an embed file, the server's settings), else
-/// through [`answer_caller`]; then compresses a whole answer for a client
-/// that accepts gzip (docs/PROTOCOL.md §1.9).
-async fn answer_and_compress(
-    app: &App,
+/// Takes a request as far as the head and memory allow: refuses what
+/// [`screen_head`] refuses, answers what needs no caller (a preflight, an
+/// embed file, a probe or scrape, the server's settings), and hands the
+/// rest to [`answer_caller`].
+fn begin<'a>(
+    app: &'a App,
     req: Request<Incoming>,
     route: Result<Route, ApiError>,
     ip: IpAddr,
     note: &mut Note,
-) -> HandlerResult {
-    let gzip = req
+) -> Step<'a> {
+    note.gzip = req
         .headers()
         .get(http::header::ACCEPT_ENCODING)
         .is_some_and(|v| compression::accepts_gzip(v.as_bytes()));
-    let route = screen_head(app, &req, route, ip, note)?;
-    let (parts, body) = req.into_parts();
-    let mut response = match route {
-        Route::Preflight => cors::preflight(&app.service, &parts.headers)?,
-        Route::Asset(asset) => assets::serve(asset, &parts.headers, parts.method == Method::HEAD),
-        // Cheap by design: no body is read, nothing is parsed.
-        Route::Health(probe) => health::answer(app, probe)?,
-        Route::Metrics => metrics::answer(app, &parts.headers, parts.method == Method::HEAD),
-        Route::ServerSettings => {
-            read_params(&parts, body, app.limits.max_body_bytes).await?;
-            handlers::server_settings()?
-        }
-        route => answer_caller(app, &route, parts, body, ip, note).await?,
+    let route = match screen_head(app, &req, route, ip, note) {
+        Ok(route) => route,
+        Err(refused) => return Step::Answered(Err(refused)),
     };
-    compress(&mut response, gzip);
-    Ok(response)
+    let (parts, body) = req.into_parts();
+    let head = parts.method == Method::HEAD;
+    match route {
+        Route::Preflight => Step::Answered(cors::preflight(&app.service, &parts.headers)),
+        Route::Asset(asset) => Step::Answered(Ok(assets::serve(asset, &parts.headers, head))),
+        // Cheap by design: no body is read, nothing is parsed.
+        Route::Health(probe) => Step::Answered(health::answer(app, probe)),
+        Route::Metrics => Step::Answered(Ok(metrics::answer(app, &parts.headers, head))),
+        Route::ServerSettings => {
+            with_params(parts, body, app.limits.max_body_bytes, |_, params| {
+                params.and_then(|_| handlers::server_settings())
+            })
+        }
+        route => answer_caller(app, route, parts, body, ip, note),
+    }
+}
+
+/// Reads the request's parameters and answers with them: at once when the
+/// request has no body (every GET), else once the body is read. `answer`
+/// is given the parameters, or why they could not be read.
+fn with_params<'a>(
+    parts: Parts,
+    body: Incoming,
+    max_body: usize,
+    answer: impl FnOnce(&Parts, Result<Params, ApiError>) -> HandlerResult + Send + 'a,
+) -> Step<'a> {
+    if hyper::body::Body::is_end_stream(&body) {
+        let params = parse_params(&parts, b"");
+        return Step::Answered(answer(&parts, params));
+    }
+    Step::Waits(Box::pin(async move {
+        let params = match read_body(body, max_body).await {
+            Ok(bytes) => parse_params(&parts, &bytes),
+            Err(e) => Err(e),
+        };
+        answer(&parts, params)
+    }))
 }
 
 /// Gzips a whole answer large enough to gain from it, if `gzip`; a stream
@@ -310,35 +363,52 @@ fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
 
 /// Answers a route that needs a caller, as the user or the page that the
 /// `Authorization` header names.
-async fn answer_caller(
-    app: &App,
-    route: &Route,
-    parts: http::request::Parts,
+fn answer_caller<'a>(
+    app: &'a App,
+    route: Route,
+    parts: Parts,
     body: Incoming,
     ip: IpAddr,
     note: &mut Note,
-) -> HandlerResult {
+) -> Step<'a> {
     // A failure to authenticate counts against the address (see `handle`,
     // which answers 429 instead once the address is over its limit).
-    let header = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(ApiError::not_logged_in)?;
+    let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {
+        return Step::Answered(Err(ApiError::not_logged_in()));
+    };
+    match identify(app, header, route.is_embeddable()) {
+        Ok(Identified::User(caller)) => answer_user(app, route, caller, parts, body, note),
+        Ok(Identified::Page(token)) => answer_page(app, route, &token, parts, body, ip, note),
+        Err(refused) => Step::Answered(Err(refused)),
+    }
+}
+
+/// Who an `Authorization` header names.
+enum Identified {
+    /// A user, authenticated.
+    User(Caller),
+    /// A page, by its embed key (not checked yet).
+    Page(String),
+}
+
+/// Authenticates the caller of a Basic header seen before through the
+/// cache of verified headers, or else parses the header.
+fn identify(app: &App, header: &HeaderValue, embeddable: bool) -> Result<Identified, ApiError> {
     if let Some(verified) = app.auth_cache.get(header.as_bytes()) {
-        let caller = app
+        return app
             .service
             .authenticate_id(&verified.email, verified.key_id)
-            .inspect_err(|_| app.auth_cache.remove(header.as_bytes()))?;
-        return answer_user(app, route, caller, parts, body, note).await;
+            .map(Identified::User)
+            .map_err(|e| {
+                app.auth_cache.remove(header.as_bytes());
+                e.into()
+            });
     }
-    match auth::parse_authorization(header.as_bytes(), route.is_embeddable())? {
+    match auth::parse_authorization(header.as_bytes(), embeddable)? {
         Authorization::Basic(credentials) => {
-            let caller = authenticate_basic(app, header.as_bytes(), credentials)?;
-            answer_user(app, route, caller, parts, body, note).await
+            authenticate_basic(app, header.as_bytes(), credentials).map(Identified::User)
         }
-        Authorization::Bearer(token) => {
-            answer_page(app, route, &token, parts, body, ip, note).await
-        }
+        Authorization::Bearer(token) => Ok(Identified::Page(token)),
     }
 }
 
@@ -360,29 +430,48 @@ fn authenticate_basic(
 }
 
 /// Applies an authenticated user's limit, then reads the parameters and
-/// calls the handler.
-async fn answer_user(
-    app: &App,
-    route: &Route,
+/// calls the handler: at once for a request without a body whose handler
+/// reads memory only (see [`dispatch::user_now`]).
+fn answer_user<'a>(
+    app: &'a App,
+    route: Route,
     caller: Caller,
-    parts: http::request::Parts,
+    parts: Parts,
     body: Incoming,
     note: &mut Note,
-) -> HandlerResult {
+) -> Step<'a> {
     let service = &app.service;
     note.user_id = Some(caller.user_id());
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
     if let Some(refused) = decision.filter(|d| !d.allowed) {
-        return Ok(rate_limited(app, Limiter::User, refused));
+        return Step::Answered(Ok(rate_limited(app, Limiter::User, refused)));
     }
-    let result = match read_params(&parts, body, app.limits.max_body_bytes).await {
-        Ok(params) => call_user_handler(service, route, &caller, &params, &parts).await,
-        Err(e) => Err(e),
+    let finish = move |result: HandlerResult| {
+        Ok(with_limit_headers(
+            result.unwrap_or_else(error_response),
+            decision,
+        ))
     };
-    Ok(with_limit_headers(
-        result.unwrap_or_else(error_response),
-        decision,
-    ))
+    if hyper::body::Body::is_end_stream(&body) {
+        let answered = match parse_params(&parts, b"") {
+            Ok(params) => dispatch::user_now(service, &route, &caller, &params, &parts),
+            Err(e) => Some(Err(e)),
+        };
+        if let Some(result) = answered {
+            return Step::Answered(finish(result));
+        }
+    }
+    let max_body = app.limits.max_body_bytes;
+    Step::Waits(Box::pin(async move {
+        let result = match read_body(body, max_body).await {
+            Ok(bytes) => match parse_params(&parts, &bytes) {
+                Ok(params) => dispatch::user(service, &route, &caller, &params, &parts).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        finish(result)
+    }))
 }
 
 /// Authenticates a page by its embed key, applies the address's and the
@@ -390,15 +479,15 @@ async fn answer_user(
 /// request counts against its address as well as against the key; a page
 /// on an origin that may use the key gets to read the answer, refusals
 /// included, so that it can say what went wrong.
-async fn answer_page(
-    app: &App,
-    route: &Route,
+fn answer_page<'a>(
+    app: &'a App,
+    route: Route,
     token: &str,
-    parts: http::request::Parts,
+    parts: Parts,
     body: Incoming,
     ip: IpAddr,
     note: &mut Note,
-) -> HandlerResult {
+) -> Step<'a> {
     let service = &app.service;
     let now = service.now_f64();
     let origin = cors::origin(&parts.headers).cloned();
@@ -408,7 +497,7 @@ async fn answer_page(
         note.grant = origin
             .clone()
             .filter(|_| origin_text.is_some_and(|o| service.embed_origin_known(o)));
-        return Ok(rate_limited(app, Limiter::Address, refused));
+        return Step::Answered(Ok(rate_limited(app, Limiter::Address, refused)));
     }
     let caller = match service.authenticate_embed(token, origin_text) {
         Ok(caller) => caller,
@@ -416,27 +505,32 @@ async fn answer_page(
             let told = e != EmbedAuthError::OriginNotAllowed
                 && origin_text.is_some_and(|o| service.embed_origin_known(o));
             note.grant = origin.filter(|_| told);
-            return Err(e.into());
+            return Step::Answered(Err(e.into()));
         }
     };
     note.embed_key = Some(caller.key.id);
     note.grant = origin;
     let decision = app.embed_limiter.check(caller.key.id, now);
     if let Some(refused) = decision.filter(|d| !d.allowed) {
-        return Ok(rate_limited(app, Limiter::EmbedKey, refused));
+        return Step::Answered(Ok(rate_limited(app, Limiter::EmbedKey, refused)));
     }
-    let result = if route.is_embeddable() {
-        match read_params(&parts, body, app.limits.max_body_bytes).await {
-            Ok(params) => call_page_handler(service, route, &caller, &params, &parts),
-            Err(e) => Err(e),
-        }
-    } else {
-        Err(ApiError::embed_key_not_accepted())
-    };
-    Ok(with_limit_headers(
-        result.unwrap_or_else(error_response),
-        decision,
-    ))
+    if !route.is_embeddable() {
+        let refused = error_response(ApiError::embed_key_not_accepted());
+        return Step::Answered(Ok(with_limit_headers(refused, decision)));
+    }
+    with_params(
+        parts,
+        body,
+        app.limits.max_body_bytes,
+        move |parts, params| {
+            let result =
+                params.and_then(|params| dispatch::page(service, &route, &caller, &params, parts));
+            Ok(with_limit_headers(
+                result.unwrap_or_else(error_response),
+                decision,
+            ))
+        },
+    )
 }
 
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
@@ -471,90 +565,15 @@ fn check_head_sizes(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiE
     Ok(())
 }
 
-/// Reads a request's body (bounded) and parses its parameters: the query
-/// string, and for methods other than GET and HEAD the form body too.
-async fn read_params(
-    parts: &http::request::Parts,
-    body: Incoming,
-    max_body: usize,
-) -> Result<Params, ApiError> {
-    let body = read_body(body, max_body).await?;
+/// Parses a request's parameters: the query string, and for methods other
+/// than GET and HEAD the form `body` too.
+fn parse_params(parts: &Parts, body: &[u8]) -> Result<Params, ApiError> {
     let form: &[u8] = if parts.method == Method::GET || parts.method == Method::HEAD {
         b""
     } else {
-        &body
+        body
     };
     let params = Params::parse(parts.uri.query(), form)?;
     params.accept("client");
     Ok(params)
-}
-
-/// Calls the endpoint's handler for a user.
-async fn call_user_handler(
-    service: &Service,
-    route: &Route,
-    caller: &Caller,
-    params: &Params,
-    parts: &http::request::Parts,
-) -> HandlerResult {
-    let user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| v.as_bytes());
-    let head = parts.method == Method::HEAD;
-    let reader = Reader::User(caller);
-    match route {
-        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target, params),
-        Route::RealmPresence => handlers::get_realm_presence(service, reader),
-        Route::UpdatePresence => {
-            handlers::update_presence(service, caller, params, user_agent).await
-        }
-        Route::OwnUser => handlers::own_user(service, caller),
-        Route::Users => handlers::users(service, reader, params),
-        Route::UpdateSettings => {
-            handlers::update_settings(service, caller, params, user_agent).await
-        }
-        Route::UpdateStatus => {
-            status_handlers::update_status(service, caller, params, user_agent).await
-        }
-        Route::UserStatus(id) => status_handlers::get_user_status(service, reader, id),
-        Route::AddApnsToken => handlers::add_apns_token(service, caller, params).await,
-        Route::RemoveApnsToken => handlers::remove_apns_token(service, caller, params).await,
-        Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,
-        Route::RemoveAndroidToken => handlers::remove_android_token(service, caller, params).await,
-        Route::Register => event_handlers::register(service, caller, params),
-        // HEAD only looks: it never waits for events, nor starts a stream.
-        Route::GetEvents => event_handlers::get_events(service, caller, params, head).await,
-        Route::DeleteQueue => event_handlers::delete_queue(service, caller, params),
-        Route::PresenceStream => {
-            event_handlers::presence_stream(service, reader, params, &parts.headers, head)
-        }
-        // Answered before anyone is authenticated.
-        Route::ServerSettings
-        | Route::Preflight
-        | Route::Asset(_)
-        | Route::Health(_)
-        | Route::Metrics => unreachable!("answered before authentication"),
-    }
-}
-
-/// Calls the endpoint's handler for a page: the reads of its realm only.
-fn call_page_handler(
-    service: &Service,
-    route: &Route,
-    caller: &EmbedCaller,
-    params: &Params,
-    parts: &http::request::Parts,
-) -> HandlerResult {
-    let reader = Reader::Embed(caller);
-    let head = parts.method == Method::HEAD;
-    match route {
-        Route::UserPresence(target) => handlers::get_user_presence(service, reader, target, params),
-        Route::RealmPresence => handlers::get_realm_presence(service, reader),
-        Route::Users => handlers::users(service, reader, params),
-        Route::PresenceStream => {
-            event_handlers::presence_stream(service, reader, params, &parts.headers, head)
-        }
-        _ => Err(ApiError::embed_key_not_accepted()),
-    }
 }
