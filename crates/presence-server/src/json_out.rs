@@ -4,13 +4,36 @@
 /// Appends `s` as a JSON string: as is when nothing in it needs escaping
 /// (nearly always), else as serde escapes it.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if needs_escape(s.as_bytes()) {
+        serde_json::to_writer(&mut *out, s).expect("a string always serializes");
+    } else {
+        out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
-    } else {
-        serde_json::to_writer(&mut *out, s).expect("a string always serializes");
     }
+}
+
+/// Whether any byte must be escaped in a JSON string: a control character,
+/// a quote or a backslash. Looks at eight bytes at a time, with the
+/// word-wide tests for "a byte below n" and "a zero byte", each exact for
+/// the word as a whole.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS != 0;
+    let holds = |v: u64, b: u8| below(v ^ (ONES * u64::from(b)), 1);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let v = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        if below(v, 0x20) || holds(v, b'"') || holds(v, b'\\') {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Appends an integer as JSON (and text lines) write it.
@@ -34,6 +57,18 @@ mod tests {
             let mut out = Vec::new();
             write_str(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+        // Each byte that needs escaping, at each place of a word and of
+        // the tail, among bytes that do not (some of them not ASCII).
+        for special in ["\"", "\\", "\u{0}", "\u{1f}", "\n"] {
+            for at in 0..20 {
+                let mut text: String = "a\u{7f}\u{e9}z~ !".chars().cycle().take(20).collect();
+                let cut = text.char_indices().nth(at % 14).map_or(0, |(i, _)| i);
+                text.insert_str(cut, special);
+                let mut out = Vec::new();
+                write_str(&mut out, &text);
+                assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
+            }
         }
         for n in [0i64, -1, 42, i64::MIN, i64::MAX] {
             let mut out = Vec::new();

@@ -46,7 +46,11 @@ impl Part {
 /// A body of known length made of chunks, or a stream.
 #[derive(Debug, Default)]
 pub struct Body {
-    parts: VecDeque<Part>,
+    /// The first chunk, apart: nearly every answer is one chunk, which then
+    /// costs no allocation for the list of chunks.
+    first: Option<Part>,
+    /// The chunks after the first.
+    rest: VecDeque<Part>,
     remaining: u64,
     /// Frames that follow the parts as they are produced; boxed, since
     /// every answer is moved through several layers on its way out and
@@ -77,17 +81,26 @@ impl Body {
     }
 
     fn from_parts(parts: impl IntoIterator<Item = Part>) -> Self {
-        let parts: VecDeque<Part> = parts
-            .into_iter()
-            .filter(|p| !p.bytes().is_empty())
-            .collect();
-        let remaining = parts.iter().map(|p| p.bytes().len() as u64).sum();
+        let mut parts = parts.into_iter().filter(|p| !p.bytes().is_empty());
+        let first = parts.next();
+        let rest: VecDeque<Part> = parts.collect();
+        let remaining = first
+            .iter()
+            .chain(&rest)
+            .map(|p| p.bytes().len() as u64)
+            .sum();
         Body {
-            parts,
+            first,
+            rest,
             remaining,
             stream: None,
             held: None,
         }
+    }
+
+    /// The chunks of known length, in order.
+    fn parts(&self) -> impl Iterator<Item = &Part> {
+        self.first.iter().chain(&self.rest)
     }
 
     /// Whether the body is a stream, of unknown length.
@@ -113,7 +126,7 @@ impl Body {
     /// The same body, gzip-compressed; shared parts are compressed at most
     /// once over all the responses that share them.
     pub fn gzip(&self) -> Body {
-        let pieces = self.parts.iter().map(|part| match part {
+        let pieces = self.parts().map(|part| match part {
             Part::Plain(bytes) => Piece::Plain(bytes),
             Part::Shared(answer) => Piece::Shared(&answer.presences, &answer.deflated),
         });
@@ -123,13 +136,12 @@ impl Body {
     /// The chunks of a body of known length, shared parts not copied: for
     /// a stream's first message.
     pub fn into_chunks(self) -> Vec<Bytes> {
-        self.parts.into_iter().map(|p| p.bytes().clone()).collect()
+        self.parts().map(|p| p.bytes().clone()).collect()
     }
 
     /// The whole body in one piece (a stream's frames not included).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.parts
-            .iter()
+        self.parts()
             .flat_map(|p| p.bytes().iter().copied())
             .collect()
     }
@@ -143,7 +155,7 @@ impl hyper::body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.parts.pop_front() {
+        match self.first.take().or_else(|| self.rest.pop_front()) {
             Some(part) => {
                 let bytes = part.bytes().clone();
                 self.remaining -= bytes.len() as u64;
@@ -157,7 +169,7 @@ impl hyper::body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty() && self.stream.is_none()
+        self.first.is_none() && self.rest.is_empty() && self.stream.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -7,10 +7,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
-/// The header that carries the id both ways.
-pub const HEADER: &str = "x-request-id";
+/// The header that carries the id both ways (a name made once: a name
+/// given as text is parsed at every use).
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest client-sent id kept.
 pub const MAX_LEN: usize = 64;
