@@ -299,10 +299,11 @@ pub async fn update_presence(
         last_update_id,
         history_limit_days,
     } = params.read()?;
-    let client = params.read::<ClientParam>()?.name(user_agent)?;
+    let client_param = params.read::<ClientParam>()?;
+    let client = client_param.name(user_agent)?;
 
     service
-        .report(caller, client, status == ReportedStatus::Active)
+        .report(caller, &client, status == ReportedStatus::Active)
         .await?;
 
     if ping_only {
@@ -439,7 +440,7 @@ pub async fn update_settings(
         presence_enabled,
         enable_offline_push_notifications,
     } = params.read()?;
-    let client = params.read::<ClientParam>()?.name(user_agent)?;
+    let client = Arc::from(params.read::<ClientParam>()?.name(user_agent)?);
     service
         .update_settings(
             caller,

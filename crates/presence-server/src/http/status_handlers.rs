@@ -2,6 +2,8 @@
 //! /users/me/status` and `GET /users/{user_id}/status`, and the mark that
 //! tells Zulip clients which parts of their schemas are this server's own.
 
+use std::sync::Arc;
+
 use presence_types::ErrorBody;
 use presence_types::SuccessTag;
 use presence_types::endpoints::EmptySuccess;
@@ -41,7 +43,7 @@ pub async fn update_status(
     // A bot is refused whatever it sent, as Zulip's `human_users_only` does.
     caller.check_may_report()?;
     let update: UpdateStatusParams = params.read()?;
-    let client = params.read::<ClientParam>()?.name(user_agent)?;
+    let client = Arc::from(params.read::<ClientParam>()?.name(user_agent)?);
     service.update_status(caller, client, update).await?;
     empty_success(params)
 }

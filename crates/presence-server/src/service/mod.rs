@@ -443,17 +443,17 @@ impl Service {
     pub async fn report(
         &self,
         caller: &Caller,
-        client: Arc<str>,
+        client: &str,
         active: bool,
     ) -> Result<(), ServiceError> {
         caller.check_may_report()?;
         let now = self.clock.now_secs();
-        if !self.report_would_change(caller, &client, active, now) {
+        if !self.report_would_change(caller, client, active, now) {
             return Ok(());
         }
         self.send(Change::Report {
             who: caller.who,
-            client,
+            client: Arc::from(client),
             active,
             now,
         })
