@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use ::postgres::Client;
 
-use super::Names;
 use super::connection::Prepared;
+use super::{Names, sql_literal};
 use crate::ids::{RealmId, UpdateId, UserId};
+use crate::store::published::{Published, encode};
 use crate::store::{Mutation, PresenceRow, Sequence, StoreError};
 
 /// Takes the next directory version. The meta row stays locked until the
@@ -36,6 +37,32 @@ pub(super) const DIRECTORY_VERSION: &str = "SELECT value FROM meta WHERE key = '
 pub(super) fn notify(c: &mut Client, names: &Names) -> Result<(), StoreError> {
     c.execute("SELECT pg_notify($1, $2)", &[&names.channel, &names.token])?;
     Ok(())
+}
+
+/// The statements that send a committing batch's notifications: one per
+/// realm carrying its published records, and the bare token as well
+/// (which tells the other nodes to read) if any realm's records do not fit
+/// or nothing is published.
+pub(super) fn notifications(names: &Names, published: Option<&[Published]>) -> String {
+    let mut out = String::new();
+    let mut announce = published.is_none_or(<[Published]>::is_empty);
+    for batch in published.unwrap_or_default() {
+        match encode(&names.token, batch) {
+            Some(payload) => {
+                out.push_str("SELECT pg_notify(");
+                out.push_str(&sql_literal(&names.channel));
+                out.push_str(", ");
+                out.push_str(&sql_literal(&payload));
+                out.push_str("); ");
+            }
+            None => announce = true,
+        }
+    }
+    if announce {
+        out.push_str(&names.notify_sql);
+        out.push_str("; ");
+    }
+    out
 }
 
 /// Locks the sequence rows of `realms` in id order (so that two nodes

@@ -299,6 +299,7 @@ mod tests {
             locked: Vec::new(),
             durability: crate::store::Durability::Full,
             listeners: Vec::new(),
+            inbox: Default::default(),
         };
         let first = store.directory_version();
         assert!(
