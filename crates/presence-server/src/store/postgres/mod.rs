@@ -235,13 +235,14 @@ impl PgStore {
         let relaxed = self.durability == Durability::Relaxed;
         let published = realms.and_then(|realms| self.publishable(batch, realms, sequences));
         let out = self.run_prepared(|c, prepared, names| {
-            let written = write_batch(c, prepared, batch, sequences).and_then(|wrote| {
-                // One round trip ends the batch: the notifications (at
-                // commit, if anything was written), the durability of this
-                // transaction alone (admin writes keep waiting for the
-                // disk), and the commit.
+            let written = write_batch(c, prepared, batch, sequences).and_then(|pending| {
+                // One round trip ends the batch: what is left to write, the
+                // notifications (at commit, if anything was written), the
+                // durability of this transaction alone (admin writes keep
+                // waiting for the disk), and the commit.
                 let mut end = String::new();
-                if wrote {
+                if let Some(pending) = pending {
+                    end.push_str(&pending);
                     end.push_str(&notifications(names, published.as_deref()));
                 }
                 if relaxed {
