@@ -55,6 +55,30 @@ const BATCH_BUCKETS: [f64; 11] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
 ];
 
+/// How a node installed another node's commit.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum CatchUp {
+    /// From the batches the other node published with its notification.
+    Published,
+    /// By reading the changed users back from the store.
+    Read,
+}
+
+impl CatchUp {
+    fn label(self) -> &'static str {
+        match self {
+            CatchUp::Published => "published",
+            CatchUp::Read => "read",
+        }
+    }
+}
+
+/// The `source` label of a catch-up.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CatchUpLabels {
+    source: &'static str,
+}
+
 /// One request's labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -139,6 +163,7 @@ pub struct Metrics {
     commit_seconds: Histogram,
     batch_changes: Histogram,
     store_errors: Counter,
+    catch_ups: Family<CatchUpLabels, Counter>,
     event_queues: Gauge,
     streams_open: Gauge,
 }
@@ -169,6 +194,7 @@ impl Metrics {
             commit_seconds: seconds_histogram(),
             batch_changes: Histogram::new(BATCH_BUCKETS),
             store_errors: Counter::default(),
+            catch_ups: Family::default(),
             event_queues: Gauge::default(),
             streams_open: Gauge::default(),
         };
@@ -204,6 +230,11 @@ impl Metrics {
             "store_errors",
             "Store operations that failed (looks, commits, reports)",
             metrics.store_errors.clone(),
+        );
+        presence.register(
+            "store_catch_ups",
+            "Other nodes' commits installed, by source: published with their notification, or read",
+            metrics.catch_ups.clone(),
         );
         presence.register(
             "event_queues",
@@ -263,6 +294,22 @@ impl Metrics {
     /// Counts a failed store operation.
     pub fn store_error(&self) {
         self.store_errors.inc();
+    }
+
+    /// Counts another node's commits installed from `source`.
+    pub fn catch_up(&self, source: CatchUp) {
+        let labels = CatchUpLabels {
+            source: source.label(),
+        };
+        self.catch_ups.get_or_create(&labels).inc();
+    }
+
+    /// How many catch-ups came from `source` so far.
+    pub fn catch_ups(&self, source: CatchUp) -> u64 {
+        let labels = CatchUpLabels {
+            source: source.label(),
+        };
+        self.catch_ups.get_or_create(&labels).get()
     }
 
     /// Renders every metric, with the gauges read at scrape time set first:

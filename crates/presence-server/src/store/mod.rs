@@ -22,6 +22,7 @@
 mod conformance;
 mod durability;
 pub mod postgres;
+pub mod published;
 pub mod sqlite;
 mod status;
 pub mod testing;
@@ -608,6 +609,30 @@ pub trait Store: Send {
         batch: &[Mutation],
         sequences: &[Sequence],
     ) -> Result<(), StoreError>;
+    /// [`Store::commit_batch`], told the realm of each mutation's user
+    /// (`realms[i]` is `batch[i]`'s), so that a store shared by several
+    /// nodes can publish each realm's changes with its notification
+    /// ([`published`]). The default commits without publishing.
+    fn commit_batch_in_realms(
+        &mut self,
+        batch: &[Mutation],
+        _realms: &[RealmId],
+        sequences: &[Sequence],
+    ) -> Result<(), StoreError> {
+        self.commit_batch(batch, sequences)
+    }
+    /// Other nodes' published batches of a realm covering exactly its ids
+    /// after `since` up to `until`, in order, if this store heard them all
+    /// (waiting up to `wait` for the last); else `None`: read the changes.
+    fn published(
+        &mut self,
+        _realm_id: RealmId,
+        _since: UpdateId,
+        _until: UpdateId,
+        _wait: std::time::Duration,
+    ) -> Option<Vec<published::Published>> {
+        None
+    }
     /// Ends a batch without writing anything.
     fn abort_batch(&mut self);
     /// How this store's later batches commit (see [`Durability`]); until

@@ -50,6 +50,20 @@ impl Batch {
             })
             .collect()
     }
+
+    /// The realm of each mutation's user, in the mutations' order (what the
+    /// store needs to publish each realm's changes).
+    pub(super) fn mutation_realms(&self) -> Vec<RealmId> {
+        let realm_of: HashMap<UserId, RealmId> = self
+            .users
+            .keys()
+            .map(|who| (who.user_id, who.realm_id))
+            .collect();
+        self.mutations
+            .iter()
+            .map(|m| realm_of.get(&m.user_id()).copied().unwrap_or_default())
+            .collect()
+    }
 }
 
 impl Writer {

@@ -3,15 +3,17 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
 use super::super::model::{Account, ClientRecord, KeyId, KeyOwner, Realm};
 use super::super::rules::{Availability, Times, availability, comes_online, next_change};
 use super::super::views;
-use super::{Batch, Deadline, UserRef, Writer};
+use super::{Batch, Deadline, UserRef, Writer, published};
 use crate::events::{EncodedEvent, Owner, PresenceChange, PresenceEvents};
 use crate::ids::{RealmId, UpdateId};
+use crate::metrics::CatchUp;
 use crate::store::{DirectoryChanges, PresenceChanges, StoreError};
 use presence_types::endpoints::events::Event;
 use presence_types::endpoints::user_status::UserStatusEvent;
@@ -188,7 +190,11 @@ impl Writer {
                 continue;
             };
             // A user newer than the directory read above is read on the retry.
-            if !self.install_or_retry(|w| w.install_since(realm_id, known), |_| {})? {
+            // Published batches are taken if they are here already: nothing
+            // holds a lock while this waits, but the writer's next batch does.
+            let stored = stored.last_update_id;
+            let install = |w: &mut Self| w.install_since(realm_id, known, stored, Duration::ZERO);
+            if !self.install_or_retry(install, |_| {})? {
                 installed_all = false;
                 tracing::error!(
                     realm_id = realm_id.0,
@@ -226,16 +232,53 @@ impl Writer {
         Ok(installed)
     }
 
-    /// Reads a realm's presence changes after update id `known` and
-    /// installs them; false, installing nothing, if a changed user is not
-    /// known here.
+    /// Installs a realm's presence changes after update id `known` up to
+    /// `stored` (at least): from the batches other nodes published, if
+    /// the store has (or, within `wait`, gets) the ones that cover exactly
+    /// that, else read from the store. False, installing nothing, if a
+    /// changed user is not known here.
     pub(super) fn install_since(
         &mut self,
         realm_id: RealmId,
         known: UpdateId,
+        stored: UpdateId,
+        wait: Duration,
     ) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let chain = self.store.published(realm_id, known, stored, wait);
+        let waited = started.elapsed();
+        let from_chain = chain.and_then(|chain| {
+            let realm = self.realm(realm_id)?;
+            let realm = realm.read();
+            published::changes_from(&realm, stored, &chain)
+        });
+        // A user the directory does not know yet: the read's retry sorts it out.
+        if let Some(changes) = from_chain
+            && self.install_remote(realm_id, changes)
+        {
+            self.metrics.catch_up(CatchUp::Published);
+            tracing::debug!(
+                realm_id = realm_id.0,
+                from = known.0,
+                to = stored.0,
+                wait_micros = waited.as_micros() as u64,
+                micros = started.elapsed().as_micros() as u64,
+                "installed published batches"
+            );
+            return Ok(true);
+        }
         let changes = self.store.presence_changes(realm_id, known)?;
-        Ok(self.install_remote(realm_id, changes))
+        let installed = self.install_remote(realm_id, changes);
+        self.metrics.catch_up(CatchUp::Read);
+        tracing::debug!(
+            realm_id = realm_id.0,
+            from = known.0,
+            to = stored.0,
+            wait_micros = waited.as_micros() as u64,
+            micros = started.elapsed().as_micros() as u64,
+            "read others' changes"
+        );
+        Ok(installed)
     }
 
     /// Installs another writer's presence changes in a realm and publishes

@@ -18,7 +18,10 @@
 //! Update ids never leave a gap for an incremental reader, on any node: a
 //! batch starts by locking the sequences of its realms in the store, and if
 //! the store is ahead of memory (another node wrote), the thread first
-//! installs what it missed, under that lock. So memory always holds a
+//! installs what it missed, under that lock: from the batches the other
+//! node published with its notification if they cover exactly what is
+//! missing, else by reading it (docs/ARCHITECTURE.md, "Learning another
+//! node's commit"). So memory always holds a
 //! realm's state as of some update id, every change up to it and none
 //! after, and the ids this node takes continue the stored sequence.
 //!
@@ -96,6 +99,7 @@ mod batch;
 mod builder;
 mod install;
 mod node;
+mod published;
 mod status;
 
 use batch::Batch;
@@ -108,6 +112,13 @@ const MAX_BATCH: usize = 4096;
 
 /// How often expired event queues are looked for.
 const QUEUE_SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a batch that found another node's commit under its lock waits
+/// for that node's published batch, when the listener has not handed it
+/// over yet: the notification is sent at the same commit that released
+/// the lock, so it is usually a moment behind, and reading the commit back
+/// instead costs more than this.
+const PUBLISHED_WAIT: Duration = Duration::from_millis(2);
 
 /// Why a write was not made.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -285,6 +296,9 @@ pub struct Writer {
     /// installed everything (see `Store::sequences_total`): while it stays
     /// the same, no realm needs a look.
     sequences_total: Option<i64>,
+    /// When the open batch took its realms' locks, and how long it then
+    /// took to install others' commits: for the batch's debug line.
+    locked_at: Option<(Instant, Duration)>,
 }
 
 impl Writer {
@@ -343,6 +357,7 @@ impl Writer {
             changing_memory: false,
             node: NodeState::new(now, directory_version),
             sequences_total: None,
+            locked_at: None,
         }
     }
 
@@ -573,13 +588,17 @@ impl Writer {
             self.store.abort_batch();
             Ok(())
         } else {
+            let realms = batch.mutation_realms();
             self.store
-                .commit_batch(&batch.mutations, &batch.sequences())
+                .commit_batch_in_realms(&batch.mutations, &realms, &batch.sequences())
         };
+        let (locked_at, catch_up) = self.locked_at.take().unwrap_or((started, Duration::ZERO));
         tracing::debug!(
             commands = outcomes.len(),
             mutations = batch.mutations.len(),
             commit_micros = started.elapsed().as_micros() as u64,
+            lock_micros = locked_at.elapsed().as_micros() as u64,
+            catch_up_micros = catch_up.as_micros() as u64,
             "batch"
         );
         if !batch.mutations.is_empty() {
@@ -631,11 +650,12 @@ impl Writer {
     /// not known here; a failure ends the batch.
     fn begin_caught_up(&mut self, realms: &[RealmId]) -> Result<bool, StoreError> {
         let stored = self.store.begin_batch(realms)?;
+        let locked_at = Instant::now();
         for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
             let Some(known) = self.behind(realm_id, stored_last) else {
                 continue;
             };
-            match self.install_since(realm_id, known) {
+            match self.install_since(realm_id, known, stored_last, PUBLISHED_WAIT) {
                 Ok(true) => {}
                 Ok(false) => return Ok(false),
                 Err(e) => {
@@ -644,6 +664,7 @@ impl Writer {
                 }
             }
         }
+        self.locked_at = Some((locked_at, locked_at.elapsed()));
         Ok(true)
     }
 

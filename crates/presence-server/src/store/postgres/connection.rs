@@ -2,7 +2,7 @@
 //! vanished database from blocking anyone for long, reopened on demand at
 //! a measured pace, and the transactions run on it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use ::postgres::{Client, Config, NoTls, Statement};
@@ -13,8 +13,10 @@ use crate::store::{PostgresFailure, StoreError};
 /// hold a writer for long, and a transaction left open by a stuck node
 /// does not hold its realms' sequence locks for long (a batch is never idle
 /// in its transaction for more than the moment its writer evaluates it).
+/// String literals written by this store double their quotes and nothing
+/// else, which is what standard-conforming strings read.
 const SESSION_SETTINGS: &str = "SET statement_timeout = '5s'; SET lock_timeout = '5s'; \
-     SET idle_in_transaction_session_timeout = '10s'";
+     SET idle_in_transaction_session_timeout = '10s'; SET standard_conforming_strings = on";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,7 +35,13 @@ pub(super) const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
 /// round trip to the database of its own, and a batch holds its realms'
 /// locks through every round trip it makes.
 #[derive(Default)]
-pub(super) struct Prepared(HashMap<&'static str, Statement>);
+pub(super) struct Prepared {
+    statements: HashMap<&'static str, Statement>,
+    /// Statements prepared in SQL (`PREPARE name AS …`), by name: those
+    /// run by `EXECUTE` inside a message of several statements, where a
+    /// protocol-level statement cannot go.
+    named: HashSet<&'static str>,
+}
 
 impl Prepared {
     /// `sql`, prepared on `client` the first time it is asked for.
@@ -42,17 +50,44 @@ impl Prepared {
         client: &mut Client,
         sql: &'static str,
     ) -> Result<Statement, StoreError> {
-        if let Some(statement) = self.0.get(sql) {
+        if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
         let statement = client.prepare(sql)?;
-        self.0.insert(sql, statement.clone());
+        self.statements.insert(sql, statement.clone());
         Ok(statement)
+    }
+
+    /// Makes sure `sql` is prepared on `client` under `name`, for
+    /// `EXECUTE name(…)`.
+    pub(super) fn name(
+        &mut self,
+        client: &mut Client,
+        name: &'static str,
+        sql: &'static str,
+    ) -> Result<(), StoreError> {
+        if !self.named.contains(name) {
+            // The database may hold it from before a failure that made this
+            // side forget it; preparing it again would then fail, and with
+            // it the transaction it runs in.
+            let held = client
+                .query_opt(
+                    "SELECT 1 FROM pg_prepared_statements WHERE name = $1",
+                    &[&name],
+                )?
+                .is_some();
+            if !held {
+                client.batch_execute(&format!("PREPARE {name} AS {sql}"))?;
+            }
+            self.named.insert(name);
+        }
+        Ok(())
     }
 
     /// Forgets every statement: the next use prepares it again.
     pub(super) fn clear(&mut self) {
-        self.0.clear();
+        self.statements.clear();
+        self.named.clear();
     }
 }
 
@@ -299,6 +334,7 @@ mod tests {
             locked: Vec::new(),
             durability: crate::store::Durability::Full,
             listeners: Vec::new(),
+            inbox: Default::default(),
         };
         let first = store.directory_version();
         assert!(

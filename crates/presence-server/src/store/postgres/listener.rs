@@ -1,7 +1,9 @@
 //! The shared store's listener: a thread of its own, on a connection of its
 //! own, that turns other nodes' notifications into notices for the
-//! subscriber, and comes back after losing its connection.
+//! subscriber, keeps the batches they publish in the store's inbox for its
+//! writer, and comes back after losing its connection.
 
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,7 @@ use ::postgres::{Client, Config};
 use super::Names;
 use super::connection::{RECONNECT_INTERVAL, connect};
 use super::schema::quote_ident;
+use crate::store::published::{self, Inbox};
 use crate::store::{Notice, StoreError};
 
 /// How long a listener waits for a notification before telling its
@@ -24,6 +27,7 @@ pub(super) fn start(
     config: Config,
     names: &Names,
     on_change: Box<dyn Fn(Notice) -> bool + Send>,
+    inbox: Arc<Inbox>,
 ) -> Result<JoinHandle<()>, StoreError> {
     let listener = Listener {
         config,
@@ -31,6 +35,7 @@ pub(super) fn start(
         token: names.token.clone(),
         on_change,
         last_call: Instant::now(),
+        inbox,
     };
     let client = listener.connect()?;
     thread::Builder::new()
@@ -49,6 +54,8 @@ struct Listener {
     on_change: Box<dyn Fn(Notice) -> bool + Send>,
     /// When `on_change` was last called.
     last_call: Instant,
+    /// Where the batches other nodes publish go.
+    inbox: Arc<Inbox>,
 }
 
 impl Listener {
@@ -71,12 +78,31 @@ impl Listener {
         let Some(first) = notifications.timeout_iter(LISTEN_TICK).next()? else {
             return Ok(None);
         };
-        let mut news = first.payload() != self.token;
+        let mut news = self.heard(first.payload());
         let mut pending = notifications.iter();
         while let Some(more) = pending.next()? {
-            news |= more.payload() != self.token;
+            news |= self.heard(more.payload());
         }
         Ok(Some(news))
+    }
+
+    /// Takes in one notification's payload: whether another process sent
+    /// it. A batch it publishes goes to the inbox; one that does not parse
+    /// is only news (its receiver will read instead).
+    fn heard(&self, payload: &str) -> bool {
+        if payload == self.token {
+            return false;
+        }
+        if published::is_published(payload) {
+            if published::sender(payload) == Some(self.token.as_str()) {
+                return false;
+            }
+            match published::decode(payload) {
+                Ok((_, batch)) => self.inbox.put(batch),
+                Err(e) => tracing::debug!(error = %e, "a published batch is not taken"),
+            }
+        }
+        true
     }
 
     fn run(mut self, client: Client) {
@@ -119,8 +145,10 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::store::Store;
-    use crate::store::testing::{admin, put, scratch, sequence, two_nodes};
+    use crate::ids::UpdateId;
+    use crate::store::published::Published;
+    use crate::store::testing::{admin, put, record, scratch, sequence, two_nodes};
+    use crate::store::{Mutation, Store};
 
     #[test]
     fn a_subscriber_hears_other_nodes_and_stops_when_asked() {
@@ -187,5 +215,99 @@ mod tests {
             thread::sleep(Duration::from_millis(20));
         }
         assert!(b.listeners.iter().all(JoinHandle::is_finished));
+    }
+
+    #[test]
+    fn a_published_batch_reaches_the_other_node_whole_or_not_at_all() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut a, mut b, realm, user) = two_nodes(&url);
+        let changed = Arc::new(Mutex::new(0usize));
+        let stop = Arc::new(Mutex::new(false));
+        let (seen, keep) = (Arc::clone(&changed), Arc::clone(&stop));
+        b.subscribe(Box::new(move |notice| {
+            if notice == Notice::Changed
+                && let Ok(mut seen) = seen.lock()
+            {
+                *seen += 1;
+            }
+            keep.lock().map(|stop| !*stop).unwrap_or(false)
+        }))
+        .expect("subscribe");
+        let heard = |before: usize| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while *changed.lock().expect("lock") == before && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+            let now = *changed.lock().expect("lock");
+            assert!(now > before, "a notification within 5 s");
+            now
+        };
+        let (id, none) = (realm.id, Duration::ZERO);
+
+        // A batch of presence records, told its realms, is published whole.
+        a.begin_batch(&[id]).expect("begin");
+        let batch = [put(user.id, "web", 1), put(user.id, "mobile", 2)];
+        a.commit_batch_in_realms(&batch, &[id, id], &[sequence(id, 2)])
+            .expect("commit");
+        let chain = b.published(id, UpdateId(0), UpdateId(2), Duration::from_secs(5));
+        let chain = chain.expect("published");
+        assert_eq!(chain.len(), 1);
+        assert_eq!((chain[0].first, chain[0].last), (UpdateId(1), UpdateId(2)));
+        assert_eq!(
+            chain[0].puts,
+            vec![record(user.id, "mobile", 2), record(user.id, "web", 1)]
+        );
+        let count = *changed.lock().expect("lock");
+
+        // Not told the realms: only announced.
+        a.begin_batch(&[id]).expect("begin");
+        a.commit_batch(&[put(user.id, "web", 3)], &[sequence(id, 3)])
+            .expect("commit");
+        let count = heard(count);
+        assert_eq!(b.published(id, UpdateId(2), UpdateId(3), none), None);
+
+        // Too large for a notification: only announced.
+        let clients: Vec<String> = (0..300)
+            .map(|i| format!("a-rather-long-client-{i:04}"))
+            .collect();
+        let batch: Vec<Mutation> = clients
+            .iter()
+            .zip(4..)
+            .map(|(c, n)| put(user.id, c, n))
+            .collect();
+        a.begin_batch(&[id]).expect("begin");
+        a.commit_batch_in_realms(&batch, &vec![id; batch.len()], &[sequence(id, 303)])
+            .expect("commit");
+        let count = heard(count);
+        assert_eq!(b.published(id, UpdateId(3), UpdateId(303), none), None);
+
+        // A payload that does not parse is news, and nothing else; the
+        // same batch whole is taken.
+        let next = Published {
+            realm_id: id,
+            first: UpdateId(304),
+            last: UpdateId(304),
+            puts: vec![record(user.id, "web", 304)],
+            removed: Vec::new(),
+        };
+        let payload = published::encode("elsewhere", &next).expect("fits");
+        let channel = b.names.channel.clone();
+        let notify = |payload: &str| {
+            admin(&url)
+                .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+                .expect("notify");
+        };
+        notify(&payload.replace("+", "*"));
+        let count = heard(count);
+        assert_eq!(b.published(id, UpdateId(303), UpdateId(304), none), None);
+        notify(&payload);
+        heard(count);
+        assert_eq!(
+            b.published(id, UpdateId(303), UpdateId(304), none),
+            Some(vec![next])
+        );
+        *stop.lock().expect("lock") = true;
     }
 }

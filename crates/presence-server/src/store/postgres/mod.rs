@@ -34,22 +34,24 @@ mod schema;
 mod status;
 mod transfer;
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use ::postgres::Client;
 use ::postgres::error::SqlState;
 
 use crate::ids::{RealmId, UpdateId, UserId};
 
+use super::published::{Inbox, Published};
 use super::{
     DeviceKind, DirectoryChanges, Dump, Durability, EmbedKeyRow, EmbedKeyUse, Loaded, Mutation,
     NewEmbedKey, NewUser, NodeRow, Notice, PresenceChanges, RealmRow, RealmSummary, Sequence,
     Store, StoreError, UserChange, UserRow, email_key,
 };
 use batch::{
-    DIRECTORY_VERSION, lock_sequences, next_directory_version, notify, read_directory_version,
-    write_batch,
+    DIRECTORY_VERSION, lock_sequences, next_directory_version, notifications, notify,
+    read_directory_version, write_batch,
 };
 use connection::{Connection, Mode, Prepared, in_transaction, in_transaction_open};
 use rows::{
@@ -81,6 +83,8 @@ pub struct PgStore {
     /// The listener threads started by `subscribe` (kept so tests can see
     /// them end).
     listeners: Vec<JoinHandle<()>>,
+    /// The batches other nodes published, as the listener received them.
+    inbox: Arc<Inbox>,
 }
 
 /// What this store's notifications are sent on and carry.
@@ -142,6 +146,7 @@ impl PgStore {
             locked: Vec::new(),
             durability: Durability::Full,
             listeners: Vec::new(),
+            inbox: Arc::default(),
         })
     }
 
@@ -212,6 +217,66 @@ impl PgStore {
             c.execute(sql, &[value, &version, &id])?;
             notify(c, names)
         })
+    }
+}
+
+impl PgStore {
+    /// Writes and commits the open batch; with the realm of each mutation,
+    /// it also publishes what it wrote (see [`notifications`]).
+    fn commit(
+        &mut self,
+        batch: &[Mutation],
+        realms: Option<&[RealmId]>,
+        sequences: &[Sequence],
+    ) -> Result<(), StoreError> {
+        if !self.in_batch {
+            return Err(StoreError::NoBatch);
+        }
+        let relaxed = self.durability == Durability::Relaxed;
+        let published = realms.and_then(|realms| self.publishable(batch, realms, sequences));
+        let out = self.run_prepared(|c, prepared, names| {
+            let written = write_batch(c, prepared, batch, sequences).and_then(|pending| {
+                // One round trip ends the batch: what is left to write, the
+                // notifications (at commit, if anything was written), the
+                // durability of this transaction alone (admin writes keep
+                // waiting for the disk), and the commit.
+                let mut end = String::new();
+                if let Some(pending) = pending {
+                    end.push_str(&pending);
+                    end.push_str(&notifications(names, published.as_deref()));
+                }
+                if relaxed {
+                    end.push_str("SET LOCAL synchronous_commit = off; ");
+                }
+                end.push_str("COMMIT");
+                Ok(c.batch_execute(&end)?)
+            });
+            if written.is_err() {
+                let _ = c.batch_execute("ROLLBACK");
+            }
+            written
+        });
+        self.in_batch = false;
+        out
+    }
+
+    /// What the open batch publishes: each realm's records, from the
+    /// sequence its lock read to the one it sets. `None` (announce only) if
+    /// a realm was not locked by this batch or the batch changes users.
+    fn publishable(
+        &self,
+        batch: &[Mutation],
+        realms: &[RealmId],
+        sequences: &[Sequence],
+    ) -> Option<Vec<Published>> {
+        let ranges = sequences
+            .iter()
+            .map(|s| {
+                let locked = self.locked.iter().find(|(id, _)| *id == s.realm_id)?;
+                Some((s.realm_id, locked.1, s.last_update_id))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        super::published::from_batch(batch, realms, &ranges)
     }
 }
 
@@ -335,34 +400,30 @@ impl Store for PgStore {
         batch: &[Mutation],
         sequences: &[Sequence],
     ) -> Result<(), StoreError> {
-        if !self.in_batch {
-            return Err(StoreError::NoBatch);
+        self.commit(batch, None, sequences)
+    }
+
+    fn commit_batch_in_realms(
+        &mut self,
+        batch: &[Mutation],
+        realms: &[RealmId],
+        sequences: &[Sequence],
+    ) -> Result<(), StoreError> {
+        self.commit(batch, Some(realms), sequences)
+    }
+
+    fn published(
+        &mut self,
+        realm_id: RealmId,
+        since: UpdateId,
+        until: UpdateId,
+        wait: Duration,
+    ) -> Option<Vec<Published>> {
+        // Without a listener nothing arrives: waiting would be in vain.
+        if self.listeners.is_empty() {
+            return None;
         }
-        let relaxed = self.durability == Durability::Relaxed;
-        let out = self.run_prepared(|c, prepared, names| {
-            let written = write_batch(c, prepared, batch, sequences).and_then(|wrote| {
-                // One round trip ends the batch: the notification (at
-                // commit, if anything was written), the durability of this
-                // transaction alone (admin writes keep waiting for the
-                // disk), and the commit.
-                let mut end = String::new();
-                if wrote {
-                    end.push_str(&names.notify_sql);
-                    end.push_str("; ");
-                }
-                if relaxed {
-                    end.push_str("SET LOCAL synchronous_commit = off; ");
-                }
-                end.push_str("COMMIT");
-                Ok(c.batch_execute(&end)?)
-            });
-            if written.is_err() {
-                let _ = c.batch_execute("ROLLBACK");
-            }
-            written
-        });
-        self.in_batch = false;
-        out
+        self.inbox.take(realm_id, since, until, wait)
     }
 
     fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
@@ -723,7 +784,8 @@ impl Store for PgStore {
         &mut self,
         on_change: Box<dyn Fn(Notice) -> bool + Send>,
     ) -> Result<(), StoreError> {
-        let handle = listener::start(self.conn.config().clone(), &self.names, on_change)?;
+        let inbox = Arc::clone(&self.inbox);
+        let handle = listener::start(self.conn.config().clone(), &self.names, on_change, inbox)?;
         self.listeners.push(handle);
         Ok(())
     }
