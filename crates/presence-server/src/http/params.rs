@@ -279,40 +279,49 @@ enum Place {
 }
 
 /// Splits `a=1&b=x+y` pairs of `raw` (found at `place`) into entries, in
-/// order.
+/// order: one pass over the bytes, which finds each pair's end, its `=`,
+/// and whether its name or value has anything to decode.
 fn split_pairs(raw: &[u8], place: Place, out: &mut Vec<Entry>) -> Result<(), ApiError> {
     let what = if place == Place::Query {
         "query string"
     } else {
         "request body"
     };
+    let text = |start: usize, end: usize, escaped: bool| {
+        component(&raw[start..end], place, start, escaped)
+            .ok_or_else(|| ApiError::form_not_utf8(what))
+    };
     let mut start = 0;
-    for pair in raw.split(|&b| b == b'&') {
-        let (pair_start, pair_end) = (start, start + pair.len());
-        start = pair_end + 1;
-        if pair.is_empty() {
-            continue;
+    while start < raw.len() {
+        let mut end = start;
+        let mut equals = None;
+        let (mut name_escaped, mut value_escaped) = (false, false);
+        while end < raw.len() && raw[end] != b'&' {
+            match raw[end] {
+                b'=' if equals.is_none() => equals = Some(end),
+                b'%' | b'+' if equals.is_none() => name_escaped = true,
+                b'%' | b'+' => value_escaped = true,
+                _ => {}
+            }
+            end += 1;
         }
-        let (name, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => ((pair_start, pair_start + i), (pair_start + i + 1, pair_end)),
-            None => ((pair_start, pair_end), (pair_end, pair_end)),
-        };
-        let text = |(start, end): (usize, usize)| {
-            component(&raw[start..end], place, start).ok_or_else(|| ApiError::form_not_utf8(what))
-        };
-        out.push(Entry {
-            name: text(name)?,
-            value: text(value)?,
-            used: AtomicBool::new(false),
-        });
+        if end > start {
+            let (name_end, value_start) = equals.map_or((end, end), |i| (i, i + 1));
+            out.push(Entry {
+                name: text(start, name_end, name_escaped)?,
+                value: text(value_start, end, value_escaped)?,
+                used: AtomicBool::new(false),
+            });
+        }
+        start = end + 1;
     }
     Ok(())
 }
 
 /// A name or value as it stands at `start` of `place`, or decoded if it has
 /// escapes (or its place is not kept); `None` if it is not UTF-8.
-fn component(raw: &[u8], place: Place, start: usize) -> Option<Text> {
-    if place == Place::Elsewhere || raw.iter().any(|&b| b == b'%' || b == b'+') {
+fn component(raw: &[u8], place: Place, start: usize, escaped: bool) -> Option<Text> {
+    if place == Place::Elsewhere || escaped {
         return decode_form_component(raw).map(|text| Text::Decoded(text.into_boxed_str()));
     }
     // The query string and a kept body are UTF-8 already, and are split
