@@ -78,6 +78,14 @@ impl ClientParam {
 /// any case, and nothing in it that could mislead a reader (see the
 /// module's documentation).
 pub fn is_valid_client_name(name: &str) -> bool {
+    if name.is_ascii() {
+        // Nearly every name. No ASCII character is a separator or
+        // default-ignorable: only control characters mislead.
+        return !name.is_empty()
+            && name.len() <= MAX_CLIENT_NAME_CHARS
+            && !is_reserved_client_name(name)
+            && !name.bytes().any(|b| b.is_ascii_control());
+    }
     !name.is_empty()
         && name.chars().count() <= MAX_CLIENT_NAME_CHARS
         // No character outside ASCII lower-cases to one of these letters,

@@ -41,7 +41,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::auth::{self, Authorization, Credentials};
@@ -533,18 +533,37 @@ fn answer_page<'a>(
     )
 }
 
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads a request's body, at most `limit` bytes of it. A body that comes
+/// in one frame (a small form nearly always does) is kept as that frame's
+/// bytes, with nothing gathered or copied.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     // Most requests (every GET) have no body: nothing to wait for or gather.
     if hyper::body::Body::is_end_stream(&body) {
         return Ok(Bytes::new());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::body_too_large(limit))
+    let mut first: Option<Bytes> = None;
+    let mut gathered: Vec<u8> = Vec::new();
+    let mut total = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::body_unreadable())?;
+        // Trailers, if a chunked body has any, are not parameters.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > limit {
+            return Err(ApiError::body_too_large(limit));
         }
-        Err(_) => Err(ApiError::body_unreadable()),
+        if let Some(earlier) = first.take() {
+            gathered.extend_from_slice(&earlier);
+        }
+        if gathered.is_empty() {
+            first = Some(data);
+        } else {
+            gathered.extend_from_slice(&data);
+        }
     }
+    Ok(first.unwrap_or_else(|| Bytes::from(gathered)))
 }
 
 /// Checks the request head against the size limits.
