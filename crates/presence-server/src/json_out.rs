@@ -1,5 +1,6 @@
 //! JSON written by hand, for the answers and log lines that every request
-//! makes: the same bytes serde writes, without its general machinery.
+//! makes: the same bytes serde writes, without its general machinery; and
+//! the checks, eight bytes at a time, of whether text must be escaped.
 
 /// Appends `s` as a JSON string: as is when nothing in it needs escaping
 /// (nearly always), else as serde escapes it.
@@ -15,25 +16,46 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Whether any byte must be escaped in a JSON string: a control character,
-/// a quote or a backslash. Looks at eight bytes at a time, with the
-/// word-wide tests for "a byte below n" and "a zero byte", each exact for
-/// the word as a whole.
+/// a quote or a backslash.
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS != 0;
-    let holds = |v: u64, b: u8| below(v ^ (ONES * u64::from(b)), 1);
+    !all_bytes(
+        bytes,
+        |v| !(below(v, 0x20) || holds(v, b'"') || holds(v, b'\\')),
+        |b| b >= 0x20 && b != b'"' && b != b'\\',
+    )
+}
+
+/// Whether every byte is printable ASCII (0x20 to 0x7e): what a text log
+/// line writes as it is.
+pub fn is_printable_ascii(bytes: &[u8]) -> bool {
+    all_bytes(
+        bytes,
+        |v| !(below(v, 0x20) || v & HIGHS != 0 || holds(v, 0x7f)),
+        |b| b.wrapping_sub(0x20) < 0x5f,
+    )
+}
+
+/// Whether `word` holds for every eight bytes of `bytes` (read as one
+/// little-endian word) and `byte` for each byte of the tail: text is
+/// checked a word at a time with the tests below.
+fn all_bytes(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
     let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let v = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        if below(v, 0x20) || holds(v, b'"') || holds(v, b'\\') {
-            return true;
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    (&mut words).all(|w| word(u64::from_le_bytes(w.try_into().expect("eight bytes"))))
+        && words.remainder().iter().all(|&b| byte(b))
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether some byte of `v` is below `n` (`n` at most 0x80): the
+/// word-wide test, exact for the word as a whole.
+fn below(v: u64, n: u8) -> bool {
+    v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS != 0
+}
+
+/// Whether some byte of `v` is `b`.
+fn holds(v: u64, b: u8) -> bool {
+    below(v ^ (ONES * u64::from(b)), 1)
 }
 
 /// Appends an integer as JSON (and text lines) write it.
@@ -68,6 +90,16 @@ mod tests {
                 let mut out = Vec::new();
                 write_str(&mut out, &text);
                 assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
+            }
+        }
+        for text in ["/api/v1/users/a@b.c/presence", "0123456789abcdef", "", " ~"] {
+            assert!(is_printable_ascii(text.as_bytes()), "{text:?}");
+        }
+        for odd in ["\u{7f}", "\u{1f}", "\u{e9}", "\t"] {
+            for at in [0, 5, 8, 13] {
+                let mut text = "abcdefghijklmn".to_owned();
+                text.insert_str(at, odd);
+                assert!(!is_printable_ascii(text.as_bytes()), "{text:?}");
             }
         }
         for n in [0i64, -1, 42, i64::MIN, i64::MAX] {

@@ -249,8 +249,7 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
 /// method, a request id, nearly always), else escaped as the subscriber's
 /// text format escapes it.
 fn text_value(out: &mut Vec<u8>, value: &str) {
-    // Printable ASCII is 0x20 to 0x7e: one comparison a byte.
-    if value.bytes().all(|b| b.wrapping_sub(0x20) < 0x5f) {
+    if json_out::is_printable_ascii(value.as_bytes()) {
         out.extend_from_slice(value.as_bytes());
     } else {
         let mut escaped = String::new();
