@@ -40,7 +40,7 @@ pub fn is_printable_ascii(bytes: &[u8]) -> bool {
 /// checked a word at a time with the tests below.
 fn all_bytes(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
     let mut words = bytes.chunks_exact(8);
-    (&mut words).all(|w| word(u64::from_le_bytes(w.try_into().expect("eight bytes"))))
+    words.all(|w| word(u64::from_le_bytes(w.try_into().expect("eight bytes"))))
         && words.remainder().iter().all(|&b| byte(b))
 }
 

@@ -122,7 +122,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
         },
         Err(panic) => Err(panic),
     };
-    let mut response = match outcome {
+    let response = match outcome {
         Ok(Ok(mut response)) => {
             compress(&mut response, note.gzip);
             response
@@ -133,21 +133,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
             error_response(ApiError::internal())
         }
     };
-    if note.user_id.is_none() && !note.address_settled {
-        // No known caller (no credentials, or bad ones): the request
-        // counts against its address.
-        if let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
-            && !decision.allowed
-        {
-            response = rate_limited(app, Limiter::Address, decision);
-        }
-    }
-    if let Some(origin) = note.grant.take() {
-        cors::grant(&mut response, origin);
-    }
-    if let Some(preflight) = note.varies_by_origin {
-        cors::vary(&mut response, preflight);
-    }
+    let mut response = as_the_caller_may_see_it(app, response, &mut note, ip);
     response
         .headers_mut()
         .insert(request_id::HEADER, request_id.clone());
@@ -169,6 +155,32 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
         user_id: note.user_id.map(|id| id.0),
         embed_key: note.embed_key.map(|id| id.0),
     });
+    response
+}
+
+/// `response` as what the request's caller decides makes it: a 429 if the
+/// caller is unknown (no credentials, or bad ones) and the request finds
+/// its address over its limit, and the headers that let the page that sent
+/// it read it, where it may.
+fn as_the_caller_may_see_it(
+    app: &App,
+    mut response: Response<Body>,
+    note: &mut Note,
+    ip: IpAddr,
+) -> Response<Body> {
+    if note.user_id.is_none()
+        && !note.address_settled
+        && let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
+        && !decision.allowed
+    {
+        response = rate_limited(app, Limiter::Address, decision);
+    }
+    if let Some(origin) = note.grant.take() {
+        cors::grant(&mut response, origin);
+    }
+    if let Some(preflight) = note.varies_by_origin {
+        cors::vary(&mut response, preflight);
+    }
     response
 }
 
