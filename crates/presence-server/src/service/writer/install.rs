@@ -253,30 +253,23 @@ impl Writer {
             published::changes_from(&realm, stored, &chain)
         });
         // A user the directory does not know yet: the read's retry sorts it out.
-        if let Some(changes) = from_chain
+        let (installed, source) = if let Some(changes) = from_chain
             && self.install_remote(realm_id, changes)
         {
-            self.metrics.catch_up(CatchUp::Published);
-            tracing::debug!(
-                realm_id = realm_id.0,
-                from = known.0,
-                to = stored.0,
-                wait_micros = waited.as_micros() as u64,
-                micros = started.elapsed().as_micros() as u64,
-                "installed published batches"
-            );
-            return Ok(true);
-        }
-        let changes = self.store.presence_changes(realm_id, known)?;
-        let installed = self.install_remote(realm_id, changes);
-        self.metrics.catch_up(CatchUp::Read);
+            (true, CatchUp::Published)
+        } else {
+            let changes = self.store.presence_changes(realm_id, known)?;
+            (self.install_remote(realm_id, changes), CatchUp::Read)
+        };
+        self.metrics.catch_up(source);
         tracing::debug!(
             realm_id = realm_id.0,
             from = known.0,
             to = stored.0,
+            source = ?source,
             wait_micros = waited.as_micros() as u64,
             micros = started.elapsed().as_micros() as u64,
-            "read others' changes"
+            "installed others' changes"
         );
         Ok(installed)
     }
