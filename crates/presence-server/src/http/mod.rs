@@ -37,6 +37,7 @@ pub mod request_id;
 pub mod routes;
 pub mod status_handlers;
 pub mod tls;
+mod woken;
 
 pub use pipeline::handle;
 
@@ -54,7 +55,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::ids::{EmbedKeyId, UserId};
@@ -65,6 +66,7 @@ use connection::{ConnState, Timeouts, Watched};
 use rate_limit::{RateLimiter, ip_key};
 use request_id::RequestIds;
 use tls::Tls;
+use woken::WhenWoken;
 
 /// The limits the HTTP layer enforces, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -315,7 +317,7 @@ where
             peer,
             ..
         } = self;
-        run_connection(connection, state, timeouts, phase, peer).await;
+        run_connection(connection, &state, &timeouts, phase, peer).await;
     }
 }
 
@@ -376,24 +378,25 @@ fn answering(
 /// shutdown closes it; once shutdown starts draining, the connection
 /// finishes the request in flight and takes no other.
 ///
-/// The timers and the server's phase are watched by a task of their own
-/// ([`watch_connection`]), which sends its orders: a wake-up for the
-/// connection's I/O then looks at two channels besides the connection, not
-/// at every timer.
+/// The timers and the server's phase are looked at only when one of them
+/// woke the task ([`WhenWoken`]): nearly every wake-up is the connection's
+/// I/O, which then polls the connection alone.
 async fn run_connection(
     mut connection: Pin<&mut impl GracefulConnection<Error = hyper::Error>>,
-    state: Arc<ConnState>,
-    timeouts: Timeouts,
-    phase: watch::Receiver<Phase>,
+    state: &ConnState,
+    timeouts: &Timeouts,
+    mut phase: watch::Receiver<Phase>,
     peer: SocketAddr,
 ) {
-    let (drain_tx, mut drain) = oneshot::channel();
-    let (close_tx, mut close) = oneshot::channel();
-    tokio::spawn(watch_connection(
-        state, timeouts, phase, peer, drain_tx, close_tx,
-    ));
-    let mut draining = false;
+    let mut watching_phase = true;
     loop {
+        let order = WhenWoken::new(next_order(
+            state,
+            timeouts,
+            &mut phase,
+            &mut watching_phase,
+            peer,
+        ));
         tokio::select! {
             biased;
             result = connection.as_mut() => {
@@ -402,55 +405,46 @@ async fn run_connection(
                 }
                 return;
             }
-            _ = &mut close => return,
-            drained = &mut drain, if !draining => {
-                draining = true;
-                if drained.is_ok() {
-                    connection.as_mut().graceful_shutdown();
-                }
-            }
+            order = order => match order {
+                Order::Drain => connection.as_mut().graceful_shutdown(),
+                Order::Close => return,
+            },
         }
     }
 }
 
-/// Watches a connection's timers and the server's phase until the
-/// connection ends (its end of `close` is dropped): says when to drain (the
-/// server is shutting down) and when to close (a timer expired, or the
-/// grace period is over).
-async fn watch_connection(
-    state: Arc<ConnState>,
-    timeouts: Timeouts,
-    mut phase: watch::Receiver<Phase>,
+/// What a connection's timers or the server's phase tell it to do.
+enum Order {
+    /// Finish the request in flight and take no other: shutdown began.
+    Drain,
+    /// Close now: a timer expired, or shutdown's grace period is over.
+    Close,
+}
+
+/// Waits for the next order of a connection's timers or of the server's
+/// phase (which is watched while its sender lives).
+async fn next_order(
+    state: &ConnState,
+    timeouts: &Timeouts,
+    phase: &mut watch::Receiver<Phase>,
+    watching_phase: &mut bool,
     peer: SocketAddr,
-    drain: oneshot::Sender<()>,
-    mut close: oneshot::Sender<()>,
-) {
-    let mut drain = Some(drain);
-    let mut watching_phase = true;
+) -> Order {
     loop {
         tokio::select! {
-            () = close.closed() => return,
-            expiry = connection::expired(&state, &timeouts) => {
+            expiry = connection::expired(state, timeouts) => {
                 tracing::debug!(%peer, ?expiry, "closing a connection");
-                let _ = close.send(());
-                return;
+                return Order::Close;
             }
-            changed = phase.changed(), if watching_phase => {
+            changed = phase.changed(), if *watching_phase => {
                 if changed.is_err() {
-                    watching_phase = false;
+                    *watching_phase = false;
                     continue;
                 }
                 match *phase.borrow_and_update() {
                     Phase::Serving => {}
-                    Phase::Draining => {
-                        if let Some(drain) = drain.take() {
-                            let _ = drain.send(());
-                        }
-                    }
-                    Phase::Stopped => {
-                        let _ = close.send(());
-                        return;
-                    }
+                    Phase::Draining => return Order::Drain,
+                    Phase::Stopped => return Order::Close,
                 }
             }
         }
