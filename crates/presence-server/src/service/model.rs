@@ -577,12 +577,16 @@ impl EmailIndex {
     }
 }
 
+/// A realm for unit tests, shared by the modules that need one.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::UserRow;
+pub(crate) mod testing {
+    use super::{Account, Realm};
+    use crate::ids::{RealmId, UserId};
+    use crate::store::{RealmRow, UserRow};
 
-    fn realm_with_users(n: i64) -> Realm {
+    /// Realm 1 with active users 1 to `n` (`U{id}@Example.test`) and no
+    /// records.
+    pub fn realm_with_users(n: i64) -> Realm {
         let mut realm = Realm::new(RealmRow {
             id: RealmId(1),
             string_id: "r".into(),
@@ -608,6 +612,13 @@ mod tests {
         }
         realm
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::realm_with_users;
+    use super::*;
+    use crate::store::UserRow;
 
     #[test]
     fn emails_with_one_key_hash_alike_both_ways() {

@@ -99,37 +99,10 @@ mod tests {
 
     use super::*;
     use crate::ids::RealmId;
-    use crate::service::model::{Account, ClientRecord};
+    use crate::service::model::ClientRecord;
+    use crate::service::model::testing::realm_with_users;
     use crate::service::rules::Times;
     use crate::store::testing::record;
-    use crate::store::{RealmRow, UserRow};
-
-    fn realm_with(users: &[i64]) -> Realm {
-        let mut realm = Realm::new(RealmRow {
-            id: RealmId(1),
-            string_id: "acme".to_owned(),
-            name: "Acme".to_owned(),
-            presence_disabled: false,
-            deactivated: false,
-            date_created: 0,
-        });
-        for &id in users {
-            realm.put_account(Account::from(UserRow {
-                id: UserId(id),
-                realm_id: RealmId(1),
-                email: format!("u{id}@x"),
-                full_name: format!("U{id}"),
-                is_bot: false,
-                is_active: true,
-                date_joined: 0,
-                api_key_hash: [0; 32],
-                presence_enabled: true,
-                enable_offline_push_notifications: true,
-                push_devices: 0,
-            }));
-        }
-        realm
-    }
 
     fn batch(first: i64, last: i64, puts: Vec<PresenceRow>, removed: &[(i64, &str)]) -> Published {
         Published {
@@ -146,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_chain_gives_each_user_all_its_records_at_its_latest_put() {
-        let mut realm = realm_with(&[1, 2]);
+        let mut realm = realm_with_users(2);
         let times = Times {
             last_connected: 1_700_000_003,
             last_active: Some(1_700_000_000),
@@ -186,7 +159,7 @@ mod tests {
 
     #[test]
     fn an_unknown_user_or_a_removal_alone_is_left_to_the_read() {
-        let realm = realm_with(&[1]);
+        let realm = realm_with_users(1);
         let unknown = [batch(1, 1, vec![record(UserId(9), "web", 1)], &[])];
         assert!(changes_from(&realm, UpdateId(1), &unknown).is_none());
         let removal_only = [batch(1, 1, Vec::new(), &[(1, "web")])];
