@@ -291,10 +291,7 @@ fn with_params<'a>(
         return Step::Answered(answer(&parts, params));
     }
     Step::Waits(Box::pin(async move {
-        let params = match read_body(body, max_body).await {
-            Ok(bytes) => parse_params(&parts, &bytes),
-            Err(e) => Err(e),
-        };
+        let params = read_params(&parts, body, max_body).await;
         answer(&parts, params)
     }))
 }
@@ -475,11 +472,8 @@ fn answer_user<'a>(
     }
     let max_body = app.limits.max_body_bytes;
     Step::Waits(Box::pin(async move {
-        let result = match read_body(body, max_body).await {
-            Ok(bytes) => match parse_params(&parts, &bytes) {
-                Ok(params) => dispatch::user(service, &route, &caller, &params, &parts).await,
-                Err(e) => Err(e),
-            },
+        let result = match read_params(&parts, body, max_body).await {
+            Ok(params) => dispatch::user(service, &route, &caller, &params, &parts).await,
             Err(e) => Err(e),
         };
         finish(result)
@@ -594,6 +588,12 @@ fn check_head_sizes(limits: &Limits, req: &Request<Incoming>) -> Result<(), ApiE
         return Err(ApiError::headers_too_large(limits.max_header_bytes));
     }
     Ok(())
+}
+
+/// Reads a request's body (bounded) and parses its parameters.
+async fn read_params(parts: &Parts, body: Incoming, max_body: usize) -> Result<Params, ApiError> {
+    let bytes = read_body(body, max_body).await?;
+    parse_params(parts, &bytes)
 }
 
 /// Parses a request's parameters: the query string, and for methods other
