@@ -10,20 +10,18 @@ use crate::store::{Mutation, PresenceChanges, PresenceRow, Sequence, StoreError}
 
 /// Takes the next directory version inside a write transaction.
 pub(super) fn next_directory_version(tx: &Connection) -> Result<i64, StoreError> {
-    Ok(tx.query_row(
-        "UPDATE meta SET value = value + 1 WHERE key = 'directory_version' RETURNING value",
-        [],
-        |r| r.get(0),
-    )?)
+    Ok(tx
+        .prepare_cached(
+            "UPDATE meta SET value = value + 1 WHERE key = 'directory_version' RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Gives a user a new row version, so that servers pick up its change.
 pub(super) fn touch_user(tx: &Connection, user_id: UserId) -> Result<(), StoreError> {
     let version = next_directory_version(tx)?;
-    tx.execute(
-        "UPDATE users SET row_version = ?1 WHERE id = ?2",
-        params![version, user_id],
-    )?;
+    tx.prepare_cached("UPDATE users SET row_version = ?1 WHERE id = ?2")?
+        .execute(params![version, user_id])?;
     Ok(())
 }
 
@@ -84,10 +82,8 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError
     match mutation {
         Mutation::PutPresence(p) => put_presence(tx, p),
         Mutation::DeletePresence { user_id, client } => {
-            tx.execute(
-                "DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2",
-                params![user_id, client],
-            )?;
+            tx.prepare_cached("DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2")?
+                .execute(params![user_id, client])?;
             Ok(())
         }
         Mutation::SetUserSettings {
@@ -95,11 +91,15 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError
             presence_enabled,
             enable_offline_push_notifications,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE users SET presence_enabled = ?1, \
                      enable_offline_push_notifications = ?2 WHERE id = ?3",
-                params![presence_enabled, enable_offline_push_notifications, user_id],
-            )?;
+            )?
+            .execute(params![
+                presence_enabled,
+                enable_offline_push_notifications,
+                user_id
+            ])?;
             touch_user(tx, *user_id)
         }
         Mutation::AddDevice {
@@ -108,12 +108,12 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError
             token,
             appid,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO push_devices (user_id, kind, token, appid) \
                      VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (user_id, kind, token) DO UPDATE SET appid = excluded.appid",
-                params![user_id, kind.as_str(), token, appid],
-            )?;
+            )?
+            .execute(params![user_id, kind.as_str(), token, appid])?;
             touch_user(tx, *user_id)
         }
         Mutation::RemoveDevice {
@@ -121,10 +121,10 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError
             kind,
             token,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM push_devices WHERE user_id = ?1 AND kind = ?2 AND token = ?3",
-                params![user_id, kind.as_str(), token],
-            )?;
+            )?
+            .execute(params![user_id, kind.as_str(), token])?;
             touch_user(tx, *user_id)
         }
         Mutation::PutStatus(row) => super::status::put(tx, row),

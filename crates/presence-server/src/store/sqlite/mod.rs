@@ -76,6 +76,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut store = SqliteStore {
             conn,
             in_batch: false,
@@ -98,6 +99,18 @@ impl SqliteStore {
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// Statements kept prepared per connection: enough for every statement a
+/// batch or a read of the running server makes, so that none is parsed
+/// again while the batch holds the write lock.
+const STATEMENT_CACHE: usize = 64;
+
+/// Runs `sql` (one statement without parameters, a transaction's `BEGIN`,
+/// `COMMIT` or `ROLLBACK`) from the connection's prepared statements.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// Creates the data directory (and its parents) if it is missing, the
@@ -207,7 +220,7 @@ impl Store for SqliteStore {
         self.abort_batch();
         // IMMEDIATE takes the database's write lock: the sequences cannot
         // move under the batch.
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        run_cached(&self.conn, "BEGIN IMMEDIATE")?;
         self.in_batch = true;
         let read = read_sequences(&self.conn, realms);
         if read.is_err() {
@@ -225,7 +238,7 @@ impl Store for SqliteStore {
             return Err(StoreError::NoBatch);
         }
         let written = write_batch(&self.conn, batch, sequences)
-            .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+            .and_then(|()| run_cached(&self.conn, "COMMIT"));
         if written.is_err() {
             self.abort_batch();
         }
@@ -248,7 +261,7 @@ impl Store for SqliteStore {
     fn abort_batch(&mut self) {
         if self.in_batch {
             self.in_batch = false;
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+            if let Err(e) = run_cached(&self.conn, "ROLLBACK") {
                 tracing::warn!(error = %e, "rollback failed");
             }
         }
