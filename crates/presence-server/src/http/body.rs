@@ -7,6 +7,10 @@
 //! part's compressed form is shared too (see `compression`). The length is
 //! known, so `Content-Length` is set as for any other body.
 //!
+//! An answer written for one request alone is kept as the `Vec` it was
+//! written into ([`Chunk`]): turning it into `Bytes` would allocate a
+//! reference count that nothing ever shares.
+//!
 //! The presence stream's body is the exception: its frames are written as
 //! they are produced (see `events::sse`), so its length is unknown and it
 //! is sent chunked, never compressed.
@@ -17,7 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use hyper::body::{Frame, SizeHint};
 
 use super::connection::RequestGuard;
@@ -30,15 +34,76 @@ use crate::service::SharedAnswer;
 enum Part {
     /// Bytes of this response only.
     Plain(Bytes),
+    /// Bytes written for this response, as they were written.
+    Owned(Vec<u8>),
     /// The presences of a shared answer.
     Shared(Arc<SharedAnswer>),
 }
 
 impl Part {
-    fn bytes(&self) -> &Bytes {
+    fn bytes(&self) -> &[u8] {
         match self {
             Part::Plain(bytes) => bytes,
+            Part::Owned(bytes) => bytes,
             Part::Shared(answer) => &answer.presences,
+        }
+    }
+
+    /// The part as the chunk that is written.
+    fn into_chunk(self) -> Chunk {
+        match self {
+            Part::Plain(bytes) => Chunk::Shared(bytes),
+            Part::Owned(bytes) => Chunk::Owned { bytes, at: 0 },
+            Part::Shared(answer) => Chunk::Shared(answer.presences.clone()),
+        }
+    }
+
+    /// The part as `Bytes`, shared bytes not copied.
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Part::Plain(bytes) => bytes,
+            Part::Owned(bytes) => Bytes::from(bytes),
+            Part::Shared(answer) => answer.presences.clone(),
+        }
+    }
+}
+
+/// A chunk of a body on its way to the socket.
+#[derive(Debug)]
+pub enum Chunk {
+    /// Bytes that may be shared with other answers.
+    Shared(Bytes),
+    /// Bytes of this answer alone, `at` of them written.
+    Owned {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// How many are written.
+        at: usize,
+    },
+}
+
+impl Buf for Chunk {
+    fn remaining(&self) -> usize {
+        match self {
+            Chunk::Shared(bytes) => bytes.remaining(),
+            Chunk::Owned { bytes, at } => bytes.len() - at,
+        }
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self {
+            Chunk::Shared(bytes) => bytes.chunk(),
+            Chunk::Owned { bytes, at } => &bytes[*at..],
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        match self {
+            Chunk::Shared(bytes) => bytes.advance(n),
+            Chunk::Owned { bytes, at } => {
+                assert!(n <= bytes.len() - *at, "advanced past the chunk's end");
+                *at += n;
+            }
         }
     }
 }
@@ -67,9 +132,14 @@ impl Body {
         Self::from_parts([Part::Plain(bytes)])
     }
 
+    /// A body of one chunk written for this answer alone.
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        Self::from_parts([Part::Owned(bytes)])
+    }
+
     /// `head`, then a shared answer's presences, then `tail`.
-    pub fn around_shared(head: Bytes, answer: Arc<SharedAnswer>, tail: Bytes) -> Self {
-        Self::from_parts([Part::Plain(head), Part::Shared(answer), Part::Plain(tail)])
+    pub fn around_shared(head: Vec<u8>, answer: Arc<SharedAnswer>, tail: Bytes) -> Self {
+        Self::from_parts([Part::Owned(head), Part::Shared(answer), Part::Plain(tail)])
     }
 
     /// A stream: the frames, as they are produced.
@@ -127,8 +197,8 @@ impl Body {
     /// once over all the responses that share them.
     pub fn gzip(&self) -> Body {
         let pieces = self.parts().map(|part| match part {
-            Part::Plain(bytes) => Piece::Plain(bytes),
             Part::Shared(answer) => Piece::Shared(&answer.presences, &answer.deflated),
+            plain => Piece::Plain(plain.bytes()),
         });
         Self::from_parts(compression::gzip(pieces).into_iter().map(Part::Plain))
     }
@@ -136,7 +206,11 @@ impl Body {
     /// The chunks of a body of known length, shared parts not copied: for
     /// a stream's first message.
     pub fn into_chunks(self) -> Vec<Bytes> {
-        self.parts().map(|p| p.bytes().clone()).collect()
+        self.first
+            .into_iter()
+            .chain(self.rest)
+            .map(Part::into_bytes)
+            .collect()
     }
 
     /// The whole body in one piece (a stream's frames not included).
@@ -148,21 +222,21 @@ impl Body {
 }
 
 impl hyper::body::Body for Body {
-    type Data = Bytes;
+    type Data = Chunk;
     type Error = Infallible;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Chunk>, Infallible>>> {
         match self.first.take().or_else(|| self.rest.pop_front()) {
             Some(part) => {
-                let bytes = part.bytes().clone();
-                self.remaining -= bytes.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
+                self.remaining -= part.bytes().len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(part.into_chunk()))))
             }
             None => match self.stream.as_mut() {
-                Some(stream) => hyper::body::Body::poll_frame(Pin::new(&mut **stream), cx),
+                Some(stream) => hyper::body::Body::poll_frame(Pin::new(&mut **stream), cx)
+                    .map(|frame| frame.map(|frame| frame.map(|f| f.map_data(Chunk::Shared)))),
                 None => Poll::Ready(None),
             },
         }

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use presence_types::endpoints::EmptySuccess;
 use presence_types::endpoints::events::{
@@ -202,10 +201,7 @@ pub async fn get_events(
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_bytes(Bytes::from(events_body(
-            &polled.events,
-            tail,
-        ))))
+        .body(Body::from_vec(events_body(&polled.events, tail)))
         .expect("a valid response"))
 }
 

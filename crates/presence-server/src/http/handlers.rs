@@ -55,12 +55,17 @@ pub type HandlerResult = Result<Response<Body>, ApiError>;
 /// A JSON response.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     let bytes = serde_json::to_vec(body).expect("wire types always serialize");
-    json_bytes(status, Bytes::from(bytes))
+    json_response(status, Body::from_vec(bytes))
 }
 
 /// A JSON answer of bytes already written.
 fn json_bytes(status: StatusCode, bytes: Bytes) -> Response<Body> {
-    let mut response = Response::new(Body::from_bytes(bytes));
+    json_response(status, Body::from_bytes(bytes))
+}
+
+/// A JSON answer of `body`.
+fn json_response(status: StatusCode, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -156,7 +161,7 @@ pub fn get_user_presence(
     let body = user_presence_answer(ignored.as_deref(), service.now_f64(), |out| {
         service.user_presence(reader, target, out)
     })?;
-    Ok(json_bytes(StatusCode::OK, Bytes::from(body)))
+    Ok(json_response(StatusCode::OK, Body::from_vec(body)))
 }
 
 /// The bytes of a [`GetUserPresenceResponse`], written around the presence
@@ -219,15 +224,10 @@ pub(super) fn with_presences<T: Serialize>(
 /// closing brace: the large part is sent as is, never copied or
 /// serialized again.
 fn around_presences(head: Vec<u8>, answer: Arc<SharedAnswer>) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::around_shared(
-            Bytes::from(head),
-            answer,
-            Bytes::from_static(b"}"),
-        ))
-        .expect("a valid response")
+    json_response(
+        StatusCode::OK,
+        Body::around_shared(head, answer, Bytes::from_static(b"}")),
+    )
 }
 
 /// The fields every hand-written success answer starts with, as serde

@@ -9,7 +9,6 @@
 //! even that keeps `/metrics` off the public side of the proxy (README,
 //! "Running in production").
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use utoipa::Modify;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
@@ -38,7 +37,7 @@ pub fn answer(app: &App, headers: &HeaderMap, head: bool) -> Response<Body> {
     let body = if head {
         Body::default()
     } else {
-        Body::from_bytes(Bytes::from(text))
+        Body::from_vec(text.into_bytes())
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
