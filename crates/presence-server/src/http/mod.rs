@@ -39,7 +39,7 @@ pub mod status_handlers;
 pub mod tls;
 mod woken;
 
-pub use pipeline::handle;
+pub use pipeline::{Handled, handle};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -358,10 +358,13 @@ fn answering(
     Future: Send,
 > + Send {
     service_fn(move |req| {
-        let app = app.clone();
         let guard = state.request_started();
+        let handled = handle(&app, req, ip);
         async move {
-            let mut response = handle(&app, req, ip).await;
+            let mut response = match handled {
+                Handled::Now(response) => response,
+                Handled::Later(later) => later.answer().await,
+            };
             // A stream is still in progress when its head is ready: its
             // connection is on the stream timers until the body ends.
             if response.body().is_stream() {

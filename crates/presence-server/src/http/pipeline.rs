@@ -1,8 +1,9 @@
 //! The life of one request, in stages named after what they do:
 //!
 //! 1. [`handle`]: routes the request (once; every later stage is given the
-//!    route), gives it its id and deadline, turns a panic into a 500,
-//!    gzips whole answers for clients that accept it (`compress`), counts
+//!    route), gives it its id and deadline, turns a panic into a 500; its
+//!    `Ending::finish` gzips whole answers for clients that accept it
+//!    (`compress`), counts
 //!    a request without a known caller against its address, lets the page
 //!    that sent it read the answer where it may, counts it in the metrics
 //!    by its route's endpoint, and logs one line (and, at debug level, one
@@ -19,10 +20,13 @@
 //! 4. `dispatch`: calls the endpoint's handler.
 //!
 //! The stages up to the handler need only the head and memory, and run as
-//! plain calls. A request without a body whose handler reads memory (every
-//! read: the most frequent requests) is answered there and then, a
-//! `Step::Answered`; only what waits (for a body, the writer, or events)
-//! becomes a future, a `Step::Waits`, run under the request's deadline.
+//! plain calls, `handle` included. A request without a body whose handler
+//! reads memory (every read: the most frequent requests) is answered there
+//! and then, a `Step::Answered` that `handle` returns as `Handled::Now`;
+//! only what waits (for a body, the writer, or events) becomes a future, a
+//! `Step::Waits` that `handle` returns as `Handled::Later`, run under the
+//! request's deadline. The future owns what it needs (the `App` among
+//! them), so the connection holds no future for a request answered at once.
 //!
 //! Everything the head alone decides comes before the body is read or its
 //! parameters parsed, so a refused request costs no body work at all, and a
@@ -35,12 +39,13 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderValue, Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -52,8 +57,9 @@ use super::error::ApiError;
 use super::handlers::{self, HandlerResult};
 use super::params::Params;
 use super::rate_limit::Decision;
+use super::request_id::{self, RequestId};
 use super::routes::{self, Endpoint, Route};
-use super::{App, Limits, dispatch, health, metrics, request_id};
+use super::{App, Limits, dispatch, health, metrics};
 use crate::compression;
 use crate::ids::{EmbedKeyId, UserId};
 use crate::metrics::{Limiter, Series};
@@ -82,9 +88,22 @@ struct Note {
     gzip: bool,
 }
 
+/// How [`handle`] leaves a request.
+pub enum Handled {
+    /// Answered on the spot, with nothing waited for: every read of
+    /// memory without a body.
+    Now(Response<Body>),
+    /// The rest waits, for a body, the writer or events: see
+    /// [`Later::answer`].
+    Later(Later),
+}
+
 /// Answers one request from `ip` (the client's address, keyed as
 /// `ip_key` does); never fails, since every refusal is a JSON answer.
-pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<Body> {
+///
+/// A plain call: what needs only the head and memory is done here, and a
+/// request answered by it costs no future of its own.
+pub fn handle(app: &Arc<App>, req: Request<Incoming>, ip: IpAddr) -> Handled {
     let started = Instant::now();
     let request_id = app
         .request_ids
@@ -93,12 +112,11 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     // Kept for the log, which shows the path only: a query string may carry
     // anything, secrets included. (Cloning shares the URI's text.)
     let uri = req.uri().clone();
-    let path = uri.path();
     // Said as the work begins, at debug level: that a request is in the
     // server's hands while it waits (for the store, say) is known from
     // outside only by this.
-    tracing::debug!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request begins");
-    let route = routes::route(&method, path);
+    tracing::debug!(request_id = %request_id.as_str(), %method, path = %uri.path(), "request begins");
+    let route = routes::route(&method, uri.path());
     let endpoint = route.as_ref().map_or(Endpoint::Unmatched, Route::endpoint);
     // A long poll waits for events by design: its deadline counts from the
     // end of that wait.
@@ -111,51 +129,111 @@ pub async fn handle(app: &App, req: Request<Incoming>, ip: IpAddr) -> Response<B
     let mut note = Note::default();
     let begun =
         std::panic::catch_unwind(AssertUnwindSafe(|| begin(app, req, route, ip, &mut note)));
-    let outcome = match begun {
-        Ok(Step::Answered(result)) => Ok(result),
-        Ok(Step::Waits(work)) => match tokio::time::timeout(deadline, CatchPanic(work)).await {
+    let ending = Ending {
+        started,
+        request_id,
+        method,
+        uri,
+        endpoint,
+        ip,
+        note,
+    };
+    match begun {
+        Ok(Step::Answered(result)) => Handled::Now(ending.finish(app, Ok(result))),
+        Ok(Step::Waits(work)) => Handled::Later(Later {
+            app: Arc::clone(app),
+            work,
+            deadline,
+            ending,
+        }),
+        Err(panic) => Handled::Now(ending.finish(app, Err(panic))),
+    }
+}
+
+/// A request whose answer waits: its work, run under its deadline.
+pub struct Later {
+    app: Arc<App>,
+    work: Work,
+    deadline: Duration,
+    ending: Ending,
+}
+
+impl Later {
+    /// Runs the work under the request's deadline and finishes its answer.
+    pub async fn answer(self) -> Response<Body> {
+        let Later {
+            app,
+            work,
+            deadline,
+            ending,
+        } = self;
+        let outcome = match tokio::time::timeout(deadline, CatchPanic(work)).await {
             Ok(outcome) => outcome,
             Err(_) => {
-                tracing::warn!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request deadline passed");
+                tracing::warn!(request_id = %ending.request_id.as_str(), method = %ending.method, path = %ending.uri.path(), "request deadline passed");
                 Ok(Err(ApiError::deadline_passed()))
             }
-        },
-        Err(panic) => Err(panic),
-    };
-    let response = match outcome {
-        Ok(Ok(mut response)) => {
-            compress(&mut response, note.gzip);
-            response
-        }
-        Ok(Err(error)) => error_response(error),
-        Err(_) => {
-            tracing::error!(request_id = %request_id.to_str().unwrap_or(""), %method, path = %path, "request handler panicked");
-            error_response(ApiError::internal())
-        }
-    };
-    let mut response = as_the_caller_may_see_it(app, response, &mut note, ip);
-    response
-        .headers_mut()
-        .insert(request_id::HEADER, request_id.clone());
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    let series = Series {
-        route: endpoint as usize,
-        method: routes::method_index(&method),
-        status,
-    };
-    app.service.metrics().request(series, elapsed);
-    request_log::log(&RequestLine {
-        request_id: request_id.to_str().unwrap_or(""),
-        ip,
-        method: method.as_str(),
-        path,
-        status,
-        micros: elapsed.as_micros() as u64,
-        user_id: note.user_id.map(|id| id.0),
-        embed_key: note.embed_key.map(|id| id.0),
-    });
-    response
+        };
+        ending.finish(&app, outcome)
+    }
+}
+
+/// What is left to do once a request's outcome is known, and what it
+/// needs: the answer's last headers, the metrics and the log line.
+struct Ending {
+    started: Instant,
+    request_id: RequestId,
+    method: Method,
+    uri: Uri,
+    endpoint: Endpoint,
+    ip: IpAddr,
+    note: Note,
+}
+
+impl Ending {
+    /// The answer to send for `outcome` (a panic becomes a 500), counted
+    /// and logged.
+    fn finish(
+        mut self,
+        app: &App,
+        outcome: Result<HandlerResult, Box<dyn Any + Send>>,
+    ) -> Response<Body> {
+        let path = self.uri.path();
+        let response = match outcome {
+            Ok(Ok(mut response)) => {
+                compress(&mut response, self.note.gzip);
+                response
+            }
+            Ok(Err(error)) => error_response(error),
+            Err(_) => {
+                tracing::error!(request_id = %self.request_id.as_str(), method = %self.method, path = %path, "request handler panicked");
+                error_response(ApiError::internal())
+            }
+        };
+        let mut response = as_the_caller_may_see_it(app, response, &mut self.note, self.ip);
+        response
+            .headers_mut()
+            .insert(request_id::HEADER, self.request_id.header());
+        let elapsed = self.started.elapsed();
+        let status = response.status().as_u16();
+        let series = Series {
+            route: self.endpoint as usize,
+            method: routes::method_index(&self.method),
+            status,
+        };
+        app.service.metrics().request(series, elapsed);
+        request_log::log(&RequestLine {
+            request_id: self.request_id.as_str(),
+            ip: self.ip,
+            method: self.method.as_str(),
+            path,
+            status,
+            micros: elapsed.as_micros() as u64,
+            user_id: self.note.user_id.map(|id| id.0),
+            embed_key: self.note.embed_key.map(|id| id.0),
+        });
+        response
+    }
 }
 
 /// `response` as what the request's caller decides makes it: a 429 if the
@@ -185,16 +263,16 @@ fn as_the_caller_may_see_it(
 }
 
 /// Where the stages that need only the head and memory leave a request.
-enum Step<'a> {
+enum Step {
     /// Answered (or refused) on the spot: nothing was waited for.
     Answered(HandlerResult),
     /// The rest waits (for the body, the writer or events), and so runs
     /// under the request's deadline.
-    Waits(Work<'a>),
+    Waits(Work),
 }
 
 /// The part of a request's work that waits.
-type Work<'a> = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'a>>;
+type Work = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 
 /// `response` with the `X-RateLimit-*` headers of `decision`, when a
 /// limiter decided (docs/PROTOCOL.md §1.7): the one place they are added.
@@ -217,9 +295,9 @@ fn rate_limited(app: &App, limiter: Limiter, decision: Decision) -> Response<Bod
 /// Polls the waiting part of a request's work and turns a panic into an
 /// `Err`, so that a bug costs one request a 500 answer instead of costing
 /// the connection. (The part before it is run under `catch_unwind`.)
-struct CatchPanic<'a>(Work<'a>);
+struct CatchPanic(Work);
 
-impl Future for CatchPanic<'_> {
+impl Future for CatchPanic {
     type Output = Result<HandlerResult, Box<dyn Any + Send>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -245,13 +323,13 @@ pub fn error_response(error: ApiError) -> Response<Body> {
 /// [`screen_head`] refuses, answers what needs no caller (a preflight, an
 /// embed file, a probe or scrape, the server's settings), and hands the
 /// rest to [`answer_caller`].
-fn begin<'a>(
-    app: &'a App,
+fn begin(
+    app: &Arc<App>,
     req: Request<Incoming>,
     route: Result<Route, ApiError>,
     ip: IpAddr,
     note: &mut Note,
-) -> Step<'a> {
+) -> Step {
     note.gzip = req
         .headers()
         .get(http::header::ACCEPT_ENCODING)
@@ -280,12 +358,12 @@ fn begin<'a>(
 /// Reads the request's parameters and answers with them: at once when the
 /// request has no body (every GET), else once the body is read. `answer`
 /// is given the parameters, or why they could not be read.
-fn with_params<'a>(
+fn with_params(
     parts: Parts,
     body: Incoming,
     max_body: usize,
-    answer: impl FnOnce(&Parts, Result<Params, ApiError>) -> HandlerResult + Send + 'a,
-) -> Step<'a> {
+    answer: impl FnOnce(&Parts, Result<Params, ApiError>) -> HandlerResult + Send + 'static,
+) -> Step {
     if hyper::body::Body::is_end_stream(&body) {
         let params = parse_params(&parts, b"");
         return Step::Answered(answer(&parts, params));
@@ -372,14 +450,14 @@ fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
 
 /// Answers a route that needs a caller, as the user or the page that the
 /// `Authorization` header names.
-fn answer_caller<'a>(
-    app: &'a App,
+fn answer_caller(
+    app: &Arc<App>,
     route: Route,
     parts: Parts,
     body: Incoming,
     ip: IpAddr,
     note: &mut Note,
-) -> Step<'a> {
+) -> Step {
     // A failure to authenticate counts against the address (see `handle`,
     // which answers 429 instead once the address is over its limit).
     let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {
@@ -441,14 +519,14 @@ fn authenticate_basic(
 /// Applies an authenticated user's limit, then reads the parameters and
 /// calls the handler: at once for a request without a body whose handler
 /// reads memory only (see [`dispatch::user_now`]).
-fn answer_user<'a>(
-    app: &'a App,
+fn answer_user(
+    app: &Arc<App>,
     route: Route,
     caller: Caller,
     parts: Parts,
     body: Incoming,
     note: &mut Note,
-) -> Step<'a> {
+) -> Step {
     let service = &app.service;
     note.user_id = Some(caller.user_id());
     let decision = app.limiter.check(caller.user_id(), service.now_f64());
@@ -470,10 +548,11 @@ fn answer_user<'a>(
             return Step::Answered(finish(result));
         }
     }
-    let max_body = app.limits.max_body_bytes;
+    let app = Arc::clone(app);
     Step::Waits(Box::pin(async move {
+        let max_body = app.limits.max_body_bytes;
         let result = match read_params(&parts, body, max_body).await {
-            Ok(params) => dispatch::user(service, &route, &caller, &params, &parts).await,
+            Ok(params) => dispatch::user(&app.service, &route, &caller, &params, &parts).await,
             Err(e) => Err(e),
         };
         finish(result)
@@ -485,15 +564,15 @@ fn answer_user<'a>(
 /// request counts against its address as well as against the key; a page
 /// on an origin that may use the key gets to read the answer, refusals
 /// included, so that it can say what went wrong.
-fn answer_page<'a>(
-    app: &'a App,
+fn answer_page(
+    app: &Arc<App>,
     route: Route,
     token: &str,
     parts: Parts,
     body: Incoming,
     ip: IpAddr,
     note: &mut Note,
-) -> Step<'a> {
+) -> Step {
     let service = &app.service;
     let now = service.now_f64();
     let origin = cors::origin(&parts.headers).cloned();
@@ -524,11 +603,13 @@ fn answer_page<'a>(
         let refused = error_response(ApiError::embed_key_not_accepted());
         return Step::Answered(Ok(with_limit_headers(refused, decision)));
     }
+    let app = Arc::clone(app);
     with_params(
         parts,
         body,
         app.limits.max_body_bytes,
         move |parts, params| {
+            let service = &app.service;
             let result =
                 params.and_then(|params| dispatch::page(service, &route, &caller, &params, parts));
             Ok(with_limit_headers(

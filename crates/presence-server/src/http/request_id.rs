@@ -4,6 +4,10 @@
 //! is sane: 1 to 64 characters from a set that cannot break a log line or a
 //! header. Otherwise the server makes one: a random start plus a counter,
 //! so ids are unique within a run and cost no system call.
+//!
+//! An id is kept inline ([`RequestId`]): the answer's header is made from
+//! it once, and the log lines read it where it is, so that no request
+//! shares or copies its id's bytes on the heap more than that once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,25 +37,64 @@ impl RequestIds {
     }
 
     /// The id of a request: the client's if sane, else a new one.
-    pub fn for_request(&self, given: Option<&HeaderValue>) -> HeaderValue {
+    pub fn for_request(&self, given: Option<&HeaderValue>) -> RequestId {
         match given {
-            Some(value) if is_sane(value.as_bytes()) => value.clone(),
+            Some(value) if is_sane(value.as_bytes()) => RequestId::copied(value.as_bytes()),
             _ => self.generate(),
         }
     }
 
     /// A new id: 16 lower-case hex digits.
-    pub fn generate(&self) -> HeaderValue {
+    pub fn generate(&self) -> RequestId {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let id = self.base.wrapping_add(n);
         // Written by hand: this runs for nearly every request, and the
         // formatting machinery costs more than the rest of it.
-        let mut text = [0u8; 16];
-        for (i, digit) in text.iter_mut().enumerate() {
+        let mut made = RequestId {
+            len: 16,
+            text: [0; MAX_LEN],
+        };
+        for (i, digit) in made.text[..16].iter_mut().enumerate() {
             *digit = DIGITS[((id >> (60 - 4 * i)) & 0xf) as usize];
         }
-        HeaderValue::from_bytes(&text).expect("hex digits are a valid header value")
+        made
+    }
+}
+
+/// A request's id, held inline: always sane (see [`is_sane`]).
+#[derive(Clone, Copy)]
+pub struct RequestId {
+    len: u8,
+    text: [u8; MAX_LEN],
+}
+
+impl RequestId {
+    /// `id`, which [`is_sane`] accepted.
+    fn copied(id: &[u8]) -> Self {
+        let mut copy = RequestId {
+            len: id.len() as u8,
+            text: [0; MAX_LEN],
+        };
+        copy.text[..id.len()].copy_from_slice(id);
+        copy
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text[..usize::from(self.len)]).expect("sane ids are ASCII")
+    }
+
+    /// The id as the answer's header value.
+    pub fn header(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.text[..usize::from(self.len)])
+            .expect("sane ids are valid header values")
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -77,12 +120,15 @@ mod tests {
     fn sane_ids_are_kept_and_others_replaced() {
         let ids = RequestIds::new();
         let given = HeaderValue::from_static("abc-123_x.y:z");
-        assert_eq!(ids.for_request(Some(&given)), given);
+        assert_eq!(ids.for_request(Some(&given)).header(), given);
+        let longest = "y".repeat(MAX_LEN);
+        let value = HeaderValue::from_str(&longest).unwrap();
+        assert_eq!(ids.for_request(Some(&value)).as_str(), longest);
         for bad in ["", "has space", "quote\"", &"x".repeat(65)] {
             let value = HeaderValue::from_str(bad).unwrap();
             let id = ids.for_request(Some(&value));
-            assert_ne!(id, value, "{bad:?}");
-            assert!(is_sane(id.as_bytes()));
+            assert_ne!(id.header(), value, "{bad:?}");
+            assert!(is_sane(id.as_str().as_bytes()));
         }
     }
 
@@ -91,8 +137,8 @@ mod tests {
         let ids = RequestIds::new();
         let a = ids.generate();
         let b = ids.generate();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 16);
+        assert_ne!(a.as_str(), b.as_str());
+        assert_eq!(a.as_str().len(), 16);
     }
 
     #[test]
@@ -101,8 +147,8 @@ mod tests {
             base: 0x0123_4567_89ab_cdee,
             next: AtomicU64::new(0),
         };
-        assert_eq!(ids.generate(), "0123456789abcdee");
-        assert_eq!(ids.generate(), "0123456789abcdef");
-        assert_eq!(ids.generate(), "0123456789abcdf0");
+        assert_eq!(ids.generate().as_str(), "0123456789abcdee");
+        assert_eq!(ids.generate().header(), "0123456789abcdef");
+        assert_eq!(ids.generate().as_str(), "0123456789abcdf0");
     }
 }
