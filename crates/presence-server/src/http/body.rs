@@ -129,12 +129,23 @@ pub struct Body {
 impl Body {
     /// A body of one chunk.
     pub fn from_bytes(bytes: Bytes) -> Self {
-        Self::from_parts([Part::Plain(bytes)])
+        Self::from_part(Part::Plain(bytes))
     }
 
     /// A body of one chunk written for this answer alone.
     pub fn from_vec(bytes: Vec<u8>) -> Self {
-        Self::from_parts([Part::Owned(bytes)])
+        Self::from_part(Part::Owned(bytes))
+    }
+
+    /// A body of `part` alone: nearly every answer, made without the
+    /// general case's list.
+    fn from_part(part: Part) -> Self {
+        let remaining = part.bytes().len() as u64;
+        Body {
+            first: (remaining > 0).then_some(part),
+            remaining,
+            ..Body::default()
+        }
     }
 
     /// `head`, then a shared answer's presences, then `tail`.

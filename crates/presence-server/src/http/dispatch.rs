@@ -72,9 +72,13 @@ pub(super) async fn user(
         Route::AddAndroidToken => handlers::add_android_token(service, caller, params).await,
         Route::RemoveAndroidToken => handlers::remove_android_token(service, caller, params).await,
         // HEAD only looks: it never waits for events, nor starts a stream.
+        // Boxed: the long poll's future is the largest of these, and kept
+        // inline it would make every waiting request's future too large
+        // for the allocator's per-thread cache (over 1 KB), a cost paid by
+        // every ping for a request that waits anyway.
         Route::GetEvents => {
             let head = parts.method == Method::HEAD;
-            event_handlers::get_events(service, caller, params, head).await
+            Box::pin(event_handlers::get_events(service, caller, params, head)).await
         }
         // Those that read memory were answered above; the rest before
         // anyone was authenticated.
