@@ -47,6 +47,8 @@ pub struct Params {
 #[derive(Debug)]
 struct Entry {
     name: Text,
+    /// The name's [`NameKey`], for finding it without reading the text.
+    key: NameKey,
     value: Text,
     /// Whether a handler read it. Atomic rather than a cell: handlers hold
     /// `&Params` across awaits on a multi-threaded runtime.
@@ -65,6 +67,34 @@ enum Text {
     },
     /// Decoded from escapes.
     Decoded(Box<str>),
+}
+
+/// A name's length and first eight bytes: names whose keys differ differ,
+/// and a name of eight bytes or fewer is equal to another exactly when
+/// their keys are (nearly every parameter name is short, or differs from
+/// the others in its first eight bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NameKey {
+    len: usize,
+    head: u64,
+}
+
+impl NameKey {
+    /// The key of `name`.
+    fn of(name: &[u8]) -> Self {
+        let mut head = [0u8; 8];
+        let n = name.len().min(head.len());
+        head[..n].copy_from_slice(&name[..n]);
+        NameKey {
+            len: name.len(),
+            head: u64::from_le_bytes(head),
+        }
+    }
+
+    /// Whether the key alone says the names are equal.
+    fn is_whole(self) -> bool {
+        self.len <= 8
+    }
 }
 
 impl Params {
@@ -109,15 +139,16 @@ impl Params {
     }
 
     /// The position of the entry named `name`: by looking at each in turn
-    /// among the few a request nearly always has (comparing lengths first
-    /// is cheaper than the ordering a search needs), by halves beyond.
+    /// among the few a request nearly always has, comparing their
+    /// [`NameKey`]s (and the text only where the key cannot tell), by
+    /// halves beyond.
     fn find(&self, name: &str) -> Option<usize> {
         const FEW: usize = 8;
         if self.entries.len() <= FEW {
-            return self
-                .entries
-                .iter()
-                .position(|entry| self.text(&entry.name) == name);
+            let key = NameKey::of(name.as_bytes());
+            return self.entries.iter().position(|entry| {
+                entry.key == key && (key.is_whole() || self.text(&entry.name) == name)
+            });
         }
         self.entries
             .binary_search_by(|entry| self.text(&entry.name).cmp(name))
@@ -307,8 +338,14 @@ fn split_pairs(raw: &[u8], place: Place, out: &mut Vec<Entry>) -> Result<(), Api
         }
         if end > start {
             let (name_end, value_start) = equals.map_or((end, end), |i| (i, i + 1));
+            let name = text(start, name_end, name_escaped)?;
+            let key = NameKey::of(match &name {
+                Text::Span { .. } => &raw[start..name_end],
+                Text::Decoded(decoded) => decoded.as_bytes(),
+            });
             out.push(Entry {
-                name: text(start, name_end, name_escaped)?,
+                name,
+                key,
                 value: text(value_start, end, value_escaped)?,
                 used: AtomicBool::new(false),
             });
@@ -548,6 +585,19 @@ mod tests {
             let params = Params::parse(None, encode_form([("v", raw)]).as_bytes()).unwrap();
             assert_eq!(params.int("v").ok().flatten(), by_parser, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn names_sharing_their_first_eight_bytes_are_told_apart() {
+        let params =
+            Params::parse(None, b"presence_a=1&presence_b=2&presence=3&pres%65nce_c=4").unwrap();
+        assert_eq!(params.str("presence_a"), Some("1"));
+        assert_eq!(params.str("presence_b"), Some("2"));
+        assert_eq!(params.str("presence"), Some("3"));
+        assert_eq!(params.str("presence_c"), Some("4"));
+        assert_eq!(params.str("presence_d"), None);
+        assert_eq!(params.str("presenc"), None);
+        assert_eq!(params.str("presence\0"), None);
     }
 
     #[test]
