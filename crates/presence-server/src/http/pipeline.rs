@@ -3,11 +3,10 @@
 //! 1. [`handle`]: routes the request (once; every later stage is given the
 //!    route), gives it its id and deadline, turns a panic into a 500; its
 //!    `Ending::finish` gzips whole answers for clients that accept it
-//!    (`compress`), counts
-//!    a request without a known caller against its address, lets the page
-//!    that sent it read the answer where it may, counts it in the metrics
-//!    by its route's endpoint, and logs one line (and, at debug level, one
-//!    as it begins);
+//!    (`compress`), counts a request without a known caller against its
+//!    address, lets the page that sent it read the answer where it may,
+//!    counts it in the metrics by its route's endpoint, and logs one line
+//!    (and, at debug level, one as it begins);
 //! 2. `begin`: refuses what the head alone decides (`screen_head`: an
 //!    address with nothing left, sizes, the route, a declared body too
 //!    large), answers at once what needs no caller (health probes and
