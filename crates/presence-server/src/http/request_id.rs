@@ -73,7 +73,7 @@ impl RequestId {
     /// `id`, which [`is_sane`] accepted.
     fn copied(id: &[u8]) -> Self {
         let mut copy = RequestId {
-            len: id.len() as u8,
+            len: u8::try_from(id.len()).expect("sane ids are at most MAX_LEN bytes"),
             text: [0; MAX_LEN],
         };
         copy.text[..id.len()].copy_from_slice(id);
