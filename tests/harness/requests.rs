@@ -162,16 +162,22 @@ impl TestServer {
     /// sees it, sorted: the entries, not `aggregated` nor the modern
     /// timestamps that stand beside them.
     pub async fn clients_of(&self, reader: &User, target: &str) -> Vec<String> {
-        let presence = self.presence_of(reader, target).await;
-        let mut clients: Vec<String> = presence
-            .as_object()
-            .expect("a presence object")
-            .iter()
-            .filter(|(name, entry)| *name != "aggregated" && entry.is_object())
-            .map(|(name, _)| name.clone())
-            .collect();
-        clients.sort();
-        clients
+        client_names(&self.presence_of(reader, target).await)
+    }
+
+    /// [`clients_of`](Self::clients_of), but none (rather than a failed
+    /// assertion) while the server has no presence data for `target`: for
+    /// waiting until a node has learned of a user's first records.
+    pub async fn clients_if_any(&self, reader: &User, target: &str) -> Vec<String> {
+        let answer = self.get(reader, &format!("/users/{target}/presence")).await;
+        let no_data = answer.status == StatusCode::BAD_REQUEST
+            && answer.body["msg"]
+                .as_str()
+                .is_some_and(|msg| msg.starts_with("No presence data"));
+        if no_data {
+            return Vec::new();
+        }
+        client_names(&answer.ok()["presence"])
     }
 
     /// `POST /users/me/presence` with `last_update_id` (and idle status from a
@@ -190,4 +196,18 @@ impl TestServer {
         .await
         .ok()
     }
+}
+
+/// The client names of a single-user `presence` object, sorted: its
+/// entries, not `aggregated` nor the modern timestamps beside them.
+fn client_names(presence: &Value) -> Vec<String> {
+    let mut clients: Vec<String> = presence
+        .as_object()
+        .expect("a presence object")
+        .iter()
+        .filter(|(name, entry)| *name != "aggregated" && entry.is_object())
+        .map(|(name, _)| name.clone())
+        .collect();
+    clients.sort();
+    clients
 }
