@@ -21,7 +21,8 @@ use presence_types::{ErrorBody, SuccessTag};
 
 use super::body::Body;
 use super::handlers::{
-    FEATURE_LEVEL, HandlerResult, empty_success, json, server_version, with_presences,
+    FEATURE_LEVEL, HandlerResult, empty_success, json, json_response, server_version,
+    with_presences,
 };
 use super::params::Params;
 use crate::events::sse::{self, EventStreamBody, StreamTiming};
@@ -198,11 +199,10 @@ pub async fn get_events(
     } else {
         EventsTail::Ignored(ignored.as_deref())
     };
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_vec(events_body(&polled.events, tail)))
-        .expect("a valid response"))
+    Ok(json_response(
+        StatusCode::OK,
+        Body::from_vec(events_body(&polled.events, tail)),
+    ))
 }
 
 /// `DELETE /events`.

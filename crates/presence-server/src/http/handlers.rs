@@ -64,7 +64,7 @@ fn json_bytes(status: StatusCode, bytes: Bytes) -> Response<Body> {
 }
 
 /// A JSON answer of `body`.
-fn json_response(status: StatusCode, body: Body) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
