@@ -102,7 +102,16 @@ impl Params {
     ///
     /// Fails on text that is not UTF-8 once percent-decoded, naming where.
     pub fn parse(query: Option<&str>, body: &[u8]) -> Result<Params, ApiError> {
-        let query: Box<str> = query.unwrap_or("").into();
+        let query = query.unwrap_or("");
+        if query.is_empty() && body.is_empty() {
+            // Most reads send nothing at all: nothing to split or sort.
+            return Ok(Params {
+                query: Box::default(),
+                body: Box::default(),
+                entries: Vec::new(),
+            });
+        }
+        let query: Box<str> = query.into();
         let mut entries = Vec::new();
         split_pairs(query.as_bytes(), Place::Query, &mut entries)?;
         // A body that is not UTF-8 as a whole may still decode to UTF-8

@@ -349,8 +349,13 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
         ["server_settings"] => Resource::ServerSettings,
         ["users", "me", "presence"] => Resource::OwnPresence,
         ["users", target, "presence"] if !target.is_empty() => {
-            let decoded =
-                decode_path_segment(target.as_bytes()).ok_or_else(ApiError::path_user_not_utf8)?;
+            // The path is UTF-8 already: only an escape can make the value
+            // something else.
+            let decoded = if target.bytes().any(|b| b == b'%') {
+                decode_path_segment(target.as_bytes()).ok_or_else(ApiError::path_user_not_utf8)?
+            } else {
+                (*target).to_owned()
+            };
             Resource::UserPresence(decoded)
         }
         ["users", "me", "status"] => Resource::OwnStatus,
