@@ -49,9 +49,12 @@ pub fn write(user: &UserEntry, offline: impl Fn(i64) -> bool, out: &mut Vec<u8>)
         }
         let (status, timestamp) = legacy_status(record.times());
         out.push(b',');
+        let name = out.len();
         write_str(out, &record.client);
+        let name = name..out.len();
         out.extend_from_slice(b":{\"client\":");
-        write_str(out, &record.client);
+        // The name again, as just written: no second look for escapes.
+        out.extend_from_within(name);
         write_status_and_time(out, status, timestamp);
         out.extend_from_slice(if pushable {
             b",\"pushable\":true}"
