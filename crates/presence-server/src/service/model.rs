@@ -511,31 +511,51 @@ impl Users {
 }
 
 /// The hash of an email's [`email_key`], the one definition of "same
-/// email" the store uses too: the key's bytes, fed to the hasher in chunks
-/// of [`HASH_CHUNK`]. An ASCII email (nearly all) is lower-cased chunk by
-/// chunk on the stack instead of building the key; both ways feed the same
-/// bytes in the same chunks, so they agree wherever the keys do.
+/// email" the store uses too: the key's bytes, fed to the hasher as
+/// little-endian words of eight (the last one padded with zeros). An ASCII
+/// email (nearly all) is lower-cased a word at a time instead of building
+/// the key; both ways feed the same words, so they agree wherever the keys
+/// do.
 fn hash_email(hasher: &DefaultHashBuilder, email: &str) -> u64 {
     let mut h = hasher.build_hasher();
     let trimmed = email.trim();
     if trimmed.is_ascii() {
-        let mut lower = [0u8; HASH_CHUNK];
-        for chunk in trimmed.as_bytes().chunks(HASH_CHUNK) {
-            let lower = &mut lower[..chunk.len()];
-            lower.copy_from_slice(chunk);
-            lower.make_ascii_lowercase();
-            h.write(lower);
-        }
+        hash_words(&mut h, trimmed.as_bytes(), ascii_lowercase_word);
     } else {
-        for chunk in email_key(email).as_bytes().chunks(HASH_CHUNK) {
-            h.write(chunk);
-        }
+        hash_words(&mut h, email_key(email).as_bytes(), |word| word);
     }
     h.finish()
 }
 
-/// How many bytes of an email key [`hash_email`] hashes at a time.
-const HASH_CHUNK: usize = 64;
+/// Feeds `bytes` to `h` as little-endian words of eight, each through `map`.
+fn hash_words(h: &mut impl Hasher, bytes: &[u8], map: impl Fn(u64) -> u64) {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        h.write_u64(map(u64::from_le_bytes(
+            word.try_into().expect("eight bytes"),
+        )));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        h.write_u64(map(u64::from_le_bytes(last)));
+    }
+}
+
+/// A word of ASCII bytes with `A` to `Z` lower-cased, all eight at once:
+/// a byte's high bit ends up set where it is at least `A` and not past
+/// `Z`, and moved down to 0x20 it is the bit that lower-cases it.
+fn ascii_lowercase_word(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // ASCII bytes are below 0x80, so no sum below carries into the next
+    // byte.
+    let at_least_a = word + ONES * u64::from(0x80 - b'A');
+    let past_z = word + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = at_least_a & !past_z & HIGHS;
+    word | (upper >> 2)
+}
 
 impl EmailIndex {
     /// Adds a user who is not in `users` yet.
@@ -619,6 +639,16 @@ mod tests {
     use super::testing::realm_with_users;
     use super::*;
     use crate::store::UserRow;
+
+    #[test]
+    fn words_lower_case_as_ascii_does() {
+        let all: Vec<u8> = (0u8..0x80).collect();
+        for word in all.chunks(8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap());
+            let expected = u64::from_le_bytes(word.to_le_bytes().map(|b| b.to_ascii_lowercase()));
+            assert_eq!(ascii_lowercase_word(word), expected, "{word:#x}");
+        }
+    }
 
     #[test]
     fn emails_with_one_key_hash_alike_both_ways() {
