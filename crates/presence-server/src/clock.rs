@@ -13,14 +13,41 @@ pub trait Clock: Send + Sync + 'static {
     /// Unix time in microseconds.
     fn now_micros(&self) -> i64;
 
+    /// One reading, for work that needs the time in more than one form.
+    fn now(&self) -> Now {
+        Now {
+            micros: self.now_micros(),
+        }
+    }
+
     /// Unix time in whole seconds (what presence records store).
     fn now_secs(&self) -> i64 {
-        self.now_micros().div_euclid(1_000_000)
+        self.now().secs()
     }
 
     /// Unix time in fractional seconds (what `server_timestamp` carries).
     fn now_f64(&self) -> f64 {
-        self.now_micros() as f64 / 1e6
+        self.now().as_f64()
+    }
+}
+
+/// One reading of a [`Clock`]: an answer that states the time and judges
+/// records by it reads the clock once (a read costs more than the rest of
+/// the arithmetic), and both agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    micros: i64,
+}
+
+impl Now {
+    /// Unix time in whole seconds.
+    pub fn secs(self) -> i64 {
+        self.micros.div_euclid(1_000_000)
+    }
+
+    /// Unix time in fractional seconds.
+    pub fn as_f64(self) -> f64 {
+        self.micros as f64 / 1e6
     }
 }
 

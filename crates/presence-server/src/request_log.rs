@@ -60,9 +60,15 @@ pub fn write_directly(buffer: &'static LogBuffer, json: bool) {
     let _ = DIRECT.set(Direct { buffer, json });
 }
 
+/// Whether `RUST_LOG` lets request lines through: a caller may spare
+/// itself gathering a line that would not be written.
+pub fn enabled() -> bool {
+    tracing::enabled!(target: TARGET, tracing::Level::INFO)
+}
+
 /// Logs `line`, if `RUST_LOG` lets request lines through.
 pub fn log(line: &RequestLine<'_>) {
-    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+    if !enabled() {
         return;
     }
     match DIRECT.get() {

@@ -158,8 +158,9 @@ pub fn get_user_presence(
     // Zulip's view parses its parameters (it has none left since feature
     // level 487), so it lists whatever was sent.
     let ignored = params.ignored();
-    let body = user_presence_answer(ignored.as_deref(), service.now_f64(), |out| {
-        service.user_presence(reader, target, out)
+    let now = service.now();
+    let body = user_presence_answer(ignored.as_deref(), now.as_f64(), |out| {
+        service.user_presence(reader, target, now, out)
     })?;
     Ok(json_response(StatusCode::OK, Body::from_vec(body)))
 }

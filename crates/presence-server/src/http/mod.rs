@@ -28,6 +28,7 @@ pub mod embed;
 pub mod error;
 pub mod event_handlers;
 pub mod handlers;
+mod head;
 pub mod health;
 pub mod metrics;
 pub mod params;

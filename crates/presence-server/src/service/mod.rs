@@ -34,7 +34,7 @@ use presence_types::endpoints::users::User;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-use crate::clock::SharedClock;
+use crate::clock::{Now, SharedClock};
 use crate::config::Config;
 use crate::events::{EventSettings, Hub, Owner};
 use crate::ids::{UpdateId, UserId};
@@ -338,6 +338,11 @@ impl Service {
         self.clock.now_f64()
     }
 
+    /// The server's time, read once for use in several forms.
+    pub fn now(&self) -> Now {
+        self.clock.now()
+    }
+
     /// Finds the user a Basic-auth pair belongs to (docs/PROTOCOL.md §2.1, in
     /// Zulip's order).
     pub fn authenticate(&self, email: &str, key: &str) -> Result<Caller, AuthError> {
@@ -479,15 +484,17 @@ impl Service {
     }
 
     /// One user's presence object (the legacy entries, `aggregated.status`
-    /// set to `offline` past the threshold, and the modern timestamps),
-    /// appended to `out` as JSON: the single-user GET's `presence`.
+    /// set to `offline` past the threshold at `now`, and the modern
+    /// timestamps), appended to `out` as JSON: the single-user GET's
+    /// `presence`.
     pub fn user_presence(
         &self,
         reader: Reader<'_>,
         user_id_or_email: &str,
+        now: Now,
         out: &mut Vec<u8>,
     ) -> Result<(), ServiceError> {
-        let now = self.clock.now_secs();
+        let now = now.secs();
         let realm = reader.realm().read();
         let target = realm
             .find_active(user_id_or_email)
