@@ -61,7 +61,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::ids::{EmbedKeyId, UserId};
 use crate::service::Service;
-use admission::{Admission, Refuser};
+use admission::{Admission, Admitted, Refuser};
 use body::Body;
 use connection::{ConnState, Timeouts, Watched};
 use rate_limit::{RateLimiter, ip_key};
@@ -266,21 +266,8 @@ pub async fn serve(
             phase: phase_rx.clone(),
             peer,
         };
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let watched = Watched::new(stream, connection.state.clone());
-            let Some(tls) = tls else {
-                return connection.run(TokioIo::new(watched)).await;
-            };
-            // The handshake gets the time a request's head gets.
-            let handshake = tls.acceptor().accept(watched);
-            match tokio::time::timeout(timeouts.header, handshake).await {
-                Ok(Ok(secured)) => connection.run(TokioIo::new(secured)).await,
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake too slow; closing"),
-            }
-        });
+        let watched = Watched::new(stream, connection.state.clone());
+        connection.spawn(watched, tls.clone(), slot);
     }
     drop(listener);
     drain(&app, &admission, &phase_tx, limits.shutdown_grace).await;
@@ -301,6 +288,37 @@ where
     S: hyper::service::HttpService<Incoming, ResBody = Body>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    /// Serves the connection on `watched`, its socket (over TLS with
+    /// `tls`), in a task of its own that holds its admission `slot`.
+    ///
+    /// One task type for each: a task takes the room of its largest
+    /// state, and a TLS session's is kilobytes that a plain connection (an
+    /// open stream most of all) should not carry.
+    fn spawn(self, watched: Watched, tls: Option<Tls>, slot: Admitted)
+    where
+        S: Send + 'static,
+        S::Future: Send,
+    {
+        let Some(tls) = tls else {
+            tokio::spawn(async move {
+                let _slot = slot;
+                self.run(TokioIo::new(watched)).await;
+            });
+            return;
+        };
+        tokio::spawn(async move {
+            let _slot = slot;
+            // The handshake gets the time a request's head gets.
+            let handshake = tls.acceptor().accept(watched);
+            let peer = self.peer;
+            match tokio::time::timeout(self.timeouts.header, handshake).await {
+                Ok(Ok(secured)) => self.run(TokioIo::new(secured)).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake too slow; closing"),
+            }
+        });
+    }
+
     /// Speaks HTTP over `io` (the socket, or TLS over it) until the
     /// connection ends (see [`run_connection`]).
     async fn run<I>(self, io: I)
