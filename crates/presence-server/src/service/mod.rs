@@ -11,6 +11,7 @@
 pub mod answers;
 mod change_log;
 pub mod devices;
+mod email_index;
 pub mod embed;
 pub mod emoji;
 pub mod health;

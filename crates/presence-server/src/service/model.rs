@@ -6,7 +6,7 @@
 //! writer thread changes this state, and only after the store has made the
 //! change durable, so a reader never sees anything that a crash could undo.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
@@ -14,10 +14,11 @@ use parking_lot::RwLock;
 
 use super::answers::AnswerCache;
 pub use super::change_log::ChangeLog;
+use super::email_index::EmailIndex;
 use super::embed::EmbedKeys;
 use super::rules::Times;
 use crate::ids::{RealmId, UpdateId, UserId};
-use crate::store::{RealmRow, UserRow, email_key, same_email};
+use crate::store::{RealmRow, UserRow, same_email};
 
 /// A realm shared between readers and the writer.
 pub type SharedRealm = Arc<RwLock<Realm>>;
@@ -414,15 +415,6 @@ impl Realm {
     }
 }
 
-/// Users by email without a second copy of the emails: the table holds
-/// user ids, hashed and compared through the users' own emails by their
-/// [`email_key`] (trimmed, lower-cased), computed on the fly.
-#[derive(Default)]
-struct EmailIndex {
-    ids: HashTable<UserId>,
-    hasher: DefaultHashBuilder,
-}
-
 /// A realm's users: the entries in one dense vector (a deleted user's place
 /// is taken by the last one), found by id through a small index. A map of
 /// entries would hold its slack at the entries' full size.
@@ -510,93 +502,6 @@ impl Users {
     }
 }
 
-/// The hash of an email's [`email_key`], the one definition of "same
-/// email" the store uses too: the key's bytes, fed to the hasher as
-/// little-endian words of eight (the last one padded with zeros). An ASCII
-/// email (nearly all) is lower-cased a word at a time instead of building
-/// the key; both ways feed the same words, so they agree wherever the keys
-/// do.
-fn hash_email(hasher: &DefaultHashBuilder, email: &str) -> u64 {
-    let mut h = hasher.build_hasher();
-    let trimmed = email.trim();
-    if trimmed.is_ascii() {
-        hash_words(&mut h, trimmed.as_bytes(), ascii_lowercase_word);
-    } else {
-        hash_words(&mut h, email_key(email).as_bytes(), |word| word);
-    }
-    h.finish()
-}
-
-/// Feeds `bytes` to `h` as little-endian words of eight, each through `map`.
-fn hash_words(h: &mut impl Hasher, bytes: &[u8], map: impl Fn(u64) -> u64) {
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        h.write_u64(map(u64::from_le_bytes(
-            word.try_into().expect("eight bytes"),
-        )));
-    }
-    let tail = words.remainder();
-    if !tail.is_empty() {
-        let mut last = [0u8; 8];
-        last[..tail.len()].copy_from_slice(tail);
-        h.write_u64(map(u64::from_le_bytes(last)));
-    }
-}
-
-/// A word of ASCII bytes with `A` to `Z` lower-cased, all eight at once:
-/// a byte's high bit ends up set where it is at least `A` and not past
-/// `Z`, and moved down to 0x20 it is the bit that lower-cases it.
-fn ascii_lowercase_word(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // ASCII bytes are below 0x80, so no sum below carries into the next
-    // byte.
-    let at_least_a = word + ONES * u64::from(0x80 - b'A');
-    let past_z = word + ONES * u64::from(0x80 - b'Z' - 1);
-    let upper = at_least_a & !past_z & HIGHS;
-    word | (upper >> 2)
-}
-
-impl EmailIndex {
-    /// Adds a user who is not in `users` yet.
-    fn insert(&mut self, users: &Users, id: UserId, email: &str) {
-        let hasher = &self.hasher;
-        self.ids
-            .insert_unique(hash_email(hasher, email), id, |other| {
-                hash_email(hasher, users.get(other).map_or("", |u| u.account.email()))
-            });
-    }
-
-    /// Takes a user out, found under `email` (the email it was indexed by).
-    fn remove(&mut self, id: UserId, email: &str) {
-        if let Ok(slot) = self
-            .ids
-            .find_entry(hash_email(&self.hasher, email), |&other| other == id)
-        {
-            slot.remove();
-        }
-    }
-
-    fn reserve(&mut self, users: &Users, additional: usize) {
-        let hasher = &self.hasher;
-        self.ids.reserve(additional, |id| {
-            hash_email(hasher, users.get(id).map_or("", |u| u.account.email()))
-        });
-    }
-
-    /// The id of the user with this email, if any.
-    fn find(&self, users: &Users, email: &str) -> Option<UserId> {
-        let hash = hash_email(&self.hasher, email);
-        self.ids
-            .find(hash, |id| {
-                users
-                    .get(id)
-                    .is_some_and(|u| same_email(u.account.email(), email))
-            })
-            .copied()
-    }
-}
-
 /// A realm for unit tests, shared by the modules that need one.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -638,37 +543,7 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::realm_with_users;
     use super::*;
-    use crate::store::UserRow;
-
-    #[test]
-    fn words_lower_case_as_ascii_does() {
-        let all: Vec<u8> = (0u8..0x80).collect();
-        for word in all.chunks(8) {
-            let word = u64::from_le_bytes(word.try_into().unwrap());
-            let expected = u64::from_le_bytes(word.to_le_bytes().map(|b| b.to_ascii_lowercase()));
-            assert_eq!(ascii_lowercase_word(word), expected, "{word:#x}");
-        }
-    }
-
-    #[test]
-    fn emails_with_one_key_hash_alike_both_ways() {
-        let hasher = DefaultHashBuilder::default();
-        let long = format!("{}@Example.test", "A".repeat(150));
-        // The Kelvin sign lower-cases to an ASCII `k`: a non-ASCII email
-        // whose key is an ASCII one must hash as that one does.
-        for (a, b) in [
-            ("k@x.test", "\u{212a}@X.test"),
-            (" Plain@X.test ", "plain@x.test"),
-            (long.as_str(), &long.to_lowercase()),
-        ] {
-            assert_eq!(email_key(a), email_key(b), "{a} {b}");
-            assert_eq!(hash_email(&hasher, a), hash_email(&hasher, b), "{a} {b}");
-        }
-        assert_ne!(
-            hash_email(&hasher, &long),
-            hash_email(&hasher, &format!("{long}x"))
-        );
-    }
+    use crate::store::{UserRow, email_key};
 
     #[test]
     fn email_lookups_agree_with_the_stores_key() {
