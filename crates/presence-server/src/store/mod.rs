@@ -21,6 +21,7 @@
 #[cfg(test)]
 mod conformance;
 mod durability;
+mod email;
 pub mod postgres;
 pub mod published;
 pub mod sqlite;
@@ -28,6 +29,7 @@ mod status;
 pub mod testing;
 
 pub use durability::Durability;
+pub use email::{email_key, same_email};
 
 pub use status::{NO_EMOJI_TYPE, StatusRow};
 
@@ -769,41 +771,4 @@ pub enum Notice {
     Changed,
     /// Nothing new; the subscriber may say whether it still listens.
     Quiet,
-}
-
-/// The form of an email that lookups compare: trimmed and lower-cased.
-pub fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// Whether two emails have the same [`email_key`], without building the keys
-/// when both are ASCII (the case of nearly every request's credentials).
-pub fn same_email(a: &str, b: &str) -> bool {
-    // The same bytes (a client sends the email as it was given) settle it
-    // at the cost of a comparison.
-    if a == b {
-        true
-    } else if a.is_ascii() && b.is_ascii() {
-        a.trim().eq_ignore_ascii_case(b.trim())
-    } else {
-        email_key(a) == email_key(b)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_email_agrees_with_the_key() {
-        for (a, b) in [
-            ("a@b.c", " A@B.C "),
-            ("a@b.c", "a@b.d"),
-            ("Émile@x.fr", "émile@X.FR"),
-            ("émile@x.fr", "emile@x.fr"),
-            ("ΟΔΟΣ@x.gr", "οδος@x.gr"),
-        ] {
-            assert_eq!(same_email(a, b), email_key(a) == email_key(b), "{a} {b}");
-        }
-    }
 }
