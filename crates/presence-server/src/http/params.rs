@@ -32,9 +32,11 @@ pub trait FromParams: Sized {
 /// The parameters of one request.
 ///
 /// Names and values are kept where they are in the request's text (the
-/// query string and the body) unless they had escapes to decode, and are
-/// kept sorted by name, one entry per name: a request's parameters cost
-/// one allocation or two, not two for each.
+/// query string and the body) unless they had escapes to decode: a
+/// request's parameters cost one allocation or two, not two for each.
+/// Up to [`FEW`] entries are kept as sent, and a name is found by looking
+/// at each from the last (the later of equal names wins); beyond that they
+/// are sorted by name, one entry per name, and found by halves.
 #[derive(Debug, Default)]
 pub struct Params {
     query: Box<str>,
@@ -68,6 +70,10 @@ enum Text {
     /// Decoded from escapes.
     Decoded(Box<str>),
 }
+
+/// The most entries a request's parameters keep as sent; more are sorted
+/// and found by halves.
+const FEW: usize = 8;
 
 /// A name's length and first eight bytes: names whose keys differ differ,
 /// and a name of eight bytes or fewer is equal to another exactly when
@@ -127,15 +133,19 @@ impl Params {
                 "".into()
             }
         };
-        // Among equal names the later pair wins: reversed, then sorted
-        // stably, the winner comes first among its equals, and `dedup_by`
-        // keeps the first of each run (in place, with no second list).
-        entries.reverse();
-        entries
-            .sort_by(|a, b| resolve(&query, &body, &a.name).cmp(resolve(&query, &body, &b.name)));
-        entries.dedup_by(|later, first| {
-            resolve(&query, &body, &later.name) == resolve(&query, &body, &first.name)
-        });
+        if entries.len() > FEW {
+            // Among equal names the later pair wins: reversed, then sorted
+            // stably, the winner comes first among its equals, and
+            // `dedup_by` keeps the first of each run (in place, with no
+            // second list).
+            entries.reverse();
+            entries.sort_by(|a, b| {
+                resolve(&query, &body, &a.name).cmp(resolve(&query, &body, &b.name))
+            });
+            entries.dedup_by(|later, first| {
+                resolve(&query, &body, &later.name) == resolve(&query, &body, &first.name)
+            });
+        }
         Ok(Params {
             query,
             body,
@@ -147,15 +157,14 @@ impl Params {
         resolve(&self.query, &self.body, text)
     }
 
-    /// The position of the entry named `name`: by looking at each in turn
-    /// among the few a request nearly always has, comparing their
-    /// [`NameKey`]s (and the text only where the key cannot tell), by
-    /// halves beyond.
+    /// The position of the entry named `name`: among the few a request
+    /// nearly always has, by looking at each from the last, comparing
+    /// their [`NameKey`]s (and the text only where the key cannot tell);
+    /// by halves beyond.
     fn find(&self, name: &str) -> Option<usize> {
-        const FEW: usize = 8;
         if self.entries.len() <= FEW {
             let key = NameKey::of(name.as_bytes());
-            return self.entries.iter().position(|entry| {
+            return self.entries.iter().rposition(|entry| {
                 entry.key == key && (key.is_whole() || self.text(&entry.name) == name)
             });
         }
@@ -229,9 +238,18 @@ impl Params {
         }
     }
 
-    /// Every parameter's name, sorted.
+    /// Every parameter's name, sorted, each once.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|entry| self.text(&entry.name))
+        let mut names: Vec<&str> = self
+            .entries
+            .iter()
+            .map(|entry| self.text(&entry.name))
+            .collect();
+        if self.entries.len() <= FEW {
+            names.sort_unstable();
+            names.dedup();
+        }
+        names.into_iter()
     }
 
     /// A JSON list of strings; JSON `null` counts as absent, as the
@@ -274,13 +292,30 @@ impl Params {
 
     /// The parameters no handler read, sorted; `None` when there are none.
     pub fn ignored(&self) -> Option<Vec<String>> {
-        let ignored: Vec<String> = self
+        let unread = |entry: &&Entry| !entry.used.load(Ordering::Relaxed);
+        let mut ignored: Vec<&str> = self
             .entries
             .iter()
-            .filter(|entry| !entry.used.load(Ordering::Relaxed))
-            .map(|entry| self.text(&entry.name).to_owned())
+            .filter(unread)
+            .map(|entry| self.text(&entry.name))
             .collect();
-        (!ignored.is_empty()).then_some(ignored)
+        if ignored.is_empty() {
+            return None;
+        }
+        if self.entries.len() <= FEW {
+            // Kept as sent: a name sent twice was read at its later entry,
+            // and its earlier one was not ignored.
+            let read: Vec<&str> = self
+                .entries
+                .iter()
+                .filter(|entry| !unread(entry))
+                .map(|entry| self.text(&entry.name))
+                .collect();
+            ignored.retain(|name| !read.contains(name));
+            ignored.sort_unstable();
+            ignored.dedup();
+        }
+        (!ignored.is_empty()).then(|| ignored.into_iter().map(str::to_owned).collect())
     }
 }
 
@@ -615,6 +650,15 @@ mod tests {
         assert_eq!(p.names().collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!((p.str("b"), p.str("c")), (Some("5"), Some("6")));
         assert_eq!(p.ignored(), Some(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn an_unread_name_given_twice_is_ignored_once() {
+        let p = Params::parse(Some("x=1&y=2"), b"x=3&z=4").unwrap();
+        assert_eq!(p.str("y"), Some("2"));
+        assert_eq!(p.ignored(), Some(vec!["x".to_owned(), "z".to_owned()]));
+        p.accept("x");
+        assert_eq!(p.ignored(), Some(vec!["z".to_owned()]));
     }
 
     #[test]
