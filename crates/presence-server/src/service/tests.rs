@@ -3,38 +3,17 @@
 
 use proptest::prelude::*;
 
-use super::model::{Account, ClientRecord, Realm};
+use super::model::testing::realm_with_users;
+use super::model::{ClientRecord, Realm};
 use super::rules::Times;
 use super::*;
-use crate::ids::RealmId;
-use crate::store::{RealmRow, UserRow};
 
 /// A realm whose user `i` last reported `seen[i]` days before `now`
 /// (never, for `None`), each with update id `i + 1`.
 fn realm(seen: &[Option<i64>], now: i64) -> Realm {
-    let mut realm = Realm::new(RealmRow {
-        id: RealmId(1),
-        string_id: "r".into(),
-        name: "r".into(),
-        presence_disabled: false,
-        deactivated: false,
-        date_created: 0,
-    });
+    let mut realm = realm_with_users(seen.len() as i64);
     for (i, days) in seen.iter().enumerate() {
         let id = i as i64 + 1;
-        realm.put_account(Account::from(UserRow {
-            id: UserId(id),
-            realm_id: RealmId(1),
-            email: format!("u{id}@r.test"),
-            full_name: format!("U{id}"),
-            is_bot: false,
-            is_active: true,
-            date_joined: 0,
-            api_key_hash: [0; 32],
-            presence_enabled: true,
-            enable_offline_push_notifications: true,
-            push_devices: 0,
-        }));
         if let Some(days) = days {
             let times = Times {
                 last_connected: now - days * 86_400 - id,
