@@ -60,17 +60,14 @@ pub fn write_directly(buffer: &'static LogBuffer, json: bool) {
     let _ = DIRECT.set(Direct { buffer, json });
 }
 
-/// Whether `RUST_LOG` lets request lines through: a caller may spare
-/// itself gathering a line that would not be written.
-pub fn enabled() -> bool {
-    tracing::enabled!(target: TARGET, tracing::Level::INFO)
-}
-
-/// Logs `line`, if `RUST_LOG` lets request lines through.
-pub fn log(line: &RequestLine<'_>) {
-    if !enabled() {
+/// Logs the line `make` gives, if `RUST_LOG` lets request lines through:
+/// a line that would not be written is not gathered (the question is
+/// asked once, since the filter's answer costs about as much as a field).
+pub fn log<'a>(make: impl FnOnce() -> RequestLine<'a>) {
+    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
         return;
     }
+    let line = &make();
     match DIRECT.get() {
         Some(direct) => {
             let now = SystemTime::now()
@@ -175,24 +172,34 @@ enum Style {
     Json,
 }
 
+/// A field's name with what each style writes around it before the value,
+/// made at compile time: one copy per field.
+#[derive(Debug, Clone, Copy)]
+struct Name {
+    text: &'static str,
+    json: &'static str,
+}
+
+/// The [`Name`] of the field called `$name`.
+macro_rules! name {
+    ($name:literal) => {
+        Name {
+            text: concat!(" ", $name, "="),
+            json: concat!(",\"", $name, "\":"),
+        }
+    };
+}
+
 impl Style {
     /// The field's name and what comes between it and its value.
-    fn name(self, out: &mut Vec<u8>, name: &str) {
-        match self {
-            Style::Text => {
-                out.push(b' ');
-                out.extend_from_slice(name.as_bytes());
-                out.push(b'=');
-            }
-            Style::Json => {
-                out.extend_from_slice(b",\"");
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b"\":");
-            }
-        }
+    fn name(self, out: &mut Vec<u8>, name: Name) {
+        out.extend_from_slice(match self {
+            Style::Text => name.text.as_bytes(),
+            Style::Json => name.json.as_bytes(),
+        });
     }
 
-    fn str(self, out: &mut Vec<u8>, name: &str, value: &str) {
+    fn str(self, out: &mut Vec<u8>, name: Name, value: &str) {
         self.name(out, name);
         match self {
             Style::Text => text_value(out, value),
@@ -200,12 +207,12 @@ impl Style {
         }
     }
 
-    fn int(self, out: &mut Vec<u8>, name: &str, value: impl itoa::Integer) {
+    fn int(self, out: &mut Vec<u8>, name: Name, value: impl itoa::Integer) {
         self.name(out, name);
         json_out::write_int(out, value);
     }
 
-    fn ip(self, out: &mut Vec<u8>, name: &str, ip: IpAddr) {
+    fn ip(self, out: &mut Vec<u8>, name: Name, ip: IpAddr) {
         self.name(out, name);
         let quoted = self == Style::Json;
         if quoted {
@@ -220,17 +227,17 @@ impl Style {
 
 /// The request's fields, in the order the subscriber writes them.
 fn write_fields(out: &mut Vec<u8>, line: &RequestLine<'_>, style: Style) {
-    style.str(out, "request_id", line.request_id);
-    style.ip(out, "ip", line.ip);
-    style.str(out, "method", line.method);
-    style.str(out, "path", line.path);
-    style.int(out, "status", line.status);
-    style.int(out, "micros", line.micros);
+    style.str(out, name!("request_id"), line.request_id);
+    style.ip(out, name!("ip"), line.ip);
+    style.str(out, name!("method"), line.method);
+    style.str(out, name!("path"), line.path);
+    style.int(out, name!("status"), line.status);
+    style.int(out, name!("micros"), line.micros);
     if let Some(id) = line.user_id {
-        style.int(out, "user_id", id);
+        style.int(out, name!("user_id"), id);
     }
     if let Some(id) = line.embed_key {
-        style.int(out, "embed_key", id);
+        style.int(out, name!("embed_key"), id);
     }
 }
 
@@ -242,13 +249,24 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
                 if i > 0 {
                     out.push(b'.');
                 }
-                json_out::write_int(out, octet);
+                write_octet(out, octet);
             }
         }
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// An octet in decimal, its one to three digits pushed one by one.
+fn write_octet(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
 }
 
 /// A value in a text line: as is when it is printable ASCII (a path, a
@@ -387,5 +405,22 @@ mod tests {
         let mut out = Vec::new();
         write_time(&mut out, 0, 999_999);
         assert_eq!(out, b"1970-01-01T00:00:00.999999Z");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "255.254.200.1",
+            "127.0.0.1",
+            "::1",
+            "2001:db8::ff00:42:8329",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            write_ip(&mut out, ip);
+            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+        }
     }
 }

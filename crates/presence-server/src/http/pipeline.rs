@@ -222,18 +222,16 @@ impl Ending {
             status,
         };
         app.service.metrics().request(series, elapsed);
-        if request_log::enabled() {
-            request_log::log(&RequestLine {
-                request_id: self.request_id.as_str(),
-                ip: self.ip,
-                method: self.method.as_str(),
-                path,
-                status,
-                micros: elapsed.as_micros() as u64,
-                user_id: self.note.user_id.map(|id| id.0),
-                embed_key: self.note.embed_key.map(|id| id.0),
-            });
-        }
+        request_log::log(|| RequestLine {
+            request_id: self.request_id.as_str(),
+            ip: self.ip,
+            method: self.method.as_str(),
+            path,
+            status,
+            micros: elapsed.as_micros() as u64,
+            user_id: self.note.user_id.map(|id| id.0),
+            embed_key: self.note.embed_key.map(|id| id.0),
+        });
         response
     }
 }
