@@ -2,6 +2,8 @@
 //! makes: the same bytes serde writes, without its general machinery; and
 //! the checks, eight bytes at a time, of whether text must be escaped.
 
+use crate::words::{HIGHS, all_bytes, below, holds};
+
 /// Appends `s` as a JSON string: as is when nothing in it needs escaping
 /// (nearly always), else as serde escapes it.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -33,29 +35,6 @@ pub fn is_printable_ascii(bytes: &[u8]) -> bool {
         |v| !(below(v, 0x20) || v & HIGHS != 0 || holds(v, 0x7f)),
         |b| b.wrapping_sub(0x20) < 0x5f,
     )
-}
-
-/// Whether `word` holds for every eight bytes of `bytes` (read as one
-/// little-endian word) and `byte` for each byte of the tail: text is
-/// checked a word at a time with the tests below.
-fn all_bytes(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    words.all(|w| word(u64::from_le_bytes(w.try_into().expect("eight bytes"))))
-        && words.remainder().iter().all(|&b| byte(b))
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether some byte of `v` is below `n` (`n` at most 0x80): the
-/// word-wide test, exact for the word as a whole.
-fn below(v: u64, n: u8) -> bool {
-    v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS != 0
-}
-
-/// Whether some byte of `v` is `b`.
-fn holds(v: u64, b: u8) -> bool {
-    below(v ^ (ONES * u64::from(b)), 1)
 }
 
 /// Appends an integer as JSON (and text lines) write it.

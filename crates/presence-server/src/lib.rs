@@ -11,16 +11,17 @@
 //! - [`store`]: the durable `Store` trait and its two implementations,
 //!   SQLite (embedded, one node) and PostgreSQL (several nodes).
 //!
-//! Beside them: [`ids`] (typed ids), [`json_out`] (JSON written by
-//! hand on hot paths), [`config`] (settings), [`clock`]
-//! (injectable time), [`server`] (load, serve, close: the one way every
-//! server runs), [`compression`] (gzip that reuses shared pieces), [`keys`]
-//! (API keys), [`admin`] (what the admin commands do), [`cli`] (the
-//! `presence-server` command line), [`log_writer`] (the log's bounded
-//! buffer, written by a thread of its own), [`logging`] (the log's format
-//! and escaping), [`metrics`] (what the server counts, for Prometheus), [`request_log`] (each request's line, written straight
-//! into that buffer) and [`fuzzing`] (the fuzz targets' checks, shared with
-//! the property tests).
+//! Beside them: [`ids`] (typed ids), [`json_out`] (JSON written by hand on
+//! hot paths), [`words`] (bytes read eight at a time), [`config`]
+//! (settings), [`clock`] (injectable time), [`server`] (load, serve, close:
+//! the one way every server runs), [`compression`] (gzip that reuses shared
+//! pieces), [`keys`] (API keys), [`admin`] (what the admin commands do),
+//! [`cli`] (the `presence-server` command line), [`log_writer`] (the log's
+//! bounded buffer, written by a thread of its own), [`logging`] (the log's
+//! format and escaping), [`metrics`] (what the server counts, for
+//! Prometheus), [`request_log`] (each request's line, written straight into
+//! that buffer) and [`fuzzing`] (the fuzz targets' checks, shared with the
+//! property tests).
 //!
 //! docs/ARCHITECTURE.md is the map of the code and of the rules it keeps;
 //! docs/PROTOCOL.md is the wire contract.
@@ -45,3 +46,4 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod transfer;
+pub mod words;

@@ -15,6 +15,7 @@ mod endpoints;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{ApiError, Expected};
+use crate::words;
 
 /// A parameter struct read from a request's [`Params`] by the rules of
 /// this module.
@@ -88,12 +89,9 @@ struct NameKey {
 impl NameKey {
     /// The key of `name`.
     fn of(name: &[u8]) -> Self {
-        let mut head = [0u8; 8];
-        let n = name.len().min(head.len());
-        head[..n].copy_from_slice(&name[..n]);
         NameKey {
             len: name.len(),
-            head: u64::from_le_bytes(head),
+            head: words::word_of(&name[..name.len().min(8)]),
         }
     }
 
@@ -111,11 +109,7 @@ impl Params {
         let query = query.unwrap_or("");
         if query.is_empty() && body.is_empty() {
             // Most reads send nothing at all: nothing to split or sort.
-            return Ok(Params {
-                query: Box::default(),
-                body: Box::default(),
-                entries: Vec::new(),
-            });
+            return Ok(Params::default());
         }
         let query: Box<str> = query.into();
         let mut entries = Vec::new();

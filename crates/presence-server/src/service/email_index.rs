@@ -13,6 +13,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use super::model::Users;
 use crate::ids::UserId;
 use crate::store::{email_key, same_email};
+use crate::words;
 
 /// A realm's user ids, found by email.
 #[derive(Default)]
@@ -72,7 +73,7 @@ fn hash_email(hasher: &DefaultHashBuilder, email: &str) -> u64 {
     let mut h = hasher.build_hasher();
     let trimmed = email.trim();
     if trimmed.is_ascii() {
-        hash_words(&mut h, trimmed.as_bytes(), ascii_lowercase_word);
+        hash_words(&mut h, trimmed.as_bytes(), words::ascii_lowercase);
     } else {
         hash_words(&mut h, email_key(email).as_bytes(), |word| word);
     }
@@ -89,39 +90,13 @@ fn hash_words(h: &mut impl Hasher, bytes: &[u8], map: impl Fn(u64) -> u64) {
     }
     let tail = words.remainder();
     if !tail.is_empty() {
-        let mut last = [0u8; 8];
-        last[..tail.len()].copy_from_slice(tail);
-        h.write_u64(map(u64::from_le_bytes(last)));
+        h.write_u64(map(words::word_of(tail)));
     }
-}
-
-/// A word of ASCII bytes with `A` to `Z` lower-cased, all eight at once:
-/// a byte's high bit ends up set where it is at least `A` and not past
-/// `Z`, and moved down to 0x20 it is the bit that lower-cases it.
-fn ascii_lowercase_word(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // ASCII bytes are below 0x80, so no sum below carries into the next
-    // byte.
-    let at_least_a = word + ONES * u64::from(0x80 - b'A');
-    let past_z = word + ONES * u64::from(0x80 - b'Z' - 1);
-    let upper = at_least_a & !past_z & HIGHS;
-    word | (upper >> 2)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_lower_case_as_ascii_does() {
-        let all: Vec<u8> = (0u8..0x80).collect();
-        for word in all.chunks(8) {
-            let word = u64::from_le_bytes(word.try_into().unwrap());
-            let expected = u64::from_le_bytes(word.to_le_bytes().map(|b| b.to_ascii_lowercase()));
-            assert_eq!(ascii_lowercase_word(word), expected, "{word:#x}");
-        }
-    }
 
     #[test]
     fn emails_with_one_key_hash_alike_both_ways() {
