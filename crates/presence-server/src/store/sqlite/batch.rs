@@ -4,9 +4,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{presence_row, presence_values, query_all};
+use super::rows::{presence_row, query_all};
 use crate::ids::{RealmId, UpdateId, UserId};
-use crate::store::{Mutation, PresenceChanges, PresenceRow, Sequence, StoreError};
+use crate::store::{Mutation, PresenceChanges, Sequence, StoreError};
 
 /// Takes the next directory version inside a write transaction.
 pub(super) fn next_directory_version(tx: &Connection) -> Result<i64, StoreError> {
@@ -43,12 +43,14 @@ pub(super) fn read_sequences(
     Ok(last)
 }
 
-/// The users of a realm changed after `since`, with all their records.
+/// The users of a realm changed after `since`, with all their records,
+/// read in the caller's write transaction after folding the presence log.
 pub(super) fn read_presence_changes(
     conn: &Connection,
     realm_id: RealmId,
     since: UpdateId,
 ) -> Result<PresenceChanges, StoreError> {
+    super::log::compact(conn)?;
     let last_update_id = read_sequences(conn, &[realm_id])?[0];
     let rows = query_all(
         conn,
@@ -80,12 +82,8 @@ pub(super) fn write_batch(
 /// the user a new row version.
 fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError> {
     match mutation {
-        Mutation::PutPresence(p) => put_presence(tx, p),
-        Mutation::DeletePresence { user_id, client } => {
-            tx.prepare_cached("DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2")?
-                .execute(params![user_id, client])?;
-            Ok(())
-        }
+        Mutation::PutPresence(p) => super::log::put(tx, p),
+        Mutation::DeletePresence { user_id, client } => super::log::remove(tx, *user_id, client),
         Mutation::SetUserSettings {
             user_id,
             presence_enabled,
@@ -133,21 +131,6 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError
             expires_at,
         } => super::status::expire(tx, *user_id, *expires_at),
     }
-}
-
-/// Creates or overwrites a presence record.
-fn put_presence(tx: &Connection, p: &PresenceRow) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO client_presence \
-             (user_id, client, last_connected_time, last_active_time, update_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (user_id, client) DO UPDATE SET \
-             last_connected_time = excluded.last_connected_time, \
-             last_active_time = excluded.last_active_time, \
-             update_id = excluded.update_id",
-    )?;
-    stmt.execute(presence_values(p))?;
-    Ok(())
 }
 
 /// Sets each realm's last update id.

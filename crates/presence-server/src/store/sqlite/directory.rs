@@ -151,6 +151,8 @@ pub fn delete_user(tx: &Transaction<'_>, realm: &str, email: &str) -> Result<Use
         [id],
         user_row,
     )?;
+    // Folded first: a logged write of the user would outlive the delete.
+    super::log::compact(tx)?;
     tx.execute("DELETE FROM client_presence WHERE user_id = ?1", [id])?;
     tx.execute("DELETE FROM push_devices WHERE user_id = ?1", [id])?;
     super::status::delete(tx, id)?;

@@ -7,13 +7,15 @@
 //! This module holds [`SqliteStore`] and its [`Store`] methods; the rest is
 //! in parts of one job each: the schema and its migrations (`schema`), a
 //! file's trustworthiness (`trust`), reading rows (`rows`), batches and
-//! versions (`batch`), export and import (`transfer`), and the admin
+//! versions (`batch`), the log presence writes are appended to (`log`),
+//! export and import (`transfer`), and the admin
 //! commands' changes to realms, users (`directory`) and embed keys
 //! (`embed`).
 
 mod batch;
 mod directory;
 mod embed;
+mod log;
 mod rows;
 mod schema;
 mod status;
@@ -47,6 +49,9 @@ pub struct SqliteStore {
     conn: Connection,
     /// A batch's write transaction is open on `conn`.
     in_batch: bool,
+    /// Presence writes this connection logged since it last folded the
+    /// log (others' are folded with them).
+    logged: usize,
 }
 
 impl SqliteStore {
@@ -80,6 +85,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             in_batch: false,
+            logged: 0,
         };
         schema::migrate(&mut store.conn)?;
         trust::check_writable(&store.conn, &path)?;
@@ -158,8 +164,12 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 
 impl Store for SqliteStore {
     fn load(&mut self, sink: &mut dyn FnMut(Loaded)) -> Result<i64, StoreError> {
-        // One read transaction, so the parts agree with each other.
-        let tx = self.conn.transaction()?;
+        // One transaction, so the parts agree with each other; a write
+        // transaction, as the presence log is folded before it is read.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        log::compact(&tx)?;
         let directory_version = tx.query_row(
             "SELECT value FROM meta WHERE key = 'directory_version'",
             [],
@@ -243,7 +253,23 @@ impl Store for SqliteStore {
             self.abort_batch();
         }
         self.in_batch = false;
-        written
+        written?;
+        let presence = |m: &&Mutation| {
+            matches!(
+                m,
+                Mutation::PutPresence(_) | Mutation::DeletePresence { .. }
+            )
+        };
+        self.logged += batch.iter().filter(presence).count();
+        if self.logged >= log::COMPACT_AFTER {
+            self.logged = 0;
+            // The batch is committed whatever happens here: a fold that
+            // fails leaves the log to the next one.
+            if let Err(e) = self.write(|tx| log::compact(tx)) {
+                tracing::warn!(error = %e, "folding the presence log failed");
+            }
+        }
+        Ok(())
     }
 
     fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
@@ -294,15 +320,12 @@ impl Store for SqliteStore {
         realm_id: RealmId,
         since: UpdateId,
     ) -> Result<PresenceChanges, StoreError> {
-        // Inside a batch the write lock already fixes the view; outside, a
-        // read transaction is one snapshot (WAL mode).
+        // The read folds the presence log first, so it needs the write
+        // lock: a batch holds it already.
         if self.in_batch {
             return read_presence_changes(&self.conn, realm_id, since);
         }
-        let tx = self.conn.transaction()?;
-        let read = read_presence_changes(&tx, realm_id, since)?;
-        tx.commit()?;
-        Ok(read)
+        self.write(|tx| read_presence_changes(tx, realm_id, since))
     }
 
     fn directory_version(&mut self) -> Result<i64, StoreError> {
@@ -496,14 +519,18 @@ impl Store for SqliteStore {
     }
 
     fn export(&mut self) -> Result<Dump, StoreError> {
-        let tx = self.conn.transaction()?;
-        let dump = transfer::export_dump(&tx)?;
-        tx.commit()?;
-        Ok(dump)
+        // A write transaction, as the presence log is folded before it is read.
+        self.write(|tx| {
+            log::compact(tx)?;
+            transfer::export_dump(tx)
+        })
     }
 
     fn import(&mut self, dump: &Dump) -> Result<(), StoreError> {
-        self.write(|tx| transfer::import_dump(tx, dump))
+        self.write(|tx| {
+            log::compact(tx)?;
+            transfer::import_dump(tx, dump)
+        })
     }
 
     fn create_embed_key(&mut self, key: &NewEmbedKey<'_>) -> Result<EmbedKeyRow, StoreError> {
@@ -581,6 +608,45 @@ fn read_directory_changes(conn: &Connection, since: i64) -> Result<DirectoryChan
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::{new_user, put, sequence};
+
+    /// Rows waiting in the presence log.
+    fn logged(store: &SqliteStore) -> usize {
+        store
+            .conn
+            .query_row("SELECT COUNT(*) FROM presence_log", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_are_logged_and_folded_once_enough_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let realm = store.create_realm("acme", "Acme", 0).unwrap();
+        let user = store.create_user(&new_user("acme", "a@x", 1)).unwrap();
+        // One batch short of the fold: every write waits in the log.
+        let below = log::COMPACT_AFTER - 1;
+        let writes: Vec<Mutation> = (1..=below as i64)
+            .map(|n| put(user.id, &format!("c{}", n % 40), n))
+            .collect();
+        store.begin_batch(&[realm.id]).unwrap();
+        store
+            .commit_batch(&writes, &[sequence(realm.id, below as i64)])
+            .unwrap();
+        assert_eq!(logged(&store), below);
+        // The next batch reaches the bound and folds the log.
+        let last = below as i64 + 1;
+        store.begin_batch(&[realm.id]).unwrap();
+        store
+            .commit_batch(&[put(user.id, "c0", last)], &[sequence(realm.id, last)])
+            .unwrap();
+        assert_eq!(logged(&store), 0);
+        let changes = store.presence_changes(realm.id, UpdateId(0)).unwrap();
+        let records = &changes.users[0].records;
+        assert_eq!(records.len(), 40, "one record per client");
+        let c0 = records.iter().find(|r| r.client == "c0").unwrap();
+        assert_eq!(c0.update_id, UpdateId(last), "the last write of c0");
+    }
 
     #[test]
     fn durability_is_the_connections_synchronous_level() {

@@ -3,11 +3,11 @@
 
 use rusqlite::Connection;
 
-use super::{directory, embed, status};
+use super::{directory, embed, log, status};
 use crate::store::StoreError;
 
 /// The schema version this program writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Version 1: realms, users, push devices and presence records.
 const SCHEMA: &str = "
@@ -95,6 +95,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if version < 4 {
         tx.execute_batch(status::SCHEMA_V4)?;
+    }
+    if version < 5 {
+        tx.execute_batch(log::SCHEMA_V5)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
