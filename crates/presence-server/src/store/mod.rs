@@ -424,6 +424,17 @@ pub enum Mutation {
     },
 }
 
+impl Mutation {
+    /// Whether it writes a presence record (a put or a removal) rather
+    /// than a user's settings, devices or status.
+    pub fn is_presence(&self) -> bool {
+        matches!(
+            self,
+            Mutation::PutPresence(_) | Mutation::DeletePresence { .. }
+        )
+    }
+}
+
 /// What can go wrong in a store.
 #[derive(Debug, Error)]
 pub enum StoreError {

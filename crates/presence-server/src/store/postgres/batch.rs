@@ -109,27 +109,22 @@ pub(super) fn write_batch(
         return Ok(None);
     }
     let records = final_records(batch);
-    if !batch.iter().any(changes_a_user) {
+    if batch.iter().all(Mutation::is_presence) {
         return Ok(Some(execute_records_and_sequences(
             c, prepared, &records, sequences,
         )?));
     }
-    // The directory version is taken before any user row is locked, the
-    // same order the admin writes use, so the two cannot deadlock.
-    let version = if batch.iter().any(changes_a_user) {
-        Some(next_directory_version(c)?)
-    } else {
-        None
-    };
+    // The batch changes a user (a presence-only batch returned above). The
+    // directory version is taken before any user row is locked, the same
+    // order the admin writes use, so the two cannot deadlock.
+    let version = next_directory_version(c)?;
     write_records_and_sequences(c, prepared, &records, sequences)?;
     let touched = write_user_changes(c, batch)?;
-    if let Some(version) = version {
-        c.execute(
-            "UPDATE users SET row_version = $1 WHERE id = ANY($2)",
-            &[&version, &touched],
-        )?;
-        super::status::write(c, batch, version)?;
-    }
+    c.execute(
+        "UPDATE users SET row_version = $1 WHERE id = ANY($2)",
+        &[&version, &touched],
+    )?;
+    super::status::write(c, batch, version)?;
     Ok(Some(String::new()))
 }
 
@@ -153,15 +148,6 @@ fn final_records(batch: &[Mutation]) -> Records<'_> {
         }
     }
     records
-}
-
-/// Whether a mutation changes a user's row (its settings or devices) rather
-/// than a presence record.
-fn changes_a_user(mutation: &Mutation) -> bool {
-    !matches!(
-        mutation,
-        Mutation::PutPresence(_) | Mutation::DeletePresence { .. }
-    )
 }
 
 /// The statement that writes a batch's presence records and sequences: one

@@ -103,22 +103,19 @@ mod tests {
     use super::*;
     use crate::ids::UpdateId;
 
-    /// A database with the tables the log touches and two users.
+    /// A database with the store's schema, a realm and two users.
     fn database() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY);
-             INSERT INTO users (id) VALUES (1), (2);
-             CREATE TABLE client_presence (
-                 user_id INTEGER NOT NULL REFERENCES users (id),
-                 client TEXT NOT NULL,
-                 last_connected_time INTEGER NOT NULL,
-                 last_active_time INTEGER,
-                 update_id INTEGER NOT NULL,
-                 PRIMARY KEY (user_id, client)) WITHOUT ROWID;",
+            "INSERT INTO realms (id, string_id, name, date_created, row_version)
+                 VALUES (1, 'a', 'A', 0, 1);
+             INSERT INTO users (id, realm_id, email, email_key, full_name, is_bot,
+                 date_joined, api_key_hash, row_version)
+                 VALUES (1, 1, 'x@a', 'x@a', 'X', 0, 0, x'01', 1),
+                        (2, 1, 'y@a', 'y@a', 'Y', 0, 0, x'02', 1);",
         )
         .unwrap();
-        conn.execute_batch(SCHEMA_V5).unwrap();
         conn
     }
 

@@ -254,13 +254,7 @@ impl Store for SqliteStore {
         }
         self.in_batch = false;
         written?;
-        let presence = |m: &&Mutation| {
-            matches!(
-                m,
-                Mutation::PutPresence(_) | Mutation::DeletePresence { .. }
-            )
-        };
-        self.logged += batch.iter().filter(presence).count();
+        self.logged += batch.iter().filter(|m| m.is_presence()).count();
         if self.logged >= log::COMPACT_AFTER {
             self.logged = 0;
             // The batch is committed whatever happens here: a fold that
