@@ -257,8 +257,14 @@ impl Service {
         let writer_queue = Arc::downgrade(&tx);
         store.subscribe(Box::new(move |notice| match writer_queue.upgrade() {
             Some(queue) => {
-                if notice == Notice::Changed {
-                    let _ = queue.send(Command::CatchUp);
+                match notice {
+                    Notice::Changed => {
+                        let _ = queue.send(Command::CatchUp);
+                    }
+                    Notice::Published => {
+                        let _ = queue.send(Command::InstallPublished);
+                    }
+                    Notice::Quiet => {}
                 }
                 true
             }

@@ -646,6 +646,25 @@ pub trait Store: Send {
     ) -> Option<Vec<published::Published>> {
         None
     }
+    /// The realms of which this store holds batches other nodes published
+    /// (see [`Store::published_following`]).
+    fn published_realms(&mut self) -> Vec<RealmId> {
+        Vec::new()
+    }
+    /// Other nodes' published batches of a realm that follow its update id
+    /// `since` without a gap, in order (none if there are none); `None` if
+    /// the store holds a batch of the realm that does not follow them (a
+    /// notification went missing): read the changes instead. A contiguous
+    /// chain from `since` is every commit in its range, whatever the
+    /// sequence now says (docs/ARCHITECTURE.md, "Learning another node's
+    /// commit").
+    fn published_following(
+        &mut self,
+        _realm_id: RealmId,
+        _since: UpdateId,
+    ) -> Option<Vec<published::Published>> {
+        None
+    }
     /// Ends a batch without writing anything.
     fn abort_batch(&mut self);
     /// How this store's later batches commit (see [`Durability`]); until
@@ -780,6 +799,10 @@ pub trait Store: Send {
 pub enum Notice {
     /// Someone else committed a change (or may have): catch up.
     Changed,
+    /// Others committed presence records alone, and the store holds every
+    /// one of those commits as a published batch: install them from there
+    /// ([`Store::published_following`]), with no look at the store.
+    Published,
     /// Nothing new; the subscriber may say whether it still listens.
     Quiet,
 }

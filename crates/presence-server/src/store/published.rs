@@ -377,6 +377,43 @@ impl Inbox {
             }
         }
     }
+
+    /// The realms the inbox holds batches of.
+    pub fn realms(&self) -> Vec<RealmId> {
+        let realms = self.realms.lock();
+        realms
+            .by_realm
+            .iter()
+            .filter(|(_, batches)| !batches.is_empty())
+            .map(|(realm_id, _)| *realm_id)
+            .collect()
+    }
+
+    /// The batches of `realm_id` that follow `since` without a gap, taken
+    /// out of the inbox in order (those at or below `since` are dropped:
+    /// memory has them). If any batch is left that does not follow them,
+    /// nothing is taken and the answer is `None`: a notification went
+    /// missing (or was too large to carry its batch), so read instead.
+    pub fn take_following(&self, realm_id: RealmId, since: UpdateId) -> Option<Vec<Published>> {
+        let mut realms = self.realms.lock();
+        let Some(last) = realms
+            .by_realm
+            .get(&realm_id)
+            .and_then(|batches| batches.values().map(|b| b.last).max())
+        else {
+            return Some(Vec::new());
+        };
+        if last <= since {
+            // Only batches memory has already.
+            let dropped = realms.by_realm.remove(&realm_id).map_or(0, |b| b.len());
+            realms.held -= dropped;
+            return Some(Vec::new());
+        }
+        match realms.chain(realm_id, since, last) {
+            Chain::Complete(batches) => Some(batches),
+            Chain::Short | Chain::Broken => None,
+        }
+    }
 }
 
 /// What an inbox holds toward a range of ids.

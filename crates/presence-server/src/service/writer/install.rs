@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
-use super::super::model::{Account, ClientRecord, KeyId, KeyOwner, Realm};
-use super::super::rules::{Availability, Times, availability, comes_online, next_change};
+use super::super::model::{Account, KeyId, KeyOwner, Realm};
+use super::super::rules::{Availability, availability, comes_online, next_change};
 use super::super::views;
-use super::{Batch, Deadline, UserRef, Writer, published};
+use super::published::{self, RemoteChanges};
+use super::{Batch, Deadline, UserRef, Writer};
 use crate::events::{EncodedEvent, Owner, PresenceChange, PresenceEvents};
 use crate::ids::{RealmId, UpdateId};
 use crate::metrics::CatchUp;
-use crate::store::{DirectoryChanges, PresenceChanges, StoreError};
+use crate::store::{DirectoryChanges, StoreError};
 use presence_types::endpoints::events::Event;
 use presence_types::endpoints::user_status::UserStatusEvent;
 
@@ -207,6 +208,33 @@ impl Writer {
         Ok(())
     }
 
+    /// Installs, realm by realm, the batches other nodes published since
+    /// memory's last update id, from the store's inbox, with no look at
+    /// the store: a chain that follows memory without a gap is every commit
+    /// of its range. If a realm's batches do not follow memory (a
+    /// notification went missing), or name a user or realm not known here,
+    /// catches up by reading instead.
+    pub(super) fn install_published(&mut self) -> Result<(), StoreError> {
+        for realm_id in self.store.published_realms() {
+            let known = self
+                .realm(realm_id)
+                .map_or_else(UpdateId::default, |realm| realm.read().last_update_id);
+            let Some(chain) = self.store.published_following(realm_id, known) else {
+                return self.catch_up();
+            };
+            let Some(until) = chain.last().map(|batch| batch.last) else {
+                continue;
+            };
+            if !self.install_remote(realm_id, |realm| {
+                published::changes_from(realm, until, &chain)
+            }) {
+                return self.catch_up();
+            }
+            self.metrics.catch_up(CatchUp::Published);
+        }
+        Ok(())
+    }
+
     /// Runs `attempt`, which reads others' presence changes and installs
     /// them, and returns whether every changed user was known here. If one
     /// was not (another node created it after this node last read the
@@ -247,19 +275,17 @@ impl Writer {
         let started = Instant::now();
         let chain = self.store.published(realm_id, known, stored, wait);
         let waited = started.elapsed();
-        let from_chain = chain.and_then(|chain| {
-            let realm = self.realm(realm_id)?;
-            let realm = realm.read();
-            published::changes_from(&realm, stored, &chain)
-        });
         // A user the directory does not know yet: the read's retry sorts it out.
-        let (installed, source) = if let Some(changes) = from_chain
-            && self.install_remote(realm_id, changes)
-        {
+        let (installed, source) = if let Some(chain) = chain
+            && self.install_remote(realm_id, |realm| {
+                published::changes_from(realm, stored, &chain)
+            }) {
             (true, CatchUp::Published)
         } else {
             let changes = self.store.presence_changes(realm_id, known)?;
-            (self.install_remote(realm_id, changes), CatchUp::Read)
+            let installed =
+                self.install_remote(realm_id, |realm| published::changes_read(realm, changes));
+            (installed, CatchUp::Read)
         };
         self.metrics.catch_up(source);
         tracing::debug!(
@@ -274,22 +300,24 @@ impl Writer {
         Ok(installed)
     }
 
-    /// Installs another writer's presence changes in a realm and publishes
-    /// their events. Returns false, installing nothing, if a changed user is
-    /// not known here yet (the directory is behind).
-    pub(super) fn install_remote(&mut self, realm_id: RealmId, changes: PresenceChanges) -> bool {
+    /// Installs another writer's presence changes in a realm, made from
+    /// memory by `changes` under the realm's write lock, and publishes their
+    /// events. Returns false, installing nothing, if the realm or a changed
+    /// user is not known here yet (the directory is behind).
+    pub(super) fn install_remote(
+        &mut self,
+        realm_id: RealmId,
+        changes: impl FnOnce(&Realm) -> Option<RemoteChanges>,
+    ) -> bool {
         let Some(shared) = self.realm(realm_id) else {
-            return changes.users.is_empty();
+            // A realm newer than the directory: the retry reads it.
+            return false;
         };
         let produced = {
             let mut realm = shared.write();
-            if changes
-                .users
-                .iter()
-                .any(|user| realm.users.get(&user.user_id).is_none())
-            {
+            let Some(changes) = changes(&realm) else {
                 return false;
-            }
+            };
             self.changing_memory(|w| w.install_users(realm_id, &mut realm, changes))
         };
         self.publish(produced);
@@ -302,36 +330,22 @@ impl Writer {
         &mut self,
         realm_id: RealmId,
         realm: &mut Realm,
-        changes: PresenceChanges,
+        changes: RemoteChanges,
     ) -> Vec<Produced> {
         let now = self.clock.now_secs();
         let mut produced = Vec::new();
         let mut users = changes.users;
         // The change index takes ids in increasing order.
-        users.sort_by_cached_key(|user| (user.latest_update_id(), user.user_id));
+        users.sort_unstable_by_key(|user| (user.update_id, user.user_id));
         for changed in users {
-            let (user_id, update_id) = (changed.user_id, changed.latest_update_id());
-            let user = realm.users.get(&user_id).expect("checked above");
+            let (user_id, update_id) = (changed.user_id, changed.update_id);
+            let user = realm.users.get(&user_id).expect("made from this realm");
             if update_id <= user.update_id {
                 continue;
             }
             let had_records = !user.clients.is_empty();
             let previous_active = user.last_active();
-            let clients: Vec<ClientRecord> = changed
-                .records
-                .into_iter()
-                .map(|row| {
-                    // Share the name string with the user's earlier record.
-                    let name = user
-                        .client(&row.client)
-                        .map_or_else(|| Arc::from(row.client.as_str()), |r| r.client.clone());
-                    let times = Times {
-                        last_connected: row.last_connected_time,
-                        last_active: row.last_active_time,
-                    };
-                    ClientRecord::new(name, times)
-                })
-                .collect();
+            let clients = changed.clients;
             let latest_active = clients.iter().filter_map(|r| r.times().last_active).max();
             let came_online = comes_online(
                 had_records,

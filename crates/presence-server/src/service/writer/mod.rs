@@ -241,6 +241,9 @@ pub enum Command {
     Change(Change, Ack),
     /// Someone else wrote to the store: look for changes now.
     CatchUp,
+    /// Other nodes committed presence records alone, published whole:
+    /// install them from the store's inbox, without a look at the store.
+    InstallPublished,
 }
 
 /// A user, with the realm it lives in.
@@ -379,7 +382,7 @@ impl Writer {
         let mut last_sweep = Instant::now();
         loop {
             let wait = self.poll_every.saturating_sub(last_poll.elapsed());
-            let mut catch_up = false;
+            let (mut catch_up, mut install_published) = (false, false);
             match commands.recv_timeout(wait) {
                 Ok(first) => {
                     let mut batch = Vec::new();
@@ -387,6 +390,7 @@ impl Writer {
                     while let Some(command) = next {
                         match command {
                             Command::CatchUp => catch_up = true,
+                            Command::InstallPublished => install_published = true,
                             Command::Change(change, ack) => batch.push((change, ack)),
                         }
                         next = if batch.len() < MAX_BATCH {
@@ -414,6 +418,14 @@ impl Writer {
                     self.note_store_health(looked.as_ref().err());
                 }
                 last_poll = Instant::now();
+            } else if install_published {
+                let installed = self.guarded(
+                    "installing others' published batches",
+                    Self::install_published,
+                );
+                if let Some(installed) = installed {
+                    self.note_store_health(installed.as_ref().err());
+                }
             }
             if let Some(Err(e)) = self.guarded("reporting this node", Self::tell_store) {
                 tracing::debug!(error = %e, "could not report this node");

@@ -58,6 +58,28 @@ struct Listener {
     inbox: Arc<Inbox>,
 }
 
+/// What a burst of notifications told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    /// Only this store's own commits.
+    Own,
+    /// Other processes' commits, each a batch now in the inbox.
+    Published,
+    /// Something the inbox cannot tell: read the store.
+    Read,
+}
+
+impl Heard {
+    /// What two notifications of one burst tell together.
+    fn and(self, other: Heard) -> Heard {
+        match (self, other) {
+            (Heard::Read, _) | (_, Heard::Read) => Heard::Read,
+            (Heard::Published, _) | (_, Heard::Published) => Heard::Published,
+            (Heard::Own, Heard::Own) => Heard::Own,
+        }
+    }
+}
+
 impl Listener {
     fn connect(&self) -> Result<Client, StoreError> {
         let mut client = connect(&self.config)?;
@@ -70,39 +92,42 @@ impl Listener {
         (self.on_change)(notice)
     }
 
-    /// Waits up to a tick for notifications: `Some(true)` if another
-    /// process sent any (a burst counts once), `Some(false)` if only this
-    /// store did, `None` if none came.
-    fn wait(&self, client: &mut Client) -> Result<Option<bool>, ::postgres::Error> {
+    /// Waits up to a tick for notifications: what another process's say
+    /// (a burst counts once; [`Heard::Own`] if only this store sent any),
+    /// `None` if none came.
+    fn wait(&self, client: &mut Client) -> Result<Option<Heard>, ::postgres::Error> {
         let mut notifications = client.notifications();
         let Some(first) = notifications.timeout_iter(LISTEN_TICK).next()? else {
             return Ok(None);
         };
-        let mut news = self.heard(first.payload());
+        let mut heard = self.heard(first.payload());
         let mut pending = notifications.iter();
         while let Some(more) = pending.next()? {
-            news |= self.heard(more.payload());
+            heard = heard.and(self.heard(more.payload()));
         }
-        Ok(Some(news))
+        Ok(Some(heard))
     }
 
-    /// Takes in one notification's payload: whether another process sent
-    /// it. A batch it publishes goes to the inbox; one that does not parse
-    /// is only news (its receiver will read instead).
-    fn heard(&self, payload: &str) -> bool {
+    /// Takes in one notification's payload. A batch another process
+    /// publishes goes to the inbox; anything else another process sends
+    /// (a bare token, a payload that does not parse) tells to read.
+    fn heard(&self, payload: &str) -> Heard {
         if payload == self.token {
-            return false;
+            return Heard::Own;
         }
         if published::is_published(payload) {
             if published::sender(payload) == Some(self.token.as_str()) {
-                return false;
+                return Heard::Own;
             }
             match published::decode(payload) {
-                Ok((_, batch)) => self.inbox.put(batch),
+                Ok((_, batch)) => {
+                    self.inbox.put(batch);
+                    return Heard::Published;
+                }
                 Err(e) => tracing::debug!(error = %e, "a published batch is not taken"),
             }
         }
-        true
+        Heard::Read
     }
 
     fn run(mut self, client: Client) {
@@ -110,10 +135,11 @@ impl Listener {
         loop {
             let keep_going = match client.as_mut() {
                 Some(c) => match self.wait(c) {
-                    Ok(Some(true)) => self.tell(Notice::Changed),
+                    Ok(Some(Heard::Read)) => self.tell(Notice::Changed),
+                    Ok(Some(Heard::Published)) => self.tell(Notice::Published),
                     // Only our own commits: still give the subscriber its
                     // chance to stop once a tick.
-                    Ok(Some(false)) if self.last_call.elapsed() < LISTEN_TICK => true,
+                    Ok(Some(Heard::Own)) if self.last_call.elapsed() < LISTEN_TICK => true,
                     Ok(_) if !c.is_closed() => self.tell(Notice::Quiet),
                     _ => {
                         client = None;
@@ -223,26 +249,27 @@ mod tests {
             return;
         };
         let (mut a, mut b, realm, user) = two_nodes(&url);
-        let changed = Arc::new(Mutex::new(0usize));
+        let told = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(Mutex::new(false));
-        let (seen, keep) = (Arc::clone(&changed), Arc::clone(&stop));
+        let (seen, keep) = (Arc::clone(&told), Arc::clone(&stop));
         b.subscribe(Box::new(move |notice| {
-            if notice == Notice::Changed
+            if notice != Notice::Quiet
                 && let Ok(mut seen) = seen.lock()
             {
-                *seen += 1;
+                seen.push(notice);
             }
             keep.lock().map(|stop| !*stop).unwrap_or(false)
         }))
         .expect("subscribe");
+        // The next notice after the `before` first ones.
         let heard = |before: usize| {
             let deadline = Instant::now() + Duration::from_secs(5);
-            while *changed.lock().expect("lock") == before && Instant::now() < deadline {
+            while told.lock().expect("lock").len() == before && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(20));
             }
-            let now = *changed.lock().expect("lock");
-            assert!(now > before, "a notification within 5 s");
-            now
+            let told = told.lock().expect("lock");
+            assert!(told.len() > before, "a notification within 5 s");
+            (told.len(), told[before])
         };
         let (id, none) = (realm.id, Duration::ZERO);
 
@@ -259,13 +286,15 @@ mod tests {
             chain[0].puts,
             vec![record(user.id, "mobile", 2), record(user.id, "web", 1)]
         );
-        let count = *changed.lock().expect("lock");
+        let (count, notice) = heard(0);
+        assert_eq!(notice, Notice::Published, "the inbox has it all");
 
         // Not told the realms: only announced.
         a.begin_batch(&[id]).expect("begin");
         a.commit_batch(&[put(user.id, "web", 3)], &[sequence(id, 3)])
             .expect("commit");
-        let count = heard(count);
+        let (count, notice) = heard(count);
+        assert_eq!(notice, Notice::Changed);
         assert_eq!(b.published(id, UpdateId(2), UpdateId(3), none), None);
 
         // Too large for a notification: only announced.
@@ -280,7 +309,8 @@ mod tests {
         a.begin_batch(&[id]).expect("begin");
         a.commit_batch_in_realms(&batch, &vec![id; batch.len()], &[sequence(id, 303)])
             .expect("commit");
-        let count = heard(count);
+        let (count, notice) = heard(count);
+        assert_eq!(notice, Notice::Changed);
         assert_eq!(b.published(id, UpdateId(3), UpdateId(303), none), None);
 
         // A payload that does not parse is news, and nothing else; the
@@ -300,10 +330,11 @@ mod tests {
                 .expect("notify");
         };
         notify(&payload.replace("+", "*"));
-        let count = heard(count);
+        let (count, notice) = heard(count);
+        assert_eq!(notice, Notice::Changed);
         assert_eq!(b.published(id, UpdateId(303), UpdateId(304), none), None);
         notify(&payload);
-        heard(count);
+        assert_eq!(heard(count).1, Notice::Published);
         assert_eq!(
             b.published(id, UpdateId(303), UpdateId(304), none),
             Some(vec![next])

@@ -426,6 +426,18 @@ impl Store for PgStore {
         self.inbox.take(realm_id, since, until, wait)
     }
 
+    fn published_realms(&mut self) -> Vec<RealmId> {
+        self.inbox.realms()
+    }
+
+    fn published_following(
+        &mut self,
+        realm_id: RealmId,
+        since: UpdateId,
+    ) -> Option<Vec<Published>> {
+        self.inbox.take_following(realm_id, since)
+    }
+
     fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
         self.durability = durability;
         Ok(())

@@ -130,6 +130,36 @@ fn an_inbox_gives_exactly_the_chain_asked_for() {
 }
 
 #[test]
+fn an_inbox_gives_what_follows_memory_only_without_a_gap() {
+    let inbox = Inbox::default();
+    let realm = RealmId(1);
+    for (first, last) in [(1, 2), (3, 3), (4, 7)] {
+        inbox.put(batch(1, first, last));
+    }
+    inbox.put(batch(2, 5, 5));
+    let mut realms = inbox.realms();
+    realms.sort_unstable();
+    assert_eq!(realms, vec![RealmId(1), RealmId(2)]);
+    let chain = inbox
+        .take_following(realm, UpdateId(2))
+        .expect("nothing missing");
+    let ranges: Vec<_> = chain.iter().map(|b| (b.first.0, b.last.0)).collect();
+    assert_eq!(ranges, vec![(3, 3), (4, 7)], "(1, 2] is memory's already");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox.take_following(realm, UpdateId(7)), Some(Vec::new()));
+    // Realm 2 misses (0, 4]: its batch stays, for the read to sort out.
+    assert_eq!(inbox.take_following(RealmId(2), UpdateId(0)), None);
+    assert_eq!(inbox.len(), 1);
+    // Once memory is past it, it goes.
+    assert_eq!(
+        inbox.take_following(RealmId(2), UpdateId(5)),
+        Some(Vec::new())
+    );
+    assert!(inbox.is_empty());
+    assert!(inbox.realms().is_empty());
+}
+
+#[test]
 fn an_inbox_waits_a_moment_for_the_missing_batch() {
     let inbox = Arc::new(Inbox::default());
     let realm = RealmId(1);
