@@ -271,8 +271,11 @@ fn execute_records_and_sequences(
     prepared.name(c, WRITE_NAME, WRITE_RECORDS_AND_SEQUENCES)?;
     let realms: Vec<Option<i64>> = last.keys().map(|r| Some(r.0)).collect();
     let ids: Vec<Option<i64>> = last.values().map(|id| Some(id.0)).collect();
+    // A generic plan: planning the statement again for each batch's
+    // arrays, as PostgreSQL would by default, costs more than it can gain.
     Ok(format!(
-        "EXECUTE {WRITE_NAME}({}, {}, {}, {}, {}, {}, {}, {}, {}); ",
+        "SET LOCAL plan_cache_mode = force_generic_plan; \
+         EXECUTE {WRITE_NAME}({}, {}, {}, {}, {}, {}, {}, {}, {}); ",
         bigints(&removed_users),
         texts(&removed_clients),
         bigints(&users),
@@ -406,6 +409,55 @@ mod tests {
             b.sequences().expect("sequences"),
             vec![sequence(realm.id, 6)]
         );
+    }
+
+    #[test]
+    fn deleting_a_user_waits_for_a_batch_and_takes_its_records_too() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut a, mut b, realm, user) = two_nodes(&url);
+        assert_eq!(
+            a.begin_batch(&[realm.id]).expect("begin"),
+            vec![UpdateId(0)]
+        );
+        let (tx, rx) = mpsc::channel();
+        let deleter = thread::spawn(move || {
+            let deleted = b.delete_user("acme", "a@x");
+            tx.send(()).expect("send");
+            (deleted, b)
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(400)).is_err(),
+            "the deletion must wait while a batch holds the realm"
+        );
+        a.commit_batch_in_realms(
+            &[put(user.id, "web", 1)],
+            &[realm.id],
+            &[sequence(realm.id, 1)],
+        )
+        .expect("commit a");
+        let (deleted, mut b) = deleter.join().expect("thread");
+        assert_eq!(deleted.expect("deleted").id, user.id);
+        let records = |store: &mut PgStore| {
+            store
+                .presence_changes(realm.id, UpdateId(0))
+                .expect("changes")
+                .users
+        };
+        assert!(
+            records(&mut b).is_empty(),
+            "the batch's record went with its user"
+        );
+        // A later batch for the deleted user writes nothing.
+        a.begin_batch(&[realm.id]).expect("begin");
+        a.commit_batch_in_realms(
+            &[put(user.id, "web", 2)],
+            &[realm.id],
+            &[sequence(realm.id, 2)],
+        )
+        .expect("commit");
+        assert!(records(&mut b).is_empty());
     }
 
     #[test]

@@ -165,6 +165,15 @@ pub fn delete_user(
 ) -> Result<UserRow, StoreError> {
     let id = user_id(c, realm, email)?;
     let user = read_user(c, id)?;
+    // A batch holds its realm's sequence row until it commits, and writes
+    // records only of users its statement finds (`client_presence` has no
+    // foreign key: the batches' join does that check for less). Waiting
+    // for the row here means the records deleted below include whatever
+    // such a batch wrote, and any later batch finds the user gone.
+    c.execute(
+        "SELECT 1 FROM realm_sequences WHERE realm_id = $1 FOR UPDATE",
+        &[&user.realm_id],
+    )?;
     c.execute("DELETE FROM client_presence WHERE user_id = $1", &[&id])?;
     c.execute("DELETE FROM push_devices WHERE user_id = $1", &[&id])?;
     super::status::delete(c, id)?;
