@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ::postgres::Client;
+use ::postgres::{Client, SimpleQueryMessage};
 
 use super::connection::Prepared;
 use super::{Names, sql_literal};
@@ -65,31 +65,55 @@ pub(super) fn notifications(names: &Names, published: Option<&[Published]>) -> S
     out
 }
 
-/// Locks the sequence rows of `realms` in id order (so that two nodes
-/// locking overlapping sets cannot deadlock) and returns their values in
-/// the order asked.
-pub(super) fn lock_sequences(
+/// The statement that locks a batch's sequence rows, in id order (so that
+/// two nodes locking overlapping sets cannot deadlock).
+const LOCK_SEQUENCES: &str = "SELECT realm_id, last_update_id FROM realm_sequences \
+     WHERE realm_id = ANY($1) ORDER BY realm_id FOR UPDATE";
+
+/// The name [`LOCK_SEQUENCES`] is prepared under in SQL.
+const LOCK_NAME: &str = "presence_lock_sequences";
+
+/// Opens a batch's transaction and locks the sequence rows of `realms`,
+/// in one round trip; their values in the order asked. On failure the
+/// transaction is rolled back.
+///
+/// The lock is taken on every batch, so it is sent as text with the
+/// `BEGIN` rather than as its own message, and with the generic plan
+/// (PostgreSQL would otherwise plan it again for each array).
+pub(super) fn begin_locking_sequences(
     c: &mut Client,
     prepared: &mut Prepared,
     realms: &[RealmId],
 ) -> Result<Vec<UpdateId>, StoreError> {
-    let statement = prepared.get(
-        c,
-        "SELECT realm_id, last_update_id FROM realm_sequences \
-         WHERE realm_id = ANY($1) ORDER BY realm_id FOR UPDATE",
-    )?;
-    let rows = c.query(&statement, &[&realms])?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        found.insert(
-            row.try_get::<_, RealmId>(0)?,
-            row.try_get::<_, UpdateId>(1)?,
-        );
-    }
+    prepared.name(c, LOCK_NAME, LOCK_SEQUENCES)?;
+    let ids: Vec<Option<i64>> = realms.iter().map(|r| Some(r.0)).collect();
+    let sql = format!(
+        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE {LOCK_NAME}({})",
+        bigints(&ids)
+    );
+    let locked = read_locked(c, &sql).inspect_err(|_| {
+        let _ = c.batch_execute("ROLLBACK");
+    })?;
     Ok(realms
         .iter()
-        .map(|id| found.get(id).copied().unwrap_or_default())
+        .map(|id| locked.get(id).copied().unwrap_or_default())
         .collect())
+}
+
+/// Runs `sql` and reads the sequence rows it returns.
+fn read_locked(c: &mut Client, sql: &str) -> Result<HashMap<RealmId, UpdateId>, StoreError> {
+    let mut found = HashMap::new();
+    for message in c.simple_query(sql)? {
+        if let SimpleQueryMessage::Row(row) = message {
+            let number = |i: usize| -> Result<i64, StoreError> {
+                row.get(i).and_then(|v| v.parse().ok()).ok_or_else(|| {
+                    StoreError::Unavailable("a sequence row that is not a number".to_owned())
+                })
+            };
+            found.insert(RealmId(number(0)?), UpdateId(number(1)?));
+        }
+    }
+    Ok(found)
 }
 
 /// Writes a batch inside the open transaction (without committing): the

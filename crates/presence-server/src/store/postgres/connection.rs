@@ -262,18 +262,6 @@ pub(super) fn in_transaction<T>(
     }
 }
 
-/// Opens a read-committed transaction that the batch keeps open, running
-/// `f` in it; if `f` fails the transaction is rolled back.
-pub(super) fn in_transaction_open<T>(
-    c: &mut Client,
-    f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    c.batch_execute("BEGIN")?;
-    f(c).inspect_err(|_| {
-        let _ = c.batch_execute("ROLLBACK");
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::thread;

@@ -50,10 +50,10 @@ use super::{
     Store, StoreError, UserChange, UserRow, email_key,
 };
 use batch::{
-    DIRECTORY_VERSION, lock_sequences, next_directory_version, notifications, notify,
+    DIRECTORY_VERSION, begin_locking_sequences, next_directory_version, notifications, notify,
     read_directory_version, write_batch,
 };
-use connection::{Connection, Mode, Prepared, in_transaction, in_transaction_open};
+use connection::{Connection, Mode, Prepared, in_transaction};
 use rows::{
     PRESENCE_COLUMNS, REALM_COLUMNS, USER_COLUMNS, presence_row, realm_id, realm_row, stream,
     user_id, user_row,
@@ -384,9 +384,7 @@ impl Store for PgStore {
         if self.in_batch {
             self.abort_batch();
         }
-        let out = self.run_prepared(|c, prepared, _| {
-            in_transaction_open(c, |c| lock_sequences(c, prepared, realms))
-        });
+        let out = self.run_prepared(|c, prepared, _| begin_locking_sequences(c, prepared, realms));
         self.in_batch = out.is_ok();
         self.locked = match &out {
             Ok(ids) => realms.iter().copied().zip(ids.iter().copied()).collect(),
