@@ -77,7 +77,7 @@ use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -98,12 +98,14 @@ use crate::store::{DeviceKind, Store, StoreError};
 mod batch;
 mod builder;
 mod install;
+mod intake;
 mod node;
 mod published;
 mod status;
 
 use batch::Batch;
 pub use builder::DirectoryBuilder;
+use intake::Intake;
 pub use node::NODE_GONE_AFTER_SECS;
 use node::NodeState;
 
@@ -302,6 +304,8 @@ pub struct Writer {
     /// When the open batch took its realms' locks, and how long it then
     /// took to install others' commits: for the batch's debug line.
     locked_at: Option<(Instant, Duration)>,
+    /// Where commands come from, once the writer runs.
+    intake: Option<Intake>,
 }
 
 impl Writer {
@@ -361,6 +365,7 @@ impl Writer {
             node: NodeState::new(now, directory_version),
             sequences_total: None,
             locked_at: None,
+            intake: None,
         }
     }
 
@@ -378,33 +383,16 @@ impl Writer {
 
     /// Runs until every sender of `commands` is gone.
     pub fn run(mut self, commands: Receiver<Command>) {
+        self.intake = Some(Intake::new(commands));
         let mut last_poll = Instant::now();
         let mut last_sweep = Instant::now();
         loop {
             let wait = self.poll_every.saturating_sub(last_poll.elapsed());
-            let (mut catch_up, mut install_published) = (false, false);
-            match commands.recv_timeout(wait) {
-                Ok(first) => {
-                    let mut batch = Vec::new();
-                    let mut next = Some(first);
-                    while let Some(command) = next {
-                        match command {
-                            Command::CatchUp => catch_up = true,
-                            Command::InstallPublished => install_published = true,
-                            Command::Change(change, ack) => batch.push((change, ack)),
-                        }
-                        next = if batch.len() < MAX_BATCH {
-                            commands.try_recv().ok()
-                        } else {
-                            None
-                        };
-                    }
-                    if !batch.is_empty() {
-                        self.process(batch);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            let Some(Ok(taken)) = self.intake.as_mut().map(|intake| intake.take(wait)) else {
+                break;
+            };
+            if !taken.changes.is_empty() {
+                self.process(taken.changes);
             }
             self.guarded("publishing idle and offline", Self::publish_due_transitions);
             self.guarded("clearing expired statuses", Self::expire_due_statuses);
@@ -412,13 +400,13 @@ impl Writer {
                 self.guarded("dropping expired queues", |w| w.hub.sweep());
                 last_sweep = Instant::now();
             }
-            if catch_up || last_poll.elapsed() >= self.poll_every {
+            if taken.catch_up || last_poll.elapsed() >= self.poll_every {
                 if let Some(looked) = self.guarded("looking for changes by others", Self::catch_up)
                 {
                     self.note_store_health(looked.as_ref().err());
                 }
                 last_poll = Instant::now();
-            } else if install_published {
+            } else if taken.install_published {
                 let installed = self.guarded(
                     "installing others' published batches",
                     Self::install_published,
@@ -542,9 +530,11 @@ impl Writer {
     /// if a panic stopped the batch (answered once memory equals the store
     /// again).
     fn process(&mut self, batch: Vec<(Change, Ack)>) {
-        let (changes, acks): (Vec<Change>, Vec<Ack>) = batch.into_iter().unzip();
+        let (changes, mut acks): (Vec<Change>, Vec<Ack>) = batch.into_iter().unzip();
         let outcomes = self
-            .guarded("processing a batch", |w| w.run_batch(changes))
+            .guarded("processing a batch", |w| {
+                w.run_batch_joined(changes, Some(&mut acks))
+            })
             .unwrap_or_else(|| vec![Err(WriteError::Panicked); acks.len()]);
         for (ack, outcome) in acks.into_iter().zip(outcomes) {
             let _ = ack.send(outcome);
@@ -553,23 +543,44 @@ impl Writer {
 
     /// Evaluates, commits and applies a batch; each change's outcome.
     fn run_batch(&mut self, changes: Vec<Change>) -> Vec<Outcome> {
-        match self.evaluate_batch(changes) {
+        self.run_batch_joined(changes, None)
+    }
+
+    /// [`Writer::run_batch`], taking in as well, if given where their
+    /// outcomes go (`late_acks`), the changes to the batch's realms that
+    /// arrive while it waits for their locks; an outcome for each change,
+    /// those that joined last.
+    fn run_batch_joined(
+        &mut self,
+        changes: Vec<Change>,
+        late_acks: Option<&mut Vec<Ack>>,
+    ) -> Vec<Outcome> {
+        match self.evaluate_batch(changes, late_acks) {
             Ok((mut batch, outcomes)) => self.commit_and_apply(&mut batch, outcomes),
             Err(refused) => refused,
         }
     }
 
-    /// Opens a batch over the changes' realms and evaluates each change in
-    /// turn: the batch, with the outcome each change has if it commits. If
-    /// the store cannot start the batch, every change is refused.
+    /// Opens a batch over the changes' realms (taking in the changes that
+    /// join it, if `late_acks` is given) and evaluates each change in turn:
+    /// the batch, with the outcome each change has if it commits. If the
+    /// store cannot start the batch, every change is refused.
     fn evaluate_batch(
         &mut self,
-        changes: Vec<Change>,
+        mut changes: Vec<Change>,
+        late_acks: Option<&mut Vec<Ack>>,
     ) -> Result<(Batch, Vec<Outcome>), Vec<Outcome>> {
         let mut realms: Vec<RealmId> = changes.iter().map(|c| c.who().realm_id).collect();
         realms.sort_unstable();
         realms.dedup();
         let begun = self.begin(&realms).and_then(|()| {
+            if let (Some(acks), Some(intake)) = (late_acks, self.intake.as_mut()) {
+                let room = MAX_BATCH.saturating_sub(changes.len());
+                for (change, ack) in intake.late(&realms, room) {
+                    changes.push(change);
+                    acks.push(ack);
+                }
+            }
             // A status is read against the directory as others left it
             // (an expiry another node carried out, a newer status).
             if changes.iter().any(Change::is_status) {

@@ -89,7 +89,7 @@ impl Fixture {
     /// Runs `changes` as one batch: the batch as evaluated (its users are
     /// drained by applying it), and each change's final outcome.
     fn batch(&mut self, changes: Vec<Change>) -> (Batch, Vec<Outcome>) {
-        let (mut batch, outcomes) = match self.writer.evaluate_batch(changes) {
+        let (mut batch, outcomes) = match self.writer.evaluate_batch(changes, None) {
             Ok(evaluated) => evaluated,
             Err(refused) => panic!("the batch could not start: {refused:?}"),
         };
