@@ -79,7 +79,9 @@ const LOCK_NAME: &str = "presence_lock_sequences";
 ///
 /// The lock is taken on every batch, so it is sent as text with the
 /// `BEGIN` rather than as its own message, and with the generic plan
-/// (PostgreSQL would otherwise plan it again for each array).
+/// (PostgreSQL would otherwise plan it again for each array). The rest of
+/// the transaction plans as usual: a read-back inside the batch is better
+/// planned for the ids it asks for.
 pub(super) fn begin_locking_sequences(
     c: &mut Client,
     prepared: &mut Prepared,
@@ -88,7 +90,8 @@ pub(super) fn begin_locking_sequences(
     prepared.name(c, LOCK_NAME, LOCK_SEQUENCES)?;
     let ids: Vec<Option<i64>> = realms.iter().map(|r| Some(r.0)).collect();
     let sql = format!(
-        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE {LOCK_NAME}({})",
+        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE {LOCK_NAME}({}); \
+         SET LOCAL plan_cache_mode TO DEFAULT",
         bigints(&ids)
     );
     let locked = read_locked(c, &sql).inspect_err(|_| {
@@ -482,6 +485,23 @@ mod tests {
         )
         .expect("commit");
         assert!(records(&mut b).is_empty());
+    }
+
+    #[test]
+    fn a_batch_plans_as_usual_once_its_locks_are_taken() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut a, _b, realm, _user) = two_nodes(&url);
+        assert_eq!(
+            a.begin_batch(&[realm.id]).expect("begin"),
+            vec![UpdateId(0)]
+        );
+        let mode: String = a
+            .run(|c, _| Ok(c.query_one("SHOW plan_cache_mode", &[])?.get(0)))
+            .expect("show");
+        assert_eq!(mode, "auto", "only the lock is planned generically");
+        a.abort_batch();
     }
 
     #[test]
