@@ -403,31 +403,45 @@ mod tests {
     use crate::store::testing::{load_all, new_user, put, scratch, sequence, two_nodes};
     use crate::store::{DeviceKind, Mutation, Store, UserRow};
 
+    /// Runs `f` on `b` in a thread of its own and checks that it is still
+    /// waiting 400 ms later, for a lock the caller holds; join the thread
+    /// once the caller lets the lock go.
+    fn blocked<T: Send + 'static>(
+        mut b: PgStore,
+        f: impl FnOnce(&mut PgStore) -> T + Send + 'static,
+    ) -> thread::JoinHandle<(T, PgStore)> {
+        let (tx, rx) = mpsc::channel();
+        let waiter = thread::spawn(move || {
+            let out = f(&mut b);
+            let _ = tx.send(());
+            (out, b)
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(400)).is_err(),
+            "must wait while the lock is held"
+        );
+        waiter
+    }
+
     #[test]
     fn a_second_node_waits_for_the_sequence_lock() {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let (mut a, mut b, realm, user) = two_nodes(&url);
+        let (mut a, b, realm, user) = two_nodes(&url);
 
         assert_eq!(
             a.begin_batch(&[realm.id]).expect("begin a"),
             vec![UpdateId(0)]
         );
-        let (tx, rx) = mpsc::channel();
-        let waiter = thread::spawn(move || {
-            let seen = b.begin_batch(&[realm.id]).expect("begin b");
-            tx.send(()).expect("send");
-            b.commit_batch(&[put(user.id, "web", 6)], &[sequence(realm.id, 6)])
-                .expect("commit b");
-            (seen, b)
-        });
         // However late the thread starts, it cannot begin while a holds the
         // lock; and when it begins, it sees a's commit.
-        assert!(
-            rx.recv_timeout(Duration::from_millis(400)).is_err(),
-            "b must wait while a holds the lock"
-        );
+        let waiter = blocked(b, move |b| {
+            let seen = b.begin_batch(&[realm.id]).expect("begin b");
+            b.commit_batch(&[put(user.id, "web", 6)], &[sequence(realm.id, 6)])
+                .expect("commit b");
+            seen
+        });
         a.commit_batch(&[put(user.id, "web", 5)], &[sequence(realm.id, 5)])
             .expect("commit a");
         let (seen, mut b) = waiter.join().expect("thread");
@@ -443,21 +457,12 @@ mod tests {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let (mut a, mut b, realm, user) = two_nodes(&url);
+        let (mut a, b, realm, user) = two_nodes(&url);
         assert_eq!(
             a.begin_batch(&[realm.id]).expect("begin"),
             vec![UpdateId(0)]
         );
-        let (tx, rx) = mpsc::channel();
-        let deleter = thread::spawn(move || {
-            let deleted = b.delete_user("acme", "a@x");
-            tx.send(()).expect("send");
-            (deleted, b)
-        });
-        assert!(
-            rx.recv_timeout(Duration::from_millis(400)).is_err(),
-            "the deletion must wait while a batch holds the realm"
-        );
+        let deleter = blocked(b, |b| b.delete_user("acme", "a@x"));
         a.commit_batch_in_realms(
             &[put(user.id, "web", 1)],
             &[realm.id],
