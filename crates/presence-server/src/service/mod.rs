@@ -272,6 +272,8 @@ impl Service {
         }))?;
         let mut builder = writer::DirectoryBuilder::default();
         let version = store.load(&mut |item| builder.add(item))?;
+        // What was loaded is shown from now on: it must be on disk.
+        store.wait_durable()?;
         let directory = Arc::new(RwLock::new(builder.finish()));
         let rules = RuleSettings::from_config(config);
         let hub = Arc::new(Hub::new(EventSettings::from_config(config), clock.clone()));

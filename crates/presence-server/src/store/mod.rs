@@ -665,6 +665,14 @@ pub trait Store: Send {
     ) -> Option<Vec<published::Published>> {
         None
     }
+    /// Returns once everything committed so far, by any process, is on
+    /// disk as this store's durability promises it: a node shows another's
+    /// commit only after this (or after one of its own batches, whose
+    /// commit does the same). A store whose commits are durable once
+    /// visible returns at once.
+    fn wait_durable(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Ends a batch without writing anything.
     fn abort_batch(&mut self);
     /// How this store's later batches commit (see [`Durability`]); until

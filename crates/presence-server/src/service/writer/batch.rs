@@ -194,20 +194,24 @@ impl Writer {
             .users
             .get(&who.user_id)
             .ok_or(WriteError::UnknownUser)?;
+        // Others' commits held for this batch are what it follows.
+        let held = self.held_remote.get(&who.realm_id);
+        let last_update_id = held.map_or(realm.last_update_id, |h| h.last_update_id);
         batch
             .first_ids
             .entry(who.realm_id)
-            .or_insert(realm.last_update_id);
-        batch
-            .last_ids
-            .entry(who.realm_id)
-            .or_insert(realm.last_update_id);
+            .or_insert(last_update_id);
+        batch.last_ids.entry(who.realm_id).or_insert(last_update_id);
+        let (clients, update_id) = match held.and_then(|h| h.users.get(&who.user_id)) {
+            Some(remote) => (remote.clients.clone(), remote.update_id),
+            None => (user.clients.to_vec(), user.update_id),
+        };
         batch.users.insert(
             who,
             Staged {
                 account: user.account.clone(),
-                clients: user.clients.to_vec(),
-                update_id: user.update_id,
+                clients,
+                update_id,
                 presence_changed: false,
                 account_changed: false,
                 came_online: false,

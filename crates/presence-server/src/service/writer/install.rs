@@ -19,6 +19,19 @@ use crate::store::{DirectoryChanges, StoreError};
 use presence_types::endpoints::events::Event;
 use presence_types::endpoints::user_status::UserStatusEvent;
 
+/// Where others' commits go once made into memory's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Destination {
+    /// Into memory now, once the store says they are durable (between
+    /// batches).
+    Memory,
+    /// Held for the open batch, which is evaluated after them, and shown
+    /// with it once its commit is durable (a commit is flushed with
+    /// everything before it). So the batch need not wait for another
+    /// node's commit to reach the disk while it holds the lock.
+    Batch,
+}
+
 /// An event made under a realm's lock, published after it.
 pub(super) struct Produced {
     realm_id: RealmId,
@@ -38,7 +51,8 @@ impl Writer {
     /// Installs a committed batch in memory and returns the events it makes.
     pub(super) fn apply(&mut self, batch: &mut Batch) -> Vec<Produced> {
         let now = self.clock.now_secs();
-        let mut produced = Vec::new();
+        // Others' commits the batch was evaluated after come first.
+        let mut produced = self.install_held();
         for (who, staged) in batch.users.drain() {
             if !staged.presence_changed && !staged.account_changed && !staged.status_changed {
                 continue;
@@ -194,7 +208,9 @@ impl Writer {
             // Published batches are taken if they are here already: nothing
             // holds a lock while this waits, but the writer's next batch does.
             let stored = stored.last_update_id;
-            let install = |w: &mut Self| w.install_since(realm_id, known, stored, Duration::ZERO);
+            let install = |w: &mut Self| {
+                w.install_since(realm_id, known, stored, Duration::ZERO, Destination::Memory)
+            };
             if !self.install_or_retry(install, |_| {})? {
                 installed_all = false;
                 tracing::error!(
@@ -215,16 +231,26 @@ impl Writer {
     /// notification went missing), or name a user or realm not known here,
     /// catches up by reading instead.
     pub(super) fn install_published(&mut self) -> Result<(), StoreError> {
+        let mut chains = Vec::new();
         for realm_id in self.store.published_realms() {
             let known = self
                 .realm(realm_id)
                 .map_or_else(UpdateId::default, |realm| realm.read().last_update_id);
-            let Some(chain) = self.store.published_following(realm_id, known) else {
-                return self.catch_up();
-            };
-            let Some(until) = chain.last().map(|batch| batch.last) else {
-                continue;
-            };
+            match self.store.published_following(realm_id, known) {
+                None => return self.catch_up(),
+                Some(chain) if !chain.is_empty() => chains.push((realm_id, chain)),
+                Some(_) => {}
+            }
+        }
+        if chains.is_empty() {
+            return Ok(());
+        }
+        // A batch is published at its commit, which may precede its flush.
+        self.store.wait_durable()?;
+        for (realm_id, chain) in chains {
+            let until = chain
+                .last()
+                .map_or_else(UpdateId::default, |batch| batch.last);
             if !self.install_remote(realm_id, |realm| {
                 published::changes_from(realm, until, &chain)
             }) {
@@ -261,30 +287,35 @@ impl Writer {
     }
 
     /// Installs a realm's presence changes after update id `known` up to
-    /// `stored` (at least): from the batches other nodes published, if
-    /// the store has (or, within `wait`, gets) the ones that cover exactly
-    /// that, else read from the store. False, installing nothing, if a
-    /// changed user is not known here.
+    /// `stored` (at least), into `destination`: from the batches other
+    /// nodes published, if the store has (or, within `wait`, gets) the ones
+    /// that cover exactly that, else read from the store. False, installing
+    /// nothing, if a changed user is not known here.
     pub(super) fn install_since(
         &mut self,
         realm_id: RealmId,
         known: UpdateId,
         stored: UpdateId,
         wait: Duration,
+        destination: Destination,
     ) -> Result<bool, StoreError> {
         let started = Instant::now();
         let chain = self.store.published(realm_id, known, stored, wait);
         let waited = started.elapsed();
         // A user the directory does not know yet: the read's retry sorts it out.
-        let (installed, source) = if let Some(chain) = chain
-            && self.install_remote(realm_id, |realm| {
+        let from_chain = match chain {
+            Some(chain) => self.place(realm_id, destination, |realm| {
                 published::changes_from(realm, stored, &chain)
-            }) {
+            })?,
+            None => false,
+        };
+        let (installed, source) = if from_chain {
             (true, CatchUp::Published)
         } else {
             let changes = self.store.presence_changes(realm_id, known)?;
-            let installed =
-                self.install_remote(realm_id, |realm| published::changes_read(realm, changes));
+            let installed = self.place(realm_id, destination, |realm| {
+                published::changes_read(realm, changes)
+            })?;
             (installed, CatchUp::Read)
         };
         self.metrics.catch_up(source);
@@ -298,6 +329,50 @@ impl Writer {
             "installed others' changes"
         );
         Ok(installed)
+    }
+
+    /// Puts others' changes of a realm, made from memory by `changes`,
+    /// where `destination` says. False if the realm or a changed user is
+    /// not known here yet (the directory is behind).
+    fn place(
+        &mut self,
+        realm_id: RealmId,
+        destination: Destination,
+        changes: impl FnOnce(&Realm) -> Option<RemoteChanges>,
+    ) -> Result<bool, StoreError> {
+        match destination {
+            Destination::Memory => {
+                // What was read or taken so far may not be on disk yet.
+                self.store.wait_durable()?;
+                Ok(self.install_remote(realm_id, changes))
+            }
+            Destination::Batch => {
+                let Some(shared) = self.realm(realm_id) else {
+                    return Ok(false);
+                };
+                let Some(changes) = changes(&shared.read()) else {
+                    return Ok(false);
+                };
+                self.held_remote.insert(realm_id, changes);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Installs the others' commits the batch held (see
+    /// [`Destination::Batch`]), under each realm's write lock; the events
+    /// they make.
+    pub(super) fn install_held(&mut self) -> Vec<Produced> {
+        let held = std::mem::take(&mut self.held_remote);
+        let mut produced = Vec::new();
+        for (realm_id, changes) in held {
+            let Some(shared) = self.realm(realm_id) else {
+                continue;
+            };
+            let mut realm = shared.write();
+            produced.extend(self.install_users(realm_id, &mut realm, changes));
+        }
+        produced
     }
 
     /// Installs another writer's presence changes in a realm, made from
@@ -334,7 +409,7 @@ impl Writer {
     ) -> Vec<Produced> {
         let now = self.clock.now_secs();
         let mut produced = Vec::new();
-        let mut users = changes.users;
+        let mut users: Vec<_> = changes.users.into_values().collect();
         // The change index takes ids in increasing order.
         users.sort_unstable_by_key(|user| (user.update_id, user.user_id));
         for changed in users {

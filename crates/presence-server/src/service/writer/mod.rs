@@ -105,9 +105,11 @@ mod status;
 
 use batch::Batch;
 pub use builder::DirectoryBuilder;
+use install::Destination;
 use intake::Intake;
 pub use node::NODE_GONE_AFTER_SECS;
 use node::NodeState;
+use published::RemoteChanges;
 
 /// How many commands one transaction takes at most.
 const MAX_BATCH: usize = 4096;
@@ -306,6 +308,9 @@ pub struct Writer {
     locked_at: Option<(Instant, Duration)>,
     /// Where commands come from, once the writer runs.
     intake: Option<Intake>,
+    /// Others' commits found under the open batch's locks, by realm: the
+    /// batch is evaluated after them, and they are installed with it.
+    held_remote: HashMap<RealmId, RemoteChanges>,
 }
 
 impl Writer {
@@ -366,6 +371,7 @@ impl Writer {
             sequences_total: None,
             locked_at: None,
             intake: None,
+            held_remote: HashMap::new(),
         }
     }
 
@@ -455,6 +461,7 @@ impl Writer {
         );
         // Whatever the step did, the look below reads every realm.
         self.sequences_total = None;
+        self.held_remote.clear();
         let looked = panic::catch_unwind(AssertUnwindSafe(|| {
             self.store.abort_batch();
             self.catch_up()
@@ -609,6 +616,12 @@ impl Writer {
         let started = Instant::now();
         let committed = if batch.mutations.is_empty() {
             self.store.abort_batch();
+            // No commit of its own flushes the others' commits it holds; if
+            // the store cannot say they are durable, they are read again at
+            // the next look (the batch's no-ops stand either way).
+            if !self.held_remote.is_empty() && self.store.wait_durable().is_err() {
+                self.held_remote.clear();
+            }
             Ok(())
         } else {
             let realms = batch.mutation_realms();
@@ -640,7 +653,8 @@ impl Writer {
             Err(e) => {
                 // If the commit's outcome is unknown (the connection broke
                 // while committing), the next look at the store installs
-                // whatever did commit.
+                // whatever did commit, and the others' commits it held.
+                self.held_remote.clear();
                 tracing::error!(error = %e, "commit failed; the batch is refused");
                 let failure = WriteError::Store(e.to_string());
                 outcomes
@@ -672,13 +686,20 @@ impl Writer {
     /// them past memory. False, the batch left open, if a changed user is
     /// not known here; a failure ends the batch.
     fn begin_caught_up(&mut self, realms: &[RealmId]) -> Result<bool, StoreError> {
+        self.held_remote.clear();
         let stored = self.store.begin_batch(realms)?;
         let locked_at = Instant::now();
         for (&realm_id, &stored_last) in realms.iter().zip(&stored) {
             let Some(known) = self.behind(realm_id, stored_last) else {
                 continue;
             };
-            match self.install_since(realm_id, known, stored_last, PUBLISHED_WAIT) {
+            match self.install_since(
+                realm_id,
+                known,
+                stored_last,
+                PUBLISHED_WAIT,
+                Destination::Batch,
+            ) {
                 Ok(true) => {}
                 Ok(false) => return Ok(false),
                 Err(e) => {

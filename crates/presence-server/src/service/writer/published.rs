@@ -32,8 +32,8 @@ pub(super) struct RemoteUser {
 pub(super) struct RemoteChanges {
     /// The realm's last update id the changes bring memory to.
     pub last_update_id: UpdateId,
-    /// Each changed user, once.
-    pub users: Vec<RemoteUser>,
+    /// Each changed user.
+    pub users: BTreeMap<UserId, RemoteUser>,
 }
 
 /// The changes that `chain`, which covers a realm's ids from memory's last
@@ -65,13 +65,12 @@ pub(super) fn changes_from(
             }
         }
     }
-    let users: Vec<RemoteUser> = drafts.into_values().collect();
-    if users.iter().any(|u| u.update_id == UpdateId::default()) {
+    if drafts.values().any(|u| u.update_id == UpdateId::default()) {
         return None;
     }
     Some(RemoteChanges {
         last_update_id: until,
-        users,
+        users: drafts,
     })
 }
 
@@ -99,7 +98,7 @@ fn draft_of<'a>(
 /// user's record of that name if memory has one. `None` if a changed user
 /// is not known here (the directory is behind).
 pub(super) fn changes_read(realm: &Realm, changes: PresenceChanges) -> Option<RemoteChanges> {
-    let mut users = Vec::with_capacity(changes.users.len());
+    let mut users = BTreeMap::new();
     for changed in changes.users {
         let user = realm.users.get(&changed.user_id)?;
         let update_id = changed.latest_update_id();
@@ -113,11 +112,15 @@ pub(super) fn changes_read(realm: &Realm, changes: PresenceChanges) -> Option<Re
                 ClientRecord::new(name, times_of(row))
             })
             .collect();
-        users.push(RemoteUser {
-            user_id: changed.user_id,
-            update_id,
-            clients,
-        });
+        let user_id = changed.user_id;
+        users.insert(
+            user_id,
+            RemoteUser {
+                user_id,
+                update_id,
+                clients,
+            },
+        );
     }
     Some(RemoteChanges {
         last_update_id: changes.last_update_id,
@@ -180,7 +183,7 @@ mod tests {
         assert_eq!(changes.last_update_id, UpdateId(6));
         let users: Vec<(UserId, UpdateId, Vec<&str>)> = changes
             .users
-            .iter()
+            .values()
             .map(|u| {
                 let mut clients: Vec<&str> = u.clients.iter().map(|r| &*r.client).collect();
                 clients.sort_unstable();
@@ -194,7 +197,7 @@ mod tests {
                 (UserId(2), UpdateId(5), vec!["web"]),
             ]
         );
-        let web = changes.users[0]
+        let web = changes.users[&UserId(1)]
             .clients
             .iter()
             .find(|r| &*r.client == "web")
@@ -204,7 +207,7 @@ mod tests {
             times,
             "a record no batch touched keeps memory's times"
         );
-        let mobile = changes.users[0]
+        let mobile = changes.users[&UserId(1)]
             .clients
             .iter()
             .find(|r| &*r.client == "mobile")
@@ -235,8 +238,12 @@ mod tests {
         };
         let changes = changes_read(&realm, read).expect("a known user");
         assert_eq!(changes.last_update_id, UpdateId(4));
-        assert_eq!(changes.users[0].update_id, UpdateId(4));
-        let names: Vec<&Arc<str>> = changes.users[0].clients.iter().map(|r| &r.client).collect();
+        assert_eq!(changes.users[&UserId(1)].update_id, UpdateId(4));
+        let names: Vec<&Arc<str>> = changes.users[&UserId(1)]
+            .clients
+            .iter()
+            .map(|r| &r.client)
+            .collect();
         assert!(Arc::ptr_eq(names[1], &web), "memory's name is shared");
         assert_eq!(&**names[0], "mobile");
         let unknown = PresenceChanges {

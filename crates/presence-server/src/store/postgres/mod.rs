@@ -220,6 +220,22 @@ impl PgStore {
     }
 }
 
+/// Ends a batch's message in `full`, after a `COMMIT` that did not wait for
+/// the disk: a transaction of its own that does (it takes a transaction id,
+/// so its commit is written and flushed, and with it everything before it
+/// in the log, the batch's commit included). The batch's locks go at its
+/// commit, so another node's batch runs while this one's flush does, and
+/// PostgreSQL can flush both at once; the batch is acknowledged only once
+/// the message, flush included, is done. Other nodes may so see the commit
+/// before it is durable: none shows it before its own flush, or one of its
+/// own batches, has passed it (docs/ARCHITECTURE.md, "Learning another
+/// node's commit").
+const FLUSH_AFTER_COMMIT: &str = "; SELECT txid_current()";
+
+/// What [`Store::wait_durable`] sends: a transaction that waits for the
+/// disk, and with it for everything committed before it.
+const FLUSH: &str = "SELECT txid_current()";
+
 impl PgStore {
     /// Writes and commits the open batch; with the realm of each mutation,
     /// it also publishes what it wrote (see [`notifications`]).
@@ -233,6 +249,9 @@ impl PgStore {
             return Err(StoreError::NoBatch);
         }
         let relaxed = self.durability == Durability::Relaxed;
+        // A batch of presence records alone lets its locks go before the
+        // disk: see `FLUSH_AFTER_COMMIT`.
+        let flush_after = !relaxed && batch.iter().all(Mutation::is_presence);
         let published = realms.and_then(|realms| self.publishable(batch, realms, sequences));
         let out = self.run_prepared(|c, prepared, names| {
             let written = write_batch(c, prepared, batch, sequences).and_then(|pending| {
@@ -245,10 +264,13 @@ impl PgStore {
                     end.push_str(&pending);
                     end.push_str(&notifications(names, published.as_deref()));
                 }
-                if relaxed {
+                if relaxed || flush_after {
                     end.push_str("SET LOCAL synchronous_commit = off; ");
                 }
                 end.push_str("COMMIT");
+                if flush_after {
+                    end.push_str(FLUSH_AFTER_COMMIT);
+                }
                 Ok(c.batch_execute(&end)?)
             });
             if written.is_err() {
@@ -434,6 +456,13 @@ impl Store for PgStore {
         since: UpdateId,
     ) -> Option<Vec<Published>> {
         self.inbox.take_following(realm_id, since)
+    }
+
+    fn wait_durable(&mut self) -> Result<(), StoreError> {
+        if self.durability == Durability::Relaxed {
+            return Ok(());
+        }
+        self.run(|c, _| Ok(c.batch_execute(FLUSH)?))
     }
 
     fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {

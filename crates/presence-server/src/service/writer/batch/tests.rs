@@ -636,6 +636,35 @@ fn a_batch_behind_the_store_installs_what_another_writer_committed_first() {
 }
 
 #[test]
+fn another_writers_commit_is_shown_only_with_the_batch_that_found_it() {
+    let mut f = Fixture::new();
+    let mut store = SqliteStore::open(f.dir.path()).expect("the store opens");
+    let dave = create_user(&mut store, "a", "dave", false);
+    drop(store);
+    let mut other = writer_over(f.dir.path());
+    other.run_batch(vec![report(dave, "website", true, T)]);
+    let (mut batch, outcomes) = f
+        .writer
+        .evaluate_batch(vec![report(f.alice, "website", true, T)], None)
+        .expect("the batch starts");
+    // Evaluated after dave's report, which is not shown yet.
+    assert_eq!(batch.first_ids[&f.alice.realm_id], UpdateId(1));
+    assert_eq!(records(&f.writer, dave), (vec![], 0));
+    f.writer.commit_and_apply(&mut batch, outcomes);
+    let website = ("website".to_owned(), times(T, Some(T)));
+    assert_eq!(records(&f.writer, dave), (vec![website.clone()], 1));
+    assert_eq!(records(&f.writer, f.alice), (vec![website.clone()], 2));
+
+    // A batch that writes nothing (alice's report again) shows what it
+    // found too.
+    other.run_batch(vec![report(dave, "mobile", true, T)]);
+    let (batch, outcomes) = f.batch(vec![report(f.alice, "website", true, T)]);
+    assert_eq!((batch.mutations.len(), outcomes), (0, vec![Ok(())]));
+    let mobile = ("mobile".to_owned(), times(T, Some(T)));
+    assert_eq!(records(&f.writer, dave), (vec![mobile, website], 3));
+}
+
+#[test]
 fn catching_up_installs_what_another_writer_committed() {
     let mut f = Fixture::new();
     let mut other = writer_over(f.dir.path());
