@@ -414,7 +414,12 @@ impl Writer {
         users.sort_unstable_by_key(|user| (user.update_id, user.user_id));
         for changed in users {
             let (user_id, update_id) = (changed.user_id, changed.update_id);
-            let user = realm.users.get(&user_id).expect("made from this realm");
+            // Changes held for a batch were made from the realm before the
+            // batch read the directory; a user deleted since has nothing
+            // left to show.
+            let Some(user) = realm.users.get(&user_id) else {
+                continue;
+            };
             if update_id <= user.update_id {
                 continue;
             }

@@ -228,8 +228,8 @@ impl PgStore {
 /// PostgreSQL can flush both at once; the batch is acknowledged only once
 /// the message, flush included, is done. Other nodes may so see the commit
 /// before it is durable: none shows it before its own flush, or one of its
-/// own batches, has passed it (docs/ARCHITECTURE.md, "Learning another
-/// node's commit").
+/// own batches, has passed it (docs/ARCHITECTURE.md, "Durable before
+/// shown").
 const FLUSH_AFTER_COMMIT: &str = "; SELECT txid_current()";
 
 /// What [`Store::wait_durable`] sends: a transaction that waits for the
