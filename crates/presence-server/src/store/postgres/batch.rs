@@ -9,6 +9,7 @@ use ::postgres::{Client, SimpleQueryMessage};
 use super::connection::Prepared;
 use super::{Names, sql_literal};
 use crate::ids::{RealmId, UpdateId, UserId};
+use crate::store::durability::Durability;
 use crate::store::published::{Published, encode};
 use crate::store::{Mutation, PresenceRow, Sequence, StoreError};
 
@@ -63,6 +64,53 @@ pub(super) fn notifications(names: &Names, published: Option<&[Published]>) -> S
         out.push_str("; ");
     }
     out
+}
+
+/// How a batch's message ends, after its writes and notifications.
+///
+/// In `full`, a batch of presence records alone commits without waiting for
+/// the disk and then runs a transaction of its own that does (it takes a
+/// transaction id, so its commit is written and flushed, and with it
+/// everything before it in the log, the batch's commit included). The
+/// batch's locks go at its commit, so another node's batch runs while this
+/// one's flush does, and PostgreSQL can flush both at once; the batch is
+/// acknowledged only once the message, flush included, is done. Other nodes
+/// may so see the commit before it is durable: none shows it before its
+/// own flush, or one of its own batches, has passed it (docs/ARCHITECTURE.md,
+/// "Durable before shown"). A batch that changes users commits waiting for
+/// the disk; in `relaxed` nothing waits.
+pub(super) fn commit_sql(durability: Durability, presence_only: bool) -> &'static str {
+    match (durability, presence_only) {
+        (Durability::Relaxed, _) => "SET LOCAL synchronous_commit = off; COMMIT",
+        (Durability::Full, true) => {
+            "SET LOCAL synchronous_commit = off; COMMIT; SELECT txid_current()"
+        }
+        (Durability::Full, false) => "COMMIT",
+    }
+}
+
+/// What `Store::wait_durable` sends: a transaction that waits for the
+/// disk, and with it for everything committed before it.
+pub(super) const FLUSH: &str = "SELECT txid_current()";
+
+/// What a committing batch publishes: each realm's records, from the
+/// sequence its lock read (`locked`) to the one it sets. `None` (announce
+/// only) if a realm was not locked by this batch or the batch changes
+/// users.
+pub(super) fn publishable(
+    batch: &[Mutation],
+    realms: &[RealmId],
+    sequences: &[Sequence],
+    locked: &[(RealmId, UpdateId)],
+) -> Option<Vec<Published>> {
+    let ranges = sequences
+        .iter()
+        .map(|s| {
+            let (_, from) = locked.iter().find(|(id, _)| *id == s.realm_id)?;
+            Some((s.realm_id, *from, s.last_update_id))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    crate::store::published::from_batch(batch, realms, &ranges)
 }
 
 /// The statement that locks a batch's sequence rows, in id order (so that

@@ -50,8 +50,8 @@ use super::{
     Store, StoreError, UserChange, UserRow, email_key,
 };
 use batch::{
-    DIRECTORY_VERSION, begin_locking_sequences, next_directory_version, notifications, notify,
-    read_directory_version, write_batch,
+    DIRECTORY_VERSION, FLUSH, begin_locking_sequences, commit_sql, next_directory_version,
+    notifications, notify, publishable, read_directory_version, write_batch,
 };
 use connection::{Connection, Mode, Prepared, in_transaction};
 use rows::{
@@ -220,22 +220,6 @@ impl PgStore {
     }
 }
 
-/// Ends a batch's message in `full`, after a `COMMIT` that did not wait for
-/// the disk: a transaction of its own that does (it takes a transaction id,
-/// so its commit is written and flushed, and with it everything before it
-/// in the log, the batch's commit included). The batch's locks go at its
-/// commit, so another node's batch runs while this one's flush does, and
-/// PostgreSQL can flush both at once; the batch is acknowledged only once
-/// the message, flush included, is done. Other nodes may so see the commit
-/// before it is durable: none shows it before its own flush, or one of its
-/// own batches, has passed it (docs/ARCHITECTURE.md, "Durable before
-/// shown").
-const FLUSH_AFTER_COMMIT: &str = "; SELECT txid_current()";
-
-/// What [`Store::wait_durable`] sends: a transaction that waits for the
-/// disk, and with it for everything committed before it.
-const FLUSH: &str = "SELECT txid_current()";
-
 impl PgStore {
     /// Writes and commits the open batch; with the realm of each mutation,
     /// it also publishes what it wrote (see [`notifications`]).
@@ -248,11 +232,9 @@ impl PgStore {
         if !self.in_batch {
             return Err(StoreError::NoBatch);
         }
-        let relaxed = self.durability == Durability::Relaxed;
-        // A batch of presence records alone lets its locks go before the
-        // disk: see `FLUSH_AFTER_COMMIT`.
-        let flush_after = !relaxed && batch.iter().all(Mutation::is_presence);
-        let published = realms.and_then(|realms| self.publishable(batch, realms, sequences));
+        let commit = commit_sql(self.durability, batch.iter().all(Mutation::is_presence));
+        let published =
+            realms.and_then(|realms| publishable(batch, realms, sequences, &self.locked));
         let out = self.run_prepared(|c, prepared, names| {
             let written = write_batch(c, prepared, batch, sequences).and_then(|pending| {
                 // One round trip ends the batch: what is left to write, the
@@ -264,13 +246,7 @@ impl PgStore {
                     end.push_str(&pending);
                     end.push_str(&notifications(names, published.as_deref()));
                 }
-                if relaxed || flush_after {
-                    end.push_str("SET LOCAL synchronous_commit = off; ");
-                }
-                end.push_str("COMMIT");
-                if flush_after {
-                    end.push_str(FLUSH_AFTER_COMMIT);
-                }
+                end.push_str(commit);
                 Ok(c.batch_execute(&end)?)
             });
             if written.is_err() {
@@ -280,25 +256,6 @@ impl PgStore {
         });
         self.in_batch = false;
         out
-    }
-
-    /// What the open batch publishes: each realm's records, from the
-    /// sequence its lock read to the one it sets. `None` (announce only) if
-    /// a realm was not locked by this batch or the batch changes users.
-    fn publishable(
-        &self,
-        batch: &[Mutation],
-        realms: &[RealmId],
-        sequences: &[Sequence],
-    ) -> Option<Vec<Published>> {
-        let ranges = sequences
-            .iter()
-            .map(|s| {
-                let locked = self.locked.iter().find(|(id, _)| *id == s.realm_id)?;
-                Some((s.realm_id, locked.1, s.last_update_id))
-            })
-            .collect::<Option<Vec<_>>>()?;
-        super::published::from_batch(batch, realms, &ranges)
     }
 }
 
