@@ -449,7 +449,18 @@ mod tests {
     use crate::ids::{UpdateId, UserId};
     use crate::store::postgres::PgStore;
     use crate::store::testing::{load_all, new_user, put, scratch, sequence, two_nodes};
-    use crate::store::{DeviceKind, Mutation, Store, UserRow};
+    use crate::store::{DeviceKind, Mutation, RealmRow, Store, UserRow};
+
+    /// Two stores on the database at `url` with a realm and a user, the
+    /// first holding the realm's lock in an open batch.
+    fn two_nodes_the_first_locking(url: &str) -> (PgStore, PgStore, RealmRow, UserRow) {
+        let (mut a, b, realm, user) = two_nodes(url);
+        assert_eq!(
+            a.begin_batch(&[realm.id]).expect("begin"),
+            vec![UpdateId(0)]
+        );
+        (a, b, realm, user)
+    }
 
     /// Runs `f` on `b` in a thread of its own and checks that it is still
     /// waiting 400 ms later, for a lock the caller holds; join the thread
@@ -476,12 +487,7 @@ mod tests {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let (mut a, b, realm, user) = two_nodes(&url);
-
-        assert_eq!(
-            a.begin_batch(&[realm.id]).expect("begin a"),
-            vec![UpdateId(0)]
-        );
+        let (mut a, b, realm, user) = two_nodes_the_first_locking(&url);
         // However late the thread starts, it cannot begin while a holds the
         // lock; and when it begins, it sees a's commit.
         let waiter = blocked(b, move |b| {
@@ -505,11 +511,7 @@ mod tests {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let (mut a, b, realm, user) = two_nodes(&url);
-        assert_eq!(
-            a.begin_batch(&[realm.id]).expect("begin"),
-            vec![UpdateId(0)]
-        );
+        let (mut a, b, realm, user) = two_nodes_the_first_locking(&url);
         let deleter = blocked(b, |b| b.delete_user("acme", "a@x"));
         a.commit_batch_in_realms(
             &[put(user.id, "web", 1)],
@@ -545,11 +547,7 @@ mod tests {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let (mut a, _b, realm, _user) = two_nodes(&url);
-        assert_eq!(
-            a.begin_batch(&[realm.id]).expect("begin"),
-            vec![UpdateId(0)]
-        );
+        let (mut a, _b, _realm, _user) = two_nodes_the_first_locking(&url);
         let mode: String = a
             .run(|c, _| Ok(c.query_one("SHOW plan_cache_mode", &[])?.get(0)))
             .expect("show");

@@ -86,6 +86,15 @@ impl Fixture {
         }
     }
 
+    /// Dave, a user of realm `a` created after this writer read the
+    /// directory, and a second writer over the same store that knows him.
+    fn newcomer(&self) -> (UserRef, Writer) {
+        let mut store = SqliteStore::open(self.dir.path()).expect("the store opens");
+        let dave = create_user(&mut store, "a", "dave", false);
+        drop(store);
+        (dave, writer_over(self.dir.path()))
+    }
+
     /// Runs `changes` as one batch: the batch as evaluated (its users are
     /// drained by applying it), and each change's final outcome.
     fn batch(&mut self, changes: Vec<Change>) -> (Batch, Vec<Outcome>) {
@@ -610,12 +619,8 @@ fn a_change_for_an_unknown_user_is_refused_alone() {
 #[test]
 fn a_batch_behind_the_store_installs_what_another_writer_committed_first() {
     let mut f = Fixture::new();
-    // Dave is created after this writer read the directory, and reports
-    // through a writer that knows him.
-    let mut store = SqliteStore::open(f.dir.path()).expect("the store opens");
-    let dave = create_user(&mut store, "a", "dave", false);
-    drop(store);
-    let mut other = writer_over(f.dir.path());
+    // Dave reports through a writer that knows him.
+    let (dave, mut other) = f.newcomer();
     assert_eq!(
         other.run_batch(vec![report(dave, "website", true, T)]),
         vec![Ok(())]
@@ -638,10 +643,7 @@ fn a_batch_behind_the_store_installs_what_another_writer_committed_first() {
 #[test]
 fn another_writers_commit_is_shown_only_with_the_batch_that_found_it() {
     let mut f = Fixture::new();
-    let mut store = SqliteStore::open(f.dir.path()).expect("the store opens");
-    let dave = create_user(&mut store, "a", "dave", false);
-    drop(store);
-    let mut other = writer_over(f.dir.path());
+    let (dave, mut other) = f.newcomer();
     other.run_batch(vec![report(dave, "website", true, T)]);
     let (mut batch, outcomes) = f
         .writer
