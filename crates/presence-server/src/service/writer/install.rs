@@ -233,9 +233,7 @@ impl Writer {
     pub(super) fn install_published(&mut self) -> Result<(), StoreError> {
         let mut chains = Vec::new();
         for realm_id in self.store.published_realms() {
-            let known = self
-                .realm(realm_id)
-                .map_or_else(UpdateId::default, |realm| realm.read().last_update_id);
+            let known = self.known(realm_id);
             match self.store.published_following(realm_id, known) {
                 None => return self.catch_up(),
                 Some(chain) if !chain.is_empty() => chains.push((realm_id, chain)),

@@ -715,10 +715,15 @@ impl Writer {
     /// This node's last update id of a realm (0 for a realm it does not
     /// know), if the store's `stored_last` is past it: memory is behind.
     fn behind(&self, realm_id: RealmId, stored_last: UpdateId) -> Option<UpdateId> {
-        let known = self
-            .realm(realm_id)
-            .map_or_else(UpdateId::default, |realm| realm.read().last_update_id);
+        let known = self.known(realm_id);
         (stored_last > known).then_some(known)
+    }
+
+    /// The last update id memory holds of a realm (0 for a realm it does
+    /// not know).
+    fn known(&self, realm_id: RealmId) -> UpdateId {
+        self.realm(realm_id)
+            .map_or_else(UpdateId::default, |realm| realm.read().last_update_id)
     }
 }
 
