@@ -517,7 +517,7 @@ impl Service {
         }
         let threshold = self.rules.offline_threshold_secs;
         let offline = |timestamp| rules::is_offline(timestamp, now, threshold);
-        if user_answer::write(target, offline, out) {
+        if realm.user_answers.append(target, offline, out) {
             Ok(())
         } else {
             Err(no_data())

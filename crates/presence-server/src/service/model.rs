@@ -17,6 +17,7 @@ pub use super::change_log::ChangeLog;
 use super::email_index::EmailIndex;
 use super::embed::EmbedKeys;
 use super::rules::Times;
+use super::user_answer::UserAnswers;
 use crate::ids::{RealmId, UpdateId, UserId};
 use crate::store::{RealmRow, UserRow, same_email};
 
@@ -237,13 +238,17 @@ impl UserEntry {
 /// One organization's users and presence.
 ///
 /// Every change goes through a method that bumps `version`, which is what
-/// keeps the shared answers in `answers` honest.
+/// keeps the shared answers in `answers` honest, and drops the changed
+/// user's object from `user_answers`.
 pub struct Realm {
     row: RealmRow,
     /// Bumped by every change that a view could show.
     pub version: u64,
     /// Realm-wide answers serialized at some version.
     pub answers: AnswerCache,
+    /// Single-user presence objects written since their users last
+    /// changed.
+    pub user_answers: UserAnswers,
     /// Users by id, deactivated ones and bots included. Read freely; change
     /// only through `put_account` and `put_presence`.
     pub users: Users,
@@ -270,6 +275,7 @@ impl Realm {
             row,
             version: 0,
             answers: AnswerCache::default(),
+            user_answers: UserAnswers::default(),
             users: Users::default(),
             by_email: EmailIndex::default(),
             last_update_id: UpdateId::default(),
@@ -294,6 +300,7 @@ impl Realm {
     /// Replaces the realm's own settings.
     pub fn set_row(&mut self, row: RealmRow) {
         self.version += 1;
+        self.user_answers.clear();
         self.row = row;
     }
 
@@ -301,6 +308,7 @@ impl Realm {
     pub fn put_account(&mut self, account: Account) {
         self.version += 1;
         let id = account.id;
+        self.user_answers.forget(id);
         let renamed = match self.users.get(&id) {
             None => {
                 self.by_email.insert(&self.users, id, account.email());
@@ -336,6 +344,7 @@ impl Realm {
             return;
         };
         self.version += 1;
+        self.user_answers.forget(user_id);
         self.statuses.remove(&user_id);
         self.by_email.remove(user_id, &email);
         if let Some(removed) = self.users.remove(user_id)
@@ -391,6 +400,7 @@ impl Realm {
             return false;
         };
         self.version += 1;
+        self.user_answers.forget(user_id);
         let none = UpdateId::default();
         if entry.update_id > none && update_id > none {
             self.changes.note_stale();
