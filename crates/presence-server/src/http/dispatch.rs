@@ -17,7 +17,7 @@ use crate::service::{Caller, Reader, Service};
 /// for a handler that waits (see [`user`]).
 pub(super) fn user_now(
     service: &Service,
-    route: &Route,
+    route: &Route<'_>,
     caller: &Caller,
     params: &Params,
     parts: &Parts,
@@ -45,7 +45,7 @@ pub(super) fn user_now(
 /// The answer of any user's request, waiting where its handler does.
 pub(super) async fn user(
     service: &Service,
-    route: &Route,
+    route: &Route<'_>,
     caller: &Caller,
     params: &Params,
     parts: &Parts,
@@ -90,7 +90,7 @@ pub(super) async fn user(
 /// of them from memory.
 pub(super) fn page(
     service: &Service,
-    route: &Route,
+    route: &Route<'_>,
     caller: &EmbedCaller,
     params: &Params,
     parts: &Parts,

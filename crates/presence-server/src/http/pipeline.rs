@@ -327,7 +327,7 @@ fn begin(
     app: &Arc<App>,
     req: Request<Incoming>,
     head: &Head,
-    route: Result<Route, ApiError>,
+    route: Result<Route<'_>, ApiError>,
     ip: IpAddr,
     note: &mut Note,
 ) -> Step {
@@ -401,14 +401,14 @@ fn compress(response: &mut Response<Body>, gzip: bool) {
 /// left, a head over its size limits, a path or method not served, a
 /// declared body over its limit. Returns the route of a request that
 /// passes.
-fn screen_head(
+fn screen_head<'p>(
     app: &App,
     req: &Request<Incoming>,
     head: &Head,
-    route: Result<Route, ApiError>,
+    route: Result<Route<'p>, ApiError>,
     ip: IpAddr,
     note: &mut Note,
-) -> Result<Route, ApiError> {
+) -> Result<Route<'p>, ApiError> {
     let has_credentials = head.authorization.is_some();
     note.address_settled = costs_nothing(&route);
     if !has_credentials
@@ -438,7 +438,7 @@ fn screen_head(
 /// Health probes and scrapes are answered from the head too, and a probe
 /// refused for its address's traffic would take a healthy server out of
 /// service (a scrape, lose the figures that show the overload).
-fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
+fn costs_nothing(route: &Result<Route<'_>, ApiError>) -> bool {
     matches!(
         route,
         Ok(Route::Preflight | Route::Asset(_) | Route::Health(_) | Route::Metrics)
@@ -449,7 +449,7 @@ fn costs_nothing(route: &Result<Route, ApiError>) -> bool {
 /// `Authorization` header names.
 fn answer_caller(
     app: &Arc<App>,
-    route: Route,
+    route: Route<'_>,
     head: &Head,
     parts: Parts,
     body: Incoming,
@@ -519,7 +519,7 @@ fn authenticate_basic(
 /// reads memory only (see [`dispatch::user_now`]).
 fn answer_user(
     app: &Arc<App>,
-    route: Route,
+    route: Route<'_>,
     caller: Caller,
     parts: Parts,
     body: Incoming,
@@ -552,6 +552,7 @@ fn answer_user(
         }
     }
     let app = Arc::clone(app);
+    let route = route.into_owned();
     Step::Waits(Box::pin(async move {
         let max_body = app.limits.max_body_bytes;
         let result = match read_params(&parts, body, max_body).await {
@@ -569,7 +570,7 @@ fn answer_user(
 /// included, so that it can say what went wrong.
 fn answer_page(
     app: &Arc<App>,
-    route: Route,
+    route: Route<'_>,
     token: &str,
     parts: Parts,
     body: Incoming,
@@ -607,6 +608,7 @@ fn answer_page(
         return Step::Answered(Ok(with_limit_headers(refused, decision)));
     }
     let app = Arc::clone(app);
+    let route = route.into_owned();
     with_params(
         parts,
         body,

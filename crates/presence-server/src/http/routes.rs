@@ -3,6 +3,8 @@
 //! Routing is by hand over path segments: the API is small and fixed, and a
 //! table makes 404 and 405 (with `allowed_methods`) fall out of one lookup.
 
+use std::borrow::Cow;
+
 use http::Method;
 
 use super::error::ApiError;
@@ -12,13 +14,16 @@ use super::params::decode_path_segment;
 /// The prefix of every API path.
 pub const API_PREFIX: &str = "/api/v1";
 
-/// An endpoint the server serves.
+/// An endpoint the server serves. A path value is borrowed from the
+/// request's path unless it had escapes to decode (routing makes no
+/// allocation for the usual request); [`Route::into_owned`] keeps it past
+/// the request's head.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub enum Route<'p> {
     /// `GET /server_settings`.
     ServerSettings,
     /// `GET /users/{user_id_or_email}/presence`, with the decoded path value.
-    UserPresence(String),
+    UserPresence(Cow<'p, str>),
     /// `GET /realm/presence`.
     RealmPresence,
     /// `POST /users/me/presence`.
@@ -32,7 +37,7 @@ pub enum Route {
     /// `POST /users/me/status`.
     UpdateStatus,
     /// `GET /users/{user_id}/status`, with the id as the path gives it.
-    UserStatus(String),
+    UserStatus(Cow<'p, str>),
     /// `POST /users/me/apns_device_token`.
     AddApnsToken,
     /// `DELETE /users/me/apns_device_token`.
@@ -71,7 +76,35 @@ pub enum Asset {
     DirectoryPage,
 }
 
-impl Route {
+impl Route<'_> {
+    /// The route with its path value, if any, its own: for work that
+    /// outlives the request's head.
+    pub fn into_owned(self) -> Route<'static> {
+        match self {
+            Route::UserPresence(target) => Route::UserPresence(Cow::Owned(target.into_owned())),
+            Route::UserStatus(id) => Route::UserStatus(Cow::Owned(id.into_owned())),
+            Route::ServerSettings => Route::ServerSettings,
+            Route::RealmPresence => Route::RealmPresence,
+            Route::UpdatePresence => Route::UpdatePresence,
+            Route::OwnUser => Route::OwnUser,
+            Route::Users => Route::Users,
+            Route::UpdateSettings => Route::UpdateSettings,
+            Route::UpdateStatus => Route::UpdateStatus,
+            Route::AddApnsToken => Route::AddApnsToken,
+            Route::RemoveApnsToken => Route::RemoveApnsToken,
+            Route::AddAndroidToken => Route::AddAndroidToken,
+            Route::RemoveAndroidToken => Route::RemoveAndroidToken,
+            Route::Register => Route::Register,
+            Route::GetEvents => Route::GetEvents,
+            Route::DeleteQueue => Route::DeleteQueue,
+            Route::PresenceStream => Route::PresenceStream,
+            Route::Preflight => Route::Preflight,
+            Route::Asset(asset) => Route::Asset(asset),
+            Route::Health(probe) => Route::Health(probe),
+            Route::Metrics => Route::Metrics,
+        }
+    }
+
     /// Whether the route needs an authenticated caller.
     pub fn needs_auth(&self) -> bool {
         !matches!(
@@ -205,7 +238,7 @@ impl Endpoint {
     }
 }
 
-impl Route {
+impl Route<'_> {
     /// The endpoint metrics count the route's requests under.
     pub fn endpoint(&self) -> Endpoint {
         match self {
@@ -288,16 +321,16 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// A path's resource, before the method is looked at.
-enum Resource {
+enum Resource<'p> {
     ServerSettings,
-    UserPresence(String),
+    UserPresence(Cow<'p, str>),
     OwnPresence,
     RealmPresence,
     OwnUser,
     Users,
     Settings,
     OwnStatus,
-    UserStatus(String),
+    UserStatus(Cow<'p, str>),
     ApnsToken,
     AndroidToken,
     Register,
@@ -308,7 +341,7 @@ enum Resource {
     Metrics,
 }
 
-fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
+fn resource(path: &str) -> Result<Option<Resource<'_>>, ApiError> {
     let asset = match path {
         "/embed/presence.js" => Some(Asset::Components),
         "/embed/directory.js" => Some(Asset::DirectoryScript),
@@ -327,6 +360,11 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
     else {
         return Ok(None);
     };
+    // The most frequent path, a single user's presence by a value that
+    // needs no decoding, is taken in one look at the value's bytes.
+    if let Some(target) = plain_user_presence_target(rest) {
+        return Ok(Some(Resource::UserPresence(Cow::Borrowed(target))));
+    }
     // No path served has more than three segments: a longer one is not
     // collected at all. (Split by hand: `str::split` costs more than the
     // rest of routing.)
@@ -351,17 +389,19 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
         ["users", target, "presence"] if !target.is_empty() => {
             // The path is UTF-8 already: only an escape can make the value
             // something else.
-            let decoded = if target.bytes().any(|b| b == b'%') {
-                decode_path_segment(target.as_bytes()).ok_or_else(ApiError::path_user_not_utf8)?
+            let value = if target.as_bytes().contains(&b'%') {
+                let decoded = decode_path_segment(target.as_bytes())
+                    .ok_or_else(ApiError::path_user_not_utf8)?;
+                Cow::Owned(decoded)
             } else {
-                (*target).to_owned()
+                Cow::Borrowed(*target)
             };
-            Resource::UserPresence(decoded)
+            Resource::UserPresence(value)
         }
         ["users", "me", "status"] => Resource::OwnStatus,
         // Zulip's route takes digits only; anything else is no path of it.
         ["users", id, "status"] if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
-            Resource::UserStatus((*id).to_owned())
+            Resource::UserStatus(Cow::Borrowed(*id))
         }
         ["realm", "presence"] => Resource::RealmPresence,
         ["users", "me"] => Resource::OwnUser,
@@ -376,9 +416,20 @@ fn resource(path: &str) -> Result<Option<Resource>, ApiError> {
     }))
 }
 
+/// The value of `users/{value}/presence` (the path after the API prefix)
+/// if it is another user's, whole and without escapes; anything else is
+/// left to the general split.
+fn plain_user_presence_target(rest: &str) -> Option<&str> {
+    let target = rest.strip_prefix("users/")?.strip_suffix("/presence")?;
+    let plain = !target.is_empty()
+        && target != "me"
+        && !target.bytes().any(|b| b == b'/' || b == b'%');
+    plain.then_some(target)
+}
+
 /// Finds the route for a request; 404 for an unknown path, 405 for a known
 /// path with a method it does not accept. `HEAD` is served wherever `GET` is.
-pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+pub fn route<'p>(method: &Method, path: &'p str) -> Result<Route<'p>, ApiError> {
     let resource = resource(path)?.ok_or_else(ApiError::not_found)?;
     let get = *method == Method::GET || *method == Method::HEAD;
     let post = *method == Method::POST;
@@ -387,7 +438,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     const GET: &[&str] = &["GET", "HEAD"];
     // What pages may call is also open to their browsers' preflights.
     const READ: &[&str] = &["GET", "HEAD", "OPTIONS"];
-    let read = |route: Route| {
+    let read = |route: Route<'p>| {
         if get {
             Some(route)
         } else if options {
@@ -396,7 +447,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             None
         }
     };
-    let (route, allowed): (Option<Route>, &[&str]) = match resource {
+    let (route, allowed): (Option<Route<'p>>, &[&str]) = match resource {
         Resource::ServerSettings => (get.then_some(Route::ServerSettings), GET),
         Resource::UserPresence(target) => (read(Route::UserPresence(target)), READ),
         Resource::OwnPresence => (post.then_some(Route::UpdatePresence), &["POST"]),
@@ -456,7 +507,7 @@ mod tests {
     fn routes_resolve() {
         assert_eq!(
             route(&Method::GET, "/api/v1/users/a%40b.c/presence").unwrap(),
-            Route::UserPresence("a@b.c".to_owned())
+            Route::UserPresence("a@b.c".into())
         );
         assert_eq!(
             route(&Method::HEAD, "/api/v1/realm/presence").unwrap(),
@@ -465,6 +516,30 @@ mod tests {
         assert_eq!(
             route(&Method::POST, "/api/v1/users/me/presence").unwrap(),
             Route::UpdatePresence
+        );
+    }
+
+    #[test]
+    fn a_plain_value_is_borrowed_and_only_whole_values_are_taken() {
+        let plain = route(&Method::GET, "/api/v1/users/a@b.c/presence").unwrap();
+        assert!(matches!(plain, Route::UserPresence(Cow::Borrowed("a@b.c"))));
+        let decoded = route(&Method::GET, "/api/v1/users/%41/presence").unwrap();
+        assert!(matches!(decoded, Route::UserPresence(Cow::Owned(ref v)) if v == "A"));
+        for path in [
+            "/api/v1/users//presence",
+            "/api/v1/users/a/b/presence",
+            "/api/v1/users/a/presence/",
+            "/api/v1/users/presence",
+        ] {
+            assert_eq!(route(&Method::GET, path).unwrap_err().status, 404, "{path}");
+        }
+        assert_eq!(
+            route(&Method::GET, "/api/v1/users/me/presence").unwrap_err().status,
+            405
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/users/7/presence").unwrap().into_owned(),
+            Route::UserPresence(Cow::Owned("7".to_owned()))
         );
     }
 
