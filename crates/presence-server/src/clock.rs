@@ -1,12 +1,20 @@
-//! The server's one source of time, injectable so tests can move it.
+//! The server's one source of time, injectable so tests can move it; and
+//! the monotonic clock that times requests and connections.
 //!
 //! Every rule of the contract is about time (55 s coalescing, 70 s active
 //! window, 200 s offline threshold, 14-day history); tests drive those rules
 //! with a [`ManualClock`] instead of sleeping.
+//!
+//! Both clocks are read with one `clock_gettime` each, through `rustix`:
+//! every request reads the time several times, and `std`'s `SystemTime`
+//! and `Instant` add checked arithmetic on top of each reading that cost
+//! more than the reading itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use rustix::time::{ClockId, Timespec, clock_gettime};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
@@ -60,11 +68,45 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_micros(&self) -> i64 {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        let now = clock_gettime(ClockId::Realtime);
+        now.tv_sec * 1_000_000 + now.tv_nsec / 1_000
     }
+}
+
+/// A reading of the monotonic clock: nanoseconds from an arbitrary start
+/// (the machine's boot), never going back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticks(u64);
+
+impl Ticks {
+    /// The monotonic clock now.
+    pub fn now() -> Ticks {
+        Ticks(nanos(clock_gettime(ClockId::Monotonic)))
+    }
+
+    /// Milliseconds from the clock's start.
+    pub fn millis(self) -> u64 {
+        self.0 / 1_000_000
+    }
+
+    /// The time from `earlier` to this reading (zero if `earlier` is not
+    /// earlier).
+    pub fn since(self, earlier: Ticks) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+
+    /// The time from this reading to now.
+    pub fn elapsed(self) -> Duration {
+        Ticks::now().since(self)
+    }
+}
+
+/// A monotonic reading in nanoseconds; a monotonic clock is never
+/// negative.
+fn nanos(t: Timespec) -> u64 {
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
+    secs * 1_000_000_000 + nanos
 }
 
 /// A clock that stands still until told to move; for tests.

@@ -18,13 +18,14 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::clock::Ticks;
 
 /// What a connection is doing, for its timers.
 const HEAD: u8 = 0;
@@ -32,10 +33,10 @@ const IN_REQUEST: u8 = 1;
 const IDLE: u8 = 2;
 const STREAMING: u8 = 3;
 
-/// Milliseconds since the first call, a cheap clock that fits an atomic.
+/// Milliseconds of the monotonic clock, a cheap reading that fits an
+/// atomic.
 pub(super) fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+    Ticks::now().millis()
 }
 
 /// The timing state of one connection, shared by its socket wrapper, its

@@ -40,7 +40,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -60,6 +60,7 @@ use super::rate_limit::Decision;
 use super::request_id::{self, RequestId};
 use super::routes::{self, Endpoint, Route};
 use super::{App, Limits, dispatch, health, metrics};
+use crate::clock::Ticks;
 use crate::compression;
 use crate::ids::{EmbedKeyId, UserId};
 use crate::metrics::{Limiter, Series};
@@ -104,7 +105,7 @@ pub enum Handled {
 /// A plain call: what needs only the head and memory is done here, and a
 /// request answered by it costs no future of its own.
 pub fn handle(app: &Arc<App>, req: Request<Incoming>, ip: IpAddr) -> Handled {
-    let started = Instant::now();
+    let started = Ticks::now();
     let head = Head::read(req.headers());
     let request_id = app.request_ids.for_request(head.request_id.as_ref());
     let method = req.method().clone();
@@ -181,7 +182,7 @@ impl Later {
 /// What is left to do once a request's outcome is known, and what it
 /// needs: the answer's last headers, the metrics and the log line.
 struct Ending {
-    started: Instant,
+    started: Ticks,
     request_id: RequestId,
     method: Method,
     uri: Uri,

@@ -421,9 +421,8 @@ fn resource(path: &str) -> Result<Option<Resource<'_>>, ApiError> {
 /// left to the general split.
 fn plain_user_presence_target(rest: &str) -> Option<&str> {
     let target = rest.strip_prefix("users/")?.strip_suffix("/presence")?;
-    let plain = !target.is_empty()
-        && target != "me"
-        && !target.bytes().any(|b| b == b'/' || b == b'%');
+    let plain =
+        !target.is_empty() && target != "me" && !target.bytes().any(|b| b == b'/' || b == b'%');
     plain.then_some(target)
 }
 
@@ -534,11 +533,15 @@ mod tests {
             assert_eq!(route(&Method::GET, path).unwrap_err().status, 404, "{path}");
         }
         assert_eq!(
-            route(&Method::GET, "/api/v1/users/me/presence").unwrap_err().status,
+            route(&Method::GET, "/api/v1/users/me/presence")
+                .unwrap_err()
+                .status,
             405
         );
         assert_eq!(
-            route(&Method::GET, "/api/v1/users/7/presence").unwrap().into_owned(),
+            route(&Method::GET, "/api/v1/users/7/presence")
+                .unwrap()
+                .into_owned(),
             Route::UserPresence(Cow::Owned("7".to_owned()))
         );
     }
