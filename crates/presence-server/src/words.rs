@@ -9,11 +9,20 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 pub const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Up to eight bytes as a little-endian word, the places past them zero.
+///
+/// Assembled byte by byte below eight: copying a slice of unknown length
+/// into a buffer is a call to `memcpy`, dearer than the few shifts, and
+/// the shifts fold away for a name known at compile time.
 #[inline]
 pub fn word_of(bytes: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    word[..bytes.len()].copy_from_slice(bytes);
-    u64::from_le_bytes(word)
+    if let Ok(eight) = <[u8; 8]>::try_from(bytes) {
+        return u64::from_le_bytes(eight);
+    }
+    bytes
+        .iter()
+        .take(8)
+        .enumerate()
+        .fold(0, |word, (i, &b)| word | u64::from(b) << (8 * i))
 }
 
 /// Whether `word` holds for every eight bytes of `bytes` (read as one

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use presence_types::is_reserved_client_name;
 
 use super::error::ApiError;
-use super::params::{FromParams, Params};
+use super::params::Params;
 
 /// The longest client name, in characters (Zulip's column size, to which
 /// Zulip cuts longer names).
@@ -48,29 +48,17 @@ pub fn client_name<'a>(
     }
 }
 
-/// The `client` parameter. Every endpoint accepts it (docs/PROTOCOL.md
-/// §1.3) and the two that record a client read it; no parameter struct of
-/// the wire types names it, since it is Zulip's parameter of every request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientParam {
-    /// The name as sent, unchecked.
-    pub client: Option<String>,
-}
-
-impl FromParams for ClientParam {
-    fn from_params(params: &Params) -> Result<Self, ApiError> {
-        Ok(ClientParam {
-            client: params.str("client").map(str::to_owned),
-        })
-    }
-}
-
-impl ClientParam {
-    /// The request's client name: this parameter, else the `User-Agent`
-    /// (see [`client_name`]).
-    pub fn name(&self, user_agent: Option<&[u8]>) -> Result<Cow<'_, str>, ApiError> {
-        client_name(self.client.as_deref(), user_agent)
-    }
+/// The client name of a request with these parameters: its `client`
+/// parameter, else its `User-Agent` (see [`client_name`]). Every endpoint
+/// accepts the parameter (docs/PROTOCOL.md §1.3) and the ones that record
+/// a client read it; no parameter struct of the wire types names it, since
+/// it is Zulip's parameter of every request. Borrowed from the parameters
+/// when sent, as nearly every ping sends it.
+pub fn request_client<'p>(
+    params: &'p Params,
+    user_agent: Option<&[u8]>,
+) -> Result<Cow<'p, str>, ApiError> {
+    client_name(params.str("client"), user_agent)
 }
 
 /// Whether a name may be a client's: 1 to 30 characters, not a key of the

@@ -25,7 +25,7 @@ use presence_types::{ErrorBody, ReportedStatus, SuccessTag};
 use serde::Serialize;
 
 use super::body::Body;
-use super::client_name::ClientParam;
+use super::client_name::request_client;
 use super::error::ApiError;
 use super::params::Params;
 use crate::ids::UpdateId;
@@ -300,8 +300,7 @@ pub async fn update_presence(
         last_update_id,
         history_limit_days,
     } = params.read()?;
-    let client_param = params.read::<ClientParam>()?;
-    let client = client_param.name(user_agent)?;
+    let client = request_client(params, user_agent)?;
 
     service
         .report(caller, &client, status == ReportedStatus::Active)
@@ -441,7 +440,7 @@ pub async fn update_settings(
         presence_enabled,
         enable_offline_push_notifications,
     } = params.read()?;
-    let client = Arc::from(params.read::<ClientParam>()?.name(user_agent)?);
+    let client = Arc::from(request_client(params, user_agent)?);
     service
         .update_settings(
             caller,

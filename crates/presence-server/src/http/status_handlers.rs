@@ -13,7 +13,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{OpenApi as Document, RefOr};
 
-use super::client_name::ClientParam;
+use super::client_name::request_client;
 use super::handlers::{HandlerResult, empty_success, ok};
 use super::params::Params;
 use crate::service::{Caller, Reader, Service};
@@ -43,7 +43,7 @@ pub async fn update_status(
     // A bot is refused whatever it sent, as Zulip's `human_users_only` does.
     caller.check_may_report()?;
     let update: UpdateStatusParams = params.read()?;
-    let client = Arc::from(params.read::<ClientParam>()?.name(user_agent)?);
+    let client = Arc::from(request_client(params, user_agent)?);
     service.update_status(caller, client, update).await?;
     empty_success(params)
 }
