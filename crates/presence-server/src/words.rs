@@ -47,6 +47,15 @@ pub fn holds(v: u64, b: u8) -> bool {
     below(v ^ (ONES * u64::from(b)), 1)
 }
 
+/// The high bit of each byte of `v` that is `b`: exact at the lowest set
+/// bit (a byte just above a match may show as one too), so read it with
+/// `trailing_zeros` only.
+#[inline]
+pub fn lowest_match(v: u64, b: u8) -> u64 {
+    let x = v ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
 /// A word of ASCII bytes with `A` to `Z` lower-cased, all eight at once:
 /// a byte's high bit ends up set where it is at least `A` and not past
 /// `Z`, and moved down to 0x20 it is the bit that lower-cases it.

@@ -685,7 +685,5 @@ fn parse_params(parts: &Parts, body: &[u8]) -> Result<Params, ApiError> {
     } else {
         body
     };
-    let params = Params::parse(parts.uri.query(), form)?;
-    params.accept("client");
-    Ok(params)
+    Params::parse(parts.uri.query(), form)
 }

@@ -365,6 +365,10 @@ fn resource(path: &str) -> Result<Option<Resource<'_>>, ApiError> {
     if let Some(target) = plain_user_presence_target(rest) {
         return Ok(Some(Resource::UserPresence(Cow::Borrowed(target))));
     }
+    // The next most frequent, every client's report each minute.
+    if rest == "users/me/presence" {
+        return Ok(Some(Resource::OwnPresence));
+    }
     // No path served has more than three segments: a longer one is not
     // collected at all. (Split by hand: `str::split` costs more than the
     // rest of routing.)
