@@ -11,14 +11,22 @@
 //! longer than the header timeout on headers (the slow-client attack), or
 //! holds a stream that has sent nothing for longer than a reading client
 //! ever waits (its reader stopped reading) or has outlived its hard
-//! deadline. Between a
-//! request's headers and its answer, the request deadline of `handle`
-//! governs.
+//! deadline.
+//!
+//! Between a request's headers and its answer, the request's deadline
+//! governs, and the same loop keeps it: a request that waits sets its
+//! deadline here ([`RequestGuard::set_deadline`]) and the loop marks it
+//! passed, which the request sees when its task polls it next. A timer of
+//! its own per request would be registered with tokio's timer wheel and
+//! taken out again for nearly every report, which waits a moment for its
+//! body and no longer. The loop never sleeps longer than the shortest
+//! deadline a request can have, so one that starts while it sleeps is
+//! heard in time.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -32,6 +40,9 @@ const HEAD: u8 = 0;
 const IN_REQUEST: u8 = 1;
 const IDLE: u8 = 2;
 const STREAMING: u8 = 3;
+
+/// A request deadline that never comes.
+const NO_DEADLINE: u64 = u64::MAX;
 
 /// Milliseconds of the monotonic clock, a cheap reading that fits an
 /// atomic.
@@ -51,6 +62,11 @@ pub struct ConnState {
     /// When bytes last went out (ms): a stream's reader can keep the
     /// connection busy by sending, but not by reading nothing.
     last_out: AtomicU64,
+    /// When the request in hand must be answered (ms), if it set a
+    /// deadline.
+    deadline: AtomicU64,
+    /// The request's deadline passed: it answers that it could not finish.
+    deadline_passed: AtomicBool,
     /// Told when the answer turns out to be a stream, whose deadlines may
     /// be shorter than the timers the watch loop is sleeping on.
     streaming: tokio::sync::Notify,
@@ -68,6 +84,9 @@ pub enum Expiry {
     StreamStalled,
     /// A stream outlived its hard deadline.
     StreamDeadline,
+    /// A request's deadline passed: the request is told, and answers; the
+    /// connection stays open.
+    RequestDeadline,
 }
 
 /// The timers of a connection.
@@ -81,6 +100,8 @@ pub struct Timeouts {
     pub stream_stall: Duration,
     /// The longest a stream's answer may last, whatever it is doing.
     pub stream: Duration,
+    /// The shortest deadline a request may set.
+    pub request: Duration,
 }
 
 impl ConnState {
@@ -92,6 +113,8 @@ impl ConnState {
             since: AtomicU64::new(now),
             last_io: AtomicU64::new(now),
             last_out: AtomicU64::new(now),
+            deadline: AtomicU64::new(NO_DEADLINE),
+            deadline_passed: AtomicBool::new(false),
             streaming: tokio::sync::Notify::new(),
         })
     }
@@ -99,6 +122,8 @@ impl ConnState {
     /// Marks a request's headers as received; the guard marks the
     /// connection idle again when the request is answered (or dropped).
     pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+        self.deadline.store(NO_DEADLINE, Ordering::Relaxed);
+        self.deadline_passed.store(false, Ordering::Relaxed);
         self.phase.store(IN_REQUEST, Ordering::Relaxed);
         RequestGuard(self.clone())
     }
@@ -125,16 +150,17 @@ impl ConnState {
     /// When the connection is due to be checked again, or why it must close
     /// now.
     ///
-    /// Never later than the shorter of the header and idle timeouts from
-    /// now: the phase may change right after this look (a slow head becomes
-    /// a request, then idle), and the new phase's deadline is at least that
-    /// far off. A stream's deadlines may be shorter: its start wakes the
-    /// watch loop (see [`expired`]).
+    /// Never later than the shortest of the header and idle timeouts and
+    /// the request deadline from now: the phase may change right after this
+    /// look (a slow head becomes a request, then idle), and the new phase's
+    /// deadline is at least that far off. A stream's deadlines may be
+    /// shorter: its start wakes the watch loop (see [`expired`]).
     fn next_check(&self, timeouts: &Timeouts) -> Result<u64, Expiry> {
         let now = now_ms();
         let header_ms = timeouts.header.as_millis() as u64;
         let idle_ms = timeouts.idle.as_millis() as u64;
-        let soonest = now + header_ms.min(idle_ms);
+        let request_ms = timeouts.request.as_millis() as u64;
+        let soonest = now + header_ms.min(idle_ms).min(request_ms);
         self.due(now, timeouts).map(|due| due.min(soonest))
     }
 
@@ -166,8 +192,12 @@ impl ConnState {
                 )?;
                 Ok(deadline.min(stalled))
             }
-            // The request deadline governs; look again later.
-            _ => Ok(now + header_ms.min(idle_ms)),
+            // The request's own deadline, if it set one; else look again
+            // later.
+            _ => expires(
+                self.deadline.load(Ordering::Relaxed),
+                Expiry::RequestDeadline,
+            ),
         }
     }
 }
@@ -181,6 +211,7 @@ impl RequestGuard {
     /// the guard is dropped (with the body), the stream timers govern.
     pub fn streaming(self) -> RequestGuard {
         let now = now_ms();
+        self.0.deadline.store(NO_DEADLINE, Ordering::Relaxed);
         self.0.since.store(now, Ordering::Relaxed);
         self.0.last_out.store(now, Ordering::Relaxed);
         self.0.phase.store(STREAMING, Ordering::Relaxed);
@@ -190,9 +221,24 @@ impl RequestGuard {
     }
 }
 
+impl RequestGuard {
+    /// Gives the request a deadline `after` from now, which the watch loop
+    /// keeps (see the module's documentation).
+    pub fn set_deadline(&self, after: Duration) {
+        let at = now_ms().saturating_add(after.as_millis() as u64);
+        self.0.deadline.store(at, Ordering::Relaxed);
+    }
+
+    /// Whether the request's deadline has passed.
+    pub fn deadline_passed(&self) -> bool {
+        self.0.deadline_passed.load(Ordering::Relaxed)
+    }
+}
+
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         let now = now_ms();
+        self.0.deadline.store(NO_DEADLINE, Ordering::Relaxed);
         self.0.since.store(now, Ordering::Relaxed);
         self.0.last_io.store(now, Ordering::Relaxed);
         self.0.phase.store(IDLE, Ordering::Relaxed);
@@ -265,10 +311,18 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Waits until the connection is due a look, and says if it must close.
+/// Waits until the connection is due a look, and says why it must close;
+/// a request whose deadline passes is told on the way.
 pub async fn expired(state: &ConnState, timeouts: &Timeouts) -> Expiry {
     loop {
         match state.next_check(timeouts) {
+            Err(Expiry::RequestDeadline) => {
+                state.deadline.store(NO_DEADLINE, Ordering::Relaxed);
+                state.deadline_passed.store(true, Ordering::Relaxed);
+                // The connection is polled again on the task's next turn,
+                // and with it the request, which then sees the mark.
+                tokio::task::yield_now().await;
+            }
             Err(expiry) => return expiry,
             Ok(due) => {
                 let wait = due.saturating_sub(now_ms()).max(1);
@@ -291,6 +345,7 @@ mod tests {
             idle,
             stream_stall: idle,
             stream: Duration::from_secs(3600),
+            request: Duration::from_secs(3600),
         }
     }
 
@@ -344,6 +399,7 @@ mod tests {
             idle: long,
             stream_stall: long,
             stream: Duration::ZERO,
+            request: long,
         };
         assert_eq!(state.next_check(&ended), Err(Expiry::StreamDeadline));
         drop(guard);
@@ -358,6 +414,7 @@ mod tests {
             idle: Duration::from_secs(60),
             stream_stall: Duration::from_secs(60),
             stream: Duration::from_millis(50),
+            request: Duration::from_secs(60),
         };
         let guard = state.request_started();
         let watch = tokio::spawn({
@@ -372,6 +429,39 @@ mod tests {
             .expect("the stream's deadline is heard, not the minute's")
             .unwrap();
         assert_eq!(expiry, Expiry::StreamDeadline);
+    }
+
+    #[tokio::test]
+    async fn a_request_is_told_its_deadline_passed_and_the_connection_stays() {
+        let state = ConnState::new();
+        let minute = Duration::from_secs(60);
+        let timeouts = Timeouts {
+            header: minute,
+            idle: minute,
+            stream_stall: minute,
+            stream: minute,
+            request: Duration::from_millis(50),
+        };
+        let guard = state.request_started();
+        let watch = tokio::spawn({
+            let state = state.clone();
+            async move { expired(&state, &timeouts).await }
+        });
+        // Set after the watch fell asleep: its sleep is no longer than the
+        // shortest deadline, so this one is heard.
+        tokio::task::yield_now().await;
+        guard.set_deadline(Duration::from_millis(50));
+        let told = tokio::time::timeout(Duration::from_secs(5), async {
+            while !guard.deadline_passed() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(told.is_ok(), "the deadline was not marked passed");
+        assert!(!watch.is_finished(), "a request's deadline closes nothing");
+        drop(guard);
+        assert!(state.next_check(&timeouts).is_ok());
+        watch.abort();
     }
 
     #[test]

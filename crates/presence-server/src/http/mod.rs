@@ -133,6 +133,7 @@ impl Limits {
             idle: self.keep_alive_timeout,
             stream_stall: self.stream_stall,
             stream: self.stream_deadline,
+            request: self.request_timeout,
         }
     }
 
@@ -382,7 +383,7 @@ fn answering(
         async move {
             let mut response = match handled {
                 Handled::Now(response) => response,
-                Handled::Later(later) => later.answer().await,
+                Handled::Later(later) => later.answer(&guard).await,
             };
             // A stream is still in progress when its head is ready: its
             // connection is on the stream timers until the body ends.

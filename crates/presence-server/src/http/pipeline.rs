@@ -51,6 +51,7 @@ use hyper::body::Incoming;
 use super::auth::{self, Authorization, Credentials};
 use super::auth_cache::Verified;
 use super::body::Body;
+use super::connection::RequestGuard;
 use super::embed::{assets, cors};
 use super::error::ApiError;
 use super::handlers::{self, HandlerResult};
@@ -160,21 +161,26 @@ pub struct Later {
 }
 
 impl Later {
-    /// Runs the work under the request's deadline and finishes its answer.
-    pub async fn answer(self) -> Response<Body> {
+    /// Runs the work under the request's deadline, which the connection's
+    /// watch keeps (`guard`), and finishes its answer.
+    pub async fn answer(self, guard: &RequestGuard) -> Response<Body> {
         let Later {
             app,
             work,
             deadline,
             ending,
         } = self;
-        let outcome = match tokio::time::timeout(deadline, CatchPanic(work)).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
+        guard.set_deadline(deadline);
+        let mut work = CatchPanic(work);
+        let outcome = std::future::poll_fn(|cx| match Pin::new(&mut work).poll(cx) {
+            Poll::Ready(outcome) => Poll::Ready(outcome),
+            Poll::Pending if guard.deadline_passed() => {
                 tracing::warn!(request_id = %ending.request_id.as_str(), method = %ending.method, path = %ending.uri.path(), "request deadline passed");
-                Ok(Err(ApiError::deadline_passed()))
+                Poll::Ready(Ok(Err(ApiError::deadline_passed())))
             }
-        };
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
         ending.finish(&app, outcome)
     }
 }
