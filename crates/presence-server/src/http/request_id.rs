@@ -49,7 +49,6 @@ impl RequestIds {
 
     /// A new id: 16 lower-case hex digits.
     pub fn generate(&self) -> RequestId {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let id = self.base.wrapping_add(n);
         // Written by hand: this runs for nearly every request, and the
@@ -58,11 +57,25 @@ impl RequestIds {
             len: 16,
             text: [0; MAX_LEN],
         };
-        for (i, digit) in made.text[..16].iter_mut().enumerate() {
-            *digit = DIGITS[((id >> (60 - 4 * i)) & 0xf) as usize];
-        }
+        made.text[..8].copy_from_slice(&hex8((id >> 32) as u32));
+        made.text[8..16].copy_from_slice(&hex8(id as u32));
         made
     }
+}
+
+/// `n` as eight lower-case hex digits, the most significant first: each
+/// nibble spread into a byte of its own, then all eight made digits at
+/// once.
+fn hex8(n: u32) -> [u8; 8] {
+    const BYTES: u64 = 0x0101_0101_0101_0101;
+    let mut x = u64::from(n);
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // A byte of 10 or more carries into its bit 4 when 6 is added.
+    let letters = ((x + 6 * BYTES) >> 4) & BYTES;
+    let digits = x + u64::from(b'0') * BYTES + letters * u64::from(b'a' - b'0' - 10);
+    digits.to_be_bytes()
 }
 
 /// How many bytes of header values one block of [`HEADER_ROOM`] holds.
@@ -169,6 +182,25 @@ mod tests {
             .collect();
         for (id, header) in &made {
             assert_eq!(header.as_bytes(), id.as_str().as_bytes());
+        }
+    }
+
+    #[test]
+    fn eight_hex_digits_are_what_format_writes() {
+        for n in [
+            0,
+            9,
+            10,
+            15,
+            0x1234_5678,
+            0x9abc_def0,
+            0xa0b0_c0d0,
+            u32::MAX,
+        ] {
+            assert_eq!(hex8(n), *format!("{n:08x}").as_bytes(), "{n:#x}");
+        }
+        for n in (0..u32::MAX).step_by(65_521) {
+            assert_eq!(hex8(n), *format!("{n:08x}").as_bytes(), "{n:#x}");
         }
     }
 
