@@ -31,7 +31,7 @@
 //! parameters parsed, so a refused request costs no body work at all, and a
 //! request without credentials from an address over its limit is refused
 //! before even authentication. Rate-limit headers are added in one place,
-//! `with_limit_headers`.
+//! `add_limit_headers`.
 
 use std::any::Any;
 use std::future::Future;
@@ -206,7 +206,7 @@ impl Ending {
         outcome: Result<HandlerResult, Box<dyn Any + Send>>,
     ) -> Response<Body> {
         let path = self.uri.path();
-        let response = match outcome {
+        let mut response = match outcome {
             Ok(Ok(mut response)) => {
                 compress(&mut response, self.note.gzip);
                 response
@@ -217,7 +217,7 @@ impl Ending {
                 error_response(ApiError::internal())
             }
         };
-        let mut response = as_the_caller_may_see_it(app, response, &mut self.note, self.ip);
+        as_the_caller_may_see_it(app, &mut response, &mut self.note, self.ip);
         response
             .headers_mut()
             .insert(request_id::HEADER, self.request_id.header());
@@ -243,30 +243,25 @@ impl Ending {
     }
 }
 
-/// `response` as what the request's caller decides makes it: a 429 if the
+/// Makes `response` what the request's caller decides it is: a 429 if the
 /// caller is unknown (no credentials, or bad ones) and the request finds
 /// its address over its limit, and the headers that let the page that sent
-/// it read it, where it may.
-fn as_the_caller_may_see_it(
-    app: &App,
-    mut response: Response<Body>,
-    note: &mut Note,
-    ip: IpAddr,
-) -> Response<Body> {
+/// it read it, where it may. (In place: an answer is a few hundred bytes,
+/// and every request's passes through here.)
+fn as_the_caller_may_see_it(app: &App, response: &mut Response<Body>, note: &mut Note, ip: IpAddr) {
     if note.user_id.is_none()
         && !note.address_settled
         && let Some(decision) = app.ip_limiter.check(ip, app.service.now_f64())
         && !decision.allowed
     {
-        response = rate_limited(app, Limiter::Address, decision);
+        *response = rate_limited(app, Limiter::Address, decision);
     }
     if let Some(origin) = note.grant.take() {
-        cors::grant(&mut response, origin);
+        cors::grant(response, origin);
     }
     if let Some(preflight) = note.varies_by_origin {
-        cors::vary(&mut response, preflight);
+        cors::vary(response, preflight);
     }
-    response
 }
 
 /// Where the stages that need only the head and memory leave a request.
@@ -281,22 +276,30 @@ enum Step {
 /// The part of a request's work that waits.
 type Work = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 
-/// `response` with the `X-RateLimit-*` headers of `decision`, when a
-/// limiter decided (docs/PROTOCOL.md §1.7): the one place they are added.
-fn with_limit_headers(mut response: Response<Body>, decision: Option<Decision>) -> Response<Body> {
+/// Adds the `X-RateLimit-*` headers of `decision`, when a limiter decided
+/// (docs/PROTOCOL.md §1.7): the one place they are added.
+fn add_limit_headers(response: &mut Response<Body>, decision: Option<Decision>) {
     if let Some(decision) = decision {
         for (name, value) in decision.headers() {
             response.headers_mut().insert(name, value);
         }
     }
+}
+
+/// `result` as the answer to send, with the limit headers of `decision`.
+fn limited_answer(result: HandlerResult, decision: Option<Decision>) -> Response<Body> {
+    let mut response = result.unwrap_or_else(error_response);
+    add_limit_headers(&mut response, decision);
     response
 }
 
 /// The 429 answer to a request `limiter` refused, with its headers; counted.
 fn rate_limited(app: &App, limiter: Limiter, decision: Decision) -> Response<Body> {
     app.service.metrics().rate_limited(limiter);
-    let refusal = error_response(ApiError::rate_limited(decision.retry_after));
-    with_limit_headers(refusal, Some(decision))
+    limited_answer(
+        Err(ApiError::rate_limited(decision.retry_after)),
+        Some(decision),
+    )
 }
 
 /// Polls the waiting part of a request's work and turns a panic into an
@@ -543,12 +546,7 @@ fn answer_user(
     if let Some(refused) = decision.filter(|d| !d.allowed) {
         return Step::Answered(Ok(rate_limited(app, Limiter::User, refused)));
     }
-    let finish = move |result: HandlerResult| {
-        Ok(with_limit_headers(
-            result.unwrap_or_else(error_response),
-            decision,
-        ))
-    };
+    let finish = move |result: HandlerResult| Ok(limited_answer(result, decision));
     if hyper::body::Body::is_end_stream(&body) {
         let answered = match parse_params(&parts, b"") {
             Ok(params) => dispatch::user_now(service, &route, &caller, &params, &parts),
@@ -611,8 +609,8 @@ fn answer_page(
         return Step::Answered(Ok(rate_limited(app, Limiter::EmbedKey, refused)));
     }
     if !route.is_embeddable() {
-        let refused = error_response(ApiError::embed_key_not_accepted());
-        return Step::Answered(Ok(with_limit_headers(refused, decision)));
+        let refused = Err(ApiError::embed_key_not_accepted());
+        return Step::Answered(Ok(limited_answer(refused, decision)));
     }
     let app = Arc::clone(app);
     let route = route.into_owned();
@@ -624,10 +622,7 @@ fn answer_page(
             let service = &app.service;
             let result =
                 params.and_then(|params| dispatch::page(service, &route, &caller, &params, parts));
-            Ok(with_limit_headers(
-                result.unwrap_or_else(error_response),
-                decision,
-            ))
+            Ok(limited_answer(result, decision))
         },
     )
 }
