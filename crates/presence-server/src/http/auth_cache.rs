@@ -12,7 +12,11 @@
 //!
 //! Only headers that authenticated are added, so the cache cannot be filled
 //! with guesses. It is bounded, and emptied whole when full (every valid
-//! client then pays for one slow request). Lookups hash the header with a
+//! client then pays for one slow request). The bound grows with the keys
+//! the server knows, two headers per key (a client may write its email in
+//! another case), and is never under [`MIN_ENTRIES`]: with a fixed bound,
+//! an organisation with more active clients than it emptied the cache
+//! again and again, and most of its reports paid for the slow path. Lookups hash the header with a
 //! key picked at random for this process and compare it in constant time,
 //! so how long a lookup takes says nothing about the headers held.
 
@@ -25,8 +29,17 @@ use parking_lot::RwLock;
 use crate::keys;
 use crate::service::model::KeyId;
 
-/// The most headers held: about 10 MiB at the most.
-const MAX_ENTRIES: usize = 65_536;
+/// The fewest headers the bound allows (about 10 MiB of them): each is
+/// about 160 bytes.
+pub const MIN_ENTRIES: usize = 65_536;
+
+/// Headers held per key the server knows, once past [`MIN_ENTRIES`].
+pub const ENTRIES_PER_KEY: usize = 2;
+
+/// The most headers held, for a server that knows `keys` API keys.
+pub fn bound(keys: usize) -> usize {
+    keys.saturating_mul(ENTRIES_PER_KEY).max(MIN_ENTRIES)
+}
 
 /// What a verified header decodes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +80,9 @@ impl AuthCache {
             .map(|entry| Arc::clone(&entry.verified))
     }
 
-    /// Holds `header`, which just authenticated as `verified`.
-    pub fn insert(&self, header: &[u8], verified: Verified) {
+    /// Holds `header`, which just authenticated as `verified`, keeping at
+    /// most `bound` headers (see [`bound`]).
+    pub fn insert(&self, header: &[u8], verified: Verified, bound: usize) {
         let verified = Arc::new(verified);
         let hash = self.hasher.hash_one(header);
         let mut entries = self.entries.write();
@@ -78,7 +92,7 @@ impl AuthCache {
         {
             return;
         }
-        if entries.len() >= MAX_ENTRIES {
+        if entries.len() >= bound {
             entries.clear();
         }
         let hasher = &self.hasher;
@@ -127,12 +141,12 @@ mod tests {
     #[test]
     fn a_held_header_is_found_by_its_exact_bytes_only() {
         let cache = AuthCache::default();
-        cache.insert(b"Basic AAAA", verified(1));
+        cache.insert(b"Basic AAAA", verified(1), MIN_ENTRIES);
         assert_eq!(cache.get(b"Basic AAAA").as_deref(), Some(&verified(1)));
         assert!(cache.get(b"Basic AAAB").is_none());
         assert!(cache.get(b"basic AAAA").is_none());
         assert!(cache.get(b"Basic AAAA ").is_none());
-        cache.insert(b"Basic AAAA", verified(2));
+        cache.insert(b"Basic AAAA", verified(2), MIN_ENTRIES);
         assert_eq!(
             cache.get(b"Basic AAAA").as_deref(),
             Some(&verified(1)),
@@ -146,12 +160,26 @@ mod tests {
     #[test]
     fn a_full_cache_starts_over() {
         let cache = AuthCache::default();
-        for n in 0..MAX_ENTRIES {
-            cache.insert(format!("Basic {n}").as_bytes(), verified(0));
+        for n in 0..MIN_ENTRIES {
+            cache.insert(format!("Basic {n}").as_bytes(), verified(0), MIN_ENTRIES);
         }
-        assert_eq!(cache.len(), MAX_ENTRIES);
-        cache.insert(b"Basic new", verified(3));
+        assert_eq!(cache.len(), MIN_ENTRIES);
+        cache.insert(b"Basic new", verified(3), MIN_ENTRIES);
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.get(b"Basic new").as_deref(), Some(&verified(3)));
+    }
+
+    #[test]
+    fn the_bound_grows_with_the_keys_known() {
+        assert_eq!(bound(0), MIN_ENTRIES);
+        assert_eq!(bound(MIN_ENTRIES / ENTRIES_PER_KEY), MIN_ENTRIES);
+        assert_eq!(bound(1_000_000), 2_000_000);
+        // A cache of a large organisation holds past the least bound.
+        let cache = AuthCache::default();
+        let keys = MIN_ENTRIES;
+        for n in 0..=MIN_ENTRIES {
+            cache.insert(format!("Basic {n}").as_bytes(), verified(0), bound(keys));
+        }
+        assert_eq!(cache.len(), MIN_ENTRIES + 1);
     }
 }

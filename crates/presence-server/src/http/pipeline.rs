@@ -49,7 +49,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::auth::{self, Authorization, Credentials};
-use super::auth_cache::Verified;
+use super::auth_cache::{self, Verified};
 use super::body::Body;
 use super::connection::RequestGuard;
 use super::embed::{assets, cors};
@@ -520,7 +520,8 @@ fn authenticate_basic(
         email: credentials.email.into_boxed_str(),
         key_id,
     };
-    app.auth_cache.insert(header, verified);
+    let bound = auth_cache::bound(app.service.key_count());
+    app.auth_cache.insert(header, verified, bound);
     Ok(caller)
 }
 

@@ -358,6 +358,12 @@ impl Service {
         self.authenticate_id(email, key_id_of(key)?)
     }
 
+    /// How many API keys the server knows: what sizes the caches of
+    /// verified credentials.
+    pub fn key_count(&self) -> usize {
+        self.directory.read().keys.len()
+    }
+
     /// [`Service::authenticate`] for a key already checked and hashed
     /// ([`key_id_of`]): what a credential seen before costs.
     pub fn authenticate_id(&self, email: &str, key_id: KeyId) -> Result<Caller, AuthError> {
