@@ -219,9 +219,7 @@ impl RequestGuard {
         self.0.streaming.notify_one();
         self
     }
-}
 
-impl RequestGuard {
     /// Gives the request a deadline `after` from now, which the watch loop
     /// keeps (see the module's documentation).
     pub fn set_deadline(&self, after: Duration) {
