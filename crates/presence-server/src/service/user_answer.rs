@@ -61,12 +61,7 @@ impl Written {
         let (status, timestamp) = legacy_status(best.times());
         out.extend_from_slice(b",\"aggregated\":{\"client\":");
         write_str(&mut out, &best.client);
-        out.extend_from_slice(b",\"status\":\"");
-        let start = out.len();
-        out.extend_from_slice(status_word(status));
-        let status_range = position(start)..position(out.len());
-        out.extend_from_slice(b"\",\"timestamp\":");
-        write_int(&mut out, timestamp);
+        let status_range = write_status_and_time(&mut out, status, timestamp);
         out.push(b'}');
         let pushable = user.pushable();
         for_each_by_name(&user.clients, |record| {
@@ -81,10 +76,7 @@ impl Written {
             out.extend_from_slice(b":{\"client\":");
             // The name again, as just written: no second look for escapes.
             out.extend_from_within(name);
-            out.extend_from_slice(b",\"status\":\"");
-            out.extend_from_slice(status_word(status));
-            out.extend_from_slice(b"\",\"timestamp\":");
-            write_int(&mut out, timestamp);
+            write_status_and_time(&mut out, status, timestamp);
             out.extend_from_slice(if pushable {
                 b",\"pushable\":true}"
             } else {
@@ -94,7 +86,7 @@ impl Written {
         out.push(b'}');
         Some(Written {
             bytes: out.into_boxed_slice(),
-            status: status_range,
+            status: position(status_range.start)..position(status_range.end),
             timestamp,
         })
     }
@@ -111,6 +103,22 @@ impl Written {
             out.extend_from_slice(&self.bytes);
         }
     }
+}
+
+/// Appends an entry's `status` and `timestamp` fields; where the status's
+/// value is in `out`, without its quotes.
+fn write_status_and_time(
+    out: &mut Vec<u8>,
+    status: PresenceStatus,
+    timestamp: i64,
+) -> Range<usize> {
+    out.extend_from_slice(b",\"status\":\"");
+    let start = out.len();
+    out.extend_from_slice(status_word(status));
+    let status = start..out.len();
+    out.extend_from_slice(b"\",\"timestamp\":");
+    write_int(out, timestamp);
+    status
 }
 
 /// An offset into an object, which is far shorter than 4 GiB (a user has a
