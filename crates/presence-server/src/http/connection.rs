@@ -63,7 +63,8 @@ pub struct ConnState {
     /// connection busy by sending, but not by reading nothing.
     last_out: AtomicU64,
     /// When the request in hand must be answered (ms), if it set a
-    /// deadline.
+    /// deadline; read in the request's phase only, and reset as the next
+    /// request starts.
     deadline: AtomicU64,
     /// The request's deadline passed: it answers that it could not finish.
     deadline_passed: AtomicBool,
@@ -211,7 +212,6 @@ impl RequestGuard {
     /// the guard is dropped (with the body), the stream timers govern.
     pub fn streaming(self) -> RequestGuard {
         let now = now_ms();
-        self.0.deadline.store(NO_DEADLINE, Ordering::Relaxed);
         self.0.since.store(now, Ordering::Relaxed);
         self.0.last_out.store(now, Ordering::Relaxed);
         self.0.phase.store(STREAMING, Ordering::Relaxed);
@@ -236,7 +236,6 @@ impl RequestGuard {
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         let now = now_ms();
-        self.0.deadline.store(NO_DEADLINE, Ordering::Relaxed);
         self.0.since.store(now, Ordering::Relaxed);
         self.0.last_io.store(now, Ordering::Relaxed);
         self.0.phase.store(IDLE, Ordering::Relaxed);
