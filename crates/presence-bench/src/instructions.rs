@@ -2,12 +2,11 @@
 //! figure that does not depend on how busy the machine is.
 //!
 //! Each scenario starts the release server under callgrind on a freshly
-//! imported data directory, has every user ping once (so that, as in the
-//! steady state, no client is new) and every user's presence be read once
-//! (so that each user's object is written, as it is for readers asking
-//! again), sends a warm-up over one keep-alive connection, zeroes the
-//! counters (`callgrind_control -z`), sends a fixed number of requests one
-//! after the other on the same connection, dumps the counters
+//! imported data directory, primes it as in the steady state (every user
+//! pings once and every user's presence is read once, see `prime`), sends
+//! a warm-up over one keep-alive connection, zeroes the counters
+//! (`callgrind_control -z`), sends a fixed number of requests one after
+//! the other on the same connection, dumps the counters
 //! (`callgrind_control -d`) and divides the instructions of every thread of
 //! the process by the requests. The baseline (a bare hyper server answering
 //! the same number of bytes) is measured the same way, so each row is a
@@ -97,41 +96,6 @@ impl Workload for ChangeThenFetch {
 
     fn observe(&self, c: &mut Connection, body: &[u8]) {
         self.reader.observe(c, body);
-    }
-}
-
-/// Every user pings once, in turn: a warm-up that leaves no client
-/// unseen, as in the steady state, where each client has sent its
-/// credentials a minute before.
-struct PingEveryone(Realm);
-
-impl Workload for PingEveryone {
-    fn next(&self, c: &mut Connection) -> Request {
-        let user = &self.0.users[c.sent as usize % self.0.users.len()];
-        Request {
-            method: Method::POST,
-            path: "/api/v1/users/me/presence".to_owned(),
-            authorization: Some(user.authorization.clone()),
-            body: Bytes::from_static(b"status=active&ping_only=true&client=website"),
-        }
-    }
-}
-
-/// Every user's presence is read once, in turn: a warm-up that leaves
-/// every object written, as in the steady state of readers asking again
-/// for users who have not changed since (the server keeps each user's
-/// object until the user changes).
-struct ReadEveryone(Realm);
-
-impl Workload for ReadEveryone {
-    fn next(&self, c: &mut Connection) -> Request {
-        let target = &self.0.users[c.sent as usize % self.0.users.len()];
-        Request {
-            method: Method::GET,
-            path: format!("/api/v1/users/{}/presence", target.email),
-            authorization: Some(self.0.users[0].authorization.clone()),
-            body: Bytes::new(),
-        }
     }
 }
 
@@ -290,18 +254,10 @@ impl Counted {
         Ok(Counted { process, out_file })
     }
 
-    /// Has every user of `realm` ping once, then reads each one's
-    /// presence once, uncounted.
+    /// Primes the process as the steady state would be (see `prime`),
+    /// over one connection, uncounted.
     async fn prime(&self, realm: &Realm) -> anyhow::Result<()> {
-        let primers: [Arc<dyn Workload>; 2] = [
-            Arc::new(PingEveryone(realm.clone())),
-            Arc::new(ReadEveryone(realm.clone())),
-        ];
-        for primer in primers {
-            let mut connection = load::Sequence::open(&self.process.address, primer).await?;
-            connection.send(realm.users.len() as u64).await?;
-        }
-        Ok(())
+        crate::prime::prime(&self.process.address, realm, 1).await
     }
 
     /// Sends the warm-up, zeroes, sends the counted requests and dumps:

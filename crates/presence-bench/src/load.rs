@@ -224,10 +224,19 @@ pub struct Sequence {
 impl Sequence {
     /// Connects to `address`, as connection 0 of `workload`.
     pub async fn open(address: &str, workload: Arc<dyn Workload>) -> anyhow::Result<Sequence> {
+        Sequence::open_as(address, workload, 0).await
+    }
+
+    /// Connects to `address`, as connection `index` of `workload`.
+    pub async fn open_as(
+        address: &str,
+        workload: Arc<dyn Workload>,
+        index: usize,
+    ) -> anyhow::Result<Sequence> {
         Ok(Sequence {
             link: Link::open(address).await?,
             workload,
-            state: new_state(0),
+            state: new_state(index),
         })
     }
 

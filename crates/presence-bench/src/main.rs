@@ -16,6 +16,7 @@ mod events;
 mod instructions;
 mod load;
 mod pages;
+mod prime;
 mod process;
 mod provision;
 mod report;

@@ -384,6 +384,13 @@ async fn drive(
     // C goes last: its reports add client records, which would make the
     // other scenarios' realms bigger than provisioned.
     for &size in &plan.sizes {
+        if plan.wants('A') || plan.wants('B') || plan.wants('E') {
+            // The steady state of A, B and E: no client new, every user's
+            // object written (`prime`); the baseline needs none.
+            for node in nodes {
+                crate::prime::prime(&node.address, &realm(size), plan.connections).await?;
+            }
+        }
         if plan.wants('A') {
             let workload = Arc::new(ReadOneUser(realm(size)));
             rows.push(run("A. GET one user's presence", size, workload, None).await?);
