@@ -5,7 +5,9 @@
 //! Sending the parts as separate chunks lets every response reuse the shared
 //! bytes without copying them; and when the client accepts gzip, the shared
 //! part's compressed form is shared too (see `compression`). The length is
-//! known, so `Content-Length` is set as for any other body.
+//! known, so `Content-Length` is set as for any other body. A shared part
+//! under a kilobyte (an incremental answer nearly always is) is copied
+//! into the envelope instead: one chunk is cheaper to send than three.
 //!
 //! An answer written for one request alone is kept as the `Vec` it was
 //! written into ([`Chunk`]): turning it into `Bytes` would allocate a
@@ -108,6 +110,11 @@ impl Buf for Chunk {
     }
 }
 
+/// The largest shared part that [`Body::around_shared`] copies rather
+/// than sends as a chunk of its own: below it an answer is not gzipped
+/// either (see `compression`), so nothing needs the part kept apart.
+pub const COPIED_SHARED_BYTES: usize = compression::MIN_COMPRESSED_BYTES as usize;
+
 /// A body of known length made of chunks, or a stream.
 #[derive(Debug, Default)]
 pub struct Body {
@@ -148,9 +155,25 @@ impl Body {
         }
     }
 
-    /// `head`, then a shared answer's presences, then `tail`.
-    pub fn around_shared(head: Vec<u8>, answer: Arc<SharedAnswer>, tail: Bytes) -> Self {
-        Self::from_parts([Part::Owned(head), Part::Shared(answer), Part::Plain(tail)])
+    /// `head`, then a shared answer's presences, then `tail`. Presences of
+    /// at most [`COPIED_SHARED_BYTES`] are copied after `head`: one chunk
+    /// costs less to send than three, and a poll's incremental answer is
+    /// nearly always that small.
+    pub fn around_shared(
+        mut head: Vec<u8>,
+        answer: Arc<SharedAnswer>,
+        tail: &'static [u8],
+    ) -> Self {
+        if answer.presences.len() <= COPIED_SHARED_BYTES {
+            head.extend_from_slice(&answer.presences);
+            head.extend_from_slice(tail);
+            return Self::from_vec(head);
+        }
+        Self::from_parts([
+            Part::Owned(head),
+            Part::Shared(answer),
+            Part::Plain(Bytes::from_static(tail)),
+        ])
     }
 
     /// A stream: the frames, as they are produced.
@@ -266,5 +289,45 @@ impl hyper::body::Body for Body {
             }
             None => SizeHint::with_exact(self.remaining),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    fn shared(presences: Vec<u8>) -> Arc<SharedAnswer> {
+        Arc::new(SharedAnswer {
+            presences: Bytes::from(presences),
+            deflated: OnceLock::new(),
+            last_update_id: None,
+        })
+    }
+
+    #[test]
+    fn a_small_shared_part_is_copied_into_one_chunk() {
+        let answer = shared(br#"{"1":{"active_timestamp":5}}"#.to_vec());
+        let body = Body::around_shared(b"{\"presences\":".to_vec(), answer, b"}");
+        let chunks = body.into_chunks();
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(
+            &chunks[0][..],
+            br#"{"presences":{"1":{"active_timestamp":5}}}"#
+        );
+    }
+
+    #[test]
+    fn a_large_shared_part_is_sent_as_it_is_held() {
+        let presences = vec![b' '; COPIED_SHARED_BYTES + 1];
+        let answer = shared(presences);
+        let body = Body::around_shared(b"{".to_vec(), answer.clone(), b"}");
+        assert_eq!(body.len(), COPIED_SHARED_BYTES as u64 + 3);
+        let chunks = body.into_chunks();
+        assert_eq!(chunks.len(), 3);
+        // The very bytes the realm's answer holds, not a copy of them.
+        assert_eq!(chunks[1].as_ptr(), answer.presences.as_ptr());
+        assert_eq!(chunks[1].len(), answer.presences.len());
     }
 }

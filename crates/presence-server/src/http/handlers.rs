@@ -222,13 +222,10 @@ pub(super) fn with_presences<T: Serialize>(
 
 /// A 200 answer made of `head` (an envelope written up to and including
 /// its `"presences":`), the shared, already serialized presences, and the
-/// closing brace: the large part is sent as is, never copied or
-/// serialized again.
+/// closing brace: a large part is sent as is, never copied or serialized
+/// again (a small one is copied, see [`Body::around_shared`]).
 fn around_presences(head: Vec<u8>, answer: Arc<SharedAnswer>) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        Body::around_shared(head, answer, Bytes::from_static(b"}")),
-    )
+    json_response(StatusCode::OK, Body::around_shared(head, answer, b"}"))
 }
 
 /// The fields every hand-written success answer starts with, as serde
