@@ -630,16 +630,17 @@ impl Drop for Service {
 
 /// The users changed after update id `since`, in the modern format.
 fn changed_since(realm: &model::Realm, since: UpdateId) -> SharedAnswer {
-    let mut out = BTreeMap::new();
+    let mut changed = Vec::new();
     let mut last = None;
+    // Each user comes once, with the latest change (see `ChangeLog::after`).
     for (id, user) in realm.changes.after(since, &realm.users) {
         if user.is_listed() {
             last = Some(id);
-            out.insert(user.account.id.to_string(), views::modern(user));
+            changed.push((user.account.id, views::modern(user)));
         }
     }
     SharedAnswer {
-        presences: Bytes::from(serde_json::to_vec(&out).expect("presence serializes")),
+        presences: Bytes::from(views::modern_map(changed)),
         deflated: OnceLock::new(),
         last_update_id: last,
     }

@@ -10,6 +10,8 @@ use presence_types::{
 
 use super::model::{Account, ClientRecord, UserEntry};
 use super::rules::legacy_status;
+use crate::ids::UserId;
+use crate::json_out::write_int;
 
 /// A user's presence in the legacy format, or `None` if the user has no records.
 ///
@@ -68,6 +70,42 @@ pub fn modern(user: &UserEntry) -> ModernPresence {
         active_timestamp: user.last_active().unwrap_or(joined),
         idle_timestamp: user.last_connected().unwrap_or(joined),
     }
+}
+
+/// Users' presences in the modern format as the JSON object serde writes
+/// for a map keyed by the ids' decimal text: in the order of that text
+/// (`"10"` before `"9"`). Written by hand: an incremental answer is made
+/// for every poll, and holds a user or two.
+pub fn modern_map(mut presences: Vec<(UserId, ModernPresence)>) -> Vec<u8> {
+    let key = |id: UserId| {
+        let mut text = itoa::Buffer::new();
+        let digits = text.format(id.0).as_bytes();
+        let mut key = [0u8; 20];
+        key[..digits.len()].copy_from_slice(digits);
+        (key, digits.len())
+    };
+    // Ids are unique: no two keys are equal.
+    presences.sort_unstable_by(|(a, _), (b, _)| {
+        let ((a, a_len), (b, b_len)) = (key(*a), key(*b));
+        a[..a_len].cmp(&b[..b_len])
+    });
+    let mut out = Vec::with_capacity(2 + presences.len() * 64);
+    out.push(b'{');
+    for (n, (id, presence)) in presences.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let (text, len) = key(*id);
+        out.push(b'"');
+        out.extend_from_slice(&text[..len]);
+        out.extend_from_slice(br#"":{"active_timestamp":"#);
+        write_int(&mut out, presence.active_timestamp);
+        out.extend_from_slice(br#","idle_timestamp":"#);
+        write_int(&mut out, presence.idle_timestamp);
+        out.push(b'}');
+    }
+    out.push(b'}');
+    out
 }
 
 /// A user as `GET /users` and `GET /users/me` show it.
@@ -182,6 +220,37 @@ mod tests {
         );
         let u = user(&[("website", 1000, None)]);
         assert_eq!(modern(&u).active_timestamp, 50);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_modern_map_is_what_serde_writes(
+            entries in proptest::collection::btree_map(
+                proptest::num::i64::ANY,
+                (proptest::num::i64::ANY, proptest::num::i64::ANY),
+                0..12,
+            ),
+            reversed: bool,
+        ) {
+            let mut presences: Vec<(UserId, ModernPresence)> = entries
+                .iter()
+                .map(|(&id, &(active, idle))| {
+                    let presence = ModernPresence { active_timestamp: active, idle_timestamp: idle };
+                    (UserId(id), presence)
+                })
+                .collect();
+            if reversed {
+                presences.reverse();
+            }
+            let by_text: BTreeMap<String, ModernPresence> = presences
+                .iter()
+                .map(|(id, p)| (id.to_string(), *p))
+                .collect();
+            proptest::prop_assert_eq!(
+                modern_map(presences),
+                serde_json::to_vec(&by_text).unwrap()
+            );
+        }
     }
 
     #[test]
