@@ -11,6 +11,12 @@
 //! the process by the requests. The baseline (a bare hyper server answering
 //! the same number of bytes) is measured the same way, so each row is a
 //! ratio of two counts taken alike.
+//!
+//! Both processes run with one runtime worker thread. Valgrind runs one
+//! thread at a time anyway; a second worker only adds the wake-ups of an
+//! idle worker looking for work, whose number follows the timing of the
+//! run and made the same binary's count differ by up to 4% between runs.
+//! With one, a count repeats to a few instructions per request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,6 +33,11 @@ use crate::process::{LogLevel, Process};
 use crate::provision::{self, Realm};
 use crate::scenarios::{self, IdlePing, IncrementalReader, Plan, ReadOneUser};
 use crate::stores::Storage;
+
+/// The variable tokio reads the number of a runtime's worker threads
+/// from: both our server and the baseline run on tokio's multi-threaded
+/// runtime without setting it themselves.
+const WORKER_THREADS: &str = "TOKIO_WORKER_THREADS";
 
 /// How an instruction-count run is sized, and where its profiles go.
 #[derive(Debug, Clone)]
@@ -244,12 +255,16 @@ impl Counted {
             program.display().to_string(),
         ];
         valgrind_args.extend(args.iter().cloned());
-        // Slow under valgrind: loading a realm takes a while.
+        // Slow under valgrind: loading a realm takes a while. One runtime
+        // worker (see the module's documentation): with two, how often the
+        // idle one is woken to look for work depends on timing, and moved
+        // the counts by up to 4% from one run to the next.
         let process = Process::start_logging(
             Path::new("valgrind"),
             &valgrind_args,
             Duration::from_secs(300),
             log,
+            &[(WORKER_THREADS, "1")],
         )?;
         Ok(Counted { process, out_file })
     }

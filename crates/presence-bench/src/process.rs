@@ -32,19 +32,22 @@ pub enum LogLevel {
 impl Process {
     /// Spawns `program args...` and waits (up to `limit`) for `listening on http://ADDR`.
     pub fn start(program: &Path, args: &[String], limit: Duration) -> anyhow::Result<Process> {
-        Process::start_logging(program, args, limit, LogLevel::Quiet)
+        Process::start_logging(program, args, limit, LogLevel::Quiet, &[])
     }
 
-    /// [`Process::start`], logging as `log` says.
+    /// [`Process::start`], logging as `log` says, with the variables of
+    /// `env` set.
     pub fn start_logging(
         program: &Path,
         args: &[String],
         limit: Duration,
         log: LogLevel,
+        env: &[(&str, &str)],
     ) -> anyhow::Result<Process> {
         let started = Instant::now();
         let passthrough = std::env::var_os("RUST_LOG").is_some();
         let mut command = Command::new(program);
+        command.envs(env.iter().copied());
         match log {
             LogLevel::Quiet => {
                 let filter = std::env::var("RUST_LOG")
