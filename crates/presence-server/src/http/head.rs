@@ -22,14 +22,17 @@ pub struct Head {
     pub authorization: Option<HeaderValue>,
     /// `Accept-Encoding`, whether the answer may be gzipped.
     pub accept_encoding: Option<HeaderValue>,
-    /// `Content-Length`, the body's declared size.
-    pub content_length: Option<HeaderValue>,
+    /// `Content-Length`, the body's declared size, if it is a number; read
+    /// as the header is met, since nothing else wants the text.
+    declared_length: Option<u64>,
 }
 
 impl Head {
     /// Reads `headers` once.
     pub fn read(headers: &HeaderMap) -> Head {
         let mut head = Head::default();
+        // Only the first `Content-Length` counts, as `HeaderMap::get` gives it.
+        let mut seen_length = false;
         for (name, value) in headers {
             head.bytes += name.as_str().len() + value.len() + 4;
             let slot = if name == header::AUTHORIZATION {
@@ -37,7 +40,11 @@ impl Head {
             } else if name == header::ACCEPT_ENCODING {
                 &mut head.accept_encoding
             } else if name == header::CONTENT_LENGTH {
-                &mut head.content_length
+                if !seen_length {
+                    seen_length = true;
+                    head.declared_length = value.to_str().ok().and_then(|v| v.parse().ok());
+                }
+                continue;
             } else if name == request_id::HEADER {
                 &mut head.request_id
             } else {
@@ -52,10 +59,7 @@ impl Head {
 
     /// The declared body size, if the header holds a number.
     pub fn declared_length(&self) -> Option<u64> {
-        self.content_length
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
+        self.declared_length
     }
 }
 
