@@ -88,6 +88,7 @@ struct NameKey {
 
 impl NameKey {
     /// The key of `name`.
+    #[inline]
     fn of(name: &[u8]) -> Self {
         NameKey {
             len: name.len(),
@@ -155,9 +156,16 @@ impl Params {
     /// nearly always has, by looking at each from the last, comparing
     /// their [`NameKey`]s (and the text only where the key cannot tell);
     /// by halves beyond.
+    ///
+    /// Inlined, so that the key of a name known at compile time is too.
+    #[inline]
     fn find(&self, name: &str) -> Option<usize> {
+        self.find_keyed(NameKey::of(name.as_bytes()), name)
+    }
+
+    /// [`Params::find`] with the name's key made.
+    fn find_keyed(&self, key: NameKey, name: &str) -> Option<usize> {
         if self.entries.len() <= FEW {
-            let key = NameKey::of(name.as_bytes());
             return self.entries.iter().rposition(|entry| {
                 entry.key == key && (key.is_whole() || self.text(&entry.name) == name)
             });
@@ -173,6 +181,7 @@ impl Params {
     }
 
     /// A string parameter, as sent.
+    #[inline]
     pub fn str(&self, name: &str) -> Option<&str> {
         let at = self.find(name)?;
         let entry = &self.entries[at];
@@ -181,6 +190,7 @@ impl Params {
     }
 
     /// A required string parameter.
+    #[inline]
     pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
         self.str(name).ok_or_else(|| ApiError::missing(name))
     }
@@ -196,6 +206,7 @@ impl Params {
     }
 
     /// A JSON boolean parameter.
+    #[inline]
     pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
         // What nearly every request sends, read without a parser.
         match self.str(name) {
@@ -211,6 +222,7 @@ impl Params {
     }
 
     /// A JSON integer parameter (64-bit).
+    #[inline]
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         let Some(raw) = self.str(name) else {
             return Ok(None);
