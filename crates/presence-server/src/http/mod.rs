@@ -40,7 +40,7 @@ pub mod status_handlers;
 pub mod tls;
 mod woken;
 
-pub use pipeline::{Handled, handle};
+pub use pipeline::{Answering, handle};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -379,21 +379,7 @@ fn answering(
 > + Send {
     service_fn(move |req| {
         let guard = state.request_started();
-        let handled = handle(&app, req, ip);
-        async move {
-            let mut response = match handled {
-                Handled::Now(response) => response,
-                Handled::Later(later) => later.answer(&guard).await,
-            };
-            // A stream is still in progress when its head is ready: its
-            // connection is on the stream timers until the body ends.
-            if response.body().is_stream() {
-                response.body_mut().hold(guard.streaming());
-            } else {
-                drop(guard);
-            }
-            Ok::<_, Infallible>(response)
-        }
+        Answering::new(handle(&app, req, ip), guard)
     })
 }
 

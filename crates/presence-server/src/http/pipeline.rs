@@ -23,9 +23,10 @@
 //! reads memory (every read: the most frequent requests) is answered there
 //! and then, a `Step::Answered` that `handle` returns as `Handled::Now`;
 //! only what waits (for a body, the writer, or events) becomes a future, a
-//! `Step::Waits` that `handle` returns as `Handled::Later`, run under the
-//! request's deadline. The future owns what it needs (the `App` among
-//! them), so the connection holds no future for a request answered at once.
+//! `Step::Waits` that `handle` returns as `Handled::Later`, which
+//! [`Answering`] runs under the request's deadline. The future owns what it
+//! needs (the `App` among them), so the connection holds no future for a
+//! request answered at once.
 //!
 //! Everything the head alone decides comes before the body is read or its
 //! parameters parsed, so a refused request costs no body work at all, and a
@@ -95,9 +96,66 @@ pub enum Handled {
     /// Answered on the spot, with nothing waited for: every read of
     /// memory without a body.
     Now(Response<Body>),
-    /// The rest waits, for a body, the writer or events: see
-    /// [`Later::answer`].
+    /// The rest waits, for a body, the writer or events: see [`Answering`].
     Later(Later),
+}
+
+/// The answer to one request as its connection awaits it: ready at once,
+/// or the request's waiting work, run under its deadline. A future of its
+/// own rather than an `async` block, so that a waiting request is not
+/// copied from one future's state into another's as it is polled (it is
+/// a few hundred bytes).
+pub struct Answering {
+    state: State,
+    /// Marks the request's end on its connection: dropped with the answer,
+    /// or held by a stream's body until the stream ends.
+    guard: Option<RequestGuard>,
+}
+
+/// Where an [`Answering`] is.
+enum State {
+    /// The answer, until it is taken.
+    Ready(Option<Response<Body>>),
+    /// The work it waits for.
+    Waiting(Later),
+}
+
+impl Answering {
+    /// The answer of `handled`, whose request `guard` marks; a waiting
+    /// request's deadline starts now.
+    pub fn new(handled: Handled, guard: RequestGuard) -> Self {
+        let state = match handled {
+            Handled::Now(response) => State::Ready(Some(response)),
+            Handled::Later(later) => {
+                guard.set_deadline(later.deadline);
+                State::Waiting(later)
+            }
+        };
+        Answering {
+            state,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Future for Answering {
+    type Output = Result<Response<Body>, std::convert::Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let guard = this.guard.as_ref().expect("polled after its answer");
+        let mut response = match &mut this.state {
+            State::Ready(response) => response.take().expect("taken once"),
+            State::Waiting(later) => std::task::ready!(later.poll_answer(cx, guard)),
+        };
+        let guard = this.guard.take().expect("held until the answer");
+        // A stream is still in progress when its head is ready: its
+        // connection is on the stream timers until the body ends.
+        if response.body().is_stream() {
+            response.body_mut().hold(guard.streaming());
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Answers one request from `ip` (the client's address, keyed as
@@ -131,7 +189,7 @@ pub fn handle(app: &Arc<App>, req: Request<Incoming>, ip: IpAddr) -> Handled {
     let begun = std::panic::catch_unwind(AssertUnwindSafe(|| {
         begin(app, req, &head, route, ip, &mut note)
     }));
-    let ending = Ending {
+    let mut ending = Ending {
         started,
         request_id,
         method,
@@ -161,27 +219,24 @@ pub struct Later {
 }
 
 impl Later {
-    /// Runs the work under the request's deadline, which the connection's
-    /// watch keeps (`guard`), and finishes its answer.
-    pub async fn answer(self, guard: &RequestGuard) -> Response<Body> {
-        let Later {
-            app,
-            work,
-            deadline,
-            ending,
-        } = self;
-        guard.set_deadline(deadline);
-        let mut work = CatchPanic(work);
-        let outcome = std::future::poll_fn(|cx| match Pin::new(&mut work).poll(cx) {
-            Poll::Ready(outcome) => Poll::Ready(outcome),
-            Poll::Pending if guard.deadline_passed() => {
+    /// Polls the work, and finishes its answer once it is done, its
+    /// deadline (kept by the connection's watch, `guard`) has passed, or
+    /// it panicked: a bug costs one request a 500 answer instead of
+    /// costing the connection. (The part before it is run under
+    /// `catch_unwind` in [`handle`].)
+    fn poll_answer(&mut self, cx: &mut Context<'_>, guard: &RequestGuard) -> Poll<Response<Body>> {
+        let work = self.work.as_mut();
+        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| work.poll(cx))) {
+            Ok(Poll::Ready(result)) => Ok(result),
+            Ok(Poll::Pending) if guard.deadline_passed() => {
+                let ending = &self.ending;
                 tracing::warn!(request_id = %ending.request_id.as_str(), method = %ending.method, path = %ending.uri.path(), "request deadline passed");
-                Poll::Ready(Ok(Err(ApiError::deadline_passed())))
+                Ok(Err(ApiError::deadline_passed()))
             }
-            Poll::Pending => Poll::Pending,
-        })
-        .await;
-        ending.finish(&app, outcome)
+            Ok(Poll::Pending) => return Poll::Pending,
+            Err(panic) => Err(panic),
+        };
+        Poll::Ready(self.ending.finish(&self.app, outcome))
     }
 }
 
@@ -201,7 +256,7 @@ impl Ending {
     /// The answer to send for `outcome` (a panic becomes a 500), counted
     /// and logged.
     fn finish(
-        mut self,
+        &mut self,
         app: &App,
         outcome: Result<HandlerResult, Box<dyn Any + Send>>,
     ) -> Response<Body> {
@@ -300,24 +355,6 @@ fn rate_limited(app: &App, limiter: Limiter, decision: Decision) -> Response<Bod
         Err(ApiError::rate_limited(decision.retry_after)),
         Some(decision),
     )
-}
-
-/// Polls the waiting part of a request's work and turns a panic into an
-/// `Err`, so that a bug costs one request a 500 answer instead of costing
-/// the connection. (The part before it is run under `catch_unwind`.)
-struct CatchPanic(Work);
-
-impl Future for CatchPanic {
-    type Output = Result<HandlerResult, Box<dyn Any + Send>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    }
 }
 
 /// An error as its JSON answer.
