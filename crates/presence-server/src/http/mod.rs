@@ -377,10 +377,7 @@ fn answering(
     Error = Infallible,
     Future: Send,
 > + Send {
-    service_fn(move |req| {
-        let guard = state.request_started();
-        Answering::new(handle(&app, req, ip), guard)
-    })
+    service_fn(move |req| handle(&app, req, ip, state.request_started()))
 }
 
 /// Serves one connection until it ends, one of its timers expires, or

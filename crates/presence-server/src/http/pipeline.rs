@@ -41,7 +41,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -92,10 +91,10 @@ struct Note {
 }
 
 /// How [`handle`] leaves a request.
-pub enum Handled {
+enum Handled {
     /// Answered on the spot, with nothing waited for: every read of
-    /// memory without a body.
-    Now(Response<Body>),
+    /// memory without a body. (`None` once [`Answering`] took it.)
+    Now(Option<Response<Body>>),
     /// The rest waits, for a body, the writer or events: see [`Answering`].
     Later(Later),
 }
@@ -106,36 +105,10 @@ pub enum Handled {
 /// copied from one future's state into another's as it is polled (it is
 /// a few hundred bytes).
 pub struct Answering {
-    state: State,
+    handled: Handled,
     /// Marks the request's end on its connection: dropped with the answer,
     /// or held by a stream's body until the stream ends.
     guard: Option<RequestGuard>,
-}
-
-/// Where an [`Answering`] is.
-enum State {
-    /// The answer, until it is taken.
-    Ready(Option<Response<Body>>),
-    /// The work it waits for.
-    Waiting(Later),
-}
-
-impl Answering {
-    /// The answer of `handled`, whose request `guard` marks; a waiting
-    /// request's deadline starts now.
-    pub fn new(handled: Handled, guard: RequestGuard) -> Self {
-        let state = match handled {
-            Handled::Now(response) => State::Ready(Some(response)),
-            Handled::Later(later) => {
-                guard.set_deadline(later.deadline);
-                State::Waiting(later)
-            }
-        };
-        Answering {
-            state,
-            guard: Some(guard),
-        }
-    }
 }
 
 impl Future for Answering {
@@ -144,9 +117,9 @@ impl Future for Answering {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let guard = this.guard.as_ref().expect("polled after its answer");
-        let mut response = match &mut this.state {
-            State::Ready(response) => response.take().expect("taken once"),
-            State::Waiting(later) => std::task::ready!(later.poll_answer(cx, guard)),
+        let mut response = match &mut this.handled {
+            Handled::Now(response) => response.take().expect("taken once"),
+            Handled::Later(later) => std::task::ready!(later.poll_answer(cx, guard)),
         };
         let guard = this.guard.take().expect("held until the answer");
         // A stream is still in progress when its head is ready: its
@@ -159,11 +132,18 @@ impl Future for Answering {
 }
 
 /// Answers one request from `ip` (the client's address, keyed as
-/// `ip_key` does); never fails, since every refusal is a JSON answer.
+/// `ip_key` does), which `guard` marks on its connection; never fails,
+/// since every refusal is a JSON answer.
 ///
-/// A plain call: what needs only the head and memory is done here, and a
-/// request answered by it costs no future of its own.
-pub fn handle(app: &Arc<App>, req: Request<Incoming>, ip: IpAddr) -> Handled {
+/// A plain call: what needs only the head and memory is done here, and
+/// the [`Answering`] of a request answered by it is ready when first
+/// polled; a waiting request's deadline starts now.
+pub fn handle(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    guard: RequestGuard,
+) -> Answering {
     let started = Ticks::now();
     let head = Head::read(req.headers());
     let request_id = app.request_ids.for_request(head.request_id.as_ref());
@@ -198,23 +178,28 @@ pub fn handle(app: &Arc<App>, req: Request<Incoming>, ip: IpAddr) -> Handled {
         ip,
         note,
     };
-    match begun {
-        Ok(Step::Answered(result)) => Handled::Now(ending.finish(app, Ok(result))),
-        Ok(Step::Waits(work)) => Handled::Later(Later {
-            app: Arc::clone(app),
-            work,
-            deadline,
-            ending,
-        }),
-        Err(panic) => Handled::Now(ending.finish(app, Err(panic))),
+    let handled = match begun {
+        Ok(Step::Answered(result)) => Handled::Now(Some(ending.finish(app, Ok(result)))),
+        Ok(Step::Waits(work)) => {
+            guard.set_deadline(deadline);
+            Handled::Later(Later {
+                app: Arc::clone(app),
+                work,
+                ending,
+            })
+        }
+        Err(panic) => Handled::Now(Some(ending.finish(app, Err(panic)))),
+    };
+    Answering {
+        handled,
+        guard: Some(guard),
     }
 }
 
 /// A request whose answer waits: its work, run under its deadline.
-pub struct Later {
+struct Later {
     app: Arc<App>,
     work: Work,
-    deadline: Duration,
     ending: Ending,
 }
 
