@@ -256,9 +256,7 @@ impl Counted {
         ];
         valgrind_args.extend(args.iter().cloned());
         // Slow under valgrind: loading a realm takes a while. One runtime
-        // worker (see the module's documentation): with two, how often the
-        // idle one is woken to look for work depends on timing, and moved
-        // the counts by up to 4% from one run to the next.
+        // worker: see the module's documentation.
         let process = Process::start_logging(
             Path::new("valgrind"),
             &valgrind_args,

@@ -10,11 +10,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::Method;
-
 use crate::load::{Connection, Request, Sequence, Workload};
 use crate::provision::Realm;
+use crate::scenarios;
 
 /// Which request each user is primed with.
 #[derive(Debug, Clone, Copy)]
@@ -38,18 +36,8 @@ impl Workload for Everyone {
         let users = &self.realm.users;
         let user = &users[(c.index + c.sent as usize * self.stride) % users.len()];
         match self.step {
-            Step::Ping => Request {
-                method: Method::POST,
-                path: "/api/v1/users/me/presence".to_owned(),
-                authorization: Some(user.authorization.clone()),
-                body: Bytes::from_static(b"status=active&ping_only=true&client=website"),
-            },
-            Step::Read => Request {
-                method: Method::GET,
-                path: format!("/api/v1/users/{}/presence", user.email),
-                authorization: Some(users[0].authorization.clone()),
-                body: Bytes::new(),
-            },
+            Step::Ping => scenarios::idle_ping(user),
+            Step::Read => scenarios::read_presence(&users[0], user),
         }
     }
 }

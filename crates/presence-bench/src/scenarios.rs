@@ -15,7 +15,7 @@ use rand::Rng;
 
 use crate::load::{self, Connection, Request, Workload};
 use crate::process::Process;
-use crate::provision::{self, Realm};
+use crate::provision::{self, Realm, User};
 use crate::report::{self, Row};
 use crate::stores::{Fresh, Storage, Store};
 
@@ -60,18 +60,34 @@ impl Plan {
     }
 }
 
+/// A's request: `reader` reads `target`'s presence.
+pub fn read_presence(reader: &User, target: &User) -> Request {
+    Request {
+        method: Method::GET,
+        path: format!("/api/v1/users/{}/presence", target.email),
+        authorization: Some(reader.authorization.clone()),
+        body: Bytes::new(),
+    }
+}
+
+/// B's request: `user` pings, which changes nothing while its record is
+/// fresh.
+pub fn idle_ping(user: &User) -> Request {
+    Request {
+        method: Method::POST,
+        path: "/api/v1/users/me/presence".to_owned(),
+        authorization: Some(user.authorization.clone()),
+        body: Bytes::from_static(b"status=active&ping_only=true&client=website"),
+    }
+}
+
 /// A: one user's presence, for random users, read by one reader.
 pub struct ReadOneUser(pub Realm);
 
 impl Workload for ReadOneUser {
     fn next(&self, c: &mut Connection) -> Request {
         let target = &self.0.users[c.rng.random_range(0..self.0.users.len())];
-        Request {
-            method: Method::GET,
-            path: format!("/api/v1/users/{}/presence", target.email),
-            authorization: Some(self.0.users[0].authorization.clone()),
-            body: Bytes::new(),
-        }
+        read_presence(&self.0.users[0], target)
     }
 }
 
@@ -80,13 +96,7 @@ pub struct IdlePing(pub Realm);
 
 impl Workload for IdlePing {
     fn next(&self, c: &mut Connection) -> Request {
-        let user = &self.0.users[c.rng.random_range(0..self.0.users.len())];
-        Request {
-            method: Method::POST,
-            path: "/api/v1/users/me/presence".to_owned(),
-            authorization: Some(user.authorization.clone()),
-            body: Bytes::from_static(b"status=active&ping_only=true&client=website"),
-        }
+        idle_ping(&self.0.users[c.rng.random_range(0..self.0.users.len())])
     }
 }
 

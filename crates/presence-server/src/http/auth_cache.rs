@@ -15,10 +15,11 @@
 //! client then pays for one slow request). The bound grows with the keys
 //! the server knows, two headers per key (a client may write its email in
 //! another case), and is never under [`MIN_ENTRIES`]: with a fixed bound,
-//! an organisation with more active clients than it emptied the cache
-//! again and again, and most of its reports paid for the slow path. Lookups hash the header with a
-//! key picked at random for this process and compare it in constant time,
-//! so how long a lookup takes says nothing about the headers held.
+//! an organisation with more active clients than that bound emptied the
+//! cache again and again, and most of its reports paid for the slow path.
+//! Lookups hash the header with a key picked at random for this process
+//! and compare it in constant time, so how long a lookup takes says
+//! nothing about the headers held.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
