@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::log::{self, Seq};
 use super::rows::{presence_row, query_all};
 use crate::ids::{RealmId, UpdateId, UserId};
 use crate::store::{Mutation, PresenceChanges, Sequence, StoreError};
@@ -50,7 +51,7 @@ pub(super) fn read_presence_changes(
     realm_id: RealmId,
     since: UpdateId,
 ) -> Result<PresenceChanges, StoreError> {
-    super::log::compact(conn)?;
+    log::compact(conn)?;
     let last_update_id = read_sequences(conn, &[realm_id])?[0];
     let rows = query_all(
         conn,
@@ -66,24 +67,29 @@ pub(super) fn read_presence_changes(
 }
 
 /// Writes a batch's mutations, in order, and the realms' new sequence values
-/// inside the open write transaction.
+/// inside the open write transaction; the number of the last row it logged.
 pub(super) fn write_batch(
     tx: &Connection,
     batch: &[Mutation],
     sequences: &[Sequence],
-) -> Result<(), StoreError> {
+) -> Result<Option<Seq>, StoreError> {
+    let mut last_logged = None;
     for mutation in batch {
-        write_mutation(tx, mutation)?;
+        last_logged = write_mutation(tx, mutation)?.or(last_logged);
     }
-    set_sequences(tx, sequences)
+    set_sequences(tx, sequences)?;
+    Ok(last_logged)
 }
 
-/// Writes one mutation; a change to a user's settings or devices also gives
-/// the user a new row version.
-fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError> {
-    match mutation {
-        Mutation::PutPresence(p) => super::log::put(tx, p),
-        Mutation::DeletePresence { user_id, client } => super::log::remove(tx, *user_id, client),
+/// Writes one mutation: a presence write to the log (the number of its
+/// row), anything else in place; a change to a user's settings or devices
+/// also gives the user a new row version.
+fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<Option<Seq>, StoreError> {
+    let written = match mutation {
+        Mutation::PutPresence(p) => return log::put(tx, p).map(Some),
+        Mutation::DeletePresence { user_id, client } => {
+            return log::remove(tx, *user_id, client).map(Some);
+        }
         Mutation::SetUserSettings {
             user_id,
             presence_enabled,
@@ -130,7 +136,8 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError
             user_id,
             expires_at,
         } => super::status::expire(tx, *user_id, *expires_at),
-    }
+    };
+    written.map(|()| None)
 }
 
 /// Sets each realm's last update id.

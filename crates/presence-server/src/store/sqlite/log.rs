@@ -12,11 +12,17 @@
 //! while the log holds rows. Every reader of it (the load at start, the
 //! catch-up read, the export) and every other writer of it (deleting a
 //! user, an import) first calls [`compact`] in its write transaction.
+//!
+//! The server's own folds need not read the log back: the connection that
+//! logged the rows remembers each record's last write ([`Logged`]) and
+//! writes those, without sorting the log to find them (BENCHMARKS.md, C).
+
+use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 
-use crate::ids::UserId;
-use crate::store::{PresenceRow, StoreError};
+use crate::ids::{UpdateId, UserId};
+use crate::store::{Mutation, PresenceRow, StoreError};
 
 /// Logged writes after which the server folds the log into
 /// `client_presence`: large enough that a fold writes each page of a
@@ -39,24 +45,183 @@ CREATE TABLE presence_log (
 );
 ";
 
-/// Logs a presence record's new values.
-pub(super) fn put(tx: &Connection, p: &PresenceRow) -> Result<(), StoreError> {
+/// The number SQLite gives a log row (its `seq`): one more than the
+/// largest in the log, so 1 for the first row of an empty log.
+pub(super) type Seq = i64;
+
+/// Logs a presence record's new values; the row's number.
+pub(super) fn put(tx: &Connection, p: &PresenceRow) -> Result<Seq, StoreError> {
     tx.prepare_cached(
         "INSERT INTO presence_log \
          (user_id, client, last_connected_time, last_active_time, update_id) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(super::rows::presence_values(p))?;
-    Ok(())
+    Ok(tx.last_insert_rowid())
 }
 
-/// Logs the removal of a presence record.
-pub(super) fn remove(tx: &Connection, user_id: UserId, client: &str) -> Result<(), StoreError> {
+/// Logs the removal of a presence record; the row's number.
+pub(super) fn remove(tx: &Connection, user_id: UserId, client: &str) -> Result<Seq, StoreError> {
     tx.prepare_cached(
         "INSERT INTO presence_log (user_id, client, last_connected_time, update_id) \
          VALUES (?1, ?2, NULL, 0)",
     )?
     .execute(params![user_id, client])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// A record's values as a log row leaves them (its key aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Values {
+    last_connected_time: i64,
+    last_active_time: Option<i64>,
+    update_id: UpdateId,
+}
+
+/// A user's records as this connection last logged them: each client's
+/// values, or `None` if its last row removes it.
+type Clients = Vec<(Box<str>, Option<Values>)>;
+
+/// What one connection logged since its last fold: each record's last
+/// write, so that the next fold writes those without reading the log (see
+/// the module's documentation), and how many rows it logged.
+///
+/// The records are used only while they provably are the whole log. An
+/// empty log numbers its rows 1, 2, 3, ..., and a batch holds the write
+/// lock, so the rows logged here are the whole log exactly when each
+/// batch's last row is numbered its row count past the last batch's, and
+/// the log still ends at that row when it is folded. A fold by anyone else
+/// (another process, or a reader's fold on this connection), a fold whose
+/// transaction rolled back, or rows a crash left behind each break that
+/// numbering, and the fold then reads the log as [`compact`] does. (Only
+/// the server's writer appends to the log; the admin commands fold it.)
+/// The records are at most [`COMPACT_AFTER`], a few megabytes.
+#[derive(Debug, Default)]
+pub(super) struct Logged {
+    /// Each record's last write, by user.
+    records: HashMap<UserId, Clients>,
+    /// The number of the last row logged here (0 for none since the last fold).
+    last_seq: Seq,
+    /// Rows logged here since the last fold.
+    rows: usize,
+    /// The log holds rows that `records` does not account for.
+    untrusted: bool,
+}
+
+impl Logged {
+    /// Notes a committed batch, whose last log row is numbered `last_seq`
+    /// (`None` if it logged nothing).
+    pub(super) fn committed(&mut self, batch: &[Mutation], last_seq: Option<Seq>) {
+        let Some(last_seq) = last_seq else {
+            return;
+        };
+        let rows = batch.iter().filter(|m| m.is_presence()).count();
+        if self.untrusted || last_seq != self.last_seq + rows as Seq {
+            self.untrusted = true;
+            self.records = HashMap::new();
+        } else {
+            for mutation in batch {
+                match mutation {
+                    Mutation::PutPresence(p) => {
+                        let values = Values {
+                            last_connected_time: p.last_connected_time,
+                            last_active_time: p.last_active_time,
+                            update_id: p.update_id,
+                        };
+                        self.write(p.user_id, &p.client, Some(values));
+                    }
+                    Mutation::DeletePresence { user_id, client } => {
+                        self.write(*user_id, client, None);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Last: had the records been left half written, the next batch's
+        // rows would not continue this number.
+        self.last_seq = last_seq;
+        self.rows += rows;
+    }
+
+    /// Whether this connection logged enough rows to fold the log.
+    pub(super) fn due(&self) -> bool {
+        self.rows >= COMPACT_AFTER
+    }
+
+    fn write(&mut self, user_id: UserId, client: &str, values: Option<Values>) {
+        let clients = self.records.entry(user_id).or_default();
+        match clients.iter_mut().find(|(c, _)| **c == *client) {
+            Some((_, last)) => *last = values,
+            None => clients.push((client.into(), values)),
+        }
+    }
+}
+
+/// How a fold found each record's last write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fold {
+    /// The log was empty: there was nothing to fold.
+    Empty,
+    /// From the connection's [`Logged`] records.
+    FromMemory,
+    /// By reading the log ([`compact`]).
+    FromLog,
+}
+
+/// Folds the log inside the caller's write transaction: from `logged` if
+/// it is the whole log, else by reading the log. `logged` starts over
+/// either way; if the transaction then rolls back, the next batch's rows
+/// do not continue the numbers it expects, so it is not used until a fold
+/// commits.
+pub(super) fn fold(tx: &Connection, logged: &mut Logged) -> Result<Fold, StoreError> {
+    let taken = std::mem::take(logged);
+    let last: Option<Seq> = tx
+        .prepare_cached("SELECT MAX(seq) FROM presence_log")?
+        .query_row([], |r| r.get(0))?;
+    match last {
+        None => Ok(Fold::Empty),
+        Some(last) if !taken.untrusted && last == taken.last_seq => {
+            write_records(tx, taken.records)?;
+            tx.prepare_cached("DELETE FROM presence_log")?.execute([])?;
+            Ok(Fold::FromMemory)
+        }
+        Some(_) => compact(tx).map(|()| Fold::FromLog),
+    }
+}
+
+/// Writes each record's last write into `client_presence`, in the table's
+/// key order, skipping users deleted since they were logged (as
+/// [`compact`] does).
+fn write_records(tx: &Connection, records: HashMap<UserId, Clients>) -> Result<(), StoreError> {
+    let mut put = tx.prepare_cached(
+        "INSERT INTO client_presence \
+         (user_id, client, last_connected_time, last_active_time, update_id) \
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = ?1) \
+         ON CONFLICT (user_id, client) DO UPDATE SET \
+         last_connected_time = excluded.last_connected_time, \
+         last_active_time = excluded.last_active_time, \
+         update_id = excluded.update_id",
+    )?;
+    let mut remove =
+        tx.prepare_cached("DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2")?;
+    let mut users: Vec<_> = records.into_iter().collect();
+    users.sort_unstable_by_key(|(user_id, _)| *user_id);
+    for (user_id, mut clients) in users {
+        // SQLite compares text keys bytewise, as `str`'s order does.
+        clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (client, values) in clients {
+            match values {
+                Some(v) => put.execute(params![
+                    user_id,
+                    &*client,
+                    v.last_connected_time,
+                    v.last_active_time,
+                    v.update_id
+                ])?,
+                None => remove.execute(params![user_id, &*client])?,
+            };
+        }
+    }
     Ok(())
 }
 
@@ -101,7 +266,6 @@ pub(super) fn compact(tx: &Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::UpdateId;
 
     /// A database with the store's schema, a realm and two users.
     fn database() -> Connection {
@@ -191,5 +355,214 @@ mod tests {
         compact(&conn).unwrap();
         assert_eq!(records(&conn), vec![row(1, "website", 11, 2)]);
         assert_eq!(logged(&conn), 0);
+    }
+
+    /// A connection that logs batches as the store does: each in its own
+    /// transaction, noted in `logged` once committed.
+    struct Logger {
+        conn: Connection,
+        logged: Logged,
+    }
+
+    impl Logger {
+        fn new() -> Logger {
+            Logger {
+                conn: database(),
+                logged: Logged::default(),
+            }
+        }
+
+        fn batch(&mut self, batch: &[Mutation]) {
+            let tx = self.conn.unchecked_transaction().unwrap();
+            let last = log_batch(&tx, batch);
+            tx.commit().unwrap();
+            self.logged.committed(batch, last);
+        }
+
+        /// A batch whose transaction rolls back: nothing to note.
+        fn rolled_back(&mut self, batch: &[Mutation]) {
+            let tx = self.conn.unchecked_transaction().unwrap();
+            log_batch(&tx, batch);
+            drop(tx);
+        }
+
+        fn fold(&mut self) -> Fold {
+            let tx = self.conn.unchecked_transaction().unwrap();
+            let fold = fold(&tx, &mut self.logged).unwrap();
+            tx.commit().unwrap();
+            fold
+        }
+    }
+
+    /// Logs a batch of presence writes, as the store's batches do; the
+    /// number of the last row.
+    fn log_batch(tx: &Connection, batch: &[Mutation]) -> Option<Seq> {
+        let mut last = None;
+        for mutation in batch {
+            last = Some(match mutation {
+                Mutation::PutPresence(p) => put(tx, p).unwrap(),
+                Mutation::DeletePresence { user_id, client } => {
+                    remove(tx, *user_id, client).unwrap()
+                }
+                _ => unreachable!("the tests log presence writes only"),
+            });
+        }
+        last
+    }
+
+    fn put_row(user: i64, client: &str, time: i64) -> Mutation {
+        Mutation::PutPresence(row(user, client, time, time))
+    }
+
+    fn remove_row(user: i64, client: &str) -> Mutation {
+        Mutation::DeletePresence {
+            user_id: UserId(user),
+            client: client.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_server_folds_from_memory_until_someone_else_touches_the_log() {
+        let mut logger = Logger::new();
+        assert_eq!(logger.fold(), Fold::Empty);
+        logger.batch(&[put_row(1, "website", 10), put_row(2, "website", 11)]);
+        logger.batch(&[put_row(1, "website", 12), remove_row(2, "website")]);
+        assert_eq!(logger.fold(), Fold::FromMemory);
+        assert_eq!(records(&logger.conn), vec![row(1, "website", 12, 12)]);
+        assert_eq!(logged(&logger.conn), 0);
+
+        // Another connection folds in between: the next fold reads the log.
+        logger.batch(&[put_row(1, "website", 13)]);
+        compact(&logger.conn).unwrap();
+        logger.batch(&[put_row(2, "cli", 14)]);
+        assert_eq!(logger.fold(), Fold::FromLog);
+        assert_eq!(
+            records(&logger.conn),
+            vec![row(1, "website", 13, 13), row(2, "cli", 14, 14)]
+        );
+
+        // Someone else's fold after the last batch leaves nothing to fold.
+        logger.batch(&[put_row(1, "website", 15)]);
+        compact(&logger.conn).unwrap();
+        assert_eq!(logger.fold(), Fold::Empty);
+        assert_eq!(records(&logger.conn)[0], row(1, "website", 15, 15));
+
+        // A fold that rolls back leaves the log to be read by the next one.
+        logger.batch(&[put_row(2, "cli", 16)]);
+        let tx = logger.conn.unchecked_transaction().unwrap();
+        assert_eq!(fold(&tx, &mut logger.logged).unwrap(), Fold::FromMemory);
+        drop(tx);
+        logger.batch(&[put_row(1, "website", 17)]);
+        assert_eq!(logger.fold(), Fold::FromLog);
+        assert_eq!(
+            records(&logger.conn),
+            vec![row(1, "website", 17, 17), row(2, "cli", 16, 16)]
+        );
+
+        // Back to memory after a fold commits.
+        logger.batch(&[put_row(2, "cli", 18)]);
+        assert_eq!(logger.fold(), Fold::FromMemory);
+    }
+
+    #[test]
+    fn rows_left_in_the_log_are_read_by_the_fold() {
+        let mut logger = Logger::new();
+        // As after a crash: rows logged by a connection that is gone.
+        put(&logger.conn, &row(1, "website", 10, 1)).unwrap();
+        logger.batch(&[put_row(2, "website", 11)]);
+        assert_eq!(logger.fold(), Fold::FromLog);
+        assert_eq!(
+            records(&logger.conn),
+            vec![row(1, "website", 10, 1), row(2, "website", 11, 11)]
+        );
+    }
+
+    /// One step of [`a_fold_from_memory_writes_what_reading_the_log_does`].
+    #[derive(Debug, Clone)]
+    enum Step {
+        Batch(Vec<Mutation>),
+        RolledBack(Vec<Mutation>),
+        ForeignFold,
+        Fold,
+        DeleteUser2,
+        Import,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        let mutation = (1..=2i64, 0..3usize, 1..100i64, any::<bool>()).prop_map(
+            |(user, client, time, removes)| {
+                let client = ["website", "cli", "mobile"][client];
+                if removes {
+                    remove_row(user, client)
+                } else {
+                    put_row(user, client, time)
+                }
+            },
+        );
+        let batch = proptest::collection::vec(mutation, 1..6);
+        prop_oneof![
+            6 => batch.clone().prop_map(Step::Batch),
+            1 => batch.prop_map(Step::RolledBack),
+            1 => Just(Step::ForeignFold),
+            2 => Just(Step::Fold),
+            1 => Just(Step::DeleteUser2),
+            1 => Just(Step::Import),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_fold_from_memory_writes_what_reading_the_log_does(
+            steps in proptest::collection::vec(step(), 1..40)
+        ) {
+            // The same steps on two databases: one folds as the server
+            // does, the other always by reading the log.
+            let mut server = Logger::new();
+            let reader = database();
+            for step in &steps {
+                match step {
+                    Step::Batch(batch) => {
+                        server.batch(batch);
+                        let tx = reader.unchecked_transaction().unwrap();
+                        log_batch(&tx, batch);
+                        tx.commit().unwrap();
+                    }
+                    Step::RolledBack(batch) => server.rolled_back(batch),
+                    Step::ForeignFold => compact(&server.conn).unwrap(),
+                    Step::Fold => {
+                        server.fold();
+                        compact(&reader).unwrap();
+                        proptest::prop_assert_eq!(records(&server.conn), records(&reader));
+                    }
+                    Step::Import => {
+                        // As an import: the log folded, then records written.
+                        for conn in [&server.conn, &reader] {
+                            compact(conn).unwrap();
+                            conn.execute_batch(
+                                "INSERT OR REPLACE INTO client_presence VALUES \
+                                 (1, 'website', 1000, 1000, 1000)",
+                            )
+                            .unwrap();
+                        }
+                    }
+                    Step::DeleteUser2 => {
+                        // As the store deletes a user: the log folded first
+                        // (on the server's connection, unknown to `logged`).
+                        for conn in [&server.conn, &reader] {
+                            compact(conn).unwrap();
+                            conn.execute_batch(
+                                "DELETE FROM client_presence WHERE user_id = 2; \
+                                 DELETE FROM users WHERE id = 2",
+                            )
+                            .unwrap();
+                        }
+                    }
+                }
+            }
+            server.fold();
+            compact(&reader).unwrap();
+            proptest::prop_assert_eq!(records(&server.conn), records(&reader));
+        }
     }
 }

@@ -49,9 +49,8 @@ pub struct SqliteStore {
     conn: Connection,
     /// A batch's write transaction is open on `conn`.
     in_batch: bool,
-    /// Presence writes this connection logged since it last folded the
-    /// log (others' are folded with them).
-    logged: usize,
+    /// What this connection logged since it last folded the presence log.
+    logged: log::Logged,
 }
 
 impl SqliteStore {
@@ -85,7 +84,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             in_batch: false,
-            logged: 0,
+            logged: log::Logged::default(),
         };
         schema::migrate(&mut store.conn)?;
         trust::check_writable(&store.conn, &path)?;
@@ -248,20 +247,20 @@ impl Store for SqliteStore {
             return Err(StoreError::NoBatch);
         }
         let written = write_batch(&self.conn, batch, sequences)
-            .and_then(|()| run_cached(&self.conn, "COMMIT"));
+            .and_then(|last| run_cached(&self.conn, "COMMIT").map(|()| last));
         if written.is_err() {
             self.abort_batch();
         }
         self.in_batch = false;
-        written?;
-        self.logged += batch.iter().filter(|m| m.is_presence()).count();
-        if self.logged >= log::COMPACT_AFTER {
-            self.logged = 0;
+        self.logged.committed(batch, written?);
+        if self.logged.due() {
             // The batch is committed whatever happens here: a fold that
             // fails leaves the log to the next one.
-            if let Err(e) = self.write(|tx| log::compact(tx)) {
+            let mut logged = std::mem::take(&mut self.logged);
+            if let Err(e) = self.write(|tx| log::fold(tx, &mut logged)) {
                 tracing::warn!(error = %e, "folding the presence log failed");
             }
+            self.logged = logged;
         }
         Ok(())
     }
