@@ -66,30 +66,28 @@ pub(super) fn read_presence_changes(
     Ok(PresenceChanges::from_records(last_update_id, rows))
 }
 
-/// Writes a batch's mutations, in order, and the realms' new sequence values
-/// inside the open write transaction; the number of the last row it logged.
+/// Writes a batch inside the open write transaction: its presence writes
+/// appended to the log, its other mutations in order, and the realms' new
+/// sequence values; the number of the last row it logged.
 pub(super) fn write_batch(
     tx: &Connection,
     batch: &[Mutation],
     sequences: &[Sequence],
 ) -> Result<Option<Seq>, StoreError> {
-    let mut last_logged = None;
     for mutation in batch {
-        last_logged = write_mutation(tx, mutation)?.or(last_logged);
+        write_mutation(tx, mutation)?;
     }
+    let last_logged = log::append(tx, batch)?;
     set_sequences(tx, sequences)?;
     Ok(last_logged)
 }
 
-/// Writes one mutation: a presence write to the log (the number of its
-/// row), anything else in place; a change to a user's settings or devices
-/// also gives the user a new row version.
-fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<Option<Seq>, StoreError> {
-    let written = match mutation {
-        Mutation::PutPresence(p) => return log::put(tx, p).map(Some),
-        Mutation::DeletePresence { user_id, client } => {
-            return log::remove(tx, *user_id, client).map(Some);
-        }
+/// Writes one mutation other than a presence write (those go to the log);
+/// a change to a user's settings or devices also gives the user a new row
+/// version.
+fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<(), StoreError> {
+    match mutation {
+        Mutation::PutPresence(_) | Mutation::DeletePresence { .. } => Ok(()),
         Mutation::SetUserSettings {
             user_id,
             presence_enabled,
@@ -136,8 +134,7 @@ fn write_mutation(tx: &Connection, mutation: &Mutation) -> Result<Option<Seq>, S
             user_id,
             expires_at,
         } => super::status::expire(tx, *user_id, *expires_at),
-    };
-    written.map(|()| None)
+    }
 }
 
 /// Sets each realm's last update id.

@@ -18,11 +18,12 @@
 //! writes those, without sorting the log to find them (BENCHMARKS.md, C).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Statement, params};
 
 use crate::ids::{UpdateId, UserId};
-use crate::store::{Mutation, PresenceRow, StoreError};
+use crate::store::{Mutation, StoreError};
 
 /// Logged writes after which the server folds the log into
 /// `client_presence`: large enough that a fold writes each page of a
@@ -49,25 +50,65 @@ CREATE TABLE presence_log (
 /// largest in the log, so 1 for the first row of an empty log.
 pub(super) type Seq = i64;
 
-/// Logs a presence record's new values; the row's number.
-pub(super) fn put(tx: &Connection, p: &PresenceRow) -> Result<Seq, StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO presence_log \
-         (user_id, client, last_connected_time, last_active_time, update_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(super::rows::presence_values(p))?;
-    Ok(tx.last_insert_rowid())
+/// Rows one statement appends to the log: five parameters each, far under
+/// SQLite's limit, and one prepared statement per count up to it.
+const ROWS_PER_STATEMENT: usize = 16;
+
+/// The statements that append 1 to [`ROWS_PER_STATEMENT`] rows.
+static APPEND_ROWS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=ROWS_PER_STATEMENT)
+        .map(|rows| {
+            let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
+            format!(
+                "INSERT INTO presence_log \
+                 (user_id, client, last_connected_time, last_active_time, update_id) \
+                 VALUES {values}"
+            )
+        })
+        .collect()
+});
+
+/// Appends a batch's presence writes to the log in the batch's order,
+/// several rows a statement (a statement's own cost was most of a row's);
+/// the number of the last row, `None` if the batch has no presence write.
+pub(super) fn append(tx: &Connection, batch: &[Mutation]) -> Result<Option<Seq>, StoreError> {
+    let writes: Vec<&Mutation> = batch.iter().filter(|m| m.is_presence()).collect();
+    for chunk in writes.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = tx.prepare_cached(&APPEND_ROWS[chunk.len() - 1])?;
+        for (row, mutation) in chunk.iter().enumerate() {
+            bind_row(&mut statement, row * 5, mutation)?;
+        }
+        statement.raw_execute()?;
+    }
+    Ok((!writes.is_empty()).then(|| tx.last_insert_rowid()))
 }
 
-/// Logs the removal of a presence record; the row's number.
-pub(super) fn remove(tx: &Connection, user_id: UserId, client: &str) -> Result<Seq, StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO presence_log (user_id, client, last_connected_time, update_id) \
-         VALUES (?1, ?2, NULL, 0)",
-    )?
-    .execute(params![user_id, client])?;
-    Ok(tx.last_insert_rowid())
+/// Binds one log row's five values after the first `before` parameters: a
+/// record's new values, or a removal (no times, update id 0).
+fn bind_row(
+    statement: &mut Statement<'_>,
+    before: usize,
+    mutation: &Mutation,
+) -> rusqlite::Result<()> {
+    let (user_id, client, connected, active, update_id) = match mutation {
+        Mutation::PutPresence(p) => (
+            p.user_id,
+            p.client.as_str(),
+            Some(p.last_connected_time),
+            p.last_active_time,
+            p.update_id,
+        ),
+        Mutation::DeletePresence { user_id, client } => {
+            (*user_id, client.as_str(), None, None, UpdateId(0))
+        }
+        // Not a presence write: `append` gives none.
+        _ => return Ok(()),
+    };
+    statement.raw_bind_parameter(before + 1, user_id)?;
+    statement.raw_bind_parameter(before + 2, client)?;
+    statement.raw_bind_parameter(before + 3, connected)?;
+    statement.raw_bind_parameter(before + 4, active)?;
+    statement.raw_bind_parameter(before + 5, update_id)
 }
 
 /// A record's values as a log row leaves them (its key aside).
@@ -266,6 +307,21 @@ pub(super) fn compact(tx: &Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::PresenceRow;
+
+    fn put(conn: &Connection, p: &PresenceRow) -> Result<Option<Seq>, StoreError> {
+        append(conn, &[Mutation::PutPresence(p.clone())])
+    }
+
+    fn remove(conn: &Connection, user_id: UserId, client: &str) -> Result<Option<Seq>, StoreError> {
+        append(
+            conn,
+            &[Mutation::DeletePresence {
+                user_id,
+                client: client.to_owned(),
+            }],
+        )
+    }
 
     /// A database with the store's schema, a realm and two users.
     fn database() -> Connection {
@@ -397,17 +453,7 @@ mod tests {
     /// Logs a batch of presence writes, as the store's batches do; the
     /// number of the last row.
     fn log_batch(tx: &Connection, batch: &[Mutation]) -> Option<Seq> {
-        let mut last = None;
-        for mutation in batch {
-            last = Some(match mutation {
-                Mutation::PutPresence(p) => put(tx, p).unwrap(),
-                Mutation::DeletePresence { user_id, client } => {
-                    remove(tx, *user_id, client).unwrap()
-                }
-                _ => unreachable!("the tests log presence writes only"),
-            });
-        }
-        last
+        append(tx, batch).unwrap()
     }
 
     fn put_row(user: i64, client: &str, time: i64) -> Mutation {
@@ -500,7 +546,7 @@ mod tests {
                 }
             },
         );
-        let batch = proptest::collection::vec(mutation, 1..6);
+        let batch = proptest::collection::vec(mutation, 1..40);
         prop_oneof![
             6 => batch.clone().prop_map(Step::Batch),
             1 => batch.prop_map(Step::RolledBack),
