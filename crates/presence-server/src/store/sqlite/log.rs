@@ -50,65 +50,114 @@ CREATE TABLE presence_log (
 /// largest in the log, so 1 for the first row of an empty log.
 pub(super) type Seq = i64;
 
-/// Rows one statement appends to the log: five parameters each, far under
-/// SQLite's limit, and one prepared statement per count up to it.
+/// Rows one statement writes, to the log or to `client_presence`: five
+/// parameters each, far under SQLite's limit, and one prepared statement
+/// per count up to it. A statement's own cost (binding, stepping,
+/// resetting) was most of what a row cost when each row had its own.
 const ROWS_PER_STATEMENT: usize = 16;
 
-/// The statements that append 1 to [`ROWS_PER_STATEMENT`] rows.
-static APPEND_ROWS: LazyLock<Vec<String>> = LazyLock::new(|| {
+/// The statements made by `sql` with 1 to [`ROWS_PER_STATEMENT`] rows of
+/// five parameters.
+fn statements_by_rows(sql: impl Fn(&str) -> String) -> Vec<String> {
     (1..=ROWS_PER_STATEMENT)
-        .map(|rows| {
-            let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
-            format!(
-                "INSERT INTO presence_log \
-                 (user_id, client, last_connected_time, last_active_time, update_id) \
-                 VALUES {values}"
-            )
-        })
+        .map(|rows| sql(&vec!["(?, ?, ?, ?, ?)"; rows].join(", ")))
         .collect()
+}
+
+/// The statements that append rows to the log.
+static APPEND_ROWS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    statements_by_rows(|values| {
+        format!(
+            "INSERT INTO presence_log \
+             (user_id, client, last_connected_time, last_active_time, update_id) \
+             VALUES {values}"
+        )
+    })
 });
 
-/// Appends a batch's presence writes to the log in the batch's order,
-/// several rows a statement (a statement's own cost was most of a row's);
-/// the number of the last row, `None` if the batch has no presence write.
-pub(super) fn append(tx: &Connection, batch: &[Mutation]) -> Result<Option<Seq>, StoreError> {
-    let writes: Vec<&Mutation> = batch.iter().filter(|m| m.is_presence()).collect();
-    for chunk in writes.chunks(ROWS_PER_STATEMENT) {
-        let mut statement = tx.prepare_cached(&APPEND_ROWS[chunk.len() - 1])?;
-        for (row, mutation) in chunk.iter().enumerate() {
-            bind_row(&mut statement, row * 5, mutation)?;
+/// The statements that put records into `client_presence`, skipping the
+/// users deleted since they were logged (as [`compact`] does).
+static PUT_ROWS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    statements_by_rows(|values| {
+        format!(
+            "INSERT INTO client_presence \
+             (user_id, client, last_connected_time, last_active_time, update_id) \
+             SELECT column1, column2, column3, column4, column5 FROM (VALUES {values}) \
+             WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = column1) \
+             ON CONFLICT (user_id, client) DO UPDATE SET \
+             last_connected_time = excluded.last_connected_time, \
+             last_active_time = excluded.last_active_time, \
+             update_id = excluded.update_id"
+        )
+    })
+});
+
+/// A log row's or a record's five values, in the tables' column order.
+struct RowValues<'a> {
+    user_id: UserId,
+    client: &'a str,
+    /// `None` in a log row that removes the record.
+    last_connected_time: Option<i64>,
+    last_active_time: Option<i64>,
+    update_id: UpdateId,
+}
+
+impl RowValues<'_> {
+    /// The log row of a presence write (`None` for any other mutation): a
+    /// removal has no times and update id 0.
+    fn logged(mutation: &Mutation) -> Option<RowValues<'_>> {
+        match mutation {
+            Mutation::PutPresence(p) => Some(RowValues {
+                user_id: p.user_id,
+                client: &p.client,
+                last_connected_time: Some(p.last_connected_time),
+                last_active_time: p.last_active_time,
+                update_id: p.update_id,
+            }),
+            Mutation::DeletePresence { user_id, client } => Some(RowValues {
+                user_id: *user_id,
+                client,
+                last_connected_time: None,
+                last_active_time: None,
+                update_id: UpdateId(0),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Binds the five values after the first `before` parameters.
+    fn bind(&self, statement: &mut Statement<'_>, before: usize) -> rusqlite::Result<()> {
+        statement.raw_bind_parameter(before + 1, self.user_id)?;
+        statement.raw_bind_parameter(before + 2, self.client)?;
+        statement.raw_bind_parameter(before + 3, self.last_connected_time)?;
+        statement.raw_bind_parameter(before + 4, self.last_active_time)?;
+        statement.raw_bind_parameter(before + 5, self.update_id)
+    }
+}
+
+/// Writes `rows` in order with `statements` (see [`statements_by_rows`]),
+/// [`ROWS_PER_STATEMENT`] at a time.
+fn write_rows(
+    tx: &Connection,
+    statements: &[String],
+    rows: &[RowValues<'_>],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = tx.prepare_cached(&statements[chunk.len() - 1])?;
+        for (i, row) in chunk.iter().enumerate() {
+            row.bind(&mut statement, i * 5)?;
         }
         statement.raw_execute()?;
     }
-    Ok((!writes.is_empty()).then(|| tx.last_insert_rowid()))
+    Ok(())
 }
 
-/// Binds one log row's five values after the first `before` parameters: a
-/// record's new values, or a removal (no times, update id 0).
-fn bind_row(
-    statement: &mut Statement<'_>,
-    before: usize,
-    mutation: &Mutation,
-) -> rusqlite::Result<()> {
-    let (user_id, client, connected, active, update_id) = match mutation {
-        Mutation::PutPresence(p) => (
-            p.user_id,
-            p.client.as_str(),
-            Some(p.last_connected_time),
-            p.last_active_time,
-            p.update_id,
-        ),
-        Mutation::DeletePresence { user_id, client } => {
-            (*user_id, client.as_str(), None, None, UpdateId(0))
-        }
-        // Not a presence write: `append` gives none.
-        _ => return Ok(()),
-    };
-    statement.raw_bind_parameter(before + 1, user_id)?;
-    statement.raw_bind_parameter(before + 2, client)?;
-    statement.raw_bind_parameter(before + 3, connected)?;
-    statement.raw_bind_parameter(before + 4, active)?;
-    statement.raw_bind_parameter(before + 5, update_id)
+/// Appends a batch's presence writes to the log in the batch's order; the
+/// number of the last row, `None` if the batch has no presence write.
+pub(super) fn append(tx: &Connection, batch: &[Mutation]) -> Result<Option<Seq>, StoreError> {
+    let rows: Vec<RowValues<'_>> = batch.iter().filter_map(RowValues::logged).collect();
+    write_rows(tx, &APPEND_ROWS, &rows)?;
+    Ok((!rows.is_empty()).then(|| tx.last_insert_rowid()))
 }
 
 /// A record's values as a log row leaves them (its key aside).
@@ -231,39 +280,33 @@ pub(super) fn fold(tx: &Connection, logged: &mut Logged) -> Result<Fold, StoreEr
 }
 
 /// Writes each record's last write into `client_presence`, in the table's
-/// key order, skipping users deleted since they were logged (as
-/// [`compact`] does).
+/// key order: the removals one by one (a statement removing several
+/// records scans the table), then the records put, several a statement.
 fn write_records(tx: &Connection, records: HashMap<UserId, Clients>) -> Result<(), StoreError> {
-    let mut put = tx.prepare_cached(
-        "INSERT INTO client_presence \
-         (user_id, client, last_connected_time, last_active_time, update_id) \
-         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = ?1) \
-         ON CONFLICT (user_id, client) DO UPDATE SET \
-         last_connected_time = excluded.last_connected_time, \
-         last_active_time = excluded.last_active_time, \
-         update_id = excluded.update_id",
-    )?;
-    let mut remove =
-        tx.prepare_cached("DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2")?;
     let mut users: Vec<_> = records.into_iter().collect();
     users.sort_unstable_by_key(|(user_id, _)| *user_id);
-    for (user_id, mut clients) in users {
+    let mut remove =
+        tx.prepare_cached("DELETE FROM client_presence WHERE user_id = ?1 AND client = ?2")?;
+    let mut puts = Vec::new();
+    for (user_id, clients) in &mut users {
         // SQLite compares text keys bytewise, as `str`'s order does.
         clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (client, values) in clients {
+        for (client, values) in clients.iter() {
             match values {
-                Some(v) => put.execute(params![
-                    user_id,
-                    &*client,
-                    v.last_connected_time,
-                    v.last_active_time,
-                    v.update_id
-                ])?,
-                None => remove.execute(params![user_id, &*client])?,
-            };
+                Some(v) => puts.push(RowValues {
+                    user_id: *user_id,
+                    client,
+                    last_connected_time: Some(v.last_connected_time),
+                    last_active_time: v.last_active_time,
+                    update_id: v.update_id,
+                }),
+                None => {
+                    remove.execute(params![*user_id, &**client])?;
+                }
+            }
         }
     }
-    Ok(())
+    write_rows(tx, &PUT_ROWS, &puts)
 }
 
 /// Folds the log into `client_presence` and empties it, inside the caller's

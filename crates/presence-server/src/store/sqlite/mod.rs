@@ -107,9 +107,10 @@ impl SqliteStore {
 }
 
 /// Statements kept prepared per connection: enough for every statement a
-/// batch or a read of the running server makes (the log's appends alone
-/// are sixteen, one per row count), so that none is parsed again while the
-/// batch holds the write lock.
+/// batch or a read of the running server makes (sixteen of them append to
+/// the presence log and sixteen put records when it is folded, one per row
+/// count), so that none is parsed again while the batch holds the write
+/// lock.
 const STATEMENT_CACHE: usize = 96;
 
 /// Runs `sql` (one statement without parameters, a transaction's `BEGIN`,
