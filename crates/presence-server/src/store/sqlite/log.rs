@@ -15,7 +15,8 @@
 //!
 //! The server's own folds need not read the log back: the connection that
 //! logged the rows remembers each record's last write ([`Logged`]) and
-//! writes those, without sorting the log to find them (BENCHMARKS.md, C).
+//! writes those, without sorting the log to find them (BENCHMARKS.md,
+//! "Where a durable report's time goes").
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
