@@ -260,19 +260,18 @@ pub(super) enum Fold {
 }
 
 /// Folds the log inside the caller's write transaction: from `logged` if
-/// it is the whole log, else by reading the log. `logged` starts over
-/// either way; if the transaction then rolls back, the next batch's rows
-/// do not continue the numbers it expects, so it is not used until a fold
-/// commits.
-pub(super) fn fold(tx: &Connection, logged: &mut Logged) -> Result<Fold, StoreError> {
-    let taken = std::mem::take(logged);
+/// it is the whole log, else by reading the log. The caller starts a new
+/// [`Logged`] either way; if the transaction then rolls back, the next
+/// batch's rows do not continue the numbers that one expects, so it is not
+/// used until a fold commits.
+pub(super) fn fold(tx: &Connection, logged: Logged) -> Result<Fold, StoreError> {
     let last: Option<Seq> = tx
         .prepare_cached("SELECT MAX(seq) FROM presence_log")?
         .query_row([], |r| r.get(0))?;
     match last {
         None => Ok(Fold::Empty),
-        Some(last) if !taken.untrusted && last == taken.last_seq => {
-            write_records(tx, taken.records)?;
+        Some(last) if !logged.untrusted && last == logged.last_seq => {
+            write_records(tx, logged.records)?;
             tx.prepare_cached("DELETE FROM presence_log")?.execute([])?;
             Ok(Fold::FromMemory)
         }
@@ -488,7 +487,7 @@ mod tests {
 
         fn fold(&mut self) -> Fold {
             let tx = self.conn.unchecked_transaction().unwrap();
-            let fold = fold(&tx, &mut self.logged).unwrap();
+            let fold = fold(&tx, std::mem::take(&mut self.logged)).unwrap();
             tx.commit().unwrap();
             fold
         }
@@ -540,7 +539,10 @@ mod tests {
         // A fold that rolls back leaves the log to be read by the next one.
         logger.batch(&[put_row(2, "cli", 16)]);
         let tx = logger.conn.unchecked_transaction().unwrap();
-        assert_eq!(fold(&tx, &mut logger.logged).unwrap(), Fold::FromMemory);
+        assert_eq!(
+            fold(&tx, std::mem::take(&mut logger.logged)).unwrap(),
+            Fold::FromMemory
+        );
         drop(tx);
         logger.batch(&[put_row(1, "website", 17)]);
         assert_eq!(logger.fold(), Fold::FromLog);

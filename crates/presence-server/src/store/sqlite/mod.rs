@@ -258,11 +258,10 @@ impl Store for SqliteStore {
         if self.logged.due() {
             // The batch is committed whatever happens here: a fold that
             // fails leaves the log to the next one.
-            let mut logged = std::mem::take(&mut self.logged);
-            if let Err(e) = self.write(|tx| log::fold(tx, &mut logged)) {
+            let logged = std::mem::take(&mut self.logged);
+            if let Err(e) = self.write(|tx| log::fold(tx, logged)) {
                 tracing::warn!(error = %e, "folding the presence log failed");
             }
-            self.logged = logged;
         }
         Ok(())
     }
