@@ -118,6 +118,32 @@ pub(super) fn publishable(
 const LOCK_SEQUENCES: &str = "SELECT realm_id, last_update_id FROM realm_sequences \
      WHERE realm_id = ANY($1) ORDER BY realm_id FOR UPDATE";
 
+/// The settings a batch's own statements are planned under, sent before
+/// each (as `SET LOCAL`, they last until the transaction ends).
+///
+/// A generic plan: planning a statement again for each batch's arrays, as
+/// PostgreSQL would by default, costs more than it can gain. A generic
+/// plan is made once and kept for the connection's life, from the sizes
+/// the tables had then: made while the tables were small it joins the
+/// batch's rows to whole tables by hashing, which a batch then pays for
+/// each row the tables hold (a scan of every record and every user, 2 ms
+/// a batch at 8,000 records). The batch's statements touch only the rows
+/// their arrays name, which an index finds whatever the table's size, so
+/// the plan is made with scans of whole tables, hash and merge joins
+/// ruled out (a plan made again later, after `ANALYZE`, is made under the
+/// same settings; BENCHMARKS.md, "PostgreSQL batches: plans kept from
+/// small tables").
+const INDEXED_GENERIC_PLAN: &str = "SET LOCAL plan_cache_mode = force_generic_plan; \
+     SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
+     SET LOCAL enable_mergejoin = off;";
+
+/// Resets what [`INDEXED_GENERIC_PLAN`] set, for the rest of a batch's
+/// transaction: a read-back inside the batch is better planned as usual,
+/// for the ids it asks for.
+const DEFAULT_PLANS: &str = "SET LOCAL plan_cache_mode TO DEFAULT; \
+     SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
+     SET LOCAL enable_mergejoin TO DEFAULT";
+
 /// The name [`LOCK_SEQUENCES`] is prepared under in SQL.
 const LOCK_NAME: &str = "presence_lock_sequences";
 
@@ -126,10 +152,8 @@ const LOCK_NAME: &str = "presence_lock_sequences";
 /// transaction is rolled back.
 ///
 /// The lock is taken on every batch, so it is sent as text with the
-/// `BEGIN` rather than as its own message, and with the generic plan
-/// (PostgreSQL would otherwise plan it again for each array). The rest of
-/// the transaction plans as usual: a read-back inside the batch is better
-/// planned for the ids it asks for.
+/// `BEGIN` rather than as its own message, and with a generic plan by
+/// index (see [`INDEXED_GENERIC_PLAN`]).
 pub(super) fn begin_locking_sequences(
     c: &mut Client,
     prepared: &mut Prepared,
@@ -138,8 +162,7 @@ pub(super) fn begin_locking_sequences(
     prepared.name(c, LOCK_NAME, LOCK_SEQUENCES)?;
     let ids: Vec<Option<i64>> = realms.iter().map(|r| Some(r.0)).collect();
     let sql = format!(
-        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE {LOCK_NAME}({}); \
-         SET LOCAL plan_cache_mode TO DEFAULT",
+        "BEGIN; {INDEXED_GENERIC_PLAN} EXECUTE {LOCK_NAME}({}); {DEFAULT_PLANS}",
         bigints(&ids)
     );
     let locked = read_locked(c, &sql).inspect_err(|_| {
@@ -193,6 +216,7 @@ pub(super) fn write_batch(
     // directory version is taken before any user row is locked, the same
     // order the admin writes use, so the two cannot deadlock.
     let version = next_directory_version(c)?;
+    c.batch_execute(INDEXED_GENERIC_PLAN)?;
     write_records_and_sequences(c, prepared, &records, sequences)?;
     let touched = write_user_changes(c, batch)?;
     c.execute(
@@ -346,11 +370,8 @@ fn execute_records_and_sequences(
     prepared.name(c, WRITE_NAME, WRITE_RECORDS_AND_SEQUENCES)?;
     let realms: Vec<Option<i64>> = last.keys().map(|r| Some(r.0)).collect();
     let ids: Vec<Option<i64>> = last.values().map(|id| Some(id.0)).collect();
-    // A generic plan: planning the statement again for each batch's
-    // arrays, as PostgreSQL would by default, costs more than it can gain.
     Ok(format!(
-        "SET LOCAL plan_cache_mode = force_generic_plan; \
-         EXECUTE {WRITE_NAME}({}, {}, {}, {}, {}, {}, {}, {}, {}); ",
+        "{INDEXED_GENERIC_PLAN} EXECUTE {WRITE_NAME}({}, {}, {}, {}, {}, {}, {}, {}, {}); ",
         bigints(&removed_users),
         texts(&removed_clients),
         bigints(&users),
@@ -445,7 +466,7 @@ mod tests {
     use std::thread;
     use std::time::{Duration, Instant};
 
-    use super::WRITE_NAME;
+    use super::{LOCK_NAME, WRITE_NAME};
     use crate::ids::{UpdateId, UserId};
     use crate::store::postgres::PgStore;
     use crate::store::testing::{load_all, new_user, put, scratch, sequence, two_nodes};
@@ -653,6 +674,51 @@ mod tests {
         let changed: Vec<UserId> = changes.users.iter().map(|u| u.id).collect();
         assert_eq!(changed, vec![ann.id, bob.id]);
         assert_eq!(load_all(&mut store).0, before + 1);
+    }
+
+    /// The plan the connection keeps for a statement prepared by `name`,
+    /// as `EXPLAIN` shows it.
+    fn kept_plan(store: &mut PgStore, name: &str, args: &str) -> String {
+        store
+            .run(|c, _| {
+                c.batch_execute("SET plan_cache_mode = force_generic_plan")?;
+                let rows = c.query(&format!("EXPLAIN EXECUTE {name}({args})"), &[])?;
+                c.batch_execute("RESET plan_cache_mode")?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            })
+            .expect("explain")
+    }
+
+    #[test]
+    fn a_batch_plan_made_on_small_tables_finds_rows_by_index() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let mut store = PgStore::open(&url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        let user = store
+            .create_user(&new_user("acme", "ann@x", 1))
+            .expect("ann");
+        // The first batch makes both plans, while every table holds a row
+        // or two: scanning them whole would look cheapest then, and would
+        // be kept as the tables grow.
+        store.begin_batch(&[realm.id]).expect("begin");
+        store
+            .commit_batch(&[put(user.id, "web", 1)], &[sequence(realm.id, 1)])
+            .expect("commit");
+        let lock = kept_plan(&mut store, LOCK_NAME, "'{1}'");
+        let empty = ["'{}'"; 9].join(", ");
+        let write = kept_plan(&mut store, WRITE_NAME, &empty);
+        for plan in [&lock, &write] {
+            assert!(plan.contains("Index Scan"), "{plan}");
+            for whole in ["Seq Scan", "Hash Join", "Merge Join"] {
+                assert!(!plan.contains(whole), "{whole} in\n{plan}");
+            }
+        }
     }
 
     #[test]
