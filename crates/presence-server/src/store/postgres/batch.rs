@@ -137,10 +137,11 @@ const INDEXED_GENERIC_PLAN: &str = "SET LOCAL plan_cache_mode = force_generic_pl
      SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
      SET LOCAL enable_mergejoin = off;";
 
-/// Resets what [`INDEXED_GENERIC_PLAN`] set, for the rest of a batch's
-/// transaction: a read-back inside the batch is better planned as usual,
-/// for the ids it asks for.
-const DEFAULT_PLANS: &str = "SET LOCAL plan_cache_mode TO DEFAULT; \
+/// Undoes what [`INDEXED_GENERIC_PLAN`] set, for the rest of a batch's
+/// transaction: a read-back inside the batch is better planned as the
+/// session plans, for the ids it asks for (the session's setting, from
+/// `connection`; `TO DEFAULT` would be the server's).
+const DEFAULT_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan; \
      SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
      SET LOCAL enable_mergejoin TO DEFAULT";
 
@@ -569,10 +570,18 @@ mod tests {
             return;
         };
         let (mut a, _b, _realm, _user) = two_nodes_the_first_locking(&url);
-        let mode: String = a
-            .run(|c, _| Ok(c.query_one("SHOW plan_cache_mode", &[])?.get(0)))
+        let settings: (String, String) = a
+            .run(|c, _| {
+                let mode = c.query_one("SHOW plan_cache_mode", &[])?.get(0);
+                let scans = c.query_one("SHOW enable_seqscan", &[])?.get(0);
+                Ok((mode, scans))
+            })
             .expect("show");
-        assert_eq!(mode, "auto", "only the lock is planned generically");
+        assert_eq!(
+            settings,
+            ("force_custom_plan".to_owned(), "on".to_owned()),
+            "only the lock is planned generically and by index"
+        );
         a.abort_batch();
     }
 

@@ -14,9 +14,17 @@ use crate::store::{PostgresFailure, StoreError};
 /// does not hold its realms' sequence locks for long (a batch is never idle
 /// in its transaction for more than the moment its writer evaluates it).
 /// String literals written by this store double their quotes and nothing
-/// else, which is what standard-conforming strings read.
+/// else, which is what standard-conforming strings read. A statement
+/// prepared once is planned again at each run, for its values and the
+/// tables as they are then: PostgreSQL would otherwise come to keep a
+/// generic plan made from the sizes the tables had when it made it, which
+/// on a store that started empty scans whole tables for good (BENCHMARKS.md,
+/// "PostgreSQL batches: plans kept from small tables"). A batch's own
+/// statements, run on every batch, are kept generic and planned by index
+/// instead (`batch::INDEXED_GENERIC_PLAN`).
 const SESSION_SETTINGS: &str = "SET statement_timeout = '5s'; SET lock_timeout = '5s'; \
-     SET idle_in_transaction_session_timeout = '10s'; SET standard_conforming_strings = on";
+     SET idle_in_transaction_session_timeout = '10s'; SET standard_conforming_strings = on; \
+     SET plan_cache_mode = force_custom_plan";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(5);
