@@ -18,12 +18,15 @@ pub struct Row {
     pub baseline: Outcome,
     /// The baseline's CPU seconds over the window.
     pub baseline_cpu: f64,
+    /// The database's CPU seconds over the window, for a PostgreSQL store
+    /// on this machine (see [`crate::stores::Backends`]).
+    pub database_cpu: Option<f64>,
 }
 
 /// The header of the table.
 pub fn header() -> String {
-    "| scenario | users | store | ours req/s | baseline req/s | ratio | ours p50 / p99 ms | baseline p50 / p99 ms | ours CPU s per 1k req | baseline CPU s per 1k req | body bytes | non-2xx |\n\
-     |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| scenario | users | store | ours req/s | baseline req/s | ratio | ours p50 / p99 ms | baseline p50 / p99 ms | ours CPU s per 1k req | baseline CPU s per 1k req | database CPU s per 1k req | body bytes | non-2xx |\n\
+     |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         .to_owned()
 }
 
@@ -40,7 +43,7 @@ impl Row {
     /// The row as markdown.
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.3} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.3} | {:.3} | {} | {} | {} |",
             self.scenario,
             self.users,
             self.store,
@@ -53,6 +56,10 @@ impl Row {
             self.baseline.percentile_ms(99.0),
             per_thousand(self.ours_cpu, self.ours.requests),
             per_thousand(self.baseline_cpu, self.baseline.requests),
+            self.database_cpu.map_or_else(
+                || "-".to_owned(),
+                |cpu| format!("{:.3}", per_thousand(cpu, self.ours.requests))
+            ),
             self.ours.mean_body_bytes(),
             self.ours.failures,
         )

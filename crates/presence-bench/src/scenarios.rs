@@ -17,7 +17,7 @@ use crate::load::{self, Connection, Request, Workload};
 use crate::process::Process;
 use crate::provision::{self, Realm, User};
 use crate::report::{self, Row};
-use crate::stores::{Fresh, Storage, Store};
+use crate::stores::{Backends, Fresh, Storage, Store};
 
 /// How a run is sized.
 #[derive(Debug, Clone)]
@@ -205,13 +205,23 @@ fn cpu_seconds(nodes: &[Process]) -> anyhow::Result<f64> {
     nodes.iter().map(Process::cpu_seconds).sum()
 }
 
+/// A store's running servers, as a scenario drives them.
+#[derive(Clone, Copy)]
+struct Servers<'a> {
+    /// The store they run on.
+    store: Store,
+    /// The server processes (the nodes).
+    nodes: &'a [Process],
+    /// The database's processes serving them.
+    backends: &'a Backends,
+}
+
 /// Runs `workload` against our server (its connections spread over the
 /// nodes), then against a baseline answering the mean number of bytes ours
 /// did; `trickle` runs beside both, on the first node.
 async fn compare(
     plan: &Plan,
-    store: Store,
-    ours: &[Process],
+    servers: Servers<'_>,
     name: &str,
     users: usize,
     workload: Arc<dyn Workload>,
@@ -241,12 +251,19 @@ async fn compare(
             outcome
         }
     };
+    let ours = servers.nodes;
     let addresses = ours.iter().map(|node| node.address.clone()).collect();
     let cpu_before = cpu_seconds(ours)?;
+    let database_before = servers.backends.cpu_seconds();
     let ours_outcome = measure(addresses, workload.clone(), trickle.clone()).await?;
     // The warm-up's CPU is included; it is the same share for both servers.
-    let ours_cpu = (cpu_seconds(ours)? - cpu_before) * plan.window.as_secs_f64()
-        / (plan.window + plan.warmup).as_secs_f64();
+    let in_window = |seconds: f64| {
+        seconds * plan.window.as_secs_f64() / (plan.window + plan.warmup).as_secs_f64()
+    };
+    let ours_cpu = in_window(cpu_seconds(ours)? - cpu_before);
+    let database_cpu = database_before
+        .zip(servers.backends.cpu_seconds())
+        .map(|(before, after)| in_window(after - before));
 
     let baseline = Process::start(
         &plan.this,
@@ -261,16 +278,16 @@ async fn compare(
     )?;
     let cpu_before = baseline.cpu_seconds()?;
     let baseline_outcome = measure(vec![baseline.address.clone()], workload, trickle).await?;
-    let baseline_cpu = (baseline.cpu_seconds()? - cpu_before) * plan.window.as_secs_f64()
-        / (plan.window + plan.warmup).as_secs_f64();
+    let baseline_cpu = in_window(baseline.cpu_seconds()? - cpu_before);
     let row = Row {
         scenario: name.to_owned(),
         users,
-        store: store.to_string(),
+        store: servers.store.to_string(),
         ours: ours_outcome,
         ours_cpu,
         baseline: baseline_outcome,
         baseline_cpu,
+        database_cpu,
     };
     println!("{}", row.markdown());
     Ok(row)
@@ -369,26 +386,32 @@ async fn run_store(
             Duration::from_secs(60),
         )?);
     }
-    let rows = drive(plan, store, &nodes, &realm).await;
+    let backends = fresh.backends();
+    let servers = Servers {
+        store,
+        nodes: &nodes,
+        backends: &backends,
+    };
+    let rows = drive(plan, servers, &realm).await;
     // The servers go before their schema: DROP SCHEMA would wait on them.
     drop(nodes);
     drop(fresh);
     rows
 }
 
-/// The scenarios A to E against running `nodes`, printing each row.
+/// The scenarios A to E against running `servers`, printing each row.
 async fn drive(
     plan: &Plan,
-    store: Store,
-    nodes: &[Process],
+    servers: Servers<'_>,
     realm: &dyn Fn(usize) -> Realm,
 ) -> anyhow::Result<Vec<Row>> {
+    let nodes = servers.nodes;
     // Each scenario compared on these nodes and this store.
     let run = |name: &'static str,
                users: usize,
                workload: Arc<dyn Workload>,
                trickle: Option<Arc<dyn Workload>>| {
-        compare(plan, store, nodes, name, users, workload, trickle)
+        compare(plan, servers, name, users, workload, trickle)
     };
     let mut rows = Vec::new();
     // C goes last: its reports add client records, which would make the

@@ -9,6 +9,8 @@ use std::str::FromStr;
 use anyhow::Context;
 use presence_server::store::testing::ScratchSchema;
 
+use crate::process::cpu_seconds_of;
+
 /// Which store a run's servers use, and how many of them there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Store {
@@ -98,10 +100,53 @@ pub struct Fresh {
     /// The flags of the storage.
     pub storage: Storage,
     /// The scratch schema, dropped with this value.
-    _schema: Option<ScratchSchema>,
+    schema: Option<ScratchSchema>,
+}
+
+/// The database processes serving a run's servers, whose CPU time the
+/// table reports beside the servers' own: PostgreSQL's backends for the
+/// run's connections, if it runs on this machine; none for SQLite, whose
+/// work is the server's own.
+pub struct Backends(Vec<u32>);
+
+impl Backends {
+    /// Their CPU seconds so far (user plus system), `None` without any.
+    /// A backend that has gone since counts for nothing.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(
+            self.0
+                .iter()
+                .filter_map(|&pid| cpu_seconds_of(pid).ok())
+                .sum(),
+        )
+    }
 }
 
 impl Fresh {
+    /// The backends now serving connections to the scratch schema, as
+    /// found in `pg_stat_activity`; only processes of this machine named
+    /// `postgres` are kept (a database elsewhere has none here).
+    pub fn backends(&self) -> Backends {
+        let pids = self
+            .schema
+            .as_ref()
+            .and_then(|schema| schema.backends().ok())
+            .unwrap_or_default();
+        let local = |pid: &u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        };
+        Backends(
+            pids.into_iter()
+                .filter_map(|pid| u32::try_from(pid).ok())
+                .filter(local)
+                .collect(),
+        )
+    }
+
     /// The data directory `data_dir` (which must not exist yet; the
     /// server's import creates it) for SQLite, or a new scratch schema in
     /// the database at `database_url` for PostgreSQL.
@@ -113,7 +158,7 @@ impl Fresh {
         match store {
             Store::Sqlite => Ok(Fresh {
                 storage: Storage::Dir(data_dir.to_owned()),
-                _schema: None,
+                schema: None,
             }),
             Store::Postgres { .. } => {
                 let url = database_url.context("a PostgreSQL store needs --database-url")?;
@@ -123,7 +168,7 @@ impl Fresh {
                     ScratchSchema::create(url).context("cannot create a scratch schema")?;
                 Ok(Fresh {
                     storage: Storage::Database(schema.url()),
-                    _schema: Some(schema),
+                    schema: Some(schema),
                 })
             }
         }

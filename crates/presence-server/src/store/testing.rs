@@ -60,6 +60,30 @@ impl ScratchSchema {
     pub fn url(&self) -> String {
         with_search_path(&self.base_url, &self.name)
     }
+
+    /// The process ids of the database's backends serving connections
+    /// opened with [`ScratchSchema::url`] (they carry the schema's name as
+    /// their `application_name`), e.g. to read what they cost in CPU.
+    pub fn backends(&self) -> Result<Vec<i32>, StoreError> {
+        // On a thread of its own, as in `create`.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut client = connect(&configure(&self.base_url)?)?;
+                    let rows = client.query(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                        &[&self.name],
+                    )?;
+                    Ok(rows.iter().map(|r| r.get::<_, i32>(0)).collect())
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "the backends thread panicked".to_owned(),
+                    ))
+                })
+        })
+    }
 }
 
 impl Drop for ScratchSchema {
@@ -302,5 +326,20 @@ mod tests {
             assert_eq!(config.get_options(), Some("-csearch_path=s1"));
             assert_eq!(config.get_application_name(), Some("s1"));
         }
+    }
+
+    #[test]
+    fn a_schema_names_the_backends_of_its_connections() {
+        let Some((schema, url)) = scratch() else {
+            return;
+        };
+        assert_eq!(schema.backends().expect("none yet"), Vec::<i32>::new());
+        let mut client = admin(&url);
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .expect("pid")
+            .get(0);
+        assert_eq!(schema.backends().expect("backends"), vec![pid]);
+        drop(client);
     }
 }
