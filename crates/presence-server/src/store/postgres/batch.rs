@@ -473,6 +473,17 @@ mod tests {
     use crate::store::testing::{load_all, new_user, put, scratch, sequence, two_nodes};
     use crate::store::{DeviceKind, Mutation, RealmRow, Store, UserRow};
 
+    /// A store on the database at `url` with the realm `acme` and its user
+    /// `ann@x`.
+    fn acme_with_ann(url: &str) -> (PgStore, RealmRow, UserRow) {
+        let mut store = PgStore::open(url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        let ann = store
+            .create_user(&new_user("acme", "ann@x", 1))
+            .expect("ann");
+        (store, realm, ann)
+    }
+
     /// Two stores on the database at `url` with a realm and a user, the
     /// first holding the realm's lock in an open batch.
     fn two_nodes_the_first_locking(url: &str) -> (PgStore, PgStore, RealmRow, UserRow) {
@@ -650,11 +661,7 @@ mod tests {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let mut store = PgStore::open(&url).expect("open");
-        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
-        let ann = store
-            .create_user(&new_user("acme", "ann@x", 1))
-            .expect("ann");
+        let (mut store, realm, ann) = acme_with_ann(&url);
         let bob = store
             .create_user(&new_user("acme", "bob@x", 2))
             .expect("bob");
@@ -690,9 +697,10 @@ mod tests {
     fn kept_plan(store: &mut PgStore, name: &str, args: &str) -> String {
         store
             .run(|c, _| {
-                c.batch_execute("SET plan_cache_mode = force_generic_plan")?;
+                // The kept plan, whatever the session would plan now.
+                c.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")?;
                 let rows = c.query(&format!("EXPLAIN EXECUTE {name}({args})"), &[])?;
-                c.batch_execute("RESET plan_cache_mode")?;
+                c.batch_execute("COMMIT")?;
                 Ok(rows
                     .iter()
                     .map(|r| r.get::<_, String>(0))
@@ -707,11 +715,7 @@ mod tests {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let mut store = PgStore::open(&url).expect("open");
-        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
-        let user = store
-            .create_user(&new_user("acme", "ann@x", 1))
-            .expect("ann");
+        let (mut store, realm, user) = acme_with_ann(&url);
         // The first batch makes both plans, while every table holds a row
         // or two: scanning them whole would look cheapest then, and would
         // be kept as the tables grow.
@@ -735,11 +739,7 @@ mod tests {
         let Some((_schema, url)) = scratch() else {
             return;
         };
-        let mut store = PgStore::open(&url).expect("open");
-        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
-        let user = store
-            .create_user(&new_user("acme", "ann@x", 1))
-            .expect("ann");
+        let (mut store, realm, user) = acme_with_ann(&url);
         let names = ["it's", "back\\slash", "ünï {c,o}de", "\"quoted\"", "NULL"];
         let batch: Vec<Mutation> = names
             .iter()
