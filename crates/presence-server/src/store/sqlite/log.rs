@@ -126,6 +126,26 @@ impl RowValues<'_> {
         }
     }
 
+    /// A record put with `values`.
+    fn record(user_id: UserId, client: &str, values: Values) -> RowValues<'_> {
+        RowValues {
+            user_id,
+            client,
+            last_connected_time: Some(values.last_connected_time),
+            last_active_time: values.last_active_time,
+            update_id: values.update_id,
+        }
+    }
+
+    /// The record's values as the row leaves them, `None` for a removal.
+    fn values(&self) -> Option<Values> {
+        self.last_connected_time.map(|last_connected_time| Values {
+            last_connected_time,
+            last_active_time: self.last_active_time,
+            update_id: self.update_id,
+        })
+    }
+
     /// Binds the five values after the first `before` parameters.
     fn bind(&self, statement: &mut Statement<'_>, before: usize) -> rusqlite::Result<()> {
         statement.raw_bind_parameter(before + 1, self.user_id)?;
@@ -206,26 +226,15 @@ impl Logged {
         let Some(last_seq) = last_seq else {
             return;
         };
-        let rows = batch.iter().filter(|m| m.is_presence()).count();
+        // The rows `append` logged, in its order.
+        let logged_rows = || batch.iter().filter_map(RowValues::logged);
+        let rows = logged_rows().count();
         if self.untrusted || last_seq != self.last_seq + rows as Seq {
             self.untrusted = true;
             self.records = HashMap::new();
         } else {
-            for mutation in batch {
-                match mutation {
-                    Mutation::PutPresence(p) => {
-                        let values = Values {
-                            last_connected_time: p.last_connected_time,
-                            last_active_time: p.last_active_time,
-                            update_id: p.update_id,
-                        };
-                        self.write(p.user_id, &p.client, Some(values));
-                    }
-                    Mutation::DeletePresence { user_id, client } => {
-                        self.write(*user_id, client, None);
-                    }
-                    _ => {}
-                }
+            for row in logged_rows() {
+                self.write(row.user_id, row.client, row.values());
             }
         }
         // Last: had the records been left half written, the next batch's
@@ -293,13 +302,7 @@ fn write_records(tx: &Connection, records: HashMap<UserId, Clients>) -> Result<(
         clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (client, values) in clients.iter() {
             match values {
-                Some(v) => puts.push(RowValues {
-                    user_id: *user_id,
-                    client,
-                    last_connected_time: Some(v.last_connected_time),
-                    last_active_time: v.last_active_time,
-                    update_id: v.update_id,
-                }),
+                Some(v) => puts.push(RowValues::record(*user_id, client, *v)),
                 None => {
                     remove.execute(params![*user_id, &**client])?;
                 }
@@ -357,13 +360,7 @@ mod tests {
     }
 
     fn remove(conn: &Connection, user_id: UserId, client: &str) -> Result<Option<Seq>, StoreError> {
-        append(
-            conn,
-            &[Mutation::DeletePresence {
-                user_id,
-                client: client.to_owned(),
-            }],
-        )
+        append(conn, &[remove_row(user_id.0, client)])
     }
 
     /// A database with the store's schema, a realm and two users.
