@@ -28,21 +28,8 @@ impl ScratchSchema {
             SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed),
             rand::random::<u32>()
         );
-        // On a thread of its own: the blocking client must not run on an
-        // async worker, and tests call this from async code.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let mut client = connect(&configure(base_url)?)?;
-                    client.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(&name)))?;
-                    Ok::<(), StoreError>(())
-                })
-                .join()
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable(
-                        "the schema thread panicked".to_owned(),
-                    ))
-                })
+        with_client(base_url, |client| {
+            Ok(client.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(&name)))?)
         })?;
         Ok(ScratchSchema {
             base_url: base_url.to_owned(),
@@ -65,42 +52,43 @@ impl ScratchSchema {
     /// opened with [`ScratchSchema::url`] (they carry the schema's name as
     /// their `application_name`), e.g. to read what they cost in CPU.
     pub fn backends(&self) -> Result<Vec<i32>, StoreError> {
-        // On a thread of its own, as in `create`.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let mut client = connect(&configure(&self.base_url)?)?;
-                    let rows = client.query(
-                        "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
-                        &[&self.name],
-                    )?;
-                    Ok(rows.iter().map(|r| r.get::<_, i32>(0)).collect())
-                })
-                .join()
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable(
-                        "the backends thread panicked".to_owned(),
-                    ))
-                })
+        with_client(&self.base_url, |client| {
+            let rows = client.query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                &[&self.name],
+            )?;
+            Ok(rows.iter().map(|r| r.get::<_, i32>(0)).collect())
         })
     }
+}
+
+/// Runs `f` on a new connection to `base_url`, on a thread of its own: the
+/// blocking client must not run on an async worker, and tests and the
+/// benchmark call this from async code.
+fn with_client<T: Send>(
+    base_url: &str,
+    f: impl FnOnce(&mut ::postgres::Client) -> Result<T, StoreError> + Send,
+) -> Result<T, StoreError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| f(&mut connect(&configure(base_url)?)?))
+            .join()
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the database thread panicked".to_owned(),
+                ))
+            })
+    })
 }
 
 impl Drop for ScratchSchema {
     fn drop(&mut self) {
         // Best effort: a schema left behind costs disk space, not
-        // correctness, since names never repeat. On a thread of its own,
-        // because the last holder may be an async test.
-        let (base_url, name) = (self.base_url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            if let Ok(mut client) = configure(&base_url).and_then(|c| connect(&c)) {
-                let _ = client.batch_execute(&format!(
-                    "DROP SCHEMA IF EXISTS {} CASCADE",
-                    quote_ident(&name)
-                ));
-            }
+        // correctness, since names never repeat.
+        let _ = with_client(&self.base_url, |client| {
+            let name = quote_ident(&self.name);
+            Ok(client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))?)
         });
-        let _ = dropped.join();
     }
 }
 
