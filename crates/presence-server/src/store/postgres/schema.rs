@@ -86,9 +86,14 @@ const SCHEMA_V4: &str = "
 ALTER TABLE client_presence DROP CONSTRAINT IF EXISTS client_presence_user_id_fkey;
 ";
 
-/// The advisory lock that serialises migrations across every process
-/// sharing the database (the bytes spell `presence`).
-const MIGRATION_LOCK: i64 = 0x7072_6573_656e_6365;
+/// Takes the advisory lock that serialises the migrations of one schema:
+/// its first key is the same for every installation (the bytes spell
+/// `pres`), its second a hash of the schema the tables go into. Keyed by
+/// schema, installations sharing one database start independently: one
+/// whose migration waits on a stalled connection holds up no other.
+/// Two schemas whose names hash alike only wait for each other.
+const MIGRATION_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(1886545267, hashtext(coalesce(current_schema(), '')))";
 
 /// The longest channel name PostgreSQL keeps whole (`NAMEDATALEN - 1`).
 const MAX_CHANNEL_LEN: usize = 63;
@@ -98,7 +103,7 @@ pub(super) fn migrate(client: &mut Client) -> Result<Vec<i64>, StoreError> {
     in_transaction(client, Mode::Write, |c| {
         // The lock comes first: nodes starting together wait for each other
         // here, and the one that follows sees the schema the first made.
-        c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        c.batch_execute(MIGRATION_LOCK)?;
         c.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                  version    BIGINT PRIMARY KEY,
@@ -161,6 +166,21 @@ mod tests {
         assert_eq!(channel_name(&long), channel_name(&long));
         assert_ne!(channel_name(&long), channel_name(&"y".repeat(63)));
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn a_schema_migrates_while_another_holds_its_migration_lock() {
+        let (Some((_a, url_a)), Some((_b, url_b))) = (scratch(), scratch()) else {
+            return;
+        };
+        let mut holder = admin(&url_a);
+        let mut held = holder.transaction().expect("begin");
+        held.batch_execute(MIGRATION_LOCK).expect("lock a");
+        // Without a key of its own, b's migration would wait out the
+        // session's statement timeout behind a's lock and fail.
+        PgStore::open(&url_b).expect("b opens while a's lock is held");
+        held.rollback().expect("release");
+        PgStore::open(&url_a).expect("a opens once its lock is free");
     }
 
     #[test]
