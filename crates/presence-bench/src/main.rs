@@ -113,6 +113,11 @@ struct RunArgs {
     /// `--durability`).
     #[arg(long, default_value = "full", value_name = "MODE")]
     durability: String,
+    /// Measure each of A to E this many times, ours and the baseline in
+    /// turn, and show the round with the median ratio beside the range of
+    /// all the rounds' ratios (on a busy machine one round can be far off).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    rounds: u32,
     /// Count instructions per request under callgrind instead of
     /// measuring throughput: A, A with the default log, B and E, each
     /// beside the baseline, on the embedded store at each `--sizes`.
@@ -156,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                 nodes,
                 stores,
                 durability,
+                rounds,
                 instructions,
                 counted_requests,
                 uncounted_requests,
@@ -184,6 +190,7 @@ fn main() -> anyhow::Result<()> {
                 stores,
                 database_url,
                 durability,
+                rounds: rounds as usize,
             };
             // The load generator keeps to one thread, leaving the other
             // core to the server under test (and the same to the baseline).

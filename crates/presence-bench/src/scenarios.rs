@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::Method;
 use rand::Rng;
 
-use crate::load::{self, Connection, Request, Workload};
+use crate::load::{self, Connection, Outcome, Request, Workload};
 use crate::process::Process;
 use crate::provision::{self, Realm, User};
 use crate::report::{self, Row};
@@ -52,6 +52,9 @@ pub struct Plan {
     pub database_url: Option<String>,
     /// How the servers of A to E commit (`--durability`).
     pub durability: String,
+    /// Measurements of each throughput scenario, ours and the baseline in
+    /// turn; the table shows the round with the median ratio.
+    pub rounds: usize,
 }
 
 impl Plan {
@@ -218,7 +221,9 @@ struct Servers<'a> {
 
 /// Runs `workload` against our server (its connections spread over the
 /// nodes), then against a baseline answering the mean number of bytes ours
-/// did; `trickle` runs beside both, on the first node.
+/// did, `plan.rounds` times in turn; `trickle` runs beside both, on the
+/// first node. Returns (and prints) the round whose ratio is the median,
+/// with the range of the rounds' ratios.
 async fn compare(
     plan: &Plan,
     servers: Servers<'_>,
@@ -227,70 +232,98 @@ async fn compare(
     workload: Arc<dyn Workload>,
     trickle: Option<Arc<dyn Workload>>,
 ) -> anyhow::Result<Row> {
-    let measure = |addresses: Vec<String>,
-                   workload: Arc<dyn Workload>,
-                   trickle: Option<Arc<dyn Workload>>| {
-        let plan = plan.clone();
-        async move {
-            let background = trickle.map(|t| {
-                let first = addresses[..1].to_vec();
-                let (warmup, window) = (plan.warmup, plan.window);
-                tokio::spawn(async move { load::run(&first, t, 1, warmup, window).await })
-            });
-            let outcome = load::run(
-                &addresses,
-                workload,
-                plan.connections,
-                plan.warmup,
-                plan.window,
-            )
-            .await;
-            if let Some(background) = background {
-                background.await??;
-            }
-            outcome
-        }
-    };
-    let ours = servers.nodes;
-    let addresses = ours.iter().map(|node| node.address.clone()).collect();
-    let cpu_before = cpu_seconds(ours)?;
-    let database_before = servers.backends.cpu_seconds();
-    let ours_outcome = measure(addresses, workload.clone(), trickle.clone()).await?;
+    let mut baseline = None;
+    let mut rounds = Vec::with_capacity(plan.rounds);
+    for _ in 0..plan.rounds.max(1) {
+        let ours = measure(plan, servers.nodes, servers.backends, &workload, &trickle).await?;
+        // The baseline answers as many bytes as ours did in the first round.
+        let baseline = match &mut baseline {
+            Some(baseline) => baseline,
+            None => baseline.insert(Process::start(
+                &plan.this,
+                &[
+                    "baseline".to_owned(),
+                    "--listen".to_owned(),
+                    "127.0.0.1:0".to_owned(),
+                    "--body-bytes".to_owned(),
+                    ours.outcome.mean_body_bytes().to_string(),
+                ],
+                Duration::from_secs(10),
+            )?),
+        };
+        let theirs = measure(
+            plan,
+            std::slice::from_ref(baseline),
+            &Backends::default(),
+            &workload,
+            &trickle,
+        )
+        .await?;
+        rounds.push(Row {
+            scenario: name.to_owned(),
+            users,
+            store: servers.store.to_string(),
+            ours: ours.outcome,
+            ours_cpu: ours.cpu,
+            baseline: theirs.outcome,
+            baseline_cpu: theirs.cpu,
+            database_cpu: ours.database_cpu,
+            ratio_range: None,
+        });
+    }
+    let row = Row::median(rounds);
+    println!("{}", row.markdown());
+    Ok(row)
+}
+
+/// One measurement of a server: the load's outcome, and the CPU seconds
+/// its processes and their database's spent over the window.
+struct Measured {
+    outcome: Outcome,
+    cpu: f64,
+    database_cpu: Option<f64>,
+}
+
+/// Runs `workload` (and `trickle` beside it, on the first process)
+/// against `processes`, its connections spread over them.
+async fn measure(
+    plan: &Plan,
+    processes: &[Process],
+    backends: &Backends,
+    workload: &Arc<dyn Workload>,
+    trickle: &Option<Arc<dyn Workload>>,
+) -> anyhow::Result<Measured> {
+    let addresses: Vec<String> = processes.iter().map(|p| p.address.clone()).collect();
+    let cpu_before = cpu_seconds(processes)?;
+    let database_before = backends.cpu_seconds();
+    let background = trickle.clone().map(|t| {
+        let first = addresses[..1].to_vec();
+        let (warmup, window) = (plan.warmup, plan.window);
+        tokio::spawn(async move { load::run(&first, t, 1, warmup, window).await })
+    });
+    let outcome = load::run(
+        &addresses,
+        workload.clone(),
+        plan.connections,
+        plan.warmup,
+        plan.window,
+    )
+    .await;
+    if let Some(background) = background {
+        background.await??;
+    }
+    let outcome = outcome?;
     // The warm-up's CPU is included; it is the same share for both servers.
     let in_window = |seconds: f64| {
         seconds * plan.window.as_secs_f64() / (plan.window + plan.warmup).as_secs_f64()
     };
-    let ours_cpu = in_window(cpu_seconds(ours)? - cpu_before);
-    let database_cpu = database_before
-        .zip(servers.backends.cpu_seconds())
-        .map(|(before, after)| in_window(after - before));
-
-    let baseline = Process::start(
-        &plan.this,
-        &[
-            "baseline".to_owned(),
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--body-bytes".to_owned(),
-            ours_outcome.mean_body_bytes().to_string(),
-        ],
-        Duration::from_secs(10),
-    )?;
-    let cpu_before = baseline.cpu_seconds()?;
-    let baseline_outcome = measure(vec![baseline.address.clone()], workload, trickle).await?;
-    let baseline_cpu = in_window(baseline.cpu_seconds()? - cpu_before);
-    let row = Row {
-        scenario: name.to_owned(),
-        users,
-        store: servers.store.to_string(),
-        ours: ours_outcome,
-        ours_cpu,
-        baseline: baseline_outcome,
-        baseline_cpu,
-        database_cpu,
-    };
-    println!("{}", row.markdown());
-    Ok(row)
+    Ok(Measured {
+        outcome,
+        cpu: in_window(cpu_seconds(processes)? - cpu_before),
+        database_cpu: database_before
+            .zip(backends.cpu_seconds())
+            .map(|(before, after)| in_window(after - before)),
+    })
 }
 
 /// Runs every scenario and prints the table; returns the rows.

@@ -107,6 +107,7 @@ pub struct Fresh {
 /// table reports beside the servers' own: PostgreSQL's backends for the
 /// run's connections, if it runs on this machine; none for SQLite, whose
 /// work is the server's own.
+#[derive(Default)]
 pub struct Backends(Vec<u32>);
 
 impl Backends {
