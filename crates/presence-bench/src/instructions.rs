@@ -17,6 +17,13 @@
 //! idle worker looking for work, whose number follows the timing of the
 //! run and made the same binary's count differ by up to 4% between runs.
 //! With one, a count repeats to a few instructions per request.
+//!
+//! With `--cache-misses`, callgrind also simulates the caches, on a fixed
+//! geometry (see [`CACHE_GEOMETRY`]) so that counts compare across
+//! machines, and each row adds the last-level misses per request: what a
+//! request costs in memory traffic, which instructions do not show (a
+//! realm of 100,000 users reads the same instructions as one of 1,000 and
+//! is slower).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +46,16 @@ use crate::stores::Storage;
 /// runtime without setting it themselves.
 const WORKER_THREADS: &str = "TOKIO_WORKER_THREADS";
 
+/// The caches callgrind simulates with `--cache-misses`: 32 KiB
+/// first-level caches and a 32 MiB last level, 64-byte lines, as one
+/// core's share of a current server processor.
+const CACHE_GEOMETRY: [&str; 4] = [
+    "--cache-sim=yes",
+    "--I1=32768,8,64",
+    "--D1=32768,8,64",
+    "--LL=33554432,16,64",
+];
+
 /// How an instruction-count run is sized, and where its profiles go.
 #[derive(Debug, Clone)]
 pub struct Counts {
@@ -49,29 +66,59 @@ pub struct Counts {
     /// A directory to keep each count's callgrind profile in (for
     /// `callgrind_annotate`), if any.
     pub profiles: Option<PathBuf>,
+    /// Simulate the caches too, and count last-level misses.
+    pub cache_misses: bool,
 }
 
 /// One scenario's count, ours beside the baseline's.
 struct CountRow {
     scenario: &'static str,
     users: usize,
-    ours: f64,
-    baseline: f64,
+    ours: PerRequest,
+    baseline: PerRequest,
     body_bytes: usize,
 }
 
 impl CountRow {
-    fn markdown(&self) -> String {
+    /// The table's header, with the misses' columns if they are counted.
+    fn header(cache_misses: bool) -> String {
+        let (misses, rule) = if cache_misses {
+            (
+                " ours LL misses per request | baseline LL misses per request |",
+                "---:|---:|",
+            )
+        } else {
+            ("", "")
+        };
         format!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {} |",
+            "| scenario | users | ours instructions per request | baseline instructions per request | ratio |{misses} body bytes |\n\
+             |---|---:|---:|---:|---:|{rule}---:|"
+        )
+    }
+
+    fn markdown(&self) -> String {
+        let misses = match (self.ours.misses, self.baseline.misses) {
+            (Some(ours), Some(baseline)) => format!(" {ours:.1} | {baseline:.1} |"),
+            _ => String::new(),
+        };
+        format!(
+            "| {} | {} | {:.0} | {:.0} | {:.2} |{misses} {} |",
             self.scenario,
             self.users,
-            self.ours,
-            self.baseline,
-            self.ours / self.baseline.max(1.0),
+            self.ours.instructions,
+            self.baseline.instructions,
+            self.ours.instructions / self.baseline.instructions.max(1.0),
             self.body_bytes
         )
     }
+}
+
+/// A count divided by the requests counted.
+#[derive(Debug, Clone, Copy)]
+struct PerRequest {
+    instructions: f64,
+    /// Last-level cache misses (instruction and data), if simulated.
+    misses: Option<f64>,
 }
 
 /// How many requests of E's sequence are the reader's fetches for each
@@ -122,10 +169,7 @@ pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
         .as_secs() as i64;
     eprintln!("provisioning realms of {:?} users", plan.sizes);
     let realms = provision::write_dump(&dump, &plan.sizes, now)?;
-    println!(
-        "| scenario | users | ours instructions per request | baseline instructions per request | ratio | body bytes |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("{}", CountRow::header(counts.cache_misses));
     for (index, realm) in realms.iter().enumerate() {
         let data = Storage::Dir(dir.path().join(format!("data-{index}")));
         provision::import(&plan.server, &data, &dump)?;
@@ -204,7 +248,8 @@ async fn count_scenario(
     workload: Arc<dyn Workload>,
 ) -> anyhow::Result<CountRow> {
     let (plan, dir) = (setup.plan, setup.dir);
-    let ours = Counted::start(dir, &plan.server, &scenarios::server_args(data), log)?;
+    let cache = setup.counts.cache_misses;
+    let ours = Counted::start(dir, &plan.server, &scenarios::server_args(data), log, cache)?;
     ours.prime(realm).await?;
     let (ours_count, body_bytes) = ours
         .count(
@@ -221,7 +266,7 @@ async fn count_scenario(
         "--body-bytes".to_owned(),
         body_bytes.to_string(),
     ];
-    let baseline = Counted::start(dir, &plan.this, &baseline_args, LogLevel::Quiet)?;
+    let baseline = Counted::start(dir, &plan.this, &baseline_args, LogLevel::Quiet, cache)?;
     baseline.prime(realm).await?;
     let (baseline_count, _) = baseline
         .count(workload, setup.counts, &format!("{}-baseline", setup.label))
@@ -243,7 +288,13 @@ struct Counted {
 }
 
 impl Counted {
-    fn start(dir: &Path, program: &Path, args: &[String], log: LogLevel) -> anyhow::Result<Self> {
+    fn start(
+        dir: &Path,
+        program: &Path,
+        args: &[String],
+        log: LogLevel,
+        cache_misses: bool,
+    ) -> anyhow::Result<Self> {
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let out_file = dir.join(format!(
             "callgrind.{}",
@@ -252,8 +303,11 @@ impl Counted {
         let mut valgrind_args = vec![
             "--tool=callgrind".to_owned(),
             format!("--callgrind-out-file={}", out_file.display()),
-            program.display().to_string(),
         ];
+        if cache_misses {
+            valgrind_args.extend(CACHE_GEOMETRY.map(str::to_owned));
+        }
+        valgrind_args.push(program.display().to_string());
         valgrind_args.extend(args.iter().cloned());
         // Slow under valgrind: loading a realm takes a while. One runtime
         // worker: see the module's documentation.
@@ -274,14 +328,15 @@ impl Counted {
     }
 
     /// Sends the warm-up, zeroes, sends the counted requests and dumps:
-    /// instructions per counted request, and the mean body size. The
-    /// profile is kept as `LABEL.callgrind` if the counts say where.
+    /// instructions (and misses, if simulated) per counted request, and
+    /// the mean body size. The profile is kept as `LABEL.callgrind` if the
+    /// counts say where.
     async fn count(
         &self,
         workload: Arc<dyn Workload>,
         counts: &Counts,
         label: &str,
-    ) -> anyhow::Result<(f64, usize)> {
+    ) -> anyhow::Result<(PerRequest, usize)> {
         let address = &self.process.address;
         let mut connection = load::Sequence::open(address, workload).await?;
         connection.send(counts.warmup).await?;
@@ -291,13 +346,17 @@ impl Counted {
         if outcome.failures > 0 {
             bail!("{} of the counted requests failed", outcome.failures);
         }
-        let (instructions, dump) = read_total(&self.out_file)?;
+        let (totals, dump) = read_totals(&self.out_file)?;
         if let Some(profiles) = &counts.profiles {
             std::fs::create_dir_all(profiles)?;
             std::fs::copy(&dump, profiles.join(format!("{label}.callgrind")))?;
         }
+        let per_request = |total: u64| total as f64 / counts.requests as f64;
         Ok((
-            instructions as f64 / counts.requests as f64,
+            PerRequest {
+                instructions: per_request(totals.instructions),
+                misses: totals.last_level_misses.map(per_request),
+            },
             outcome.mean_body_bytes(),
         ))
     }
@@ -318,9 +377,17 @@ fn control(pid: u32, option: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The instructions of the newest dump of `out_file` (callgrind numbers
-/// the dumps it is asked for: `FILE.1`, `FILE.2`, ...), and that dump.
-fn read_total(out_file: &Path) -> anyhow::Result<(u64, PathBuf)> {
+/// What a dump counted, over every thread of the process.
+struct Totals {
+    instructions: u64,
+    /// Last-level misses, instruction and data (reads and writes), when
+    /// the caches were simulated.
+    last_level_misses: Option<u64>,
+}
+
+/// The totals of the newest dump of `out_file` (callgrind numbers the
+/// dumps it is asked for: `FILE.1`, `FILE.2`, ...), and that dump.
+fn read_totals(out_file: &Path) -> anyhow::Result<(Totals, PathBuf)> {
     let name = out_file
         .file_name()
         .and_then(|n| n.to_str())
@@ -343,17 +410,34 @@ fn read_total(out_file: &Path) -> anyhow::Result<(u64, PathBuf)> {
         }
     }
     let (_, path) = newest.context("callgrind wrote no dump")?;
-    let text = std::fs::read_to_string(&path)?;
-    // Every thread's part has its own `summary:`; the process is their sum.
-    let total = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("summary:"))
-        .map(|n| n.trim().parse::<u64>())
-        .sum::<Result<u64, _>>()?;
-    if total == 0 {
+    let totals = parse_totals(&std::fs::read_to_string(&path)?)?;
+    if totals.instructions == 0 {
         bail!("{} holds no instructions", path.display());
     }
-    Ok((total, path))
+    Ok((totals, path))
+}
+
+/// Sums a dump's `summary:` lines (every thread's part has its own), each
+/// a count per event in the order of the `events:` line.
+fn parse_totals(text: &str) -> anyhow::Result<Totals> {
+    let events: Vec<&str> = text
+        .lines()
+        .find_map(|line| line.strip_prefix("events:"))
+        .context("a callgrind dump names its events")?
+        .split_whitespace()
+        .collect();
+    let mut sums = vec![0u64; events.len()];
+    for line in text.lines().filter_map(|l| l.strip_prefix("summary:")) {
+        for (sum, count) in sums.iter_mut().zip(line.split_whitespace()) {
+            *sum += count.parse::<u64>()?;
+        }
+    }
+    let total = |event: &str| events.iter().position(|e| *e == event).map(|i| sums[i]);
+    let misses: Option<Vec<u64>> = ["ILmr", "DLmr", "DLmw"].into_iter().map(total).collect();
+    Ok(Totals {
+        instructions: total("Ir").context("a callgrind dump counts instructions")?,
+        last_level_misses: misses.map(|m| m.iter().sum()),
+    })
 }
 
 /// Refuses early, with the reason, when valgrind is not installed.
@@ -370,4 +454,23 @@ fn check_tools() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_every_threads_summary_by_event() {
+        let plain = "events: Ir\nsummary: 100\nfn=x\nsummary: 20\n";
+        let totals = parse_totals(plain).unwrap();
+        assert_eq!(totals.instructions, 120);
+        assert_eq!(totals.last_level_misses, None);
+        let simulated = "events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\n\
+                         summary: 1000 10 10 5 5 5 1 2 3\n\
+                         summary: 500 0 0 0 0 0 0 4 0\n";
+        let totals = parse_totals(simulated).unwrap();
+        assert_eq!(totals.instructions, 1500);
+        assert_eq!(totals.last_level_misses, Some(10));
+    }
 }

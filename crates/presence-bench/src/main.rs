@@ -133,6 +133,10 @@ struct RunArgs {
     /// them with `callgrind_annotate`), with `--instructions`.
     #[arg(long, value_name = "DIR")]
     profiles: Option<PathBuf>,
+    /// With `--instructions`, simulate the caches too and count
+    /// last-level cache misses per request (slower).
+    #[arg(long, requires = "instructions")]
+    cache_misses: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -166,6 +170,7 @@ fn main() -> anyhow::Result<()> {
                 counted_requests,
                 uncounted_requests,
                 profiles,
+                cache_misses,
             } = *args;
             let stores = choose_stores(stores, nodes, database_url.as_deref())?;
             let this = std::env::current_exe()?;
@@ -203,6 +208,7 @@ fn main() -> anyhow::Result<()> {
                             warmup: uncounted_requests,
                             requests: counted_requests,
                             profiles,
+                            cache_misses,
                         };
                         instructions::run(&plan, counts).await?;
                     } else {
