@@ -49,7 +49,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::auth::{self, Authorization, Credentials};
-use super::auth_cache::{self, Verified};
+use super::auth_cache;
 use super::body::Body;
 use super::connection::RequestGuard;
 use super::embed::{assets, cors};
@@ -514,7 +514,7 @@ fn identify(app: &App, header: &HeaderValue, embeddable: bool) -> Result<Identif
     if let Some(verified) = app.auth_cache.get(header.as_bytes()) {
         return app
             .service
-            .authenticate_id(&verified.email, verified.key_id)
+            .authenticate_id(verified.email(), verified.key_id())
             .map(Identified::User)
             .map_err(|e| {
                 app.auth_cache.remove(header.as_bytes());
@@ -538,12 +538,9 @@ fn authenticate_basic(
 ) -> Result<Caller, ApiError> {
     let key_id = crate::service::key_id_of(&credentials.key)?;
     let caller = app.service.authenticate_id(&credentials.email, key_id)?;
-    let verified = Verified {
-        email: credentials.email.into_boxed_str(),
-        key_id,
-    };
     let bound = auth_cache::bound(app.service.key_count());
-    app.auth_cache.insert(header, verified, bound);
+    app.auth_cache
+        .insert(header, &credentials.email, key_id, bound);
     Ok(caller)
 }
 
