@@ -191,6 +191,14 @@ mod tests {
         assert!(cache.get(b"Basic AAAA ").is_none());
         insert(&cache, b"Basic AAAA", 2, MIN_ENTRIES);
         assert_eq!(held(&cache, b"Basic AAAA"), verified(1), "kept once");
+        // Debug shows the email and key id, never the header (it carries the key).
+        assert_eq!(
+            format!("{:?}", cache.get(b"Basic AAAA").unwrap()),
+            format!(
+                "Verified {{ email: \"u1@x.test\", key_id: {:?} }}",
+                KeyId([1; 16])
+            )
+        );
         cache.remove(b"Basic AAAA");
         assert!(cache.get(b"Basic AAAA").is_none());
         assert!(cache.is_empty());
