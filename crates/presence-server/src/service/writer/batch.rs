@@ -264,12 +264,17 @@ impl Writer {
             Some(i) => staged.clients[i].set_times(times),
             None => {
                 if staged.clients.len() >= max_clients {
-                    // Make room by dropping the least recently connected client.
+                    // Make room by dropping the least recently connected
+                    // client (the first by name among equals). Compared in
+                    // place: a key holding the name would clone it.
                     let oldest = staged
                         .clients
                         .iter()
                         .enumerate()
-                        .min_by_key(|(_, r)| (r.times().last_connected, r.client.clone()))
+                        .min_by(|(_, a), (_, b)| {
+                            let key = |r: &ClientRecord| r.times().last_connected;
+                            key(a).cmp(&key(b)).then_with(|| a.client.cmp(&b.client))
+                        })
                         .map(|(i, _)| i)
                         .expect("the bound is at least 1");
                     let evicted = staged.clients.swap_remove(oldest);

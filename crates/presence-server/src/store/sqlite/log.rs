@@ -19,6 +19,7 @@
 //! "Where a durable report's time goes").
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::LazyLock;
 
 use rusqlite::{Connection, Statement, params};
@@ -191,7 +192,20 @@ struct Values {
 
 /// A user's records as this connection last logged them: each client's
 /// values, or `None` if its last row removes it.
-type Clients = Vec<(Box<str>, Option<Values>)>;
+type Clients = Vec<LoggedClient>;
+
+/// One record's last write, with a hash of its client name: a user who
+/// reports from many clients between two folds has as many of these, and a
+/// write finds its own by comparing hashes side by side in the list
+/// instead of following every name to compare it.
+#[derive(Debug)]
+struct LoggedClient {
+    /// `client` hashed by [`Logged`]'s hasher.
+    hash: u64,
+    client: Box<str>,
+    /// The last write, `None` for a removal.
+    values: Option<Values>,
+}
 
 /// What one connection logged since its last fold: each record's last
 /// write, so that the next fold writes those without reading the log (see
@@ -211,6 +225,8 @@ type Clients = Vec<(Box<str>, Option<Values>)>;
 pub(super) struct Logged {
     /// Each record's last write, by user.
     records: HashMap<UserId, Clients>,
+    /// How client names are hashed in `records`.
+    hasher: hashbrown::DefaultHashBuilder,
     /// The number of the last row logged here (0 for none since the last fold).
     last_seq: Seq,
     /// Rows logged here since the last fold.
@@ -249,10 +265,18 @@ impl Logged {
     }
 
     fn write(&mut self, user_id: UserId, client: &str, values: Option<Values>) {
+        let hash = self.hasher.hash_one(client);
         let clients = self.records.entry(user_id).or_default();
-        match clients.iter_mut().find(|(c, _)| **c == *client) {
-            Some((_, last)) => *last = values,
-            None => clients.push((client.into(), values)),
+        match clients
+            .iter_mut()
+            .find(|c| c.hash == hash && *c.client == *client)
+        {
+            Some(last) => last.values = values,
+            None => clients.push(LoggedClient {
+                hash,
+                client: client.into(),
+                values,
+            }),
         }
     }
 }
@@ -299,8 +323,8 @@ fn write_records(tx: &Connection, records: HashMap<UserId, Clients>) -> Result<(
     let mut puts = Vec::new();
     for (user_id, clients) in &mut users {
         // SQLite compares text keys bytewise, as `str`'s order does.
-        clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (client, values) in clients.iter() {
+        clients.sort_unstable_by(|a, b| a.client.cmp(&b.client));
+        for LoggedClient { client, values, .. } in clients.iter() {
             match values {
                 Some(v) => puts.push(RowValues::record(*user_id, client, *v)),
                 None => {
