@@ -157,9 +157,46 @@ impl Workload for ChangeThenFetch {
     }
 }
 
+/// C, as a fixed sequence: each request a report from a client never seen
+/// before (so a durable write), by each user in turn.
+///
+/// One connection sends them one after the other, so each report is a
+/// batch of its own: the count holds the writer's and the store's cost per
+/// batch whole for every report (under load a batch holds about ten).
+/// Before counting, every user reports from one client more than a user
+/// may have ([`c_warmup`]), so each counted report also removes the
+/// user's least recently connected client: the state the throughput C
+/// reaches at 1,000 users.
+struct ReportInTurn {
+    realm: Realm,
+    counter: AtomicU64,
+}
+
+impl Workload for ReportInTurn {
+    fn next(&self, _: &mut Connection) -> Request {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let user = &self.realm.users[(n as usize) % self.realm.users.len()];
+        Request {
+            method: Method::POST,
+            path: "/api/v1/users/me/presence".to_owned(),
+            authorization: Some(user.authorization.clone()),
+            body: Bytes::from(format!("status=active&ping_only=true&client=turn{n}")),
+        }
+    }
+}
+
+/// The uncounted reports of C in a realm of `users`: enough for every user
+/// to pass the server's default bound on clients per user, and at least
+/// `warmup`.
+fn c_warmup(users: usize, warmup: u64) -> u64 {
+    let bound = presence_server::config::Config::default().max_clients_per_user;
+    warmup.max((users * (bound + 1)) as u64)
+}
+
 /// Runs A, A with the default log, B and E (those of them `--only`
 /// names) at each size of the plan under callgrind, with the baseline
-/// beside each, and prints the table.
+/// beside each, and C when `--only` names it (its warm-up grows with the
+/// realm: see [`ReportInTurn`]), and prints the table.
 pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
     check_tools()?;
     let dir = tempfile::tempdir()?;
@@ -174,7 +211,7 @@ pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
         let data = Storage::Dir(dir.path().join(format!("data-{index}")));
         provision::import(&plan.server, &data, &dump)?;
         let users = realm.users.len();
-        let scenarios: [(&'static str, LogLevel, Arc<dyn Workload>); 4] = [
+        let scenarios: [(&'static str, LogLevel, Arc<dyn Workload>); 5] = [
             (
                 "A. GET one user's presence",
                 LogLevel::Quiet,
@@ -199,12 +236,33 @@ pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
                     counter: AtomicU64::new(0),
                 }),
             ),
+            (
+                "C. report that changes state",
+                LogLevel::Quiet,
+                Arc::new(ReportInTurn {
+                    realm: realm.clone(),
+                    counter: AtomicU64::new(0),
+                }),
+            ),
         ];
         for (scenario, log, workload) in scenarios {
             let letter = scenario.chars().next().unwrap_or('?');
-            if !plan.wants(letter) {
+            let asked = if letter == 'C' {
+                plan.only.contains(&letter)
+            } else {
+                plan.wants(letter)
+            };
+            if !asked {
                 continue;
             }
+            let counts = Counts {
+                warmup: if letter == 'C' {
+                    c_warmup(users, counts.warmup)
+                } else {
+                    counts.warmup
+                },
+                ..counts.clone()
+            };
             let label = format!("{}-{users}", &scenario[..1]);
             let label = if log == LogLevel::Default {
                 format!("{label}-log")
@@ -459,6 +517,13 @@ fn check_tools() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c_warms_up_until_every_user_is_past_the_client_bound() {
+        let bound = presence_server::config::Config::default().max_clients_per_user as u64;
+        assert_eq!(c_warmup(1_000, 300), 1_000 * (bound + 1));
+        assert_eq!(c_warmup(2, 300), 300, "never fewer than asked");
+    }
 
     #[test]
     fn totals_sum_every_threads_summary_by_event() {

@@ -120,7 +120,9 @@ struct RunArgs {
     rounds: u32,
     /// Count instructions per request under callgrind instead of
     /// measuring throughput: A, A with the default log, B and E, each
-    /// beside the baseline, on the embedded store at each `--sizes`.
+    /// beside the baseline, on the embedded store at each `--sizes`; C too
+    /// when `--only` names it (every user first reports from more clients
+    /// than a user may have, so its warm-up grows with the realm).
     #[arg(long)]
     instructions: bool,
     /// Requests counted per scenario with `--instructions`.
