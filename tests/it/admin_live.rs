@@ -159,3 +159,42 @@ async fn a_deactivation_the_server_has_seen_refuses_every_next_request() {
             );
     }
 }
+
+#[tokio::test]
+async fn a_deleted_user_is_refused_at_once_though_its_header_was_held() {
+    let server = TestServer::start().await;
+    let users = server.realm_with_users("acme", 3).await;
+    let (admin, carol, dave) = (&users[0], &users[1], &users[2]);
+    // Both headers have authenticated: the server holds them with their callers.
+    server.report(carol, "website", "active").await;
+    server.report(dave, "website", "active").await;
+    let members = |body: serde_json::Value| -> Vec<i64> {
+        body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["user_id"].as_i64().unwrap())
+            .collect()
+    };
+
+    server
+        .admin_store()
+        .delete_user("acme", &carol.email)
+        .unwrap();
+    server
+        .wait_until(|| async {
+            !members(server.get(admin, "/users").await.ok()).contains(&carol.id)
+        })
+        .await;
+    // Once another user sees the deletion, the held header gets nothing.
+    server
+        .get(carol, "/users/me")
+        .await
+        .error(401, "UNAUTHORIZED", "Invalid API key");
+    server
+        .post(carol, "/users/me/presence", &[("status", "active")])
+        .await
+        .error(401, "UNAUTHORIZED", "Invalid API key");
+    // Everyone else's held header works as before.
+    assert_eq!(server.get(dave, "/users/me").await.ok()["user_id"], dave.id);
+}

@@ -3,12 +3,17 @@
 //! request, and decoding its Base64 and hashing its key with SHA-256 again
 //! each time would be most of what a read costs.
 //!
-//! What an entry holds is a pure function of the header (the email, and the
-//! id the key index knows the key by), so a cached header is authenticated
-//! exactly as a fresh one: the key index and the user are looked up on
-//! every request. A key reset takes the old key out of the index and a
-//! deactivation is checked each time, so neither needs the cache's help;
-//! an entry whose key stopped working is dropped when it is next used.
+//! An entry holds what is a pure function of the header (the email, and
+//! the id the key index knows the key by) and the caller the header last
+//! authenticated as, with the directory's epoch it was read under (see
+//! [`DirectoryEpoch`](crate::service::epoch::DirectoryEpoch)). While the
+//! epoch is the same, no realm, account or key has changed since, and the
+//! caller is used as it is; once it moves, the header is authenticated
+//! again from its key id and email (the key index, the realm and the user
+//! looked up, as for a fresh header) and the new reading is kept. So a key
+//! reset, a deactivation, a deletion or an email change is honoured from
+//! the moment the writer installs it, as without the cache; an entry whose
+//! key stopped working is dropped when it is next used.
 //!
 //! Only headers that authenticated are added, so the cache cannot be filled
 //! with guesses. It is bounded, and emptied whole when full (every valid
@@ -25,7 +30,8 @@
 //! in a large organisation a lookup's memory reads are cache misses, and
 //! three allocations (the header, a shared record, its email) cost about
 //! two more misses a request than one (BENCHMARKS.md, "Cache misses per
-//! request, counted").
+//! request, counted"). Keeping the caller spares the key index's probe,
+//! the user's entry and the account's email: three more.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -34,6 +40,8 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::RwLock;
 
 use crate::keys;
+use crate::service::Caller;
+use crate::service::epoch::Epoch;
 use crate::service::model::KeyId;
 
 /// The fewest headers the bound allows (about 10 MiB of them): each is
@@ -91,9 +99,32 @@ impl std::fmt::Debug for Verified {
     }
 }
 
+/// What a held header gives.
+pub enum Held {
+    /// The caller it authenticated as, the directory unchanged since.
+    Caller(Caller),
+    /// What it verified as; the directory changed since it last
+    /// authenticated (or it never did under this entry), so its key id and
+    /// email are to be authenticated again.
+    Verified(Verified),
+}
+
+/// A held header.
+struct Entry {
+    verified: Verified,
+    /// The caller it last authenticated as, and the epoch read before.
+    caller: Option<(Epoch, Caller)>,
+}
+
+impl Entry {
+    fn header(&self) -> &[u8] {
+        self.verified.header()
+    }
+}
+
 /// Verified `Authorization` headers (see the module's documentation).
 pub struct AuthCache {
-    entries: RwLock<HashTable<Verified>>,
+    entries: RwLock<HashTable<Entry>>,
     hasher: DefaultHashBuilder,
 }
 
@@ -107,36 +138,51 @@ impl Default for AuthCache {
 }
 
 impl AuthCache {
-    /// What `header` was verified as, if it is held.
-    pub fn get(&self, header: &[u8]) -> Option<Verified> {
+    /// What `header` gives, if it is held: its caller if it was read under
+    /// `epoch` (the directory's epoch now), else what it was verified as.
+    pub fn get(&self, header: &[u8], epoch: Epoch) -> Option<Held> {
         let hash = self.hasher.hash_one(header);
         let entries = self.entries.read();
-        entries
-            .find(hash, |entry| keys::ids_equal(entry.header(), header))
-            .cloned()
+        let entry = entries.find(hash, |entry| keys::ids_equal(entry.header(), header))?;
+        Some(match &entry.caller {
+            Some((read, caller)) if *read == epoch => Held::Caller(caller.clone()),
+            _ => Held::Verified(entry.verified.clone()),
+        })
     }
 
-    /// Holds `header`, which just authenticated with the key `key_id` as
-    /// `email`, keeping at most `bound` headers (see [`bound`]).
-    pub fn insert(&self, header: &[u8], email: &str, key_id: KeyId, bound: usize) {
+    /// Holds `header`, which authenticated with the key `key_id` as
+    /// `email` and as `caller`, read under `epoch` (taken before the
+    /// directory was read), keeping at most `bound` headers (see
+    /// [`bound`]). A header already held keeps its bytes and takes the
+    /// new caller.
+    pub fn insert(
+        &self,
+        header: &[u8],
+        verified_as: (&str, KeyId),
+        caller: (Epoch, &Caller),
+        bound: usize,
+    ) {
+        let (email, key_id) = verified_as;
+        let caller = Some((caller.0, caller.1.clone()));
         let hash = self.hasher.hash_one(header);
         let mut entries = self.entries.write();
-        if entries
-            .find(hash, |entry| keys::ids_equal(entry.header(), header))
-            .is_some()
+        if let Some(held) = entries.find_mut(hash, |entry| keys::ids_equal(entry.header(), header))
         {
+            held.caller = caller;
             return;
         }
         if entries.len() >= bound {
             entries.clear();
         }
         let bytes: Arc<[u8]> = [&key_id.0[..], header, email.as_bytes()].concat().into();
-        let entry = Verified {
+        let verified = Verified {
             bytes,
             email_at: KEY_ID_BYTES + header.len(),
         };
         let hasher = &self.hasher;
-        entries.insert_unique(hash, entry, |entry| hasher.hash_one(entry.header()));
+        entries.insert_unique(hash, Entry { verified, caller }, |entry| {
+            hasher.hash_one(entry.header())
+        });
     }
 
     /// Drops `header`: it no longer authenticates.
@@ -163,57 +209,102 @@ impl AuthCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::epoch::DirectoryEpoch;
 
-    /// Holds `header` as verified for user `n`'s email and key.
-    fn insert(cache: &AuthCache, header: &[u8], n: u8, bound: usize) {
-        cache.insert(header, &format!("u{n}@x.test"), KeyId([n; 16]), bound);
+    /// Holds `header` as verified for user `n`'s email and key, and as
+    /// user `n`, read under `epoch`.
+    fn insert(cache: &AuthCache, header: &[u8], n: u8, epoch: Epoch, bound: usize) {
+        let caller = Caller::for_tests(i64::from(n));
+        let verified_as = (format!("u{n}@x.test"), KeyId([n; 16]));
+        cache.insert(
+            header,
+            (&verified_as.0, verified_as.1),
+            (epoch, &caller),
+            bound,
+        );
     }
 
-    /// The email and key id `header` is held as.
-    fn held(cache: &AuthCache, header: &[u8]) -> Option<(String, KeyId)> {
-        cache
-            .get(header)
-            .map(|verified| (verified.email().to_owned(), verified.key_id()))
+    /// Whom `header` is held as under `epoch`: the user id of a kept
+    /// caller, or the email and key id to authenticate again.
+    fn held(cache: &AuthCache, header: &[u8], epoch: Epoch) -> Option<Found> {
+        cache.get(header, epoch).map(|held| match held {
+            Held::Caller(caller) => Found::Caller(caller.user_id().0),
+            Held::Verified(v) => Found::Verified(v.email().to_owned(), v.key_id()),
+        })
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Found {
+        Caller(i64),
+        Verified(String, KeyId),
     }
 
     /// User `n`'s email and key id.
-    fn verified(n: u8) -> Option<(String, KeyId)> {
-        Some((format!("u{n}@x.test"), KeyId([n; 16])))
+    fn verified(n: u8) -> Option<Found> {
+        Some(Found::Verified(format!("u{n}@x.test"), KeyId([n; 16])))
     }
 
     #[test]
     fn a_held_header_is_found_by_its_exact_bytes_only() {
         let cache = AuthCache::default();
-        insert(&cache, b"Basic AAAA", 1, MIN_ENTRIES);
-        assert_eq!(held(&cache, b"Basic AAAA"), verified(1));
-        assert!(cache.get(b"Basic AAAB").is_none());
-        assert!(cache.get(b"basic AAAA").is_none());
-        assert!(cache.get(b"Basic AAAA ").is_none());
-        insert(&cache, b"Basic AAAA", 2, MIN_ENTRIES);
-        assert_eq!(held(&cache, b"Basic AAAA"), verified(1), "kept once");
+        let now = DirectoryEpoch::default().current();
+        insert(&cache, b"Basic AAAA", 1, now, MIN_ENTRIES);
+        assert_eq!(held(&cache, b"Basic AAAA", now), Some(Found::Caller(1)));
+        for other in [&b"Basic AAAB"[..], b"basic AAAA", b"Basic AAAA "] {
+            assert!(cache.get(other, now).is_none());
+        }
+        insert(&cache, b"Basic AAAA", 2, now, MIN_ENTRIES);
+        assert_eq!(cache.len(), 1, "held once");
+        cache.remove(b"Basic AAAA");
+        assert!(cache.get(b"Basic AAAA", now).is_none());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_kept_caller_is_used_only_under_the_epoch_it_was_read_under() {
+        let cache = AuthCache::default();
+        let epoch = DirectoryEpoch::default();
+        let before = epoch.current();
+        insert(&cache, b"Basic AAAA", 1, before, MIN_ENTRIES);
+        // A change of the directory began (or ended) since: authenticate again.
+        let during = epoch.changing(|| {
+            let during = epoch.current();
+            assert_eq!(held(&cache, b"Basic AAAA", during), verified(1));
+            // What is read during a change is kept under that epoch, which
+            // the change's end leaves behind.
+            insert(&cache, b"Basic AAAA", 1, during, MIN_ENTRIES);
+            during
+        });
+        let after = epoch.current();
+        assert_ne!(during, after);
+        assert_eq!(held(&cache, b"Basic AAAA", after), verified(1));
+        // Read again after the change, it is kept until the next one.
+        insert(&cache, b"Basic AAAA", 1, after, MIN_ENTRIES);
+        assert_eq!(held(&cache, b"Basic AAAA", after), Some(Found::Caller(1)));
         // Debug shows the email and key id, never the header (it carries the key).
+        let Some(Held::Verified(v)) = cache.get(b"Basic AAAA", before) else {
+            panic!("an older epoch gets what the header verified as");
+        };
         assert_eq!(
-            format!("{:?}", cache.get(b"Basic AAAA").unwrap()),
+            format!("{v:?}"),
             format!(
                 "Verified {{ email: \"u1@x.test\", key_id: {:?} }}",
                 KeyId([1; 16])
             )
         );
-        cache.remove(b"Basic AAAA");
-        assert!(cache.get(b"Basic AAAA").is_none());
-        assert!(cache.is_empty());
     }
 
     #[test]
     fn a_full_cache_starts_over() {
         let cache = AuthCache::default();
+        let now = DirectoryEpoch::default().current();
         for n in 0..MIN_ENTRIES {
-            insert(&cache, format!("Basic {n}").as_bytes(), 0, MIN_ENTRIES);
+            insert(&cache, format!("Basic {n}").as_bytes(), 0, now, MIN_ENTRIES);
         }
         assert_eq!(cache.len(), MIN_ENTRIES);
-        insert(&cache, b"Basic new", 3, MIN_ENTRIES);
+        insert(&cache, b"Basic new", 3, now, MIN_ENTRIES);
         assert_eq!(cache.len(), 1);
-        assert_eq!(held(&cache, b"Basic new"), verified(3));
+        assert_eq!(held(&cache, b"Basic new", now), Some(Found::Caller(3)));
     }
 
     #[test]
@@ -223,9 +314,10 @@ mod tests {
         assert_eq!(bound(1_000_000), 2_000_000);
         // A cache of a large organisation holds past the least bound.
         let cache = AuthCache::default();
+        let now = DirectoryEpoch::default().current();
         let keys = MIN_ENTRIES;
         for n in 0..=MIN_ENTRIES {
-            insert(&cache, format!("Basic {n}").as_bytes(), 0, bound(keys));
+            insert(&cache, format!("Basic {n}").as_bytes(), 0, now, bound(keys));
         }
         assert_eq!(cache.len(), MIN_ENTRIES + 1);
     }

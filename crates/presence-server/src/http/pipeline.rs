@@ -49,7 +49,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::auth::{self, Authorization, Credentials};
-use super::auth_cache;
+use super::auth_cache::{self, Held};
 use super::body::Body;
 use super::connection::RequestGuard;
 use super::embed::{assets, cors};
@@ -68,6 +68,8 @@ use crate::metrics::{Limiter, Series};
 use crate::request_log::{self, RequestLine};
 use crate::service::Caller;
 use crate::service::embed::EmbedAuthError;
+use crate::service::epoch::Epoch;
+use crate::service::model::KeyId;
 
 /// What the pipeline learns of a request on its way, for the stages that
 /// finish the answer and for the log line.
@@ -511,37 +513,53 @@ enum Identified {
 /// Authenticates the caller of a Basic header seen before through the
 /// cache of verified headers, or else parses the header.
 fn identify(app: &App, header: &HeaderValue, embeddable: bool) -> Result<Identified, ApiError> {
-    if let Some(verified) = app.auth_cache.get(header.as_bytes()) {
-        return app
-            .service
-            .authenticate_id(verified.email(), verified.key_id())
-            .map(Identified::User)
-            .map_err(|e| {
-                app.auth_cache.remove(header.as_bytes());
-                e.into()
-            });
+    let header = header.as_bytes();
+    // Taken before anything is read from the directory (see `auth_cache`).
+    let epoch = app.service.directory_epoch();
+    match app.auth_cache.get(header, epoch) {
+        Some(Held::Caller(caller)) => return Ok(Identified::User(caller)),
+        Some(Held::Verified(verified)) => {
+            let (email, key_id) = (verified.email(), verified.key_id());
+            return match app.service.authenticate_id(email, key_id) {
+                Ok(caller) => {
+                    hold(app, header, (email, key_id), (epoch, &caller));
+                    Ok(Identified::User(caller))
+                }
+                Err(e) => {
+                    app.auth_cache.remove(header);
+                    Err(e.into())
+                }
+            };
+        }
+        None => {}
     }
-    match auth::parse_authorization(header.as_bytes(), embeddable)? {
+    match auth::parse_authorization(header, embeddable)? {
         Authorization::Basic(credentials) => {
-            authenticate_basic(app, header.as_bytes(), credentials).map(Identified::User)
+            authenticate_basic(app, header, credentials, epoch).map(Identified::User)
         }
         Authorization::Bearer(token) => Ok(Identified::Page(token)),
     }
 }
 
-/// Authenticates Basic credentials not seen before, and remembers their
-/// header if they are good.
+/// Authenticates Basic credentials not seen before (`epoch` taken before),
+/// and remembers their header if they are good.
 fn authenticate_basic(
     app: &App,
     header: &[u8],
     credentials: Credentials,
+    epoch: Epoch,
 ) -> Result<Caller, ApiError> {
     let key_id = crate::service::key_id_of(&credentials.key)?;
     let caller = app.service.authenticate_id(&credentials.email, key_id)?;
-    let bound = auth_cache::bound(app.service.key_count());
-    app.auth_cache
-        .insert(header, &credentials.email, key_id, bound);
+    hold(app, header, (&credentials.email, key_id), (epoch, &caller));
     Ok(caller)
+}
+
+/// Keeps `header` in the cache of verified headers with the caller it
+/// authenticated as.
+fn hold(app: &App, header: &[u8], verified_as: (&str, KeyId), caller: (Epoch, &Caller)) {
+    let bound = auth_cache::bound(app.service.key_count());
+    app.auth_cache.insert(header, verified_as, caller, bound);
 }
 
 /// Applies an authenticated user's limit, then reads the parameters and

@@ -14,6 +14,7 @@ pub mod devices;
 mod email_index;
 pub mod embed;
 pub mod emoji;
+pub mod epoch;
 pub mod health;
 pub mod model;
 pub mod realtime;
@@ -46,6 +47,7 @@ pub use answers::{Format, SharedAnswer};
 use answers::{Span, Window};
 use devices::DeviceError;
 use embed::{EmbedAuthError, EmbedCaller};
+use epoch::{DirectoryEpoch, Epoch};
 use health::StoreHealth;
 use model::KeyId;
 use model::{Directory, Realm, SharedRealm};
@@ -138,6 +140,28 @@ impl Caller {
             return Err(ServiceError::BotReport);
         }
         Ok(())
+    }
+
+    /// A caller, user `user_id` of an empty realm of its own, for tests of
+    /// what keeps callers.
+    #[cfg(test)]
+    pub(crate) fn for_tests(user_id: i64) -> Caller {
+        let row = crate::store::RealmRow {
+            id: crate::ids::RealmId(1),
+            string_id: "test".to_owned(),
+            name: "Test".to_owned(),
+            presence_disabled: false,
+            deactivated: false,
+            date_created: 0,
+        };
+        Caller {
+            realm: Arc::new(RwLock::new(model::Realm::new(row))),
+            who: UserRef {
+                realm_id: crate::ids::RealmId(1),
+                user_id: UserId(user_id),
+            },
+            is_bot: false,
+        }
     }
 }
 
@@ -239,6 +263,9 @@ pub struct Service {
     store_health: Arc<StoreHealth>,
     /// What the node counts, for `/metrics`.
     metrics: Arc<Metrics>,
+    /// Moved by the writer around every directory change that could alter
+    /// how a key authenticates.
+    epoch: Arc<DirectoryEpoch>,
 }
 
 impl Service {
@@ -287,6 +314,7 @@ impl Service {
             clock.clone(),
         )
         .with_metrics(metrics.clone());
+        let epoch = writer.directory_epoch();
         // Reported before the first request is served: from then on, an
         // admin command waits for this node to take its changes.
         writer.announce()?;
@@ -304,7 +332,15 @@ impl Service {
             hub,
             store_health,
             metrics,
+            epoch,
         })
+    }
+
+    /// The directory's epoch now (see [`DirectoryEpoch`]): what is read
+    /// from the directory after taking it may be kept while it stays the
+    /// same.
+    pub fn directory_epoch(&self) -> Epoch {
+        self.epoch.current()
     }
 
     /// What the node counts; the gauges are read when a scrape comes (see

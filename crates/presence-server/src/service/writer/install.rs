@@ -448,9 +448,52 @@ impl Writer {
             return Ok(());
         }
         let changes = self.store.directory_changes(self.directory_version)?;
-        let produced = self.changing_memory(|w| w.install_directory(changes));
+        // Callers kept by the credential cache stay good through every other
+        // change (a name, a setting, a status, an embed key), which is most
+        // of what is installed here: the epoch moves only for those that
+        // change how a key authenticates.
+        let produced = if self.affects_credentials(&changes) {
+            let epoch = self.epoch.clone();
+            self.changing_memory(|w| epoch.changing(|| w.install_directory(changes)))
+        } else {
+            self.changing_memory(|w| w.install_directory(changes))
+        };
         self.publish(produced);
         Ok(())
+    }
+
+    /// Whether installing `changes` would change how some API key
+    /// authenticates, or as whom: a user deleted, a realm deactivated or
+    /// reactivated, or a known user's key, email, activity or bot flag
+    /// changed. A user not known yet counts only if its key is known
+    /// (someone else's, or its own in another realm).
+    fn affects_credentials(&self, changes: &DirectoryChanges) -> bool {
+        if !changes.deleted_users.is_empty() {
+            return true;
+        }
+        let directory = self.directory.read();
+        let realm_turned = changes.realms.iter().any(|row| {
+            directory
+                .realms
+                .get(&row.id)
+                .is_some_and(|realm| realm.read().row().deactivated != row.deactivated)
+        });
+        realm_turned
+            || changes.users.iter().any(|row| {
+                let owner = directory.keys.get(&KeyId::of(&row.api_key_hash));
+                let Some(realm) = directory.realms.get(&row.realm_id) else {
+                    return owner.is_some();
+                };
+                let realm = realm.read();
+                let Some(user) = realm.users.get(&row.id) else {
+                    return owner.is_some();
+                };
+                let account = &user.account;
+                owner.is_none_or(|o| o.user_id() != row.id || o.realm_id() != row.realm_id)
+                    || account.email() != row.email
+                    || account.is_active != row.is_active
+                    || account.is_bot != row.is_bot
+            })
     }
 
     /// Installs changed realms, users, embed keys and statuses; the status

@@ -85,6 +85,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::RuleSettings;
+use super::epoch::DirectoryEpoch;
 use super::health::StoreHealth;
 use super::model::{Directory, SharedRealm};
 use super::rules::{Availability, availability, next_change};
@@ -311,6 +312,9 @@ pub struct Writer {
     /// Others' commits found under the open batch's locks, by realm: the
     /// batch is evaluated after them, and they are installed with it.
     held_remote: HashMap<RealmId, RemoteChanges>,
+    /// Moved around every directory change that could alter how a key
+    /// authenticates (see `affects_credentials`).
+    epoch: Arc<DirectoryEpoch>,
 }
 
 impl Writer {
@@ -372,6 +376,7 @@ impl Writer {
             locked_at: None,
             intake: None,
             held_remote: HashMap::new(),
+            epoch: Arc::default(),
         }
     }
 
@@ -380,6 +385,12 @@ impl Writer {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// The epoch this writer moves around every directory change that
+    /// could alter how a key authenticates.
+    pub fn directory_epoch(&self) -> Arc<DirectoryEpoch> {
+        self.epoch.clone()
     }
 
     /// What this writer tells of the store's health, for the service.
