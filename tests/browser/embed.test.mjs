@@ -321,7 +321,7 @@ test('a page on an origin the key does not name gets nothing', async () => {
   assert.deepEqual(shown, [], 'never any presence');
   assert.equal(await page.evaluate(() => window.streams.length), 0);
   // The browser asked first, and was refused: no key names this origin.
-  assert.match(server.log, /method=OPTIONS path=\/api\/v1\/(presence\/stream|users) status=403/);
+  await server.logged(/method=OPTIONS path=\/api\/v1\/(presence\/stream|users) status=403/);
   assert.match(await page.locator('presence-list [part~="error"]').textContent(), /cannot be reached/);
   await context.close();
 });

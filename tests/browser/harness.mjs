@@ -106,6 +106,34 @@ export class Server {
     return this;
   }
 
+  /**
+   * Resolves once the log matches `pattern` (within `timeout` ms, else
+   * rejects with the log). A request's line is written after its answer
+   * is sent, so a page can act on an answer before its line is here.
+   */
+  logged(pattern, timeout = 5_000) {
+    return new Promise((resolve, reject) => {
+      const stderr = this.child.stderr;
+      const done = () => {
+        clearTimeout(timer);
+        stderr.off('data', check);
+      };
+      // Added after `start`'s listener, so `log` already holds each chunk.
+      const check = () => {
+        if (pattern.test(this.log)) {
+          done();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`not logged within ${timeout} ms: ${pattern}\n${this.log}`));
+      }, timeout);
+      stderr.on('data', check);
+      check();
+    });
+  }
+
   /** Stops gracefully (SIGTERM) and waits for the process to end. */
   async stop() {
     if (!this.child || this.child.exitCode !== null) return;
