@@ -7,8 +7,10 @@
 //! the id the key index knows the key by) and the caller the header last
 //! authenticated as, with the directory's epoch it was read under (see
 //! [`DirectoryEpoch`](crate::service::epoch::DirectoryEpoch)). While the
-//! epoch is the same, no realm, account or key has changed since, and the
-//! caller is used as it is; once it moves, the header is authenticated
+//! epoch is the same, nothing that alters how a key authenticates (a key,
+//! an account's email, activity or bot flag, a deletion, a realm's
+//! deactivation) has changed since, and the caller is used as it is; once
+//! it moves, the header is authenticated
 //! again from its key id and email (the key index, the realm and the user
 //! looked up, as for a fresh header) and the new reading is kept. So a key
 //! reset, a deactivation, a deletion or an email change is honoured from
@@ -44,8 +46,8 @@ use crate::service::Caller;
 use crate::service::epoch::Epoch;
 use crate::service::model::KeyId;
 
-/// The fewest headers the bound allows (about 10 MiB of them): each is
-/// about 160 bytes.
+/// The fewest headers the bound allows (about 13 MiB of them): each is
+/// about 200 bytes.
 pub const MIN_ENTRIES: usize = 65_536;
 
 /// Headers held per key the server knows, once past [`MIN_ENTRIES`].
@@ -233,6 +235,7 @@ mod tests {
         })
     }
 
+    /// What a held header gives, comparable.
     #[derive(Debug, PartialEq)]
     enum Found {
         Caller(i64),
