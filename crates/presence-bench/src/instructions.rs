@@ -32,8 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use http::Method;
 
 use crate::load::{self, Connection, Request, Workload};
 use crate::process::{LogLevel, Process};
@@ -144,12 +142,7 @@ impl Workload for ChangeThenFetch {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         // Never the reader (user 0 of connection 0).
         let user = &self.realm.users[1 + (n as usize) % (self.realm.users.len() - 1)];
-        Request {
-            method: Method::POST,
-            path: "/api/v1/users/me/presence".to_owned(),
-            authorization: Some(user.authorization.clone()),
-            body: Bytes::from(format!("status=active&ping_only=true&client=count{n}")),
-        }
+        scenarios::new_client_report(user, "count", n)
     }
 
     fn observe(&self, c: &mut Connection, body: &[u8]) {
@@ -176,12 +169,7 @@ impl Workload for ReportInTurn {
     fn next(&self, _: &mut Connection) -> Request {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let user = &self.realm.users[(n as usize) % self.realm.users.len()];
-        Request {
-            method: Method::POST,
-            path: "/api/v1/users/me/presence".to_owned(),
-            authorization: Some(user.authorization.clone()),
-            body: Bytes::from(format!("status=active&ping_only=true&client=turn{n}")),
-        }
+        scenarios::new_client_report(user, "turn", n)
     }
 }
 
@@ -247,20 +235,17 @@ pub async fn run(plan: &Plan, counts: Counts) -> anyhow::Result<()> {
         ];
         for (scenario, log, workload) in scenarios {
             let letter = scenario.chars().next().unwrap_or('?');
-            let asked = if letter == 'C' {
-                plan.only.contains(&letter)
+            // C runs only when named, and warms up past the client bound.
+            let (asked, warmup) = if letter == 'C' {
+                (plan.only.contains(&letter), c_warmup(users, counts.warmup))
             } else {
-                plan.wants(letter)
+                (plan.wants(letter), counts.warmup)
             };
             if !asked {
                 continue;
             }
             let counts = Counts {
-                warmup: if letter == 'C' {
-                    c_warmup(users, counts.warmup)
-                } else {
-                    counts.warmup
-                },
+                warmup,
                 ..counts.clone()
             };
             let label = format!("{}-{users}", &scenario[..1]);
@@ -317,13 +302,7 @@ async fn count_scenario(
         )
         .await?;
     drop(ours);
-    let baseline_args = [
-        "baseline".to_owned(),
-        "--listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--body-bytes".to_owned(),
-        body_bytes.to_string(),
-    ];
+    let baseline_args = scenarios::baseline_args(body_bytes);
     let baseline = Counted::start(dir, &plan.this, &baseline_args, LogLevel::Quiet, cache)?;
     baseline.prime(realm).await?;
     let (baseline_count, _) = baseline

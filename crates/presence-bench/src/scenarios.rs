@@ -84,6 +84,29 @@ pub fn idle_ping(user: &User) -> Request {
     }
 }
 
+/// C's request: `user` reports active from client `{prefix}{n}`, a name
+/// never used before when `n` is, so the report changes state.
+pub fn new_client_report(user: &User, prefix: &str, n: u64) -> Request {
+    Request {
+        method: Method::POST,
+        path: "/api/v1/users/me/presence".to_owned(),
+        authorization: Some(user.authorization.clone()),
+        body: Bytes::from(format!("status=active&ping_only=true&client={prefix}{n}")),
+    }
+}
+
+/// The arguments that start the baseline (this binary) answering
+/// `body_bytes` bytes, on a port of its choosing.
+pub fn baseline_args(body_bytes: usize) -> [String; 5] {
+    [
+        "baseline".to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--body-bytes".to_owned(),
+        body_bytes.to_string(),
+    ]
+}
+
 /// A: one user's presence, for random users, read by one reader.
 pub struct ReadOneUser(pub Realm);
 
@@ -114,13 +137,7 @@ struct ChangingReport {
 impl Workload for ChangingReport {
     fn next(&self, c: &mut Connection) -> Request {
         let user = &self.realm.users[c.rng.random_range(0..self.realm.users.len())];
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        Request {
-            method: Method::POST,
-            path: "/api/v1/users/me/presence".to_owned(),
-            authorization: Some(user.authorization.clone()),
-            body: Bytes::from(format!("status=active&ping_only=true&client=bench{n}")),
-        }
+        new_client_report(user, "bench", self.counter.fetch_add(1, Ordering::Relaxed))
     }
 
     fn pause(&self) -> Option<Duration> {
@@ -241,13 +258,7 @@ async fn compare(
             Some(baseline) => baseline,
             None => baseline.insert(Process::start(
                 &plan.this,
-                &[
-                    "baseline".to_owned(),
-                    "--listen".to_owned(),
-                    "127.0.0.1:0".to_owned(),
-                    "--body-bytes".to_owned(),
-                    ours.outcome.mean_body_bytes().to_string(),
-                ],
+                &baseline_args(ours.outcome.mean_body_bytes()),
                 Duration::from_secs(10),
             )?),
         };
