@@ -18,7 +18,6 @@ mod limits;
 mod metrics;
 mod nodes;
 mod nodes_busy;
-mod nodes_claims;
 mod nodes_published;
 mod realm_views;
 mod restart;

@@ -73,31 +73,6 @@ impl CatchUp {
     }
 }
 
-/// What became of a claimed batch (one that takes its locks with its
-/// commit, PostgreSQL only).
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum Claim {
-    /// It committed: its realms held the ids it expected.
-    Committed,
-    /// Another node had written to one of its realms; it ran again locked.
-    Lost,
-}
-
-impl Claim {
-    fn label(self) -> &'static str {
-        match self {
-            Claim::Committed => "committed",
-            Claim::Lost => "lost",
-        }
-    }
-}
-
-/// The `outcome` label of a claimed batch.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ClaimLabels {
-    outcome: &'static str,
-}
-
 /// The `source` label of a catch-up.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CatchUpLabels {
@@ -189,7 +164,6 @@ pub struct Metrics {
     batch_changes: Histogram,
     store_errors: Counter,
     catch_ups: Family<CatchUpLabels, Counter>,
-    claims: Family<ClaimLabels, Counter>,
     event_queues: Gauge,
     streams_open: Gauge,
 }
@@ -221,7 +195,6 @@ impl Metrics {
             batch_changes: Histogram::new(BATCH_BUCKETS),
             store_errors: Counter::default(),
             catch_ups: Family::default(),
-            claims: Family::default(),
             event_queues: Gauge::default(),
             streams_open: Gauge::default(),
         };
@@ -262,11 +235,6 @@ impl Metrics {
             "store_catch_ups",
             "Other nodes' commits installed, by source: published with their notification, or read",
             metrics.catch_ups.clone(),
-        );
-        presence.register(
-            "store_claims",
-            "Batches that took their locks with their commit, by outcome: committed, or lost to another node's write",
-            metrics.claims.clone(),
         );
         presence.register(
             "event_queues",
@@ -342,22 +310,6 @@ impl Metrics {
             source: source.label(),
         };
         self.catch_ups.get_or_create(&labels).get()
-    }
-
-    /// Counts a claimed batch's `outcome`.
-    pub fn claim(&self, outcome: Claim) {
-        let labels = ClaimLabels {
-            outcome: outcome.label(),
-        };
-        self.claims.get_or_create(&labels).inc();
-    }
-
-    /// How many claimed batches had `outcome` so far.
-    pub fn claims(&self, outcome: Claim) -> u64 {
-        let labels = ClaimLabels {
-            outcome: outcome.label(),
-        };
-        self.claims.get_or_create(&labels).get()
     }
 
     /// Renders every metric, with the gauges read at scrape time set first:

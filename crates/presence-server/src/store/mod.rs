@@ -450,11 +450,6 @@ pub enum StoreError {
     /// A batch method was called out of order (a bug in the caller).
     #[error("no batch is open")]
     NoBatch,
-    /// A claimed batch found that another node took update ids of one of
-    /// its realms since its writer last read them (see
-    /// [`Store::begin_claiming`]); nothing was written.
-    #[error("another node wrote to the batch's realms first")]
-    ClaimLost,
     /// The database file cannot be trusted: empty, foreign, damaged or
     /// read-only.
     #[error("{reason}; refused")]
@@ -619,20 +614,6 @@ pub trait Store: Send {
     /// meanwhile. Returns each realm's last update id as stored, in the same
     /// order; a realm that does not exist reads 0.
     fn begin_batch(&mut self, realms: &[RealmId]) -> Result<Vec<UpdateId>, StoreError>;
-    /// Starts a claimed batch: one that takes no lock before it commits.
-    /// `expected` is each realm's last update id as the caller knows it
-    /// (in the order of `realms`, sorted, without repeats), and the caller
-    /// evaluates its changes against that. The commit then opens the
-    /// transaction, locks the realms, checks that each still holds its
-    /// expected id, writes and commits, in one exchange with a shared
-    /// store; if a realm moved, it fails with [`StoreError::ClaimLost`],
-    /// nothing written, and the caller begins the batch again with
-    /// [`Store::begin_batch`]. False, nothing started, if the store has no
-    /// claimed batches (its locks cost no round trip): the caller uses
-    /// [`Store::begin_batch`] at once.
-    fn begin_claiming(&mut self, _realms: &[RealmId], _expected: &[UpdateId]) -> bool {
-        false
-    }
     /// Writes `batch`, sets each realm of `sequences` to its new last update
     /// id, tells other nodes, and commits: all or nothing. The transaction
     /// is over afterwards, whether this succeeded or not.

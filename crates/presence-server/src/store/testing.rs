@@ -48,12 +48,6 @@ impl ScratchSchema {
         with_search_path(&self.base_url, &self.name)
     }
 
-    /// Runs `sql` (statements separated by `;`) on a connection of its own
-    /// in the schema: for a test to write as another program would.
-    pub fn execute(&self, sql: &str) -> Result<(), StoreError> {
-        with_client(&self.url(), |client| Ok(client.batch_execute(sql)?))
-    }
-
     /// The process ids of the database's backends serving connections
     /// opened with [`ScratchSchema::url`] (they carry the schema's name as
     /// their `application_name`), e.g. to read what they cost in CPU.

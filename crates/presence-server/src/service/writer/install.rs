@@ -297,7 +297,6 @@ impl Writer {
         wait: Duration,
         destination: Destination,
     ) -> Result<bool, StoreError> {
-        self.contention.saw(realm_id);
         let started = Instant::now();
         let chain = self.store.published(realm_id, known, stored, wait);
         let waited = started.elapsed();
@@ -383,7 +382,6 @@ impl Writer {
         realm_id: RealmId,
         changes: impl FnOnce(&Realm) -> Option<RemoteChanges>,
     ) -> bool {
-        self.contention.saw(realm_id);
         let Some(shared) = self.realm(realm_id) else {
             // A realm newer than the directory: the retry reads it.
             return false;

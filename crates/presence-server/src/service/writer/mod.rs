@@ -98,8 +98,6 @@ use crate::store::{DeviceKind, Store, StoreError};
 
 mod batch;
 mod builder;
-mod claim;
-mod commit;
 mod install;
 mod intake;
 mod node;
@@ -236,11 +234,6 @@ impl Change {
         }
     }
 
-    /// Whether the change is a presence report.
-    fn is_report(&self) -> bool {
-        matches!(self, Change::Report { .. })
-    }
-
     /// Whether the change concerns a custom status.
     fn is_status(&self) -> bool {
         matches!(self, Change::Status { .. } | Change::ExpireStatus { .. })
@@ -322,8 +315,6 @@ pub struct Writer {
     /// Moved around every directory change that could alter how a key
     /// authenticates (see `affects_credentials`).
     epoch: Arc<DirectoryEpoch>,
-    /// Where other nodes wrote lately: no claimed batches there.
-    contention: claim::Contention,
 }
 
 impl Writer {
@@ -386,7 +377,6 @@ impl Writer {
             intake: None,
             held_remote: HashMap::new(),
             epoch: Arc::default(),
-            contention: claim::Contention::default(),
         }
     }
 
@@ -583,9 +573,6 @@ impl Writer {
         changes: Vec<Change>,
         late_acks: Option<&mut Vec<Ack>>,
     ) -> Vec<Outcome> {
-        if let Some(outcomes) = self.run_claimed(&changes) {
-            return outcomes;
-        }
         match self.evaluate_batch(changes, late_acks) {
             Ok((mut batch, outcomes)) => self.commit_and_apply(&mut batch, outcomes),
             Err(refused) => refused,
@@ -632,6 +619,61 @@ impl Writer {
             .map(|change| self.evaluate(&mut batch, change))
             .collect();
         Ok((batch, outcomes))
+    }
+
+    /// Commits an evaluated batch (or ends it, if it changes nothing) and
+    /// applies it to memory; each change's final outcome.
+    fn commit_and_apply(&mut self, batch: &mut Batch, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+        let started = Instant::now();
+        let committed = if batch.mutations.is_empty() {
+            self.store.abort_batch();
+            // No commit of its own flushes the others' commits it holds; if
+            // the store cannot say they are durable, they are read again at
+            // the next look (the batch's no-ops stand either way).
+            if !self.held_remote.is_empty() && self.store.wait_durable().is_err() {
+                self.held_remote.clear();
+            }
+            Ok(())
+        } else {
+            let realms = batch.mutation_realms();
+            self.store
+                .commit_batch_in_realms(&batch.mutations, &realms, &batch.sequences())
+        };
+        let (locked_at, catch_up) = self.locked_at.take().unwrap_or((started, Duration::ZERO));
+        tracing::debug!(
+            commands = outcomes.len(),
+            mutations = batch.mutations.len(),
+            commit_micros = started.elapsed().as_micros() as u64,
+            lock_micros = locked_at.elapsed().as_micros() as u64,
+            catch_up_micros = catch_up.as_micros() as u64,
+            "batch"
+        );
+        if !batch.mutations.is_empty() {
+            if committed.is_ok() {
+                let seconds = started.elapsed().as_secs_f64();
+                self.metrics.commit(batch.mutations.len(), seconds);
+            }
+            self.note_write_health(committed.as_ref().err());
+        }
+        match committed {
+            Ok(()) => {
+                let produced = self.changing_memory(|w| w.apply(batch));
+                self.publish(produced);
+                outcomes
+            }
+            Err(e) => {
+                // If the commit's outcome is unknown (the connection broke
+                // while committing), the next look at the store installs
+                // whatever did commit, and the others' commits it held.
+                self.held_remote.clear();
+                tracing::error!(error = %e, "commit failed; the batch is refused");
+                let failure = WriteError::Store(e.to_string());
+                outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.and(Err(failure.clone())))
+                    .collect()
+            }
+        }
     }
 
     /// Opens a batch over `realms` and brings them up to the store's state

@@ -1,8 +1,6 @@
 //! Writing to the shared store: the directory version every directory
 //! change takes, the notification every commit sends, and the server's
-//! batches, which lock their realms' sequence rows until they commit:
-//! from their start, or, for a claimed batch, from the message that
-//! writes and commits it (docs/ARCHITECTURE.md, "Claimed batches").
+//! batches, which lock their realms' sequence rows from start to commit.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -162,7 +160,12 @@ pub(super) fn begin_locking_sequences(
     prepared: &mut Prepared,
     realms: &[RealmId],
 ) -> Result<Vec<UpdateId>, StoreError> {
-    let sql = format!("{} {DEFAULT_PLANS}", open_locking(c, prepared, realms)?);
+    prepared.name(c, LOCK_NAME, LOCK_SEQUENCES)?;
+    let ids: Vec<Option<i64>> = realms.iter().map(|r| Some(r.0)).collect();
+    let sql = format!(
+        "BEGIN; {INDEXED_GENERIC_PLAN} EXECUTE {LOCK_NAME}({}); {DEFAULT_PLANS}",
+        bigints(&ids)
+    );
     let locked = read_locked(c, &sql).inspect_err(|_| {
         let _ = c.batch_execute("ROLLBACK");
     })?;
@@ -170,36 +173,6 @@ pub(super) fn begin_locking_sequences(
         .iter()
         .map(|id| locked.get(id).copied().unwrap_or_default())
         .collect())
-}
-
-/// The text that opens a batch's transaction and locks the sequence rows
-/// of `realms` (in id order, under the batch's plan settings): sent alone
-/// by a locked batch, at the head of its one message by a claimed one.
-pub(super) fn open_locking(
-    c: &mut Client,
-    prepared: &mut Prepared,
-    realms: &[RealmId],
-) -> Result<String, StoreError> {
-    prepared.name(c, LOCK_NAME, LOCK_SEQUENCES)?;
-    let ids: Vec<Option<i64>> = realms.iter().map(|r| Some(r.0)).collect();
-    Ok(format!(
-        "BEGIN; {INDEXED_GENERIC_PLAN} EXECUTE {LOCK_NAME}({});",
-        bigints(&ids)
-    ))
-}
-
-/// The check constraint that refuses a claim on a realm's update ids
-/// whose row no longer holds the id the batch expected
-/// (`schema::SCHEMA_V5`).
-pub(super) const CLAIM_CONSTRAINT: &str = "realm_sequences_claim";
-
-/// Whether `error` is a batch's claim refused: another node took ids of
-/// one of its realms since the batch's writer last read them.
-pub(super) fn is_claim_lost(error: &::postgres::Error) -> bool {
-    error.as_db_error().is_some_and(|db| {
-        *db.code() == ::postgres::error::SqlState::CHECK_VIOLATION
-            && db.constraint() == Some(CLAIM_CONSTRAINT)
-    })
 }
 
 /// Runs `sql` and reads the sequence rows it returns.
@@ -220,34 +193,32 @@ fn read_locked(c: &mut Client, sql: &str) -> Result<HashMap<RealmId, UpdateId>, 
 
 /// Writes a batch inside the open transaction (without committing): the
 /// presence records and the realms' sequences in one statement, then the
-/// users' settings and devices. Each realm's sequence moves only from the
-/// id the batch expects (`locked`: what its lock read, or what a claimed
-/// batch's writer knew), else the statement fails on [`CLAIM_CONSTRAINT`].
-/// A batch of presence records alone is not written here but returned, as
-/// the statement to send with the commit: the batch then ends in one round
-/// trip, and holds its realms' locks for one fewer. `None` if the batch
-/// writes nothing (the other nodes are told at commit about anything else).
+/// users' settings and devices. A batch of presence records alone is not
+/// written here but returned, as the statement to send with the commit:
+/// the batch then ends in one round trip, and holds its realms' locks for
+/// one fewer. `None` if the batch writes nothing (the other nodes are told
+/// at commit about anything else).
 pub(super) fn write_batch(
     c: &mut Client,
     prepared: &mut Prepared,
     batch: &[Mutation],
     sequences: &[Sequence],
-    locked: &[(RealmId, UpdateId)],
 ) -> Result<Option<String>, StoreError> {
     if batch.is_empty() && sequences.is_empty() {
         return Ok(None);
     }
     let records = final_records(batch);
-    let columns = Columns::new(&records, sequences, locked);
     if batch.iter().all(Mutation::is_presence) {
-        return Ok(Some(execute_records_and_sequences(c, prepared, &columns)?));
+        return Ok(Some(execute_records_and_sequences(
+            c, prepared, &records, sequences,
+        )?));
     }
     // The batch changes a user (a presence-only batch returned above). The
     // directory version is taken before any user row is locked, the same
     // order the admin writes use, so the two cannot deadlock.
     let version = next_directory_version(c)?;
     c.batch_execute(INDEXED_GENERIC_PLAN)?;
-    write_records_and_sequences(c, prepared, &columns)?;
+    write_records_and_sequences(c, prepared, &records, sequences)?;
     let touched = write_user_changes(c, batch)?;
     c.execute(
         "UPDATE users SET row_version = $1 WHERE id = ANY($2)",
@@ -255,76 +226,6 @@ pub(super) fn write_batch(
     )?;
     super::status::write(c, batch, version)?;
     Ok(Some(String::new()))
-}
-
-impl super::PgStore {
-    /// Writes and commits the open batch; with the realm of each mutation,
-    /// it also publishes what it wrote (see [`notifications`]). A claimed
-    /// batch opens its transaction and takes its locks in the same message,
-    /// and fails with [`StoreError::ClaimLost`] if a realm's sequence moved
-    /// from the id its writer expected (nothing written, nothing sent).
-    pub(super) fn commit(
-        &mut self,
-        batch: &[Mutation],
-        realms: Option<&[RealmId]>,
-        sequences: &[Sequence],
-    ) -> Result<(), StoreError> {
-        if !self.in_batch {
-            return Err(StoreError::NoBatch);
-        }
-        let presence_only = batch.iter().all(Mutation::is_presence);
-        let commit = commit_sql(self.durability, presence_only);
-        let published =
-            realms.and_then(|realms| publishable(batch, realms, sequences, &self.locked));
-        let claiming = std::mem::take(&mut self.claiming);
-        let locked = std::mem::take(&mut self.locked);
-        let out = self.run_prepared(|c, prepared, names| {
-            let opening = if claiming {
-                let realms: Vec<RealmId> = locked.iter().map(|(id, _)| *id).collect();
-                open_locking(c, prepared, &realms)?
-            } else {
-                String::new()
-            };
-            if claiming && !presence_only {
-                // Users' changes are written statement by statement, inside
-                // the transaction this opens.
-                c.batch_execute(&opening)?;
-            }
-            let written = write_batch(c, prepared, batch, sequences, &locked).and_then(|pending| {
-                // One round trip ends the batch: its opening if it is
-                // claimed, what is left to write, the notifications (at
-                // commit, if anything was written), the durability of this
-                // transaction alone (admin writes keep waiting for the
-                // disk), and the commit.
-                let mut end = String::new();
-                if claiming && presence_only {
-                    end.push_str(&opening);
-                }
-                if let Some(pending) = pending {
-                    end.push_str(&pending);
-                    end.push_str(&notifications(names, published.as_deref()));
-                }
-                end.push_str(commit);
-                Ok(c.batch_execute(&end)?)
-            });
-            match written {
-                Ok(()) => Ok(Ok(())),
-                Err(e) => {
-                    let _ = c.batch_execute("ROLLBACK");
-                    match e {
-                        StoreError::Postgres(ref failure) if is_claim_lost(&failure.0) => {
-                            Ok(Err(StoreError::ClaimLost))
-                        }
-                        e => Err(e),
-                    }
-                }
-            }
-        });
-        self.in_batch = false;
-        // A lost claim is the batch's answer, not the connection's failure:
-        // its statements stay prepared.
-        out.and_then(|claimed| claimed)
-    }
 }
 
 /// Each presence record a batch changes, keyed by user and client, with its
@@ -354,10 +255,7 @@ fn final_records(batch: &[Mutation]) -> Records<'_> {
 /// record is either removed or put (see [`final_records`]), and a realm is
 /// named once, because one statement cannot touch a row twice. The realm of
 /// a put record is copied from its user, so that catch-up reads of a realm
-/// need no join. A realm's sequence takes its new last id only if it holds
-/// the id the batch expected, and -1 otherwise, which [`CLAIM_CONSTRAINT`]
-/// refuses: the transaction then fails whole. The batch's lock is taken
-/// before this statement runs, so the row it compares is the latest.
+/// need no join.
 const WRITE_RECORDS_AND_SEQUENCES: &str = "\
     WITH removed AS ( \
         DELETE FROM client_presence p \
@@ -378,107 +276,56 @@ const WRITE_RECORDS_AND_SEQUENCES: &str = "\
     sequenced AS ( \
         INSERT INTO realm_sequences (realm_id, last_update_id) \
         SELECT * FROM unnest($8::bigint[], $9::bigint[]) \
-        ON CONFLICT (realm_id) DO UPDATE SET last_update_id = CASE \
-        WHEN realm_sequences.last_update_id = (SELECT e.expected \
-            FROM unnest($8::bigint[], $10::bigint[]) AS e(realm_id, expected) \
-            WHERE e.realm_id = excluded.realm_id) \
-        THEN excluded.last_update_id ELSE -1 END) \
+        ON CONFLICT (realm_id) DO UPDATE SET last_update_id = excluded.last_update_id) \
     SELECT 1";
 
-/// A batch's records and sequences as the ten arrays of
-/// [`WRITE_RECORDS_AND_SEQUENCES`].
-struct Columns<'a> {
-    removed_users: Vec<Option<i64>>,
-    removed_clients: Vec<&'a str>,
-    users: Vec<Option<i64>>,
-    clients: Vec<&'a str>,
-    connected: Vec<Option<i64>>,
-    active: Vec<Option<i64>>,
-    update: Vec<Option<i64>>,
-    realms: Vec<Option<i64>>,
-    last_ids: Vec<Option<i64>>,
-    /// Each realm's id as the batch expects to find it (`NULL`, which no
-    /// row holds, for a realm the batch did not lock or claim).
-    expected: Vec<Option<i64>>,
-}
-
-impl<'a> Columns<'a> {
-    fn new(
-        records: &Records<'a>,
-        sequences: &[Sequence],
-        locked: &[(RealmId, UpdateId)],
-    ) -> Columns<'a> {
-        let mut columns = Columns {
-            removed_users: Vec::new(),
-            removed_clients: Vec::new(),
-            users: Vec::new(),
-            clients: Vec::new(),
-            connected: Vec::new(),
-            active: Vec::new(),
-            update: Vec::new(),
-            realms: Vec::new(),
-            last_ids: Vec::new(),
-            expected: Vec::new(),
-        };
-        for (&(user_id, client), record) in records {
-            match record {
-                None => {
-                    columns.removed_users.push(Some(user_id.0));
-                    columns.removed_clients.push(client);
-                }
-                Some(p) => {
-                    columns.users.push(Some(user_id.0));
-                    columns.clients.push(client);
-                    columns.connected.push(Some(p.last_connected_time));
-                    columns.active.push(p.last_active_time);
-                    columns.update.push(Some(p.update_id.0));
-                }
-            }
-        }
-        // A realm named twice keeps its last value.
-        let last: BTreeMap<RealmId, UpdateId> = sequences
-            .iter()
-            .map(|s| (s.realm_id, s.last_update_id))
-            .collect();
-        for (realm_id, last_id) in last {
-            columns.realms.push(Some(realm_id.0));
-            columns.last_ids.push(Some(last_id.0));
-            let expected = locked.iter().find(|(id, _)| *id == realm_id);
-            columns.expected.push(expected.map(|(_, id)| id.0));
-        }
-        columns
-    }
-
-    /// Whether the statement would write nothing.
-    fn is_empty(&self) -> bool {
-        self.removed_users.is_empty() && self.users.is_empty() && self.realms.is_empty()
-    }
-}
-
 /// Removes and puts the batch's records and sets its realms' last update
-/// ids, inside the open transaction.
+/// ids (a realm named twice keeps its last value).
 fn write_records_and_sequences(
     c: &mut Client,
     prepared: &mut Prepared,
-    columns: &Columns<'_>,
+    records: &Records<'_>,
+    sequences: &[Sequence],
 ) -> Result<(), StoreError> {
-    if columns.is_empty() {
+    let (mut removed_users, mut removed_clients) = (Vec::new(), Vec::new());
+    let (mut users, mut clients) = (Vec::new(), Vec::new());
+    let (mut connected, mut active, mut update) = (Vec::new(), Vec::new(), Vec::new());
+    for (&(user_id, client), record) in records {
+        match record {
+            None => {
+                removed_users.push(user_id);
+                removed_clients.push(client);
+            }
+            Some(p) => {
+                users.push(user_id);
+                clients.push(client);
+                connected.push(p.last_connected_time);
+                active.push(p.last_active_time);
+                update.push(p.update_id);
+            }
+        }
+    }
+    let last: BTreeMap<RealmId, UpdateId> = sequences
+        .iter()
+        .map(|s| (s.realm_id, s.last_update_id))
+        .collect();
+    let (realms, ids): (Vec<RealmId>, Vec<UpdateId>) = last.into_iter().unzip();
+    if removed_users.is_empty() && users.is_empty() && realms.is_empty() {
         return Ok(());
     }
     let statement = prepared.get(c, WRITE_RECORDS_AND_SEQUENCES)?;
     c.execute(
         &statement,
         &[
-            &columns.removed_users,
-            &columns.removed_clients,
-            &columns.users,
-            &columns.clients,
-            &columns.connected,
-            &columns.active,
-            &columns.update,
-            &columns.realms,
-            &columns.last_ids,
-            &columns.expected,
+            &removed_users,
+            &removed_clients,
+            &users,
+            &clients,
+            &connected,
+            &active,
+            &update,
+            &realms,
+            &ids,
         ],
     )?;
     Ok(())
@@ -493,24 +340,48 @@ const WRITE_NAME: &str = "presence_write_records";
 fn execute_records_and_sequences(
     c: &mut Client,
     prepared: &mut Prepared,
-    columns: &Columns<'_>,
+    records: &Records<'_>,
+    sequences: &[Sequence],
 ) -> Result<String, StoreError> {
-    if columns.is_empty() {
+    let (mut removed_users, mut removed_clients) = (Vec::new(), Vec::new());
+    let (mut users, mut clients) = (Vec::new(), Vec::new());
+    let (mut connected, mut active, mut update) = (Vec::new(), Vec::new(), Vec::new());
+    for (&(user_id, client), record) in records {
+        match record {
+            None => {
+                removed_users.push(Some(user_id.0));
+                removed_clients.push(client);
+            }
+            Some(p) => {
+                users.push(Some(user_id.0));
+                clients.push(client);
+                connected.push(Some(p.last_connected_time));
+                active.push(p.last_active_time);
+                update.push(Some(p.update_id.0));
+            }
+        }
+    }
+    let last: BTreeMap<RealmId, UpdateId> = sequences
+        .iter()
+        .map(|s| (s.realm_id, s.last_update_id))
+        .collect();
+    if removed_users.is_empty() && users.is_empty() && last.is_empty() {
         return Ok(String::new());
     }
     prepared.name(c, WRITE_NAME, WRITE_RECORDS_AND_SEQUENCES)?;
+    let realms: Vec<Option<i64>> = last.keys().map(|r| Some(r.0)).collect();
+    let ids: Vec<Option<i64>> = last.values().map(|id| Some(id.0)).collect();
     Ok(format!(
-        "{INDEXED_GENERIC_PLAN} EXECUTE {WRITE_NAME}({}, {}, {}, {}, {}, {}, {}, {}, {}, {}); ",
-        bigints(&columns.removed_users),
-        texts(&columns.removed_clients),
-        bigints(&columns.users),
-        texts(&columns.clients),
-        bigints(&columns.connected),
-        bigints(&columns.active),
-        bigints(&columns.update),
-        bigints(&columns.realms),
-        bigints(&columns.last_ids),
-        bigints(&columns.expected),
+        "{INDEXED_GENERIC_PLAN} EXECUTE {WRITE_NAME}({}, {}, {}, {}, {}, {}, {}, {}, {}); ",
+        bigints(&removed_users),
+        texts(&removed_clients),
+        bigints(&users),
+        texts(&clients),
+        bigints(&connected),
+        bigints(&active),
+        bigints(&update),
+        bigints(&realms),
+        bigints(&ids),
     ))
 }
 
@@ -591,4 +462,322 @@ fn write_user_change(c: &mut Client, mutation: &Mutation) -> Result<Option<UserI
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use super::{LOCK_NAME, WRITE_NAME};
+    use crate::ids::{UpdateId, UserId};
+    use crate::store::postgres::PgStore;
+    use crate::store::testing::{load_all, new_user, put, scratch, sequence, two_nodes};
+    use crate::store::{DeviceKind, Mutation, RealmRow, Store, UserRow};
+
+    /// A store on the database at `url` with the realm `acme` and its user
+    /// `ann@x`.
+    fn acme_with_ann(url: &str) -> (PgStore, RealmRow, UserRow) {
+        let mut store = PgStore::open(url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        let ann = store
+            .create_user(&new_user("acme", "ann@x", 1))
+            .expect("ann");
+        (store, realm, ann)
+    }
+
+    /// Two stores on the database at `url` with a realm and a user, the
+    /// first holding the realm's lock in an open batch.
+    fn two_nodes_the_first_locking(url: &str) -> (PgStore, PgStore, RealmRow, UserRow) {
+        let (mut a, b, realm, user) = two_nodes(url);
+        assert_eq!(
+            a.begin_batch(&[realm.id]).expect("begin"),
+            vec![UpdateId(0)]
+        );
+        (a, b, realm, user)
+    }
+
+    /// Runs `f` on `b` in a thread of its own and checks that it is still
+    /// waiting 400 ms later, for a lock the caller holds; join the thread
+    /// once the caller lets the lock go.
+    fn blocked<T: Send + 'static>(
+        mut b: PgStore,
+        f: impl FnOnce(&mut PgStore) -> T + Send + 'static,
+    ) -> thread::JoinHandle<(T, PgStore)> {
+        let (tx, rx) = mpsc::channel();
+        let waiter = thread::spawn(move || {
+            let out = f(&mut b);
+            let _ = tx.send(());
+            (out, b)
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(400)).is_err(),
+            "must wait while the lock is held"
+        );
+        waiter
+    }
+
+    #[test]
+    fn a_second_node_waits_for_the_sequence_lock() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut a, b, realm, user) = two_nodes_the_first_locking(&url);
+        // However late the thread starts, it cannot begin while a holds the
+        // lock; and when it begins, it sees a's commit.
+        let waiter = blocked(b, move |b| {
+            let seen = b.begin_batch(&[realm.id]).expect("begin b");
+            b.commit_batch(&[put(user.id, "web", 6)], &[sequence(realm.id, 6)])
+                .expect("commit b");
+            seen
+        });
+        a.commit_batch(&[put(user.id, "web", 5)], &[sequence(realm.id, 5)])
+            .expect("commit a");
+        let (seen, mut b) = waiter.join().expect("thread");
+        assert_eq!(seen, vec![UpdateId(5)]);
+        assert_eq!(
+            b.sequences().expect("sequences"),
+            vec![sequence(realm.id, 6)]
+        );
+    }
+
+    #[test]
+    fn deleting_a_user_waits_for_a_batch_and_takes_its_records_too() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut a, b, realm, user) = two_nodes_the_first_locking(&url);
+        let deleter = blocked(b, |b| b.delete_user("acme", "a@x"));
+        a.commit_batch_in_realms(
+            &[put(user.id, "web", 1)],
+            &[realm.id],
+            &[sequence(realm.id, 1)],
+        )
+        .expect("commit a");
+        let (deleted, mut b) = deleter.join().expect("thread");
+        assert_eq!(deleted.expect("deleted").id, user.id);
+        let records = |store: &mut PgStore| {
+            store
+                .presence_changes(realm.id, UpdateId(0))
+                .expect("changes")
+                .users
+        };
+        assert!(
+            records(&mut b).is_empty(),
+            "the batch's record went with its user"
+        );
+        // A later batch for the deleted user writes nothing.
+        a.begin_batch(&[realm.id]).expect("begin");
+        a.commit_batch_in_realms(
+            &[put(user.id, "web", 2)],
+            &[realm.id],
+            &[sequence(realm.id, 2)],
+        )
+        .expect("commit");
+        assert!(records(&mut b).is_empty());
+    }
+
+    #[test]
+    fn a_batch_plans_as_usual_once_its_locks_are_taken() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut a, _b, _realm, _user) = two_nodes_the_first_locking(&url);
+        let settings: (String, String) = a
+            .run(|c, _| {
+                let mode = c.query_one("SHOW plan_cache_mode", &[])?.get(0);
+                let scans = c.query_one("SHOW enable_seqscan", &[])?.get(0);
+                Ok((mode, scans))
+            })
+            .expect("show");
+        assert_eq!(
+            settings,
+            ("force_custom_plan".to_owned(), "on".to_owned()),
+            "only the lock is planned generically and by index"
+        );
+        a.abort_batch();
+    }
+
+    #[test]
+    fn statements_the_database_dropped_are_prepared_again() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let mut store = PgStore::open(&url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        assert_eq!(
+            store.sequences().expect("prepared"),
+            vec![sequence(realm.id, 0)]
+        );
+        // As if the database forgot them (a failover to a new server,
+        // tables changed under them): the next call fails...
+        store
+            .run(|c, _| Ok(c.batch_execute("DEALLOCATE ALL")?))
+            .expect("deallocate");
+        assert!(store.sequences().is_err());
+        // ...and the one after prepares them again.
+        assert_eq!(
+            store.sequences().expect("again"),
+            vec![sequence(realm.id, 0)]
+        );
+    }
+
+    #[test]
+    fn a_batch_of_thousands_commits() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let mut store = PgStore::open(&url).expect("open");
+        let realm = store.create_realm("acme", "Acme", 0).expect("realm");
+        let users: Vec<UserRow> = (0..50)
+            .map(|i| {
+                let email = format!("u{i}@x");
+                store
+                    .create_user(&new_user("acme", &email, i))
+                    .expect("user")
+            })
+            .collect();
+        let mut batch = Vec::new();
+        for user in &users {
+            for c in 0..100 {
+                batch.push(put(user.id, &format!("client{c}"), batch.len() as i64 + 1));
+            }
+        }
+        assert_eq!(batch.len(), 5000);
+        store.begin_batch(&[realm.id]).expect("begin");
+        let started = Instant::now();
+        store
+            .commit_batch(&batch, &[sequence(realm.id, 5000)])
+            .expect("commit");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let changes = store
+            .presence_changes(realm.id, UpdateId(0))
+            .expect("changes");
+        assert_eq!(changes.last_update_id, UpdateId(5000));
+        assert_eq!(changes.users.len(), 50);
+        assert!(changes.users.iter().all(|user| user.records.len() == 100));
+    }
+
+    #[test]
+    fn a_batch_takes_one_directory_version_for_all_its_user_changes() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut store, realm, ann) = acme_with_ann(&url);
+        let bob = store
+            .create_user(&new_user("acme", "bob@x", 2))
+            .expect("bob");
+        let before = store.directory_version().expect("version");
+
+        store.begin_batch(&[realm.id]).expect("begin");
+        let batch = [
+            put(ann.id, "web", 1),
+            Mutation::SetUserSettings {
+                user_id: ann.id,
+                presence_enabled: false,
+                enable_offline_push_notifications: false,
+            },
+            Mutation::AddDevice {
+                user_id: bob.id,
+                kind: DeviceKind::Apns,
+                token: "tok".to_owned(),
+                appid: Some("app".to_owned()),
+            },
+        ];
+        store
+            .commit_batch(&batch, &[sequence(realm.id, 1)])
+            .expect("commit");
+        let changes = store.directory_changes(before).expect("changes");
+        assert_eq!(changes.version, before + 1);
+        let changed: Vec<UserId> = changes.users.iter().map(|u| u.id).collect();
+        assert_eq!(changed, vec![ann.id, bob.id]);
+        assert_eq!(load_all(&mut store).0, before + 1);
+    }
+
+    /// The plan the connection keeps for a statement prepared by `name`,
+    /// as `EXPLAIN` shows it.
+    fn kept_plan(store: &mut PgStore, name: &str, args: &str) -> String {
+        store
+            .run(|c, _| {
+                // The kept plan, whatever the session would plan now.
+                c.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")?;
+                let rows = c.query(&format!("EXPLAIN EXECUTE {name}({args})"), &[])?;
+                c.batch_execute("COMMIT")?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            })
+            .expect("explain")
+    }
+
+    #[test]
+    fn a_batch_plan_made_on_small_tables_finds_rows_by_index() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut store, realm, user) = acme_with_ann(&url);
+        // The first batch makes both plans, while every table holds a row
+        // or two: scanning them whole would look cheapest then, and would
+        // be kept as the tables grow.
+        store.begin_batch(&[realm.id]).expect("begin");
+        store
+            .commit_batch(&[put(user.id, "web", 1)], &[sequence(realm.id, 1)])
+            .expect("commit");
+        let lock = kept_plan(&mut store, LOCK_NAME, "'{1}'");
+        let empty = ["'{}'"; 9].join(", ");
+        let write = kept_plan(&mut store, WRITE_NAME, &empty);
+        for plan in [&lock, &write] {
+            assert!(plan.contains("Index Scan"), "{plan}");
+            for whole in ["Seq Scan", "Hash Join", "Merge Join"] {
+                assert!(!plan.contains(whole), "{whole} in\n{plan}");
+            }
+        }
+    }
+
+    #[test]
+    fn records_written_with_the_commit_keep_any_client_name() {
+        let Some((_schema, url)) = scratch() else {
+            return;
+        };
+        let (mut store, realm, user) = acme_with_ann(&url);
+        let names = ["it's", "back\\slash", "ünï {c,o}de", "\"quoted\"", "NULL"];
+        let batch: Vec<Mutation> = names
+            .iter()
+            .zip(1..)
+            .map(|(name, id)| put(user.id, name, id))
+            .collect();
+        store.begin_batch(&[realm.id]).expect("begin");
+        store
+            .commit_batch(&batch, &[sequence(realm.id, 5)])
+            .expect("commit");
+        let changes = store
+            .presence_changes(realm.id, UpdateId(0))
+            .expect("changes");
+        let mut stored: Vec<&str> = changes.users[0]
+            .records
+            .iter()
+            .map(|r| r.client.as_str())
+            .collect();
+        let mut expected = names.to_vec();
+        stored.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(stored, expected);
+
+        // The statement prepared by name is prepared again once the
+        // database forgot it: one batch fails, the next commits.
+        store
+            .run(|c, _| Ok(c.batch_execute(&format!("DEALLOCATE {WRITE_NAME}"))?))
+            .expect("deallocate");
+        store.begin_batch(&[realm.id]).expect("begin");
+        let failed = store.commit_batch(&[put(user.id, "web", 6)], &[sequence(realm.id, 6)]);
+        assert!(failed.is_err());
+        store.begin_batch(&[realm.id]).expect("begin");
+        store
+            .commit_batch(&[put(user.id, "web", 6)], &[sequence(realm.id, 6)])
+            .expect("again");
+        assert_eq!(
+            store.sequences().expect("sequences"),
+            vec![sequence(realm.id, 6)]
+        );
+    }
+}

@@ -328,7 +328,6 @@ mod tests {
             names: Names::new("x"),
             in_batch: false,
             locked: Vec::new(),
-            claiming: false,
             durability: crate::store::Durability::Full,
             listeners: Vec::new(),
             inbox: Default::default(),

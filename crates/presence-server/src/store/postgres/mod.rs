@@ -2,9 +2,7 @@
 //!
 //! Every node keeps its own copy of presence in memory and writes its
 //! changes here in batches. A batch locks the sequence rows of the realms it
-//! touches until its commit (from its start, or for a claimed batch from
-//! the one message that also writes and commits it, checking that the
-//! rows hold the ids its writer expected), so two nodes never hand out the
+//! touches from its start to its commit, so two nodes never hand out the
 //! same update id and ids become visible in the order they were taken; a
 //! node that remembers the last id it saw can read exactly what changed
 //! since, in one snapshot. After a commit the store sends a notification on
@@ -52,8 +50,8 @@ use super::{
     Store, StoreError, UserChange, UserRow, email_key,
 };
 use batch::{
-    DIRECTORY_VERSION, FLUSH, begin_locking_sequences, next_directory_version, notify,
-    read_directory_version,
+    DIRECTORY_VERSION, FLUSH, begin_locking_sequences, commit_sql, next_directory_version,
+    notifications, notify, publishable, read_directory_version, write_batch,
 };
 use connection::{Connection, Mode, Prepared, in_transaction};
 use rows::{
@@ -77,13 +75,8 @@ pub struct PgStore {
     in_batch: bool,
     /// The open batch's realms and their last update ids as it locked
     /// them: under the lock they cannot move, so a catch-up read inside
-    /// the batch need not read them again. For a claimed batch, the ids
-    /// its writer expects, which its commit checks.
+    /// the batch need not read them again.
     locked: Vec<(RealmId, UpdateId)>,
-    /// Whether the open batch is claimed: nothing is sent to the database
-    /// until its commit, which opens, locks, checks, writes and commits in
-    /// one message.
-    claiming: bool,
     /// How batches commit: with `relaxed`, each batch's transaction sets
     /// `synchronous_commit = off` for itself alone.
     durability: Durability,
@@ -151,7 +144,6 @@ impl PgStore {
             names: Names::new(&schema),
             in_batch: false,
             locked: Vec::new(),
-            claiming: false,
             durability: Durability::Full,
             listeners: Vec::new(),
             inbox: Arc::default(),
@@ -225,6 +217,45 @@ impl PgStore {
             c.execute(sql, &[value, &version, &id])?;
             notify(c, names)
         })
+    }
+}
+
+impl PgStore {
+    /// Writes and commits the open batch; with the realm of each mutation,
+    /// it also publishes what it wrote (see [`notifications`]).
+    fn commit(
+        &mut self,
+        batch: &[Mutation],
+        realms: Option<&[RealmId]>,
+        sequences: &[Sequence],
+    ) -> Result<(), StoreError> {
+        if !self.in_batch {
+            return Err(StoreError::NoBatch);
+        }
+        let commit = commit_sql(self.durability, batch.iter().all(Mutation::is_presence));
+        let published =
+            realms.and_then(|realms| publishable(batch, realms, sequences, &self.locked));
+        let out = self.run_prepared(|c, prepared, names| {
+            let written = write_batch(c, prepared, batch, sequences).and_then(|pending| {
+                // One round trip ends the batch: what is left to write, the
+                // notifications (at commit, if anything was written), the
+                // durability of this transaction alone (admin writes keep
+                // waiting for the disk), and the commit.
+                let mut end = String::new();
+                if let Some(pending) = pending {
+                    end.push_str(&pending);
+                    end.push_str(&notifications(names, published.as_deref()));
+                }
+                end.push_str(commit);
+                Ok(c.batch_execute(&end)?)
+            });
+            if written.is_err() {
+                let _ = c.batch_execute("ROLLBACK");
+            }
+            written
+        });
+        self.in_batch = false;
+        out
     }
 }
 
@@ -334,26 +365,11 @@ impl Store for PgStore {
         }
         let out = self.run_prepared(|c, prepared, _| begin_locking_sequences(c, prepared, realms));
         self.in_batch = out.is_ok();
-        self.claiming = false;
         self.locked = match &out {
             Ok(ids) => realms.iter().copied().zip(ids.iter().copied()).collect(),
             Err(_) => Vec::new(),
         };
         out
-    }
-
-    fn begin_claiming(&mut self, realms: &[RealmId], expected: &[UpdateId]) -> bool {
-        if self.in_batch {
-            self.abort_batch();
-        }
-        self.in_batch = true;
-        self.claiming = true;
-        self.locked = realms
-            .iter()
-            .copied()
-            .zip(expected.iter().copied())
-            .collect();
-        true
     }
 
     fn commit_batch(
@@ -415,12 +431,8 @@ impl Store for PgStore {
         if !self.in_batch {
             return;
         }
-        // A claimed batch has sent nothing yet: there is nothing to undo.
-        if !self.claiming {
-            let _ = self.run(|c, _| Ok(c.batch_execute("ROLLBACK")?));
-        }
+        let _ = self.run(|c, _| Ok(c.batch_execute("ROLLBACK")?));
         self.in_batch = false;
-        self.claiming = false;
     }
 
     fn sequences(&mut self) -> Result<Vec<Sequence>, StoreError> {
@@ -462,7 +474,7 @@ impl Store for PgStore {
         // a record newer than the value returned would be skipped by a
         // reader that resumes from that value. Inside a batch (a node
         // catching up under its realms' locks) the batch is that snapshot.
-        if self.in_batch && !self.claiming {
+        if self.in_batch {
             let locked = self.locked.iter().find(|(id, _)| *id == realm_id);
             let last = locked.map(|&(_, last)| last);
             return self.run_prepared(|c, prepared, _| {

@@ -15,14 +15,12 @@ use crate::store::StoreError;
 /// step 3 users' statuses. Their parts are kept beside the code that uses them.
 /// Step 4 drops the foreign key of presence records, whose check per row
 /// cost a batch more than the rest of its statement (see
-/// [`SCHEMA_V4`]). Step 5 lets a batch claim its realms' update ids at
-/// commit ([`SCHEMA_V5`]).
+/// [`SCHEMA_V4`]).
 const MIGRATIONS: &[(i64, &[&str])] = &[
     (1, &[SCHEMA_V1]),
     (2, &[embed::SCHEMA_V2, directory::SCHEMA_V2]),
     (3, &[status::SCHEMA_V3]),
     (4, &[SCHEMA_V4]),
-    (5, &[SCHEMA_V5]),
 ];
 
 const SCHEMA_V1: &str = "
@@ -86,14 +84,6 @@ CREATE INDEX client_presence_realm_update ON client_presence (realm_id, update_i
 /// deletes the user's records, so no record can outlive its user.
 const SCHEMA_V4: &str = "
 ALTER TABLE client_presence DROP CONSTRAINT IF EXISTS client_presence_user_id_fkey;
-";
-
-/// A realm's last update id is never negative. A batch that sets its
-/// realms' ids from the ones it expected writes -1 where a realm holds
-/// another, which this refuses, failing the batch whole
-/// (`batch::CLAIM_CONSTRAINT`, docs/ARCHITECTURE.md, "Claimed batches").
-const SCHEMA_V5: &str = "
-ALTER TABLE realm_sequences ADD CONSTRAINT realm_sequences_claim CHECK (last_update_id >= 0);
 ";
 
 /// Takes the advisory lock that serialises the migrations of one schema:
@@ -209,7 +199,7 @@ mod tests {
             .map(|t| t.join().expect("thread").expect("migrate"))
             .collect();
         applied.sort();
-        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2, 3, 4, 5]]);
+        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2, 3, 4]]);
         assert_eq!(
             PgStore::migrate_only(&url).expect("again"),
             Vec::<i64>::new()
@@ -221,7 +211,7 @@ mod tests {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+        assert_eq!(versions, vec![1, 2, 3, 4]);
 
         admin(&url)
             .execute("INSERT INTO schema_migrations (version) VALUES (99)", &[])
@@ -229,7 +219,7 @@ mod tests {
         match PgStore::open(&url) {
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                supported: 5,
+                supported: 4,
             }) => {}
             other => panic!("expected SchemaTooNew, got {:?}", other.err()),
         }
