@@ -100,17 +100,177 @@ pub async fn run(
     window: Duration,
 ) -> anyhow::Result<Outcome> {
     anyhow::ensure!(!addresses.is_empty(), "no server to drive");
+    let measure_from = Instant::now() + warmup;
+    let gate = Gate::Window {
+        measure_from,
+        stop_at: measure_from + window,
+    };
+    let tasks = spawn(addresses, &workload, connections, gate);
+    gather(tasks, window).await
+}
+
+/// Drives `workload` against two servers (or sets of nodes), `sides[0]`
+/// and `sides[1]`, in turns: each warms up for `warmup` alone, then they
+/// take `slice`-long turns until each has had `window` measured. Machine
+/// noise that lasts longer than a turn falls on both alike, so the ratio
+/// of their rates is steadier than that of two windows one after the
+/// other. Each side has its own `connections` connections (and, with
+/// `trickle`, one more of that workload on its first node); a request
+/// counts for the turn it began in. What each side measured.
+pub async fn run_in_turns(
+    sides: [&[String]; 2],
+    workload: Arc<dyn Workload>,
+    trickle: Option<Arc<dyn Workload>>,
+    connections: usize,
+    turns: Turns,
+) -> anyhow::Result<[Outcome; 2]> {
+    anyhow::ensure!(sides.iter().all(|s| !s.is_empty()), "no server to drive");
     let start = Instant::now();
-    let measure_from = start + warmup;
-    let stop_at = measure_from + window;
-    let mut tasks = Vec::new();
-    for index in 0..connections {
-        let address = addresses[index % addresses.len()].clone();
-        let workload = workload.clone();
-        tasks.push(tokio::spawn(async move {
-            connection(&address, workload, index, measure_from, stop_at).await
-        }));
+    let mut tasks: [Vec<_>; 2] = [Vec::new(), Vec::new()];
+    let mut trickles = Vec::new();
+    for (side, addresses) in sides.iter().enumerate() {
+        let gate = Gate::Turn { turns, start, side };
+        tasks[side] = spawn(addresses, &workload, connections, gate);
+        if let Some(trickle) = &trickle {
+            trickles.extend(spawn(&addresses[..1], trickle, 1, gate));
+        }
     }
+    let [ours, theirs] = tasks;
+    let measured = [
+        gather(ours, turns.measured()).await?,
+        gather(theirs, turns.measured()).await?,
+    ];
+    // The trickle's own figures are not the measure: only its changes are.
+    gather(trickles, turns.measured()).await?;
+    Ok(measured)
+}
+
+/// How [`run_in_turns`] shares time between its two sides.
+#[derive(Debug, Clone, Copy)]
+pub struct Turns {
+    /// Each side's unmeasured time alone, before the turns.
+    pub warmup: Duration,
+    /// The time each side is measured for in all.
+    pub window: Duration,
+    /// One turn.
+    pub slice: Duration,
+}
+
+impl Turns {
+    /// Turns each side takes: enough to fill its window.
+    fn count(&self) -> u32 {
+        let slice = self.slice.as_secs_f64().max(0.001);
+        (self.window.as_secs_f64() / slice).ceil().max(1.0) as u32
+    }
+
+    /// What each side is measured for: its turns together.
+    fn measured(&self) -> Duration {
+        self.slice * self.count()
+    }
+
+    /// Where `side` stands `elapsed` after the start: sending (measured or
+    /// not), waiting for its next turn, or done.
+    fn at(&self, side: usize, elapsed: Duration) -> Step {
+        let warmed = self.warmup * 2;
+        if elapsed < warmed {
+            let warming = usize::from(elapsed >= self.warmup);
+            return match (warming == side, side) {
+                (true, _) => Step::Send { measured: false },
+                // Side 1 warms up after side 0; side 0 then waits for the turns.
+                (false, 1) => Step::Wait(self.warmup),
+                (false, _) => Step::Wait(warmed),
+            };
+        }
+        let into = elapsed - warmed;
+        let slot = (into.as_secs_f64() / self.slice.as_secs_f64()) as u32;
+        if slot >= self.count() * 2 {
+            return Step::Done;
+        }
+        if slot as usize % 2 == side {
+            return Step::Send { measured: true };
+        }
+        let next = slot + 1;
+        if next >= self.count() * 2 {
+            Step::Done
+        } else {
+            Step::Wait(warmed + self.slice * next)
+        }
+    }
+}
+
+/// What a connection does next under [`Turns`].
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Send a request, counted if `measured`.
+    Send { measured: bool },
+    /// Wait until this long after the start.
+    Wait(Duration),
+    /// Stop.
+    Done,
+}
+
+/// When a connection sends, and which of its requests count.
+#[derive(Clone, Copy)]
+enum Gate {
+    /// One window: requests from `measure_from` on count, and none start
+    /// at `stop_at` or after.
+    Window {
+        measure_from: Instant,
+        stop_at: Instant,
+    },
+    /// Its `side`'s turns of `turns`, from `start`.
+    Turn {
+        turns: Turns,
+        start: Instant,
+        side: usize,
+    },
+}
+
+impl Gate {
+    /// Waits if the connection must, then says whether to send (and
+    /// whether that request counts) or stop.
+    async fn next(&self) -> Option<bool> {
+        match *self {
+            Gate::Window {
+                measure_from,
+                stop_at,
+            } => {
+                let now = Instant::now();
+                (now < stop_at).then_some(now >= measure_from)
+            }
+            Gate::Turn { turns, start, side } => loop {
+                match turns.at(side, start.elapsed()) {
+                    Step::Send { measured } => return Some(measured),
+                    Step::Wait(until) => tokio::time::sleep_until((start + until).into()).await,
+                    Step::Done => return None,
+                }
+            },
+        }
+    }
+}
+
+/// Starts `connections` connections of `workload`, connection `i` to
+/// `addresses[i % len]`, each sending as `gate` says.
+fn spawn(
+    addresses: &[String],
+    workload: &Arc<dyn Workload>,
+    connections: usize,
+    gate: Gate,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<Outcome>>> {
+    (0..connections)
+        .map(|index| {
+            let address = addresses[index % addresses.len()].clone();
+            let workload = workload.clone();
+            tokio::spawn(async move { connection(&address, workload, index, gate).await })
+        })
+        .collect()
+}
+
+/// Waits for the connections and adds up what they measured over `window`.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Outcome>>>,
+    window: Duration,
+) -> anyhow::Result<Outcome> {
     let mut total = Outcome {
         window,
         ..Outcome::default()
@@ -184,17 +344,13 @@ async fn connection(
     address: &str,
     workload: Arc<dyn Workload>,
     index: usize,
-    measure_from: Instant,
-    stop_at: Instant,
+    gate: Gate,
 ) -> anyhow::Result<Outcome> {
     let mut link = Link::open(address).await?;
     let mut state = new_state(index);
     let mut out = Outcome::default();
-    loop {
+    while let Some(measured) = gate.next().await {
         let began = Instant::now();
-        if began >= stop_at {
-            break;
-        }
         let request = workload.next(&mut state);
         state.sent += 1;
         let (ok, body) = link.exchange(request).await?;
@@ -202,7 +358,7 @@ async fn connection(
         if let Some(pause) = workload.pause() {
             tokio::time::sleep(pause).await;
         }
-        if began >= measure_from {
+        if measured {
             out.requests += 1;
             out.failures += u64::from(!ok);
             out.body_bytes += body.len() as u64;
@@ -253,5 +409,42 @@ impl Sequence {
             out.body_bytes += body.len() as u64;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn turns_warm_each_side_alone_then_alternate_until_each_window_is_full() {
+        let turns = Turns {
+            warmup: ms(1000),
+            window: ms(900),
+            slice: ms(250),
+        };
+        // 900 ms of window take four turns of 250 ms each.
+        assert_eq!(turns.measured(), ms(1000));
+        let at = |side, elapsed| turns.at(side, ms(elapsed));
+        let send = |measured| Step::Send { measured };
+        // The warm-ups, one side after the other.
+        assert_eq!(at(0, 500), send(false));
+        assert_eq!(at(1, 500), Step::Wait(ms(1000)));
+        assert_eq!(at(1, 1200), send(false));
+        assert_eq!(at(0, 1200), Step::Wait(ms(2000)));
+        // Then turns: side 0 first.
+        assert_eq!(at(0, 2100), send(true));
+        assert_eq!(at(1, 2100), Step::Wait(ms(2250)));
+        assert_eq!(at(1, 2300), send(true));
+        assert_eq!(at(0, 2300), Step::Wait(ms(2500)));
+        // Side 1's last turn is the last of all.
+        assert_eq!(at(1, 3900), send(true));
+        assert_eq!(at(0, 3900), Step::Done);
+        assert_eq!(at(0, 4000), Step::Done);
+        assert_eq!(at(1, 4000), Step::Done);
     }
 }

@@ -1,8 +1,9 @@
-//! The scenarios of the benchmark, each run against our server and then,
-//! with the same requests, against the baseline answering the same number
-//! of bytes. A, B, C, D and E run once per store of the plan (SQLite, or
-//! PostgreSQL with one or two nodes), each store freshly provisioned; F, G
-//! and H run on the embedded store only.
+//! The scenarios of the benchmark, each run against our server and, with
+//! the same requests, against the baseline answering the same number of
+//! bytes, the two taking short turns (`load::run_in_turns`). A, B, C, D
+//! and E run once per store of the plan (SQLite, or PostgreSQL with one or
+//! two nodes), each store freshly provisioned; F, G and H run on the
+//! embedded store only.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub struct Plan {
     /// How the servers of A to E commit (`--durability`).
     pub durability: String,
     /// Measurements of each throughput scenario, ours and the baseline in
-    /// turn; the table shows the round with the median ratio.
+    /// turns each time; the table shows the round with the median ratio.
     pub rounds: usize,
 }
 
@@ -236,11 +237,19 @@ struct Servers<'a> {
     backends: &'a Backends,
 }
 
+/// How long each turn of our server and the baseline lasts when they are
+/// measured in turns (see [`load::run_in_turns`]): short against the
+/// machine's slow swings, long against the requests in flight when a turn
+/// ends (a few milliseconds at most, counted for the turn they began in).
+const TURN: Duration = Duration::from_millis(250);
+
 /// Runs `workload` against our server (its connections spread over the
-/// nodes), then against a baseline answering the mean number of bytes ours
-/// did, `plan.rounds` times in turn; `trickle` runs beside both, on the
-/// first node. Returns (and prints) the round whose ratio is the median,
-/// with the range of the rounds' ratios.
+/// nodes) and a baseline answering the mean number of bytes ours did, in
+/// turns of [`TURN`], `plan.rounds` times; `trickle` runs beside each on
+/// its first node. Ours runs alone for a warm-up's time before, for the
+/// size of its answers (which the baseline copies). Returns (and
+/// prints) the round whose ratio is the median, with the range of the
+/// rounds' ratios.
 async fn compare(
     plan: &Plan,
     servers: Servers<'_>,
@@ -249,27 +258,21 @@ async fn compare(
     workload: Arc<dyn Workload>,
     trickle: Option<Arc<dyn Workload>>,
 ) -> anyhow::Result<Row> {
-    let mut baseline = None;
+    let look = Plan {
+        warmup: Duration::ZERO,
+        window: plan.warmup,
+        ..plan.clone()
+    };
+    let first = measure(&look, servers.nodes, servers.backends, &workload, &trickle).await?;
+    let baseline = Process::start(
+        &plan.this,
+        &baseline_args(first.outcome.mean_body_bytes()),
+        Duration::from_secs(10),
+    )?;
     let mut rounds = Vec::with_capacity(plan.rounds);
     for _ in 0..plan.rounds.max(1) {
-        let ours = measure(plan, servers.nodes, servers.backends, &workload, &trickle).await?;
-        // The baseline answers as many bytes as ours did in the first round.
-        let baseline = match &mut baseline {
-            Some(baseline) => baseline,
-            None => baseline.insert(Process::start(
-                &plan.this,
-                &baseline_args(ours.outcome.mean_body_bytes()),
-                Duration::from_secs(10),
-            )?),
-        };
-        let theirs = measure(
-            plan,
-            std::slice::from_ref(baseline),
-            &Backends::default(),
-            &workload,
-            &trickle,
-        )
-        .await?;
+        let [ours, theirs] =
+            measure_in_turns(plan, servers, &baseline, &workload, &trickle).await?;
         rounds.push(Row {
             scenario: name.to_owned(),
             users,
@@ -285,6 +288,54 @@ async fn compare(
     let row = Row::median(rounds);
     println!("{}", row.markdown());
     Ok(row)
+}
+
+/// Measures our server's nodes and `baseline` in turns (see
+/// [`load::run_in_turns`]): each side's load and the CPU seconds it (and,
+/// for ours, its database) spent, scaled to its measured turns.
+async fn measure_in_turns(
+    plan: &Plan,
+    servers: Servers<'_>,
+    baseline: &Process,
+    workload: &Arc<dyn Workload>,
+    trickle: &Option<Arc<dyn Workload>>,
+) -> anyhow::Result<[Measured; 2]> {
+    let ours: Vec<String> = servers.nodes.iter().map(|p| p.address.clone()).collect();
+    let theirs = [baseline.address.clone()];
+    let baseline = std::slice::from_ref(baseline);
+    let cpu_before = [cpu_seconds(servers.nodes)?, cpu_seconds(baseline)?];
+    let database_before = servers.backends.cpu_seconds();
+    let turns = load::Turns {
+        warmup: plan.warmup,
+        window: plan.window,
+        slice: TURN,
+    };
+    let [ours, theirs] = load::run_in_turns(
+        [&ours, &theirs],
+        workload.clone(),
+        trickle.clone(),
+        plan.connections,
+        turns,
+    )
+    .await?;
+    // Each side spends its CPU in its warm-up and its turns, next to none
+    // while the other has the machine.
+    let measured = ours.window.as_secs_f64();
+    let in_turns = |seconds: f64| seconds * measured / (measured + plan.warmup.as_secs_f64());
+    Ok([
+        Measured {
+            outcome: ours,
+            cpu: in_turns(cpu_seconds(servers.nodes)? - cpu_before[0]),
+            database_cpu: database_before
+                .zip(servers.backends.cpu_seconds())
+                .map(|(before, after)| in_turns(after - before)),
+        },
+        Measured {
+            outcome: theirs,
+            cpu: in_turns(cpu_seconds(baseline)? - cpu_before[1]),
+            database_cpu: None,
+        },
+    ])
 }
 
 /// One measurement of a server: the load's outcome, and the CPU seconds
