@@ -3,8 +3,25 @@
 
 use std::time::{Duration, Instant};
 
-use presence_tests::TestServer;
-use serde_json::json;
+use presence_tests::{TestServer, User};
+use serde_json::{Value, json};
+
+/// The members `GET /users` lists to `reader`.
+async fn members(server: &TestServer, reader: &User) -> Vec<Value> {
+    let mut body = server.get(reader, "/users").await.ok();
+    match body["members"].take() {
+        Value::Array(members) => members,
+        other => panic!("members is not a list: {other}"),
+    }
+}
+
+/// The ids of `members`, in their order.
+fn ids_of(members: &[Value]) -> Vec<i64> {
+    members
+        .iter()
+        .map(|m| m["user_id"].as_i64().unwrap())
+        .collect()
+}
 
 #[tokio::test]
 async fn created_deactivated_reactivated_and_rekeyed_users() {
@@ -39,13 +56,10 @@ async fn created_deactivated_reactivated_and_rekeyed_users() {
         .error(400, "BAD_REQUEST", "No such user");
     let realm = server.get(admin, "/realm/presence").await.ok();
     assert!(realm["presences"].get(&carol.email).is_none());
-    let members = server.get(admin, "/users").await.ok();
-    let listed = members["members"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let listed = members(&server, admin)
+        .await
+        .into_iter()
         .find(|m| m["email"] == "carol@acme.test")
-        .cloned()
         .unwrap();
     assert_eq!(listed["is_active"], false);
 
@@ -81,13 +95,8 @@ async fn users_lists_the_realm_by_id_with_bots() {
     let server = TestServer::start().await;
     let users = server.realm_with_users("acme", 2).await;
     let bot = server.create_user("acme", "bot@acme.test", true).await;
-    let body = server.get(&bot, "/users").await.ok();
-    let members = body["members"].as_array().unwrap();
-    let ids: Vec<i64> = members
-        .iter()
-        .map(|m| m["user_id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [users[0].id, users[1].id, bot.id]);
+    let members = members(&server, &bot).await;
+    assert_eq!(ids_of(&members), [users[0].id, users[1].id, bot.id]);
     assert_eq!(members[2]["is_bot"], true);
     assert_eq!(
         members[0].as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -117,10 +126,8 @@ async fn a_deactivation_the_server_has_seen_refuses_every_next_request() {
     // reads, writes, and settings alike, with no grace for cached sessions.
     server
         .wait_until(|| async {
-            let members = server.get(admin, "/users").await.ok();
-            members["members"]
-                .as_array()
-                .unwrap()
+            members(&server, admin)
+                .await
                 .iter()
                 .any(|m| m["user_id"] == carol.id && m["is_active"] == false)
         })
@@ -168,23 +175,13 @@ async fn a_deleted_user_is_refused_at_once_though_its_header_was_held() {
     // Both headers have authenticated: the server holds them with their callers.
     server.report(carol, "website", "active").await;
     server.report(dave, "website", "active").await;
-    let members = |body: serde_json::Value| -> Vec<i64> {
-        body["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["user_id"].as_i64().unwrap())
-            .collect()
-    };
 
     server
         .admin_store()
         .delete_user("acme", &carol.email)
         .unwrap();
     server
-        .wait_until(|| async {
-            !members(server.get(admin, "/users").await.ok()).contains(&carol.id)
-        })
+        .wait_until(|| async { !ids_of(&members(&server, admin).await).contains(&carol.id) })
         .await;
     // Once another user sees the deletion, the held header gets nothing.
     server
